@@ -1,0 +1,32 @@
+"""The ``racam`` command line (typer). Each sub-module registers its own commands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="racam",
+    help="Weakly-supervised surface-defect segmentation with Region-Aware CAM.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+from racam.cli import cam as _cam  # noqa: E402
+from racam.cli import data as _data  # noqa: E402
+from racam.cli import pipeline as _pipeline  # noqa: E402
+from racam.cli import stages as _stages  # noqa: E402
+
+for _module in (_data, _cam, _stages, _pipeline):
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``racam`` script: racam errors print one clear line, exit code 2."""
+    from racam.errors import RacamError
+
+    try:
+        app()
+    except RacamError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise SystemExit(2) from None

@@ -1,0 +1,39 @@
+"""Shared fixtures.
+
+Tests marked ``data`` read the real KolektorSDD from ``$RACAM_DATA/KolektorSDD`` (default:
+``../shared/data`` next to the repository). When it is missing they are skipped with a message
+saying so, unless ``RACAM_REQUIRE_DATA=1`` (set by ``.ci/run``), in which case they fail.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def data_root() -> Path:
+    """Folder holding ``KolektorSDD/`` (``$RACAM_DATA`` or ``../shared/data``)."""
+    return Path(os.environ.get("RACAM_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def ksdd_root() -> Path:
+    """The real KolektorSDD folder; skip (or fail under RACAM_REQUIRE_DATA=1) if absent."""
+    root = data_root() / "KolektorSDD"
+    if not (root / "kos01").is_dir():
+        msg = (f"real KolektorSDD not found at {root}: set RACAM_DATA to the folder that holds "
+               "KolektorSDD/ to run the dataset tests")
+        if os.environ.get("RACAM_REQUIRE_DATA") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads() -> None:
+    torch.manual_seed(0)
