@@ -1,9 +1,60 @@
-"""CLI commands: pipeline (placeholder, filled in by its issue)."""
+"""``racam run``, ``racam demo`` and ``racam reproduce``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from racam.cli.options import ConfigArg, OutOpt, SetOpt, load
+
+
+def _print_summary(results: dict, out: Path) -> None:
+    from racam.report.tables import pct
+
+    c = results["classifier"]
+    typer.echo(f"classifier test AUROC (pooled): {c['test_auroc_pooled']}")
+    for key in ("cam_paper", "cam_deployment", "pseudo_labels", "segmentation"):
+        r = results.get(key)
+        if r:
+            typer.echo(f"{key:15s} IoU {pct(r['iou'])}  mIoU {pct(r['miou'])}  "
+                       f"P {pct(r['precision'])}  R {pct(r['recall'])}  F1 {pct(r['f1'])}")
+    typer.echo(f"report: {out / 'report.md'}")
+
+
+def run(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
+        quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+    """Whole pipeline: classifier, heat maps, pseudo-labels, segmentation, evaluation, report."""
+    from racam.pipeline.run import Pipeline
+
+    cfg = load(config, set_, out)
+    pipe = Pipeline(cfg, progress=not quiet)
+    _print_summary(pipe.run(), pipe.out)
+
+
+def demo(out: Path = typer.Option(Path("racam-demo"), "--out", help="Output folder."),
+         quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+    """The whole pipeline on the bundled KolektorSDD sample (a few minutes on 2 CPU cores)."""
+    from racam.pipeline.run import Pipeline
+
+    cfg = load("demo", None, out)
+    pipe = Pipeline(cfg, progress=not quiet)
+    _print_summary(pipe.run(), pipe.out)
+
+
+def reproduce(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
+              quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+    """Paper Tables I, III, IV and Figures 1, 4-5, 8-9 side by side with the paper's numbers."""
+    from racam.pipeline.reproduce import Reproduction
+
+    cfg = load(config, set_, out)
+    rep = Reproduction(cfg, progress=not quiet)
+    path = rep.run()
+    typer.echo(f"report: {path}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the racam app."""
+    """Add ``run``, ``demo`` and ``reproduce``."""
+    app.command("run")(run)
+    app.command("demo")(demo)
+    app.command("reproduce")(reproduce)

@@ -1,9 +1,84 @@
-"""CLI commands: stages (placeholder, filled in by its issue)."""
+"""Each pipeline stage alone: ``racam train-classifier``, ``pseudo-labels``, ``train-seg``, ``evaluate``.
+
+A stage runs the stages it depends on when their results are missing, and reuses them when present.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+from racam.cli.options import ConfigArg, OutOpt, SetOpt, load
+
+FoldOpt = typer.Option(None, "--fold", help="Run one fold only (default: every fold of the config).")
+
+
+def _pipe(config: str, set_: list[str] | None, out: Path | None):
+    from racam.pipeline.run import Pipeline
+
+    return Pipeline(load(config, set_, out))
+
+
+def _folds(pipe, fold: int | None) -> list[int]:
+    return pipe.folds if fold is None else [fold]
+
+
+def train_classifier(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
+                     fold: int = FoldOpt) -> None:
+    """Train the image-level classifier (resumes from last.pt) and score it on test images."""
+    pipe = _pipe(config, set_, out)
+    for k in _folds(pipe, fold):
+        r = pipe.classifier(k)
+        typer.echo(f"fold {k}: best epoch {r['best_epoch']}, test AUROC {r['test_auroc']}, "
+                   f"checkpoint {r['checkpoint']}")
+
+
+def pseudo_labels(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
+                  fold: int = FoldOpt) -> None:
+    """Write Otsu pseudo-labels of the configured heat map for the training images."""
+    from racam.pipeline.run import counts_from
+
+    pipe = _pipe(config, set_, out)
+    for k in _folds(pipe, fold):
+        r = pipe.pseudo_labels(k)
+        q = r["pseudo_vs_true_defective"]
+        iou = f"{100 * counts_from(q).iou:.2f}" if q else "-"
+        typer.echo(f"fold {k}: {r['num_images']} masks, IoU vs true masks {iou}%: {r['manifest']}")
+
+
+def train_seg(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
+              fold: int = FoldOpt,
+              source: str = typer.Option("pseudo", help="pseudo (weak) or true (fully supervised)"),
+              arch: str = typer.Option(None, help="deeplabv3, deeplabv3plus or unet")) -> None:
+    """Train a segmentation network on pseudo-labels (or true masks) and score it on test."""
+    from racam.pipeline.run import counts_from
+
+    pipe = _pipe(config, set_, out)
+    for k in _folds(pipe, fold):
+        r = pipe.segmentation(k, arch, source)
+        c = counts_from(r["counts"])
+        typer.echo(f"fold {k}: {r['arch']} ({source}) defect IoU {100 * c.iou:.2f}%, "
+                   f"mIoU {100 * c.miou:.2f}%")
+
+
+def evaluate(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
+             method: str = typer.Option(None, help="Heat-map method (default: the config's)"),
+             delta: float = typer.Option(None, help="FGBP delta (default: the config's)")) -> None:
+    """CAM quality of a heat-map method on the test images, pooled over folds."""
+    from racam.pipeline.run import pooled
+
+    pipe = _pipe(config, set_, out)
+    method = method or pipe.cfg.cam.method
+    folds = {k: pipe.cam_quality(k, method, delta) for k in pipe.folds}
+    res = {view: pooled(folds, lambda f, v=view: f[v]) for view in ("paper", "deployment")}
+    typer.echo(json.dumps(res, indent=2))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the racam app."""
+    """Add the stage commands."""
+    app.command("train-classifier")(train_classifier)
+    app.command("pseudo-labels")(pseudo_labels)
+    app.command("train-seg")(train_seg)
+    app.command("evaluate")(evaluate)

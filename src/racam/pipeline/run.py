@@ -1,0 +1,310 @@
+"""The whole pipeline for one config: classifier, heat maps, pseudo-labels, segmentation, report.
+
+Every stage writes its result under ``<output>/fold<k>/...`` last and atomically; when a run is
+started again, finished stages are read back instead of recomputed (see :mod:`racam.pipeline.cache`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from racam.evaluation.metrics import Counts
+from racam.io import atomic_write_json, atomic_write_text
+from racam.pipeline.cache import cached
+from racam.pipeline.config import RunConfig
+from racam.pipeline.folds import FoldData, fold_datasets, fold_list
+
+SINGLE_LAYER = {"gradcam", "gradcam++", "xgradcam", "ablationcam", "scorecam"}
+MULTI_LAYER = {"layercam", "racam"}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def counts_dict(c: Counts) -> dict[str, int]:
+    """JSON form of :class:`Counts`."""
+    return {"tp": int(c.tp), "fp": int(c.fp), "fn": int(c.fn), "tn": int(c.tn)}
+
+
+def counts_from(d: dict[str, int]) -> Counts:
+    """Inverse of :func:`counts_dict`."""
+    return Counts(tp=d["tp"], fp=d["fp"], fn=d["fn"], tn=d["tn"])
+
+
+def method_key(method: str, delta: float | None = None) -> str:
+    """File-name key of a heat-map method, e.g. ``racam-d50`` or ``layercam+fgbp-d50``."""
+    base = method.replace("+", "_")
+    needs_delta = method == "racam" or method.endswith("+fgbp")
+    return f"{base}-d{delta:g}" if needs_delta and delta is not None else base
+
+
+class Pipeline:
+    """Runs and caches the stages of one config. ``log`` receives progress lines."""
+
+    def __init__(self, cfg: RunConfig, output: Path | None = None, *, progress: bool = True,
+                 log: Callable[[str], None] = print) -> None:
+        self.cfg = cfg
+        self.out = Path(output or cfg.output)
+        self.progress = progress
+        self.log = log
+        self.device = resolve_device(cfg.device)
+        self._data: dict[int, FoldData] = {}
+        self._models: dict[int, nn.Module] = {}
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.out / "config.json", cfg.to_dict())
+
+    # ----------------------------------------------------------------- helpers
+    @property
+    def folds(self) -> list[int]:
+        return fold_list(self.cfg.data)
+
+    def fold_dir(self, fold: int) -> Path:
+        return self.out / f"fold{fold}"
+
+    def data(self, fold: int) -> FoldData:
+        if fold not in self._data:
+            self._data[fold] = fold_datasets(self.cfg.data, fold, self.cfg.seed)
+        return self._data[fold]
+
+    def _timed(self, label: str, fn: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+        def run() -> dict[str, Any]:
+            self.log(f"[racam] {label} ...")
+            t0 = time.perf_counter()
+            value = fn()
+            value["seconds"] = round(time.perf_counter() - t0, 2)
+            self.log(f"[racam] {label} done in {value['seconds']:.1f} s")
+            return value
+        return run
+
+    # -------------------------------------------------------------- classifier
+    def classifier(self, fold: int) -> dict[str, Any]:
+        """Train (or resume) the classifier and score it on the test images."""
+        d = self.fold_dir(fold) / "classifier"
+
+        def compute() -> dict[str, Any]:
+            from sklearn.metrics import average_precision_score, roc_auc_score
+
+            from racam.classifier import load_classifier, predict_proba, train_classifier
+            fd = self.data(fold)
+            res = train_classifier(self.cfg.classifier, fd.train, fd.val, d,
+                                   seed=self.cfg.seed + fold, device=self.device,
+                                   in_channels=self.cfg.data.channels, progress=self.progress)
+            model, _ = load_classifier(res.best_path, map_location=self.device)
+            probs = predict_proba(model, fd.test, batch_size=self.cfg.cam.batch_size,
+                                  device=self.device).tolist()
+            labels = list(fd.test.labels)
+            two = len(set(labels)) == 2
+            return {"checkpoint": str(res.best_path), "best_epoch": res.best_epoch,
+                    "history": res.history, "test_ids": [r.id for r in fd.test.records],
+                    "test_labels": labels, "test_probs": probs,
+                    "test_auroc": roc_auc_score(labels, probs) if two else None,
+                    "test_ap": average_precision_score(labels, probs) if two else None,
+                    "test_accuracy": sum((p >= 0.5) == bool(y) for p, y in zip(probs, labels))
+                    / max(1, len(labels))}
+
+        return cached(d / "result.json", self._timed(f"fold {fold}: classifier", compute))
+
+    def model(self, fold: int) -> nn.Module:
+        if fold not in self._models:
+            from racam.classifier import load_classifier
+            model, _ = load_classifier(self.classifier(fold)["checkpoint"], map_location=self.device)
+            self._models[fold] = model.eval()
+        return self._models[fold]
+
+    # ---------------------------------------------------------------- heat maps
+    def cam(self, fold: int, method: str, delta: float | None = None,
+            layers: list[str] | None = None) -> Callable[..., torch.Tensor]:
+        """A heat-map callable ``cam(images, targets=1)`` for ``method`` on the fold's classifier."""
+        from racam.cam import build_cam
+        from racam.models import classifier_target_layers
+
+        model = self.model(fold)
+        stages = classifier_target_layers(model)
+        base = method.split("+")[0] if method != "gradcam++" else method
+        if layers is None:
+            if base in SINGLE_LAYER:
+                layers = [stages["S5"]]
+            elif base in MULTI_LAYER:
+                layers = list(stages.values()) if self.cfg.cam.layers is None else self.cfg.cam.layers
+        kw: dict[str, Any] = {}
+        delta = self.cfg.cam.delta if delta is None else delta
+        if base == "racam" or method.endswith("+fgbp"):
+            kw["delta"] = delta
+        if base in MULTI_LAYER:
+            kw["fusion"] = self.cfg.cam.fusion
+        return build_cam(method, model, target_layers=layers, **kw)
+
+    def cam_quality(self, fold: int, method: str, delta: float | None = None,
+                    split: str = "test") -> dict[str, Any]:
+        """CAM quality (paper and deployment views) of ``method`` on the fold's ``split``."""
+        from racam.evaluation.cam_quality import evaluate_cam
+
+        delta = self.cfg.cam.delta if delta is None else delta
+        key = method_key(method, delta)
+        path = self.fold_dir(fold) / "cam" / split / f"{key}.json"
+
+        def compute() -> dict[str, Any]:
+            fd = self.data(fold)
+            ds = fd.test if split == "test" else fd.train_all
+            probs = self.classifier(fold)["test_probs"] if split == "test" else None
+            r = evaluate_cam(self.cam(fold, method, delta), ds, probs,
+                             batch_size=self.cfg.cam.batch_size, device=self.device,
+                             progress=self.progress)
+            return {"method": method, "delta": delta, "split": split,
+                    "paper": counts_dict(r["paper_counts"]),
+                    "deployment": counts_dict(r["deployment_counts"])
+                    if r["deployment_counts"] is not None else None}
+
+        return cached(path, self._timed(f"fold {fold}: {key} on {split}", compute))
+
+    # ------------------------------------------------------------ pseudo-labels
+    def pseudo_dir(self, fold: int) -> Path:
+        return self.fold_dir(fold) / "pseudo" / method_key(self.cfg.cam.method, self.cfg.cam.delta)
+
+    def pseudo_labels(self, fold: int) -> dict[str, Any]:
+        """Write pseudo-labels for the fold's training images; return quality vs true masks."""
+        from racam.pseudo.labels import write_pseudo_labels
+
+        d = self.pseudo_dir(fold)
+
+        def compute() -> dict[str, Any]:
+            fd = self.data(fold)
+            c = self.cfg.cam
+            manifest = write_pseudo_labels(
+                self.cam(fold, c.method, c.delta), fd.train_all, d,
+                meta={"method": c.method, "delta": c.delta, "fusion": c.fusion,
+                      "checkpoint": self.classifier(fold)["checkpoint"]},
+                batch_size=c.batch_size, device=self.device, progress=self.progress)
+            quality = self._pseudo_quality(fd, d)
+            return {"manifest": str(d / "manifest.json"), "num_images": manifest["num_images"],
+                    "pseudo_vs_true_defective": quality}
+
+        return cached(d / "result.json", self._timed(f"fold {fold}: pseudo-labels", compute))
+
+    @staticmethod
+    def _pseudo_quality(fd: FoldData, d: Path) -> dict[str, int] | None:
+        from racam.data import read_mask
+        from racam.evaluation.metrics import SegmentationMeter
+        from racam.pseudo.labels import mask_filename
+
+        meter = SegmentationMeter()
+        for rec, lab in zip(fd.train_all.records, fd.train_all.labels):
+            if lab != 1 or rec.mask_path is None:
+                continue
+            pred = torch.from_numpy(read_mask(d / "masks" / mask_filename(rec.id)))
+            meter.update(pred[None], torch.from_numpy(read_mask(rec.mask_path))[None])
+        return counts_dict(meter.total) if meter.per_image else None
+
+    # ------------------------------------------------------------- segmentation
+    def segmentation(self, fold: int, arch: str | None = None, source: str = "pseudo") -> dict[str, Any]:
+        """Train a segmentation network on pseudo-labels (or true masks) and score it on test."""
+        from racam.evaluation.segmentation_quality import evaluate_segmentation
+        from racam.pseudo.labels import PseudoLabelDataset
+        from racam.segmentation import load_segmentation, train_segmentation
+
+        arch = arch or self.cfg.segmentation.arch
+        tag = f"{arch}-{source}" if source == "true" else \
+            f"{arch}-{method_key(self.cfg.cam.method, self.cfg.cam.delta)}"
+        d = self.fold_dir(fold) / "segmentation" / tag
+
+        def compute() -> dict[str, Any]:
+            fd = self.data(fold)
+            if source == "pseudo":
+                self.pseudo_labels(fold)
+                train = PseudoLabelDataset(fd.train_all, self.pseudo_dir(fold), augment=True)
+            else:
+                train = fd.train_all_aug
+            scfg = dataclasses.replace(self.cfg.segmentation, arch=arch)
+            res = train_segmentation(scfg, train, d, seed=self.cfg.seed + fold, device=self.device,
+                                     in_channels=self.cfg.data.channels, progress=self.progress)
+            model = load_segmentation(res.last_path, map_location=self.device)
+            r = evaluate_segmentation(model, fd.test, batch_size=self.cfg.segmentation.batch_size,
+                                      device=self.device)
+            return {"arch": arch, "source": source, "checkpoint": str(res.last_path),
+                    "counts": counts_dict(r["counts"])}
+
+        return cached(d / "result.json", self._timed(f"fold {fold}: segmentation {tag}", compute))
+
+    # ------------------------------------------------------------------- whole
+    def run(self) -> dict[str, Any]:
+        """All stages on every fold, pooled results in ``results.json`` and a short report."""
+        from racam.report.run_report import write_run_report
+
+        t0 = time.perf_counter()
+        folds = {}
+        for k in self.folds:
+            folds[k] = {
+                "classifier": self.classifier(k),
+                "cam": self.cam_quality(k, self.cfg.cam.method),
+                "pseudo": self.pseudo_labels(k),
+                "segmentation": self.segmentation(k),
+            }
+        results = summarize_run(folds)
+        results["wall_seconds_this_call"] = round(time.perf_counter() - t0, 1)
+        results["machine"] = machine_info()
+        atomic_write_json(self.out / "results.json", results)
+        write_run_report(self, results)
+        return results
+
+
+def machine_info() -> dict[str, Any]:
+    """Where the run happened, for reports."""
+    import os
+
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__, "cpus": os.cpu_count(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return info
+
+
+def pooled(folds: dict[int, dict[str, Any]], pick: Callable[[dict[str, Any]], dict | None]) -> dict | None:
+    """Pool micro counts picked from each fold's results and score them."""
+    from racam.evaluation.cam_quality import pool_counts
+
+    counts = [counts_from(c) for c in (pick(f) for f in folds.values()) if c]
+    if not counts:
+        return None
+    total = pool_counts(counts)
+    return {"iou": total.iou, "iou_background": total.iou_background, "miou": total.miou,
+            "precision": total.precision, "recall": total.recall, "f1": total.f1,
+            **counts_dict(total)}
+
+
+def summarize_run(folds: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Pooled numbers of a :meth:`Pipeline.run`."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    labels = sum((f["classifier"]["test_labels"] for f in folds.values()), [])
+    probs = sum((f["classifier"]["test_probs"] for f in folds.values()), [])
+    two = len(set(labels)) == 2
+    return {
+        "folds": sorted(folds),
+        "classifier": {"test_auroc_pooled": roc_auc_score(labels, probs) if two else None,
+                       "test_ap_pooled": average_precision_score(labels, probs) if two else None,
+                       "per_fold_auroc": {k: f["classifier"]["test_auroc"] for k, f in folds.items()},
+                       "seconds": sum(f["classifier"].get("seconds", 0) for f in folds.values())},
+        "cam_paper": pooled(folds, lambda f: f["cam"]["paper"]),
+        "cam_deployment": pooled(folds, lambda f: f["cam"]["deployment"]),
+        "pseudo_labels": pooled(folds, lambda f: f["pseudo"]["pseudo_vs_true_defective"]),
+        "segmentation": pooled(folds, lambda f: f["segmentation"]["counts"]),
+        "stage_seconds": {k: {s: f[s].get("seconds") for s in f} for k, f in folds.items()},
+    }

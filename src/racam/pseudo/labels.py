@@ -1,0 +1,115 @@
+"""Pseudo-labels: Otsu masks of heat maps for the training images, written as PNG (PROTOCOL §6).
+
+Defective training images get the Otsu mask of their heat map; defect-free ones an empty mask.
+Masks are written at each image's original size as 0/255 PNGs under ``out_dir/masks`` (file name
+= sample id with ``/`` replaced by ``__``), then ``manifest.json`` is written last and atomically:
+a folder without a manifest is an unfinished run and is recomputed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from racam.data.sample import Sample
+from racam.io import atomic_write_json, read_json
+from racam.pseudo.heatmaps import CamFn, iter_heatmaps
+
+MANIFEST = "manifest.json"
+
+
+def mask_filename(sample_id: str) -> str:
+    """File name of a sample's pseudo-label PNG."""
+    return sample_id.replace("/", "__").replace("\\", "__") + ".png"
+
+
+def _save_png(path: Path, mask: np.ndarray) -> None:
+    tmp = path.with_suffix(".tmp.png")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(tmp)
+    tmp.replace(path)
+
+
+def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: dict[str, Any],
+                        batch_size: int = 4, device: torch.device | str = "cpu",
+                        progress: bool = True) -> dict[str, Any]:
+    """Write one pseudo-label mask per image of ``dataset`` and return the manifest.
+
+    ``meta`` (method, delta, checkpoint, ...) is recorded in the manifest with the image list.
+    Already-written masks are kept when the run resumes.
+    """
+    out_dir = Path(out_dir)
+    manifest_path = out_dir / MANIFEST
+    if manifest_path.exists():
+        return read_json(manifest_path)
+    masks_dir = out_dir / "masks"
+    masks_dir.mkdir(parents=True, exist_ok=True)
+    labels = list(dataset.labels)  # type: ignore[attr-defined]
+    records = dataset.records  # type: ignore[attr-defined]
+    todo = [i for i, lab in enumerate(labels)
+            if lab == 1 and not (masks_dir / mask_filename(records[i].id)).exists()]
+    t0 = time.perf_counter()
+    it = iter_heatmaps(cam, dataset, todo, batch_size=batch_size, device=device)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, total=len(todo), desc="pseudo-labels", leave=False)
+    for _, sample, _, mask in it:
+        _save_png(masks_dir / mask_filename(sample.id), mask.numpy())
+    images = []
+    for i, rec in enumerate(records):
+        name = mask_filename(rec.id)
+        if labels[i] == 0:
+            path = masks_dir / name
+            if not path.exists():
+                from racam.data import read_image
+                width, height = read_image(rec.image_path, 1).size
+                _save_png(path, np.zeros((height, width), dtype=bool))
+        images.append({"id": rec.id, "image": str(rec.image_path), "label": labels[i],
+                       "mask": f"masks/{name}"})
+    manifest = {**meta, "num_images": len(images),
+                "num_defective": int(sum(labels)), "seconds": round(time.perf_counter() - t0, 2),
+                "images": images}
+    atomic_write_json(manifest_path, manifest)
+    return manifest
+
+
+class PseudoLabelDataset(Dataset):
+    """Wraps a (non-augmented) dataset, replacing each mask by its pseudo-label.
+
+    The pseudo-label is resized to the sample's size with nearest neighbour; with
+    ``augment=True`` random horizontal and vertical flips are applied to image and mask together.
+    """
+
+    def __init__(self, base: Dataset, labels_dir: Path, augment: bool = False) -> None:
+        self.base = base
+        self.augment = augment
+        self.labels_dir = Path(labels_dir)
+        if not (self.labels_dir / MANIFEST).exists():
+            from racam.errors import DataError
+            raise DataError(f"{self.labels_dir}: no {MANIFEST}; pseudo-labels are incomplete")
+        self.records = base.records  # type: ignore[attr-defined]
+        self.labels = base.labels  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Sample:
+        sample: Sample = self.base[index]
+        path = self.labels_dir / "masks" / mask_filename(sample.id)
+        from racam.data import read_mask
+        mask = torch.from_numpy(read_mask(path))
+        h, w = sample.image.shape[-2:]
+        mask = torch.nn.functional.interpolate(mask[None, None].float(), size=(h, w),
+                                               mode="nearest")[0, 0] > 0.5
+        sample.mask = mask
+        if self.augment:
+            from racam.data.transforms import random_flips
+            sample.image, sample.mask = random_flips(sample.image, sample.mask)
+        sample.mask_path = str(path)
+        return sample

@@ -1,0 +1,93 @@
+"""The short report of ``racam run``: numbers pooled over folds and overlays on test images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from racam.io import atomic_write_text
+from racam.report.figures import image_grid
+from racam.report.html import write_html
+from racam.report.tables import md_table, pct
+
+if TYPE_CHECKING:
+    from racam.pipeline.run import Pipeline
+
+
+def overlay_rows(pipe: "Pipeline", fold: int, n: int) -> list[list[tuple]]:
+    """Image, heat map, Otsu mask and segmentation of the first ``n`` defective test images."""
+    from racam.data import read_mask
+    from racam.pseudo.heatmaps import iter_heatmaps, to_original_size
+    from racam.segmentation import load_segmentation
+
+    fd = pipe.data(fold)
+    idx = [i for i, y in enumerate(fd.test.labels) if y == 1][:n]
+    seg = load_segmentation(pipe.segmentation(fold)["checkpoint"], map_location=pipe.device).eval()
+    cam = pipe.cam(fold, pipe.cfg.cam.method)
+    rows = []
+    for i, s, heat, mask in iter_heatmaps(cam, fd.test, idx, batch_size=1, device=pipe.device):
+        true = read_mask(s.mask_path)
+        with torch.no_grad():
+            prob = seg(s.image[None].to(pipe.device)).float().softmax(1)[:, 1].cpu()
+        pred = to_original_size(prob, s.original_size)[0] > 0.5
+        img = to_original_size(s.image[:1], s.original_size)[0]
+        rows.append([(s.id, "image", img, true), (pipe.cfg.cam.method, "heat", heat, true),
+                     ("Otsu mask", "mask", mask, true), ("segmentation", "mask", pred, true)])
+    return rows
+
+
+def _transpose(rows: list[list[tuple]]) -> list[list[tuple]]:
+    return [list(col) for col in zip(*rows)] if rows else rows
+
+
+def write_run_report(pipe: "Pipeline", results: dict[str, Any], n_examples: int = 4) -> Path:
+    """Write ``report.md``, ``report.html`` and ``overlays.png`` into the run's folder."""
+    cfg = pipe.cfg
+    out = pipe.out
+    fig = None
+    rows = overlay_rows(pipe, pipe.folds[0], n_examples)
+    if rows:
+        # one column per image: image, heat map, Otsu mask, segmentation from top to bottom
+        fig = image_grid(_transpose(rows), out / "overlays.png", col_width=1.4, row_height=3.6,
+                         suptitle="green: true defect outline")
+    c = results["classifier"]
+    lines = [f"# racam run: {cfg.name}", "",
+             f"Dataset `{cfg.data.dataset}`, folds {results['folds']} (test folds pooled), input "
+             f"{cfg.data.size[0]}x{cfg.data.size[1]} (width x height), classifier "
+             f"`{cfg.classifier.backbone}`, heat map `{cfg.cam.method}` (delta {cfg.cam.delta:g}, "
+             f"fusion {cfg.cam.fusion}), segmentation `{cfg.segmentation.arch}` "
+             f"({cfg.segmentation.encoder}). Seed {cfg.seed}. Device `{pipe.device}`.", "",
+             "## Classifier (test images)", "",
+             md_table(["pooled AUROC", "pooled AP"] + [f"fold {k} AUROC" for k in results["folds"]],
+                      [[f"{c['test_auroc_pooled']:.4f}" if c["test_auroc_pooled"] is not None else "-",
+                        f"{c['test_ap_pooled']:.4f}" if c["test_ap_pooled"] is not None else "-"]
+                       + [f"{v:.4f}" if v is not None else "-" for v in c["per_fold_auroc"].values()]]),
+             "## Masks (%, micro over pooled test folds)", ""]
+    table = []
+    for label, key, cols in [
+            (f"{cfg.cam.method} heat map, defective test images (paper view)", "cam_paper", "cam"),
+            (f"{cfg.cam.method} heat map, all test images (deployment view)", "cam_deployment", "cam"),
+            ("pseudo-labels vs true masks, defective training images", "pseudo_labels", "cam"),
+            (f"{cfg.segmentation.arch} on pseudo-labels, all test images", "segmentation", "seg")]:
+        r = results.get(key)
+        if r:
+            table.append([label, pct(r["iou"]), pct(r["miou"]), pct(r["precision"]),
+                          pct(r["recall"]), pct(r["f1"])])
+    lines += [md_table(["what", "defect IoU", "mIoU", "precision", "recall", "F1"], table)]
+    if fig:
+        lines += ["## Overlays (fold %d test images)" % pipe.folds[0], "",
+                  f"![overlays]({fig.name})", ""]
+    lines += ["## Stage times (s)", "",
+              md_table(["fold"] + list(next(iter(results["stage_seconds"].values())).keys()),
+                       [[k] + [v if v is not None else "-" for v in st.values()]
+                        for k, st in results["stage_seconds"].items()]),
+              "Times are of the call that computed each stage (a resumed run reuses them).", "",
+              "## Machine", "", "```", json.dumps(results["machine"], indent=2), "```", "",
+              "## Config", "", "```json", json.dumps(cfg.to_dict(), indent=2), "```", ""]
+    text = "\n".join(lines)
+    atomic_write_text(out / "report.md", text)
+    write_html(text, out / "report.html", title=f"racam run: {cfg.name}")
+    return out / "report.md"
