@@ -1,1 +1,22 @@
-"""racam.data"""
+"""racam.data: the sample type and the dataset sources (KolektorSDD, KolektorSDD2, folders).
+
+Every dataset returns :class:`Sample` s (image ``(C, H, W)`` in [0, 1] at the configured
+``(width, height)``, label, optional bool mask, id, original size) and exposes ``records``
+(:class:`Record`), ``labels``, ``size`` and ``channels``.
+"""
+
+from racam.data.folder import FolderDataset
+from racam.data.io import (Record, RecordDataset, image_size, image_to_tensor, read_image,
+                           read_mask, resize_mask)
+from racam.data.ksdd import KolektorSDD
+from racam.data.ksdd2 import KolektorSDD2
+from racam.data.sample import Batch, Sample, collate_samples
+from racam.data.splits import ksdd_folds, load_split_file
+from racam.data.summary import SplitCount, summarize
+from racam.data.transforms import random_flips
+
+__all__ = [
+    "Batch", "FolderDataset", "KolektorSDD", "KolektorSDD2", "Record", "RecordDataset", "Sample",
+    "SplitCount", "collate_samples", "image_size", "image_to_tensor", "ksdd_folds",
+    "load_split_file", "random_flips", "read_image", "read_mask", "resize_mask", "summarize",
+]

@@ -22,13 +22,12 @@ from racam.pseudo.heatmaps import CamFn, iter_heatmaps
 
 
 def _true_mask(dataset: Dataset, index: int) -> Tensor:
-    from racam.data import read_mask
-
-    rec = dataset.records[index]  # type: ignore[attr-defined]
-    if rec.mask_path is None:
+    mask = dataset.true_mask(index)  # type: ignore[attr-defined]
+    if mask is None:
         from racam.errors import DataError
+        rec = dataset.records[index]  # type: ignore[attr-defined]
         raise DataError(f"{rec.image_path}: no mask, cannot evaluate heat maps on this dataset")
-    return torch.from_numpy(read_mask(rec.mask_path))
+    return torch.from_numpy(mask)
 
 
 def evaluate_cam(cam: CamFn, dataset: Dataset, probs: Sequence[float] | Tensor | None = None, *,

@@ -20,8 +20,6 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
 
     Returns ``{"summary": ..., "counts": Counts, "examples": {index: mask}}``.
     """
-    from racam.data import read_mask
-
     model.eval()
     meter = SegmentationMeter()
     examples = {}
@@ -33,7 +31,7 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
         prob = model(images).float().softmax(1)[:, 1].cpu()
         for i, s, p in zip(idx, samples, prob):
             pred = to_original_size(p[None], s.original_size)[0] > 0.5
-            true = torch.from_numpy(read_mask(s.mask_path))
+            true = torch.from_numpy(dataset.true_mask(i))  # type: ignore[attr-defined]
             meter.update(pred[None], true[None], ids=[s.id])
             if i in keep:
                 examples[i] = pred

@@ -39,6 +39,10 @@ class LabelledSubset(Subset):
         self.labels = [dataset.labels[i] for i in indices]  # type: ignore[attr-defined]
         self.records = [dataset.records[i] for i in indices]  # type: ignore[attr-defined]
 
+    def true_mask(self, index: int):
+        """The item's mask at original size (see ``RecordDataset.true_mask``)."""
+        return self.dataset.true_mask(self.indices[index])  # type: ignore[attr-defined]
+
 
 @dataclass
 class FoldData:

@@ -204,7 +204,8 @@ class Pipeline:
             if lab != 1 or rec.mask_path is None:
                 continue
             pred = torch.from_numpy(read_mask(d / "masks" / mask_filename(rec.id)))
-            meter.update(pred[None], torch.from_numpy(read_mask(rec.mask_path))[None])
+            meter.update(pred[None], torch.from_numpy(read_mask(rec.mask_path))[None],
+                         ids=[rec.id])
         return counts_dict(meter.total) if meter.per_image else None
 
     # ------------------------------------------------------------- segmentation

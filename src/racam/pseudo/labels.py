@@ -67,8 +67,8 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
         if labels[i] == 0:
             path = masks_dir / name
             if not path.exists():
-                from racam.data import read_image
-                width, height = read_image(rec.image_path, 1).size
+                from racam.data import image_size
+                width, height = image_size(rec.image_path)
                 _save_png(path, np.zeros((height, width), dtype=bool))
         images.append({"id": rec.id, "image": str(rec.image_path), "label": labels[i],
                        "mask": f"masks/{name}"})
@@ -102,12 +102,9 @@ class PseudoLabelDataset(Dataset):
     def __getitem__(self, index: int) -> Sample:
         sample: Sample = self.base[index]
         path = self.labels_dir / "masks" / mask_filename(sample.id)
-        from racam.data import read_mask
-        mask = torch.from_numpy(read_mask(path))
+        from racam.data import read_mask, resize_mask
         h, w = sample.image.shape[-2:]
-        mask = torch.nn.functional.interpolate(mask[None, None].float(), size=(h, w),
-                                               mode="nearest")[0, 0] > 0.5
-        sample.mask = mask
+        sample.mask = resize_mask(read_mask(path), (w, h))
         if self.augment:
             from racam.data.transforms import random_flips
             sample.image, sample.mask = random_flips(sample.image, sample.mask)

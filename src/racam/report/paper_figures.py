@@ -16,11 +16,11 @@ def _defective(pipe: "Pipeline", fold: int, n: int) -> list[int]:
     return [i for i, y in enumerate(pipe.data(fold).test.labels) if y == 1][:n]
 
 
-def _image_panel(sample) -> tuple:
-    from racam.data import read_mask
+def _image_panel(dataset, index: int) -> tuple:
     from racam.pseudo.heatmaps import to_original_size
 
-    true = read_mask(sample.mask_path)
+    sample = dataset[index]
+    true = dataset.true_mask(index)
     return (sample.id, "image", to_original_size(sample.image[:1], sample.original_size)[0], true), true
 
 
@@ -32,7 +32,7 @@ def stage_figure(pipe: "Pipeline", fold: int, n: int, path: Path) -> Path:
     idx = _defective(pipe, fold, n)
     stages = classifier_target_layers(pipe.model(fold))
     ds = pipe.data(fold).test
-    rows = [[_image_panel(ds[i])[0]] for i in idx]
+    rows = [[_image_panel(ds, i)[0]] for i in idx]
     for name, layer in stages.items():
         cam = pipe.cam(fold, "gradcam", layers=[layer])
         for r, (_, s, heat, _) in enumerate(iter_heatmaps(cam, ds, idx, batch_size=1,
@@ -51,7 +51,7 @@ def method_grid_figure(pipe: "Pipeline", fold: int, n: int, methods: list[str], 
     ds = pipe.data(fold).test
     rows = []
     for i in idx:
-        panel, true = _image_panel(ds[i])
+        panel, true = _image_panel(ds, i)
         rows.append([panel, ("true mask", "mask", true, None)])
     for m in methods:
         cam = pipe.cam(fold, m, delta if m == "racam" else None)

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 def overlay_rows(pipe: "Pipeline", fold: int, n: int) -> list[list[tuple]]:
     """Image, heat map, Otsu mask and segmentation of the first ``n`` defective test images."""
-    from racam.data import read_mask
     from racam.pseudo.heatmaps import iter_heatmaps, to_original_size
     from racam.segmentation import load_segmentation
 
@@ -29,7 +28,7 @@ def overlay_rows(pipe: "Pipeline", fold: int, n: int) -> list[list[tuple]]:
     cam = pipe.cam(fold, pipe.cfg.cam.method)
     rows = []
     for i, s, heat, mask in iter_heatmaps(cam, fd.test, idx, batch_size=1, device=pipe.device):
-        true = read_mask(s.mask_path)
+        true = fd.test.true_mask(i)
         with torch.no_grad():
             prob = seg(s.image[None].to(pipe.device)).float().softmax(1)[:, 1].cpu()
         pred = to_original_size(prob, s.original_size)[0] > 0.5

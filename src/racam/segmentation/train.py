@@ -1,0 +1,185 @@
+"""Segmentation training on pixel masks (pseudo-labels or true masks) and mask prediction.
+
+Protocol section 6: batch ``cfg.batch_size`` (4), SGD (lr 5e-4, momentum 0.9, weight decay
+``cfg.weight_decay``), pixel-wise cross-entropy against ``Sample.mask`` (defect = 1), same input
+size as the classifier. Batches are shuffled (``cfg.samples_per_epoch`` draws per epoch, default
+the dataset size) and the last incomplete batch is dropped, because DeepLabV3's image-pooling
+branch applies BatchNorm to a 1x1 map and needs more than one image per batch in training.
+There is no validation split at this stage (pseudo-labels are all the supervision there is), so
+the last epoch is the model: ``last.pt``. Checkpointing, seeding and resuming follow
+:mod:`racam.classifier.train` (same helpers): a resumed run reaches the same weights as an
+uninterrupted one on CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import Dataset, RandomSampler
+from tqdm import tqdm
+
+from racam.classifier.checkpoint import (capture_rng_states, load_checkpoint, load_model_state,
+                                         restore_rng_states, save_checkpoint)
+from racam.classifier.train import (amp_context, check_first_sample, check_resume, make_loader,
+                                    resolve_device, seed_epoch)
+from racam.errors import CheckpointError, ConfigError, DataError, RacamError
+from racam.pipeline.config import SegmentationConfig
+from racam.segmentation.networks import build_segmentation, check_input_size
+
+
+@dataclass
+class SegmentationResult:
+    """Outcome of :func:`train_segmentation`: ``last_path`` is the trained model;
+    ``history`` has one dict per epoch (``epoch``, ``loss``, ``lr``, ``seconds``)."""
+
+    last_path: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = True
+
+
+def _check(cfg: SegmentationConfig, train_ds: Dataset) -> None:
+    for name in ("epochs", "batch_size"):
+        if int(getattr(cfg, name)) < 1:
+            raise ConfigError(f"segmentation.{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.arch.startswith("deeplab") and cfg.batch_size < 2:
+        raise ConfigError(f"segmentation.batch_size must be >= 2 for {cfg.arch} (BatchNorm on "
+                          "its 1x1 image-pooling branch), got 1")
+    n = cfg.samples_per_epoch or len(train_ds)  # type: ignore[arg-type]
+    if n < cfg.batch_size:
+        raise DataError(f"segmentation training set has {n} images per epoch, fewer than one "
+                        f"batch of {cfg.batch_size} (incomplete batches are dropped)")
+
+
+def _train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer,
+                 scaler: torch.amp.GradScaler, device: torch.device, use_amp: bool,
+                 epoch: int, progress: bool) -> float:
+    model.train()
+    total, count = 0.0, 0
+    bar = tqdm(loader, desc=f"seg epoch {epoch}", leave=False, disable=not progress)
+    for batch in bar:
+        if batch.masks is None:
+            missing = [i for i, p in zip(batch.ids, batch.mask_paths) if p is None]
+            raise DataError(f"segmentation training needs a mask for every image; missing for "
+                            f"{missing or batch.ids}")
+        x = batch.images.to(device, non_blocking=True)
+        y = batch.masks.to(device, non_blocking=True).long()
+        with amp_context(device, use_amp):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
+        if not torch.isfinite(loss):
+            raise RacamError(f"segmentation training diverged at epoch {epoch} "
+                             f"(loss {loss.item()}): lower segmentation.lr")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        total += loss.item() * len(x)
+        count += len(x)
+        bar.set_postfix(loss=f"{total / count:.4f}")
+    return total / max(count, 1)
+
+
+def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str | Path, *,
+                       seed: int, device: str | torch.device = "auto", in_channels: int = 1,
+                       progress: bool = True,
+                       stop_after: int | None = None) -> SegmentationResult:
+    """Train (or resume, or just return) a segmentation network on ``Sample.mask``.
+
+    Args:
+        cfg: arch, encoder, encoder weights, epochs, batch size, SGD settings, AMP, workers.
+        train_ds: dataset of :class:`racam.data.Sample` whose ``mask`` is the target.
+        out_dir: folder for ``last.pt`` (resumed from when present).
+        seed: seeds initialisation and every epoch's randomness.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ...
+        in_channels: image channels.
+        progress: show tqdm progress bars.
+        stop_after: return after this (1-based) epoch, as if killed there.
+    """
+    _check(cfg, train_ds)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    last_path = out_dir / "last.pt"
+    dev = resolve_device(device)
+    use_amp = bool(cfg.amp) and dev.type == "cuda"
+    shape = check_first_sample(train_ds, in_channels, "segmentation network")
+    expected = {"kind": "segmentation", "arch": cfg.arch, "encoder": cfg.encoder,
+                "in_channels": in_channels, "classes": 2, "seed": int(seed),
+                "config": dataclasses.asdict(cfg), "input_shape": shape}
+
+    state = None
+    history: list[dict[str, Any]] = []
+    start = 0
+    if last_path.exists():
+        state = load_checkpoint(last_path)
+        check_resume(last_path, state["meta"], expected)
+        history = list(state["meta"].get("history", []))
+        start = int(state["epoch"])
+        if start >= cfg.epochs:
+            return SegmentationResult(last_path, history)
+
+    torch.manual_seed(int(seed))
+    model = build_segmentation(cfg.arch, cfg.encoder, in_channels,
+                               None if state else cfg.encoder_weights, 2)
+    check_input_size(model, shape[1], shape[2], f"segmentation input {train_ds[0].id}")
+    if state is not None:
+        load_model_state(model, state, last_path)
+    model.to(dev)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    if state is not None:
+        if state.get("optimizer") is None:
+            raise CheckpointError(f"checkpoint {last_path}: has no optimizer state to resume")
+        optimizer.load_state_dict(state["optimizer"])
+        if use_amp and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        if state.get("rng_states"):
+            restore_rng_states(state["rng_states"])
+
+    n = cfg.samples_per_epoch or len(train_ds)  # type: ignore[arg-type]
+    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="segmentation",
+               disable=not progress)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        gen = seed_epoch(seed, epoch)
+        sampler = RandomSampler(train_ds, replacement=False, num_samples=n, generator=gen)
+        loader = make_loader(train_ds, cfg.batch_size, sampler, gen, cfg.num_workers, dev,
+                             drop_last=True)
+        loss = _train_epoch(model, loader, optimizer, scaler, dev, use_amp, epoch + 1, progress)
+        history.append({"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"],
+                        "seconds": time.perf_counter() - t0})
+        save_checkpoint(last_path, model, optimizer, None, epoch + 1,
+                        {**expected, "history": history}, capture_rng_states(),
+                        scaler=scaler if use_amp else None)
+        bar.set_postfix(loss=f"{loss:.4f}")
+        if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < cfg.epochs:
+            return SegmentationResult(last_path, history, finished=False)
+    return SegmentationResult(last_path, history)
+
+
+@torch.inference_mode()
+def predict_masks(model: nn.Module, dataset: Dataset, batch_size: int = 4,
+                  device: str | torch.device = "auto",
+                  num_workers: int = 0) -> Iterator[tuple[list[str], torch.Tensor]]:
+    """Yield ``(ids, prob)`` per batch: ``prob`` is the defect probability ``(B, H, W)``
+    (softmax channel 1; sigmoid for a 1-class model) at the model input size, float32 on CPU."""
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    loader = make_loader(dataset, batch_size, None, None, num_workers, dev)
+    checked = False
+    for batch in loader:
+        if not checked:
+            check_input_size(model, batch.images.shape[2], batch.images.shape[3],
+                             f"image {batch.ids[0]}")
+            checked = True
+        logits = model(batch.images.to(dev, non_blocking=True)).float()
+        prob = logits.softmax(dim=1)[:, 1] if logits.shape[1] > 1 else logits.sigmoid()[:, 0]
+        yield batch.ids, prob.cpu()
