@@ -19,7 +19,7 @@ def _print_summary(results: dict, out: Path) -> None:
         if r:
             typer.echo(f"{key:15s} IoU {pct(r['iou'])}  mIoU {pct(r['miou'])}  "
                        f"P {pct(r['precision'])}  R {pct(r['recall'])}  F1 {pct(r['f1'])}")
-    typer.echo(f"report: {out / 'report.md'}")
+    typer.echo(f"report: {out / 'run-report.md'}")
 
 
 def run(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,

@@ -43,7 +43,7 @@ def _transpose(rows: list[list[tuple]]) -> list[list[tuple]]:
 
 
 def write_run_report(pipe: "Pipeline", results: dict[str, Any], n_examples: int = 4) -> Path:
-    """Write ``report.md``, ``report.html`` and ``overlays.png`` into the run's folder."""
+    """Write ``run-report.md``, ``run-report.html`` and ``overlays.png`` into the run's folder."""
     cfg = pipe.cfg
     out = pipe.out
     fig = None
@@ -87,6 +87,6 @@ def write_run_report(pipe: "Pipeline", results: dict[str, Any], n_examples: int 
               "## Machine", "", "```", json.dumps(results["machine"], indent=2), "```", "",
               "## Config", "", "```json", json.dumps(cfg.to_dict(), indent=2), "```", ""]
     text = "\n".join(lines)
-    atomic_write_text(out / "report.md", text)
-    write_html(text, out / "report.html", title=f"racam run: {cfg.name}")
-    return out / "report.md"
+    atomic_write_text(out / "run-report.md", text)
+    write_html(text, out / "run-report.html", title=f"racam run: {cfg.name}")
+    return out / "run-report.md"

@@ -1,0 +1,131 @@
+"""End to end on real KolektorSDD images: `racam run` and `racam reproduce` on a tiny config.
+
+Needs the real KolektorSDD (``ksdd_root`` fixture). A custom one-fold split over a few real
+items keeps it to about a minute on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from racam.cli import app
+
+pytestmark = [pytest.mark.data, pytest.mark.slow]
+
+TRAIN = ["kos10", "kos14", "kos15", "kos16", "kos19", "kos20", "kos28", "kos38", "kos45",
+         "kos47", "kos48", "kos49"]
+TEST = ["kos36", "kos39", "kos40", "kos43"]
+
+
+def tiny_config(tmp: Path, ksdd_root: Path) -> Path:
+    """A one-fold config over real KSDD items, small images and few epochs."""
+    split = tmp / "tiny_split.pyb"
+    with open(split, "wb") as f:
+        pickle.dump(([[(u, False) for u in TRAIN]], [[(u, False) for u in TEST]]), f)
+    cfg = tmp / "tiny.yaml"
+    cfg.write_text(f"""
+name: tiny
+seed: 0
+output: {tmp / 'run'}
+device: cpu
+data: {{dataset: ksdd, root: {ksdd_root}, split_file: {split}, folds: [0], size: [96, 256],
+        channels: 1, val_fraction: 0.2}}
+classifier: {{backbone: vgg16_narrow, width: 8, epochs: 8, batch_size: 8, lr: 0.01,
+              samples_per_epoch: 64}}
+cam: {{method: racam, delta: 50, fusion: max, batch_size: 8}}
+segmentation: {{arch: deeplabv3, encoder: resnet18, epochs: 1, batch_size: 4,
+                samples_per_epoch: 8}}
+reproduce: {{deltas: [0, 50], supervised_archs: [unet], figure_images: 2,
+             methods: [gradcam, scorecam, ablationcam, fullgrad, racam]}}
+""")
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def run_dir(ksdd_root: Path, tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("e2e")
+    cfg = tiny_config(tmp, ksdd_root)
+    res = CliRunner().invoke(app, ["run", str(cfg), "--quiet"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    (tmp / "run" / "stdout.txt").write_text(res.output)
+    return tmp / "run"
+
+
+def test_run_writes_every_artefact(run_dir: Path) -> None:
+    fold = run_dir / "fold0"
+    for rel in ["classifier/best.pt", "classifier/last.pt", "classifier/result.json",
+                "cam/test/racam-d50.json", "pseudo/racam-d50/manifest.json",
+                "pseudo/racam-d50/result.json", "segmentation/deeplabv3-racam-d50/result.json"]:
+        assert (fold / rel).is_file(), rel
+    for rel in ["results.json", "run-report.md", "run-report.html", "overlays.png", "config.json"]:
+        assert (run_dir / rel).is_file(), rel
+    manifest = json.loads((fold / "pseudo/racam-d50/manifest.json").read_text())
+    assert manifest["method"] == "racam" and manifest["delta"] == 50
+    assert manifest["num_images"] == len(TRAIN) * 8 - 0
+    masks = list((fold / "pseudo/racam-d50/masks").glob("*.png"))
+    assert len(masks) == manifest["num_images"]
+    # pseudo-labels are at the original image size; defect-free images get empty masks
+    entry = next(e for e in manifest["images"] if e["label"] == 0)
+    m = Image.open(fold / "pseudo/racam-d50" / entry["mask"])
+    assert m.size == Image.open(entry["image"]).size
+    assert max(m.getdata()) == 0
+    Image.open(run_dir / "overlays.png").verify()
+
+
+def test_classifier_beats_chance_on_held_out_units(run_dir: Path) -> None:
+    r = json.loads((run_dir / "fold0/classifier/result.json").read_text())
+    assert len(r["test_probs"]) == len(TEST) * 8
+    assert r["test_auroc"] > 0.6, r["test_auroc"]
+
+
+def test_results_are_well_formed(run_dir: Path) -> None:
+    res = json.loads((run_dir / "results.json").read_text())
+    for key in ("cam_paper", "cam_deployment", "pseudo_labels", "segmentation"):
+        r = res[key]
+        for metric in ("iou", "miou", "precision", "recall", "f1"):
+            assert 0.0 <= r[metric] <= 1.0, (key, metric)
+        assert r["tp"] + r["fn"] > 0, key  # the test/train images hold defects
+    report = (run_dir / "run-report.md").read_text()
+    assert "Classifier" in report and "overlays.png" in report
+
+
+def test_rerun_reuses_finished_stages(run_dir: Path) -> None:
+    cfg = run_dir.parent / "tiny.yaml"
+    ckpt = run_dir / "fold0/classifier/best.pt"
+    seg_result = run_dir / "fold0/segmentation/deeplabv3-racam-d50/result.json"
+    before = (ckpt.stat().st_mtime_ns, seg_result.read_text())
+    seg_result.unlink()  # as if the run had been killed during segmentation
+    res = CliRunner().invoke(app, ["run", str(cfg), "--quiet"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert ckpt.stat().st_mtime_ns == before[0], "classifier must not be retrained"
+    assert "classifier ..." not in res.output and "segmentation" in res.output
+    assert json.loads(seg_result.read_text())["counts"] == json.loads(before[1])["counts"]
+
+
+def test_reproduce_writes_every_table_and_figure(run_dir: Path) -> None:
+    cfg = run_dir.parent / "tiny.yaml"
+    out = run_dir.parent / "repro"
+    res = CliRunner().invoke(app, ["reproduce", str(cfg), "--out", str(run_dir), "--quiet"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    report = (run_dir / "report.md").read_text()
+    for heading in ("Table I", "Deployment view", "Table IV", "Table III", "Figures 8-9",
+                    "Figure 1", "Figures 4-5", "Timings", "Machine", "Config"):
+        assert heading in report, heading
+    for name in ("RA-CAM", "Grad-CAM", "Score-CAM", "Ablation-CAM", "FullGrad",
+                 "LayerCAM+FGBP", "FullGrad+FGBP", "UNet", "DeepLabV3"):
+        assert f"| {name} |" in report, name
+    assert "nan" not in report.lower()
+    html = (run_dir / "report.html").read_text()
+    assert "<table>" in html and html.count("<img") == 3
+    data = json.loads((run_dir / "reproduce.json").read_text())
+    assert data["chosen_delta"] in (0, 50)
+    for fig in data["figures"].values():
+        Image.open(fig).verify()
+    assert not out.exists()
