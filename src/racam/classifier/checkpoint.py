@@ -151,7 +151,8 @@ def load_classifier(path: str | os.PathLike[str],
     meta = state["meta"]
     try:
         model = build_classifier(meta["backbone"], num_classes=int(meta["num_classes"]),
-                                 in_channels=int(meta["in_channels"]), width=int(meta["width"]))
+                                 in_channels=int(meta["in_channels"]), width=int(meta["width"]),
+                                 batch_norm=bool(meta.get("batch_norm", False)))
     except KeyError as exc:
         raise CheckpointError(f"checkpoint {path}: meta lacks {exc} (not a classifier "
                               "checkpoint?)") from exc

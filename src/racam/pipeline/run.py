@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from racam.classifier.train import resolve_device
 from racam.evaluation.metrics import Counts
 from racam.io import atomic_write_json, atomic_write_text
 from racam.pipeline.cache import cached
@@ -24,13 +25,6 @@ from racam.pipeline.folds import FoldData, fold_datasets, fold_list
 
 SINGLE_LAYER = {"gradcam", "gradcam++", "xgradcam", "ablationcam", "scorecam"}
 MULTI_LAYER = {"layercam", "racam"}
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to torch."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def counts_dict(c: Counts) -> dict[str, int]:
@@ -228,9 +222,11 @@ class Pipeline:
             else:
                 train = fd.train_all_aug
             scfg = dataclasses.replace(self.cfg.segmentation, arch=arch)
+            if not arch.startswith("deeplab"):
+                scfg = dataclasses.replace(scfg, output_stride=None)
             res = train_segmentation(scfg, train, d, seed=self.cfg.seed + fold, device=self.device,
                                      in_channels=self.cfg.data.channels, progress=self.progress)
-            model = load_segmentation(res.last_path, map_location=self.device)
+            model, _ = load_segmentation(res.last_path, map_location=self.device)
             r = evaluate_segmentation(model, fd.test, batch_size=self.cfg.segmentation.batch_size,
                                       device=self.device)
             return {"arch": arch, "source": source, "checkpoint": str(res.last_path),

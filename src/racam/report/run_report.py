@@ -24,7 +24,7 @@ def overlay_rows(pipe: "Pipeline", fold: int, n: int) -> list[list[tuple]]:
 
     fd = pipe.data(fold)
     idx = [i for i, y in enumerate(fd.test.labels) if y == 1][:n]
-    seg = load_segmentation(pipe.segmentation(fold)["checkpoint"], map_location=pipe.device).eval()
+    seg, _ = load_segmentation(pipe.segmentation(fold)["checkpoint"], map_location=pipe.device)
     cam = pipe.cam(fold, pipe.cfg.cam.method)
     rows = []
     for i, s, heat, mask in iter_heatmaps(cam, fd.test, idx, batch_size=1, device=pipe.device):

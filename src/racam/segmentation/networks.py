@@ -22,15 +22,24 @@ ARCHS: tuple[str, ...] = ("deeplabv3", "deeplabv3plus", "unet")
 
 
 def build_segmentation(arch: str = "deeplabv3", encoder: str = "resnet18", in_channels: int = 1,
-                       encoder_weights: str | None = None, classes: int = 2) -> nn.Module:
-    """Build an smp segmentation network (see the module docstring)."""
+                       encoder_weights: str | None = None, classes: int = 2,
+                       output_stride: int | None = None) -> nn.Module:
+    """Build an smp segmentation network (see the module docstring).
+
+    ``output_stride`` (8 or 16) sets a DeepLab encoder's output stride (``None``: smp's default).
+    """
     import segmentation_models_pytorch as smp
 
     if arch not in ARCHS:
         raise ConfigError(f"unknown segmentation arch {arch!r}; choose one of {ARCHS}")
+    kw = {}
+    if output_stride is not None:
+        if not arch.startswith("deeplab"):
+            raise ConfigError(f"segmentation.output_stride applies to DeepLab, not {arch!r}")
+        kw["encoder_output_stride"] = int(output_stride)
     try:
         return smp.create_model(arch, encoder_name=encoder, encoder_weights=encoder_weights,
-                                in_channels=in_channels, classes=classes)
+                                in_channels=in_channels, classes=classes, **kw)
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"segmentation encoder {encoder!r} with weights {encoder_weights!r}: "
                           f"{exc}") from exc
@@ -58,7 +67,7 @@ def load_segmentation(path: str | os.PathLike[str],
     meta = state["meta"]
     try:
         model = build_segmentation(meta["arch"], meta["encoder"], int(meta["in_channels"]),
-                                   None, int(meta["classes"]))
+                                   None, int(meta["classes"]), meta.get("output_stride"))
     except KeyError as exc:
         raise CheckpointError(f"checkpoint {path}: meta lacks {exc} (not a segmentation "
                               "checkpoint?)") from exc

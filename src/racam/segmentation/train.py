@@ -23,12 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import Dataset, RandomSampler
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from racam.classifier.checkpoint import (capture_rng_states, load_checkpoint, load_model_state,
                                          restore_rng_states, save_checkpoint)
-from racam.classifier.train import (amp_context, check_first_sample, check_resume, make_loader,
+from racam.classifier.train import (amp_context, check_first_sample, check_resume, dataset_labels,
+                                    epoch_sampler, make_loader,
                                     resolve_device, seed_epoch)
 from racam.errors import CheckpointError, ConfigError, DataError, RacamError
 from racam.pipeline.config import SegmentationConfig
@@ -111,6 +112,7 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
     use_amp = bool(cfg.amp) and dev.type == "cuda"
     shape = check_first_sample(train_ds, in_channels, "segmentation network")
     expected = {"kind": "segmentation", "arch": cfg.arch, "encoder": cfg.encoder,
+                "output_stride": cfg.output_stride,
                 "in_channels": in_channels, "classes": 2, "seed": int(seed),
                 "config": dataclasses.asdict(cfg), "input_shape": shape}
 
@@ -127,7 +129,7 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
 
     torch.manual_seed(int(seed))
     model = build_segmentation(cfg.arch, cfg.encoder, in_channels,
-                               None if state else cfg.encoder_weights, 2)
+                               None if state else cfg.encoder_weights, 2, cfg.output_stride)
     check_input_size(model, shape[1], shape[2], f"segmentation input {train_ds[0].id}")
     if state is not None:
         load_model_state(model, state, last_path)
@@ -144,13 +146,13 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
         if state.get("rng_states"):
             restore_rng_states(state["rng_states"])
 
-    n = cfg.samples_per_epoch or len(train_ds)  # type: ignore[arg-type]
+    labels = dataset_labels(train_ds)
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="segmentation",
                disable=not progress)
     for epoch in bar:
         t0 = time.perf_counter()
         gen = seed_epoch(seed, epoch)
-        sampler = RandomSampler(train_ds, replacement=False, num_samples=n, generator=gen)
+        sampler = epoch_sampler(labels, cfg, gen, train_ds)
         loader = make_loader(train_ds, cfg.batch_size, sampler, gen, cfg.num_workers, dev,
                              drop_last=True)
         loss = _train_epoch(model, loader, optimizer, scaler, dev, use_amp, epoch + 1, progress)

@@ -1,0 +1,186 @@
+"""Heat maps for a folder of images, written as files (the ``racam cam`` command).
+
+Output folder layout::
+
+    maps/<stem>.npy        float32 (H, W) in [0, 1]             (--format npy)
+    maps/<stem>.png        16-bit grayscale, round(map * 65535)  (--format png16)
+    overlays/<stem>.png    the image with the map in a matplotlib colormap on top
+    manifest.json          method, delta, fusion, layers, model, target, size, files
+
+Maps and overlays are at the network's input size (``size``; the image's own size when no size
+is given and the checkpoint does not record one).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+
+from racam.errors import ConfigError, DataError
+
+FORMATS = ("npy", "png16")
+MASK_SUFFIXES = ("_label", "_GT")
+
+
+@dataclass
+class CamJob:
+    """Arguments of :func:`run_cam_job` (see ``racam cam --help``)."""
+
+    images: Path
+    out: Path
+    checkpoint: Path | None = None
+    model: str | None = None
+    width: int = 4
+    in_channels: int = 1
+    weights: str | None = None
+    method: str = "racam"
+    delta: float = 50.0
+    fusion: str = "max"
+    layers: list[str] | None = None
+    target: str | int | None = 1
+    size: tuple[int, int] | None = None
+    fmt: str = "npy"
+    colormap: str = "jet"
+    alpha: float = 0.5
+    batch_size: int = 4
+    device: str = "auto"
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files of ``folder`` (sorted), skipping KolektorSDD / KSDD2 mask files."""
+    from racam.data.io import IMAGE_SUFFIXES
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: image folder not found")
+    files = sorted(p for p in folder.iterdir() if p.is_file()
+                   and p.suffix.lower() in IMAGE_SUFFIXES
+                   and not p.stem.endswith(MASK_SUFFIXES))
+    if not files:
+        raise DataError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_job_model(job: CamJob, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    """The classifier of a job: from ``checkpoint`` or built from ``model`` (+ ``weights``)."""
+    if (job.checkpoint is None) == (job.model is None):
+        raise ConfigError("give exactly one of --checkpoint and --model")
+    if job.checkpoint is not None:
+        from racam.classifier.checkpoint import load_classifier  # written by the training issue
+
+        model, meta = load_classifier(job.checkpoint, map_location=device)
+        return model, dict(meta)
+    from racam.models.registry import build_classifier
+
+    model = build_classifier(job.model, in_channels=job.in_channels, width=job.width,
+                             weights=job.weights)
+    return model.to(device).eval(), {"backbone": job.model, "in_channels": job.in_channels}
+
+
+def save_map(path: Path, m: Tensor, fmt: str) -> Path:
+    """Write one (H, W) map in [0, 1] as ``.npy`` (float32) or 16-bit PNG; returns the path."""
+    from racam.io import atomic_write_bytes
+
+    arr = m.detach().float().cpu().numpy()
+    buf = io.BytesIO()
+    if fmt == "npy":
+        path = path.with_suffix(".npy")
+        np.save(buf, arr.astype(np.float32))
+    else:
+        path = path.with_suffix(".png")
+        Image.fromarray(np.round(arr * 65535).astype(np.uint16)).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def overlay(image: Tensor, m: Tensor, colormap: str = "jet", alpha: float = 0.5) -> np.ndarray:
+    """RGB uint8 (H, W, 3): ``(1 - alpha) * image + alpha * colormap(map)``."""
+    import matplotlib
+
+    try:
+        cmap = matplotlib.colormaps[colormap]
+    except KeyError:
+        raise ConfigError(f"unknown matplotlib colormap {colormap!r}") from None
+    img = image.detach().float().cpu()
+    img = img.expand(3, -1, -1) if img.shape[0] == 1 else img[:3]
+    heat = cmap(m.detach().float().cpu().clamp(0, 1).numpy())[..., :3]
+    mix = (1 - alpha) * img.permute(1, 2, 0).numpy() + alpha * heat
+    return np.round(np.clip(mix, 0, 1) * 255).astype(np.uint8)
+
+
+def run_cam_job(job: CamJob) -> int:
+    """Compute and write the maps of every image of ``job.images``; returns how many."""
+    from racam.cam.registry import build_cam
+    from racam.data.io import image_to_tensor, read_image
+    from racam.io import atomic_write_bytes, atomic_write_json
+
+    if job.fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {FORMATS}, got {job.fmt!r}")
+    if job.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {job.batch_size}")
+    target: int | None
+    if job.target in (None, "argmax"):
+        target = None
+    else:
+        try:
+            target = int(job.target)  # type: ignore[arg-type]
+        except ValueError:
+            raise ConfigError(f"--target must be a class index or 'argmax', got "
+                              f"{job.target!r}") from None
+    files = list_images(job.images)
+    device = _device(job.device)
+    model, meta = load_job_model(job, device)
+    channels = int(meta.get("in_channels", job.in_channels))
+    size = job.size
+    if size is None and meta.get("input_shape"):
+        c, h, w = meta["input_shape"]
+        size = (int(w), int(h))
+    kw: dict[str, Any] = {}
+    base = job.method.lower().split("+fgbp")[0]
+    if base == "racam" or job.method.lower().endswith("+fgbp"):
+        kw["delta"] = job.delta
+    if base in ("layercam", "racam"):
+        kw["fusion"] = job.fusion
+    cam = build_cam(job.method, model, target_layers=job.layers, **kw)
+    (job.out / "maps").mkdir(parents=True, exist_ok=True)
+    (job.out / "overlays").mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, str]] = []
+
+    def flush(batch: list[tuple[Path, Tensor]]) -> None:
+        x = torch.stack([t for _, t in batch]).to(device)
+        maps = cam(x, target)
+        for (path, img), m in zip(batch, maps):
+            map_path = save_map(job.out / "maps" / path.stem, m, job.fmt)
+            buf = io.BytesIO()
+            Image.fromarray(overlay(img, m, job.colormap, job.alpha)).save(buf, format="PNG")
+            ov = atomic_write_bytes(job.out / "overlays" / f"{path.stem}.png", buf.getvalue())
+            records.append({"image": str(path), "map": str(map_path), "overlay": str(ov)})
+
+    batch: list[tuple[Path, Tensor]] = []
+    for path in files:
+        t = image_to_tensor(read_image(path, channels), size)
+        if batch and (len(batch) == job.batch_size or batch[0][1].shape != t.shape):
+            flush(batch)
+            batch = []
+        batch.append((path, t))
+    flush(batch)
+    atomic_write_json(job.out / "manifest.json", {
+        "method": job.method, "delta": kw.get("delta"), "fusion": kw.get("fusion"),
+        "layers": cam.target_layer_names, "checkpoint": str(job.checkpoint) if job.checkpoint
+        else None, "model": meta.get("backbone"), "target": "argmax" if target is None
+        else target, "size": list(size) if size else None, "format": job.fmt,
+        "images": records})
+    return len(records)

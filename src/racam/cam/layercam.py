@@ -1,0 +1,18 @@
+"""LayerCAM (Jiang et al. 2021)."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from racam.cam.base import GradientCAM
+
+
+class LayerCAM(GradientCAM):
+    """LayerCAM: map ``ReLU(sum_k ReLU(dy/dA_k) * A_k)`` (element-wise weights) at each layer,
+    default layers S1..S5, fused by ``fusion``."""
+
+    name = "layercam"
+    multi_layer = True
+
+    def layer_map(self, a: Tensor, g: Tensor) -> Tensor:  # noqa: D102
+        return (g.clamp_min(0) * a).sum(dim=1)

@@ -1,0 +1,90 @@
+"""``racam cam`` on real KolektorSDD images (the bundled sample) with a random narrow VGG16."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from racam.cam import RACAM, GradCAM
+from racam.cli import app
+from racam.data.io import image_to_tensor, read_image
+from racam.errors import ConfigError, DataError
+
+SAMPLE = Path(__file__).resolve().parent.parent / "src" / "racam" / "assets" / "ksdd_sample"
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    d = tmp_path / "images"
+    d.mkdir()
+    for stem in ("Part0", "Part1"):
+        shutil.copy(SAMPLE / "kos15" / f"{stem}.jpg", d / f"{stem}.jpg")
+        shutil.copy(SAMPLE / "kos15" / f"{stem}_label.png", d / f"{stem}_label.png")  # skipped
+    return d
+
+
+def _run(*args: str) -> object:
+    result = CliRunner().invoke(app, ["cam", *args])
+    return result
+
+
+def test_cam_command_writes_maps_overlays_and_manifest(folder: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    out = tmp_path / "out"
+    r = _run("--model", "vgg16_narrow", "--width", "16", "--images", str(folder), "--out",
+             str(out), "--method", "gradcam", "--size", "64", "160", "--target", "1")
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["method"] == "gradcam" and manifest["size"] == [64, 160]
+    assert [Path(i["image"]).name for i in manifest["images"]] == ["Part0.jpg", "Part1.jpg"]
+    maps = [np.load(out / "maps" / f"{s}.npy") for s in ("Part0", "Part1")]
+    for m in maps:
+        assert m.shape == (160, 64) and m.dtype == np.float32
+        assert m.min() == 0.0 and m.max() == 1.0
+    ov = Image.open(out / "overlays" / "Part0.png")
+    assert ov.mode == "RGB" and ov.size == (64, 160)
+    assert sorted(p.name for p in (out / "maps").iterdir()) == ["Part0.npy", "Part1.npy"]
+
+
+def test_cam_command_from_checkpoint_png16(folder: Path, tmp_path: Path) -> None:
+    from racam.classifier.checkpoint import save_checkpoint
+    from racam.models import build_classifier
+
+    torch.manual_seed(1)
+    model = build_classifier("vgg16_narrow", in_channels=1, width=16).eval()
+    ckpt = tmp_path / "best.pt"
+    save_checkpoint(ckpt, model, None, None, 1, {
+        "kind": "classifier", "backbone": "vgg16_narrow", "width": 16, "in_channels": 1,
+        "num_classes": 2, "input_shape": [1, 96, 48]})
+    out = tmp_path / "out16"
+    r = _run("--checkpoint", str(ckpt), "--images", str(folder), "--out", str(out),
+             "--method", "racam", "--delta", "30", "--format", "png16")
+    assert r.exit_code == 0, r.output
+    png = np.asarray(Image.open(out / "maps" / "Part1.png"))
+    assert png.shape == (96, 48) and png.dtype in (np.uint16, np.int32)
+    # oracle: the engine on the same preprocessed image
+    x = image_to_tensor(read_image(folder / "Part1.jpg", 1), (48, 96))[None]
+    expected = RACAM(model, delta=30)(x, 1)[0].numpy()
+    # (the CLI ran both images in one batch: float rounding may move a value by one step)
+    np.testing.assert_allclose(png / 65535, expected, atol=2 / 65535, rtol=0)
+    assert json.loads((out / "manifest.json").read_text())["delta"] == 30.0
+    assert GradCAM(model).target_layer_names == ["features.29"]
+
+
+def test_cam_command_errors(folder: Path, tmp_path: Path) -> None:
+    r = _run("--images", str(folder), "--out", str(tmp_path / "o"))
+    assert isinstance(r.exception, ConfigError) and "--checkpoint" in str(r.exception)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = _run("--model", "vgg16_narrow", "--images", str(empty), "--out", str(tmp_path / "o"))
+    assert isinstance(r.exception, DataError) and str(empty) in str(r.exception)
+    r = _run("--model", "vgg16_narrow", "--images", str(folder), "--out", str(tmp_path / "o"),
+             "--format", "tiff")
+    assert isinstance(r.exception, ConfigError) and "--format" in str(r.exception)
