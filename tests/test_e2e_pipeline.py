@@ -36,11 +36,11 @@ output: {tmp / 'run'}
 device: cpu
 data: {{dataset: ksdd, root: {ksdd_root}, split_file: {split}, folds: [0], size: [96, 256],
         channels: 1, val_fraction: 0.2}}
-classifier: {{backbone: vgg16_narrow, width: 8, epochs: 8, batch_size: 8, lr: 0.01,
-              samples_per_epoch: 64}}
+classifier: {{backbone: vgg16_narrow, width: 8, batch_norm: true, epochs: 8, batch_size: 8,
+              lr: 0.01, samples_per_epoch: 64}}
 cam: {{method: racam, delta: 50, fusion: max, batch_size: 8}}
-segmentation: {{arch: deeplabv3, encoder: resnet18, epochs: 1, batch_size: 4,
-                samples_per_epoch: 8}}
+segmentation: {{arch: deeplabv3, encoder: resnet18, output_stride: 16, epochs: 1,
+                batch_size: 4, lr: 0.01, samples_per_epoch: 8}}
 reproduce: {{deltas: [0, 50], supervised_archs: [unet], figure_images: 2,
              methods: [gradcam, scorecam, ablationcam, fullgrad, racam]}}
 """)

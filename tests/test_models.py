@@ -167,3 +167,20 @@ def test_vgg16_loads_torchvision_layout_file(tmp_path) -> None:
         got = model.features[0](x)
     torch.testing.assert_close(got[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1], atol=1e-4,
                                rtol=1e-4)
+
+
+def test_vgg16_batchnorm_stages_are_last_activations_before_pools() -> None:
+    """The BatchNorm variant (CPU scale) names its own S1..S5; CAM helpers follow them."""
+    from racam.cam import vgg16_stage_layers
+    from racam.models import build_classifier, classifier_target_layers
+
+    model = build_classifier("vgg16_narrow", width=16, batch_norm=True)
+    mods = dict(model.named_modules())
+    stages = classifier_target_layers(model)
+    assert list(stages) == ["S1", "S2", "S3", "S4", "S5"]
+    for path in stages.values():
+        idx = int(path.split(".")[1])
+        assert isinstance(mods[path], torch.nn.LeakyReLU)
+        assert isinstance(mods[f"features.{idx - 1}"], torch.nn.BatchNorm2d)
+        assert isinstance(mods[f"features.{idx + 1}"], torch.nn.MaxPool2d)
+    assert vgg16_stage_layers(model) == [mods[p] for p in stages.values()]

@@ -83,11 +83,12 @@ def vgg16_stage_layers(model: nn.Module) -> list[nn.Module]:
     Works for :class:`racam.models.vgg.VGG16LeakyReLU` and torchvision's ``vgg16``.
     """
     modules = dict(model.named_modules())
-    missing = [p for p in VGG16_STAGES.values() if p not in modules]
+    stages = getattr(model, "stages", None) or VGG16_STAGES  # BatchNorm variant has its own
+    missing = [p for p in stages.values() if p not in modules]
     if missing:
         raise ConfigError(f"{type(model).__name__} does not have VGG16's layout "
                           f"(no {', '.join(missing)})")
-    return [modules[p] for p in VGG16_STAGES.values()]
+    return [modules[p] for p in stages.values()]
 
 
 def stage_layers(model: nn.Module, example: torch.Tensor | None = None,
