@@ -17,14 +17,6 @@ from racam.errors import CheckpointError, ConfigError, DataError
 from racam.pipeline.config import ClassifierConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads competing with other
-    processes make small-tensor training 10-40x slower (measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 class Blobs(Dataset):

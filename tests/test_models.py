@@ -16,14 +16,6 @@ from racam.models.registry import (IMAGENET_MEAN, IMAGENET_STD, _fold_normalisat
                                    lite0_timm_state_dict, load_state_dict_file)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads competing with other
-    processes make small-tensor training 10-40x slower (measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _stage_outputs(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:

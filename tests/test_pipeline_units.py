@@ -62,3 +62,13 @@ def test_atomic_write_json_roundtrip(tmp_path) -> None:
 ])
 def test_method_key(method, delta, key) -> None:
     assert method_key(method, delta) == key
+
+
+def test_cached_refuses_a_result_of_another_config(tmp_path) -> None:
+    from racam.errors import ConfigError
+
+    p = tmp_path / "r.json"
+    cached(p, lambda: {"x": 1}, key={"size": (64, 128), "lr": 0.1})
+    assert cached(p, lambda: {"x": 2}, key={"size": (64, 128), "lr": 0.1})["x"] == 1
+    with pytest.raises(ConfigError, match="different config"):
+        cached(p, lambda: {"x": 3}, key={"size": (64, 128), "lr": 0.2})

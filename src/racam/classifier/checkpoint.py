@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from racam.errors import CheckpointError
+from racam.io import atomic_write
 
 FORMAT = "racam-checkpoint/1"
 
@@ -60,28 +60,9 @@ def restore_rng_states(states: dict[str, Any], generator: torch.Generator | None
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``:
-    a reader (or a killed writer) never leaves a half-written ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:  # pragma: no cover - some filesystems refuse fsync on a directory
-        pass
+    """``torch.save`` through :func:`racam.io.atomic_write`: a reader (or a killed writer) never
+    sees a half-written ``path``."""
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from racam.errors import ConfigError
 from racam.io import atomic_write_json, read_json
 
 
-def cached(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def cached(path: Path, compute: Callable[[], dict[str, Any]],
+           key: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the JSON at ``path`` if it exists, else ``compute()``, written atomically there.
 
     A stage writes its result file last, so a killed stage leaves no result and reruns.
+    ``key`` (the config the stage depends on) is stored as ``"key"`` in the result; a result
+    computed under a different key is an error rather than silently reused.
     """
     path = Path(path)
+    if key is not None:
+        key = json.loads(json.dumps(key, default=str))  # tuples -> lists, as stored
     if path.exists():
-        return read_json(path)
+        value = read_json(path)
+        if key is not None and value.get("key") != key:
+            raise ConfigError(f"{path.parent}: computed with a different config "
+                              f"(stored {value.get('key')}, now {key}); use another output "
+                              "folder or delete that folder to recompute")
+        return value
     value = compute()
+    if key is not None:
+        value["key"] = key
     atomic_write_json(path, value)
     return value

@@ -83,6 +83,7 @@ class SegmentationConfig:
     ``output_stride`` (8 or 16) is the DeepLab encoder's output stride (``None``: smp's default,
     8 for DeepLabV3 and 16 for DeepLabV3+); 16 makes DeepLabV3 about 3x cheaper on a CPU.
     ``balance: sampler`` draws defective and defect-free images equally often, ``none`` shuffles.
+    ``loss``: ``ce`` (the paper) or ``ce+dice`` (cross-entropy plus soft Dice).
     """
 
     arch: str = "deeplabv3"
@@ -90,6 +91,7 @@ class SegmentationConfig:
     encoder_weights: str | None = None
     output_stride: int | None = None
     balance: str = "sampler"
+    loss: str = "ce"
     epochs: int = 10
     batch_size: int = 4
     lr: float = 5e-4

@@ -82,6 +82,16 @@ class Pipeline:
             return value
         return run
 
+    def _key(self, *sections: str) -> dict[str, Any]:
+        """The config a stage depends on: the named sections, the seed (not batch sizes)."""
+        key: dict[str, Any] = {"seed": self.cfg.seed}
+        for name in sections:
+            part = dataclasses.asdict(getattr(self.cfg, name))
+            for volatile in ("num_workers", "batch_size") if name == "cam" else ("num_workers",):
+                part.pop(volatile, None)
+            key[name] = part
+        return key
+
     # -------------------------------------------------------------- classifier
     def classifier(self, fold: int) -> dict[str, Any]:
         """Train (or resume) the classifier and score it on the test images."""
@@ -108,7 +118,8 @@ class Pipeline:
                     "test_accuracy": sum((p >= 0.5) == bool(y) for p, y in zip(probs, labels))
                     / max(1, len(labels))}
 
-        return cached(d / "result.json", self._timed(f"fold {fold}: classifier", compute))
+        return cached(d / "result.json", self._timed(f"fold {fold}: classifier", compute),
+                      self._key("data", "classifier"))
 
     def model(self, fold: int) -> nn.Module:
         if fold not in self._models:
@@ -161,7 +172,9 @@ class Pipeline:
                     "deployment": counts_dict(r["deployment_counts"])
                     if r["deployment_counts"] is not None else None}
 
-        return cached(path, self._timed(f"fold {fold}: {key} on {split}", compute))
+        return cached(path, self._timed(f"fold {fold}: {key} on {split}", compute),
+                      {**self._key("data", "classifier"), "method": method, "delta": delta,
+                       "fusion": self.cfg.cam.fusion, "layers": self.cfg.cam.layers})
 
     # ------------------------------------------------------------ pseudo-labels
     def pseudo_dir(self, fold: int) -> Path:
@@ -185,7 +198,8 @@ class Pipeline:
             return {"manifest": str(d / "manifest.json"), "num_images": manifest["num_images"],
                     "pseudo_vs_true_defective": quality}
 
-        return cached(d / "result.json", self._timed(f"fold {fold}: pseudo-labels", compute))
+        return cached(d / "result.json", self._timed(f"fold {fold}: pseudo-labels", compute),
+                      self._key("data", "classifier", "cam"))
 
     @staticmethod
     def _pseudo_quality(fd: FoldData, d: Path) -> dict[str, int] | None:
@@ -232,7 +246,11 @@ class Pipeline:
             return {"arch": arch, "source": source, "checkpoint": str(res.last_path),
                     "counts": counts_dict(r["counts"])}
 
-        return cached(d / "result.json", self._timed(f"fold {fold}: segmentation {tag}", compute))
+        seg = {k: v for k, v in dataclasses.asdict(self.cfg.segmentation).items()
+               if k not in ("arch", "num_workers")}
+        parts = ("data", "classifier", "cam") if source == "pseudo" else ("data",)
+        return cached(d / "result.json", self._timed(f"fold {fold}: segmentation {tag}", compute),
+                      {**self._key(*parts), "segmentation": seg})
 
     # ------------------------------------------------------------------- whole
     def run(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,9 +59,28 @@ def _check(cfg: SegmentationConfig, train_ds: Dataset) -> None:
                         f"batch of {cfg.batch_size} (incomplete batches are dropped)")
 
 
+def segmentation_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The training loss ``loss(logits (B, 2, H, W), target (B, H, W) long)``.
+
+    ``"ce"``: pixel-wise cross-entropy (the paper). ``"ce+dice"``: cross-entropy plus smp's
+    multiclass soft Dice loss, ``1 - 2|P∩Y| / (|P| + |Y|)`` averaged over the classes present,
+    which counters the defect pixels' rarity (used at CPU scale, where training is short).
+    """
+    if name == "ce":
+        return F.cross_entropy
+    if name == "ce+dice":
+        from segmentation_models_pytorch.losses import DiceLoss
+
+        dice = DiceLoss(mode="multiclass", from_logits=True)
+        return lambda logits, y: F.cross_entropy(logits, y) + dice(logits, y)
+    raise ConfigError(f"segmentation.loss must be 'ce' or 'ce+dice', got {name!r}")
+
+
 def _train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer,
                  scaler: torch.amp.GradScaler, device: torch.device, use_amp: bool,
-                 epoch: int, progress: bool) -> float:
+                 epoch: int, progress: bool,
+                 loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
+                 ) -> float:
     model.train()
     total, count = 0.0, 0
     bar = tqdm(loader, desc=f"seg epoch {epoch}", leave=False, disable=not progress)
@@ -74,7 +93,7 @@ def _train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer
         y = batch.masks.to(device, non_blocking=True).long()
         with amp_context(device, use_amp):
             logits = model(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = loss_fn(logits.float(), y)
         if not torch.isfinite(loss):
             raise RacamError(f"segmentation training diverged at epoch {epoch} "
                              f"(loss {loss.item()}): lower segmentation.lr")
@@ -147,6 +166,7 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
             restore_rng_states(state["rng_states"])
 
     labels = dataset_labels(train_ds)
+    loss_fn = segmentation_loss(cfg.loss)
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="segmentation",
                disable=not progress)
     for epoch in bar:
@@ -155,7 +175,8 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
         sampler = epoch_sampler(labels, cfg, gen, train_ds)
         loader = make_loader(train_ds, cfg.batch_size, sampler, gen, cfg.num_workers, dev,
                              drop_last=True)
-        loss = _train_epoch(model, loader, optimizer, scaler, dev, use_amp, epoch + 1, progress)
+        loss = _train_epoch(model, loader, optimizer, scaler, dev, use_amp, epoch + 1, progress,
+                            loss_fn)
         history.append({"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"],
                         "seconds": time.perf_counter() - t0})
         save_checkpoint(last_path, model, optimizer, None, epoch + 1,
