@@ -215,7 +215,7 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
         pp = paper.TABLE_I.get(m)
         rows.append([_name(m), pct(p["iou"]), pct(p["precision"]), pct(p["recall"]), pct(p["f1"]),
                      _spread(r["fold_iou"]),
-                     *(f"{x:.2f}" for x in pp) if pp else ["-"] * 4])
+                     *([f"{x:.2f}" for x in pp] if pp else ["-"] * 4)])
     L += ["## Table I: heat-map methods (defective test images, paper's view)", "",
           md_table(["method", "IoU", "precision", "recall", "F1", "IoU per-fold mean ± sd",
                     "paper IoU", "paper P", "paper R", "paper F1"], rows)]
