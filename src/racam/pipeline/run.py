@@ -92,6 +92,10 @@ class Pipeline:
             key[name] = part
         return key
 
+    def has_masks(self, fold: int) -> bool:
+        """Whether the fold's test images have true masks (a folder dataset may have none)."""
+        return bool(getattr(self.data(fold).test, "has_masks", True))
+
     # -------------------------------------------------------------- classifier
     def classifier(self, fold: int) -> dict[str, Any]:
         """Train (or resume) the classifier and score it on the test images."""
@@ -240,11 +244,14 @@ class Pipeline:
                 scfg = dataclasses.replace(scfg, output_stride=None)
             res = train_segmentation(scfg, train, d, seed=self.cfg.seed + fold, device=self.device,
                                      in_channels=self.cfg.data.channels, progress=self.progress)
-            model, _ = load_segmentation(res.last_path, map_location=self.device)
-            r = evaluate_segmentation(model, fd.test, batch_size=self.cfg.segmentation.batch_size,
-                                      device=self.device)
-            return {"arch": arch, "source": source, "checkpoint": str(res.last_path),
-                    "counts": counts_dict(r["counts"])}
+            out = {"arch": arch, "source": source, "checkpoint": str(res.last_path),
+                   "counts": None}
+            if self.has_masks(fold):
+                model, _ = load_segmentation(res.last_path, map_location=self.device)
+                r = evaluate_segmentation(model, fd.test, device=self.device,
+                                          batch_size=self.cfg.segmentation.batch_size)
+                out["counts"] = counts_dict(r["counts"])
+            return out
 
         seg = {k: v for k, v in dataclasses.asdict(self.cfg.segmentation).items()
                if k not in ("arch", "num_workers")}
@@ -260,12 +267,11 @@ class Pipeline:
         t0 = time.perf_counter()
         folds = {}
         for k in self.folds:
-            folds[k] = {
-                "classifier": self.classifier(k),
-                "cam": self.cam_quality(k, self.cfg.cam.method),
-                "pseudo": self.pseudo_labels(k),
-                "segmentation": self.segmentation(k),
-            }
+            folds[k] = {"classifier": self.classifier(k)}
+            if self.has_masks(k):  # without masks there is nothing to score heat maps against
+                folds[k]["cam"] = self.cam_quality(k, self.cfg.cam.method)
+            folds[k]["pseudo"] = self.pseudo_labels(k)
+            folds[k]["segmentation"] = self.segmentation(k)
         results = summarize_run(folds)
         results["wall_seconds_this_call"] = round(time.perf_counter() - t0, 1)
         results["machine"] = machine_info()
@@ -317,8 +323,8 @@ def summarize_run(folds: dict[int, dict[str, Any]]) -> dict[str, Any]:
                        "test_ap_pooled": average_precision_score(labels, probs) if two else None,
                        "per_fold_auroc": {k: f["classifier"]["test_auroc"] for k, f in folds.items()},
                        "seconds": sum(f["classifier"].get("seconds", 0) for f in folds.values())},
-        "cam_paper": pooled(folds, lambda f: f["cam"]["paper"]),
-        "cam_deployment": pooled(folds, lambda f: f["cam"]["deployment"]),
+        "cam_paper": pooled(folds, lambda f: f.get("cam", {}).get("paper")),
+        "cam_deployment": pooled(folds, lambda f: f.get("cam", {}).get("deployment")),
         "pseudo_labels": pooled(folds, lambda f: f["pseudo"]["pseudo_vs_true_defective"]),
         "segmentation": pooled(folds, lambda f: f["segmentation"]["counts"]),
         "stage_seconds": {k: {s: f[s].get("seconds") for s in f} for k, f in folds.items()},

@@ -23,12 +23,12 @@ def overlay_rows(pipe: "Pipeline", fold: int, n: int) -> list[list[tuple]]:
     from racam.segmentation import load_segmentation
 
     fd = pipe.data(fold)
-    idx = [i for i, y in enumerate(fd.test.labels) if y == 1][:n]
+    idx = [i for i, y in enumerate(fd.test.labels) if y == 1][:n]  # the user's defect images
     seg, _ = load_segmentation(pipe.segmentation(fold)["checkpoint"], map_location=pipe.device)
     cam = pipe.cam(fold, pipe.cfg.cam.method)
     rows = []
     for i, s, heat, mask in iter_heatmaps(cam, fd.test, idx, batch_size=1, device=pipe.device):
-        true = fd.test.true_mask(i)
+        true = fd.test.true_mask(i)  # None when the dataset has no masks
         with torch.no_grad():
             prob = seg(s.image[None].to(pipe.device)).float().softmax(1)[:, 1].cpu()
         pred = to_original_size(prob, s.original_size)[0] > 0.5
