@@ -18,7 +18,7 @@ from torch import nn
 
 from racam.classifier.train import resolve_device
 from racam.evaluation.metrics import Counts
-from racam.io import atomic_write_json, atomic_write_text
+from racam.io import atomic_write_json
 from racam.pipeline.cache import cached
 from racam.pipeline.config import RunConfig
 from racam.pipeline.folds import FoldData, fold_datasets, fold_list
@@ -176,9 +176,11 @@ class Pipeline:
                     "deployment": counts_dict(r["deployment_counts"])
                     if r["deployment_counts"] is not None else None}
 
-        return cached(path, self._timed(f"fold {fold}: {key} on {split}", compute),
-                      {**self._key("data", "classifier"), "method": method, "delta": delta,
-                       "fusion": self.cfg.cam.fusion, "layers": self.cfg.cam.layers})
+        stage_key: dict[str, Any] = {**self._key("data", "classifier"), "method": method,
+                                     "delta": delta}
+        if method.split("+fgbp")[0] in MULTI_LAYER:  # fusion and layers matter only there
+            stage_key.update(fusion=self.cfg.cam.fusion, layers=self.cfg.cam.layers)
+        return cached(path, self._timed(f"fold {fold}: {key} on {split}", compute), stage_key)
 
     # ------------------------------------------------------------ pseudo-labels
     def pseudo_dir(self, fold: int) -> Path:

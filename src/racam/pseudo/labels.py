@@ -9,7 +9,6 @@ a folder without a manifest is an unfinished run and is recomputed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
