@@ -160,7 +160,8 @@ class Pipeline:
         """CAM quality (paper and deployment views) of ``method`` on the fold's ``split``."""
         from racam.evaluation.cam_quality import evaluate_cam
 
-        delta = self.cfg.cam.delta if delta is None else delta
+        uses_delta = method == "racam" or method.endswith("+fgbp")
+        delta = (self.cfg.cam.delta if delta is None else delta) if uses_delta else None
         key = method_key(method, delta)
         path = self.fold_dir(fold) / "cam" / split / f"{key}.json"
 
