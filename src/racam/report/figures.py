@@ -13,6 +13,18 @@ import numpy as np  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 
+def _save(fig: plt.Figure, path: Path) -> Path:
+    """Lay out, write to a temporary PNG and rename (no half-written figure), close."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 def _np(x: Tensor | np.ndarray) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
 
@@ -57,14 +69,7 @@ def image_grid(rows: Sequence[Sequence[tuple[str, str, Tensor | np.ndarray, Tens
             ax.set_title(title, fontsize=7)
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(fig, path)
 
 
 def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: Path, *,
@@ -80,11 +85,4 @@ def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: 
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(fig, path)
