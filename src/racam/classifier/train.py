@@ -175,6 +175,25 @@ def epoch_sampler(labels: list[int], cfg: ClassifierConfig | SegmentationConfig,
     return RandomSampler(dataset, replacement=False, num_samples=n, generator=gen)
 
 
+def sgd_and_scaler(model: nn.Module, cfg: ClassifierConfig | SegmentationConfig, use_amp: bool,
+                   state: dict[str, Any] | None, last_path: Path
+                   ) -> tuple[torch.optim.SGD, torch.amp.GradScaler]:
+    """SGD (``cfg.lr``, momentum, weight decay) and the AMP grad scaler; when resuming from
+    ``state`` (a loaded ``last.pt``), their states and the RNG states are restored from it."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    if state is not None:
+        if state.get("optimizer") is None:
+            raise CheckpointError(f"checkpoint {last_path}: has no optimizer state to resume")
+        optimizer.load_state_dict(state["optimizer"])
+        if use_amp and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        if state.get("rng_states"):
+            restore_rng_states(state["rng_states"])
+    return optimizer, scaler
+
+
 def _check_labels(labels: list[int]) -> None:
     bad = sorted(set(labels) - {0, 1})
     if bad:
@@ -338,17 +357,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
     if state is not None:
         load_model_state(model, state, last_path)
     model.to(dev)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    if state is not None:
-        if state.get("optimizer") is None:
-            raise CheckpointError(f"checkpoint {last_path}: has no optimizer state to resume")
-        optimizer.load_state_dict(state["optimizer"])
-        if use_amp and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if state.get("rng_states"):
-            restore_rng_states(state["rng_states"])
+    optimizer, scaler = sgd_and_scaler(model, cfg, use_amp, state, last_path)
 
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="classifier",
                disable=not progress)

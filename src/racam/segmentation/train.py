@@ -27,11 +27,11 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from racam.classifier.checkpoint import (capture_rng_states, load_checkpoint, load_model_state,
-                                         restore_rng_states, save_checkpoint)
+                                         save_checkpoint)
 from racam.classifier.train import (amp_context, check_first_sample, check_resume, dataset_labels,
-                                    epoch_sampler, make_loader,
+                                    epoch_sampler, make_loader, sgd_and_scaler,
                                     resolve_device, seed_epoch)
-from racam.errors import CheckpointError, ConfigError, DataError, RacamError
+from racam.errors import ConfigError, DataError, RacamError
 from racam.pipeline.config import SegmentationConfig
 from racam.segmentation.networks import build_segmentation, check_input_size
 
@@ -153,17 +153,7 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
     if state is not None:
         load_model_state(model, state, last_path)
     model.to(dev)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    if state is not None:
-        if state.get("optimizer") is None:
-            raise CheckpointError(f"checkpoint {last_path}: has no optimizer state to resume")
-        optimizer.load_state_dict(state["optimizer"])
-        if use_amp and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if state.get("rng_states"):
-            restore_rng_states(state["rng_states"])
+    optimizer, scaler = sgd_and_scaler(model, cfg, use_amp, state, last_path)
 
     labels = dataset_labels(train_ds)
     loss_fn = segmentation_loss(cfg.loss)
