@@ -7,11 +7,23 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import tiny_vgg
 from torch import nn
 
 import racam.cam.suffix as suffix_mod
-from racam.cam import (METHODS, RACAM, AblationCAM, FullGrad, GradCAM, LayerCAM, ScoreCAM,
-                       build_cam, normalize_maps, stage_layers, vgg16_stage_layers)
+from racam.cam import (
+    METHODS,
+    RACAM,
+    AblationCAM,
+    FullGrad,
+    GradCAM,
+    LayerCAM,
+    ScoreCAM,
+    build_cam,
+    normalize_maps,
+    stage_layers,
+    vgg16_stage_layers,
+)
 from racam.errors import ConfigError, RacamError
 from racam.models.vgg import VGG16_STAGES, VGG16LeakyReLU
 
@@ -19,14 +31,7 @@ SIZE = (64, 32)
 
 
 def _vgg(seed: int = 0) -> VGG16LeakyReLU:
-    torch.manual_seed(seed)
-    m = VGG16LeakyReLU(width=16)
-    for mod in m.modules():
-        if isinstance(mod, nn.Linear):
-            mod.reset_parameters()
-        if isinstance(mod, (nn.Conv2d, nn.Linear)):
-            nn.init.normal_(mod.bias, 0, 0.1)
-    return m.eval()
+    return tiny_vgg(seed)
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_vgg
 from torch import nn
 
-from racam.cam import (AblationCAM, FullGrad, GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM,
-                       XGradCAM, fgbp)
+from racam.cam import (
+    AblationCAM,
+    FullGrad,
+    GradCAM,
+    GradCAMPlusPlus,
+    LayerCAM,
+    ScoreCAM,
+    XGradCAM,
+    fgbp,
+)
 from racam.models.vgg import VGG16LeakyReLU
 
 pgc = pytest.importorskip("pytorch_grad_cam")
@@ -24,14 +33,7 @@ TOL = 1e-4
 
 
 def _model(slope: float = 0.01) -> VGG16LeakyReLU:
-    torch.manual_seed(0)
-    m = VGG16LeakyReLU(width=16, negative_slope=slope, dropout=0.0)
-    for mod in m.modules():
-        if isinstance(mod, nn.Linear):
-            mod.reset_parameters()
-        if isinstance(mod, (nn.Conv2d, nn.Linear)):
-            nn.init.normal_(mod.bias, 0, 0.1)
-    return m.eval()
+    return tiny_vgg(0, slope, dropout=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,6 @@ from racam.errors import CheckpointError
 from racam.models import build_classifier
 
 
-
-
 def _meta(backbone: str = "vgg16_narrow", width: int = 16) -> dict:
     return {"kind": "classifier", "backbone": backbone, "width": width, "in_channels": 1,
             "num_classes": 2, "history": [{"epoch": 1, "loss": 0.5, "val_auroc": None}]}

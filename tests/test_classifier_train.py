@@ -17,8 +17,6 @@ from racam.errors import CheckpointError, ConfigError, DataError
 from racam.pipeline.config import ClassifierConfig
 
 
-
-
 class Blobs(Dataset):
     """Synthetic gray images ``(1, h, w)``: every ``pos_every``-th one has a bright disc (the
     "defect", also its mask); the others are texture only. ``augment`` flips like a dataset."""

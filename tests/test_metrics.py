@@ -8,7 +8,12 @@ import pytest
 import segmentation_models_pytorch as smp
 import torch
 
-from racam.evaluation import Counts, SegmentationMeter, confusion_counts, scores_from_counts
+from racam.evaluation import (
+    Counts,
+    SegmentationMeter,
+    confusion_counts,
+    scores_from_counts,
+)
 
 KEYS = ("iou", "iou_background", "miou", "precision", "recall", "f1")
 

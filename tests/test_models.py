@@ -10,12 +10,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from racam.errors import CheckpointError, ConfigError
-from racam.models import (BACKBONES, build_classifier, classifier_target_layers,
-                          lite0_weights_path)
-from racam.models.registry import (IMAGENET_MEAN, IMAGENET_STD, _fold_normalisation_vgg,
-                                   lite0_timm_state_dict, load_state_dict_file)
-
-
+from racam.models import (
+    BACKBONES,
+    build_classifier,
+    classifier_target_layers,
+    lite0_weights_path,
+)
+from racam.models.registry import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    _fold_normalisation_vgg,
+    lite0_timm_state_dict,
+    load_state_dict_file,
+)
 
 
 def _stage_outputs(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -13,10 +13,14 @@ from torch.utils.data import Dataset
 from racam.data.sample import Sample
 from racam.errors import ConfigError, DataError
 from racam.pipeline.config import SegmentationConfig
-from racam.segmentation import (build_segmentation, check_input_size, input_divisor,
-                                load_segmentation, predict_masks, train_segmentation)
-
-
+from racam.segmentation import (
+    build_segmentation,
+    check_input_size,
+    input_divisor,
+    load_segmentation,
+    predict_masks,
+    train_segmentation,
+)
 
 
 class Discs(Dataset):

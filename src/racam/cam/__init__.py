@@ -15,8 +15,12 @@ from racam.cam.fullgrad import FullGrad
 from racam.cam.gradcam import GradCAM
 from racam.cam.gradcam_pp import GradCAMPlusPlus
 from racam.cam.layercam import LayerCAM
-from racam.cam.layers import (default_target_layers, resolve_layers, stage_layers,
-                              vgg16_stage_layers)
+from racam.cam.layers import (
+                              default_target_layers,
+                              resolve_layers,
+                              stage_layers,
+                              vgg16_stage_layers,
+)
 from racam.cam.maps import normalize_maps
 from racam.cam.percentile import percentile_filter, positive_percentile
 from racam.cam.racam import RACAM

@@ -79,7 +79,9 @@ def load_job_model(job: CamJob, device: torch.device) -> tuple[nn.Module, dict[s
     if (job.checkpoint is None) == (job.model is None):
         raise ConfigError("give exactly one of --checkpoint and --model")
     if job.checkpoint is not None:
-        from racam.classifier.checkpoint import load_classifier  # written by the training issue
+        from racam.classifier.checkpoint import (
+            load_classifier,  # written by the training issue
+        )
 
         model, meta = load_classifier(job.checkpoint, map_location=device)
         return model, dict(meta)

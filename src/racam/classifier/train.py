@@ -35,12 +35,23 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import (DataLoader, Dataset, RandomSampler, Sampler, Subset,
-                              WeightedRandomSampler)
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    Subset,
+    WeightedRandomSampler,
+)
 from tqdm import tqdm
 
-from racam.classifier.checkpoint import (capture_rng_states, load_checkpoint, load_model_state,
-                                         restore_rng_states, save_checkpoint)
+from racam.classifier.checkpoint import (
+    capture_rng_states,
+    load_checkpoint,
+    load_model_state,
+    restore_rng_states,
+    save_checkpoint,
+)
 from racam.data.sample import Batch, collate_samples
 from racam.errors import CheckpointError, ConfigError, DataError, RacamError
 from racam.models.registry import build_classifier, effective_width
@@ -173,6 +184,17 @@ def epoch_sampler(labels: list[int], cfg: ClassifierConfig | SegmentationConfig,
         weights = torch.tensor([1.0 / counts[y] for y in labels], dtype=torch.double)
         return WeightedRandomSampler(weights, num_samples=n, replacement=True, generator=gen)
     return RandomSampler(dataset, replacement=False, num_samples=n, generator=gen)
+
+
+def resume_state(last_path: Path, expected: dict[str, Any]
+                 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], int]:
+    """``(state, history, epochs done)`` from ``last_path`` when it exists (after checking its
+    meta against ``expected``), else ``(None, [], 0)``."""
+    if not last_path.exists():
+        return None, [], 0
+    state = load_checkpoint(last_path)
+    check_resume(last_path, state["meta"], expected)
+    return state, list(state["meta"].get("history", [])), int(state["epoch"])
 
 
 def sgd_and_scaler(model: nn.Module, cfg: ClassifierConfig | SegmentationConfig, use_amp: bool,
@@ -339,16 +361,9 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
                 "num_classes": 2, "seed": int(seed), "config": cfg_dict,
                 "input_shape": check_first_sample(train_ds, in_channels, "classifier")}
 
-    state = None
-    history: list[dict[str, Any]] = []
-    start = 0
-    if last_path.exists():
-        state = load_checkpoint(last_path)
-        check_resume(last_path, state["meta"], expected)
-        history = list(state["meta"].get("history", []))
-        start = int(state["epoch"])
-        if start >= cfg.epochs:
-            return ClassifierResult(best_path, last_path, history, best_epoch_of(history))
+    state, history, start = resume_state(last_path, expected)
+    if state is not None and start >= cfg.epochs:  # finished: nothing to do
+        return ClassifierResult(best_path, last_path, history, best_epoch_of(history))
 
     torch.manual_seed(int(seed))
     model = build_classifier(cfg.backbone, num_classes=2, in_channels=in_channels,

@@ -37,7 +37,12 @@ def info(
     from rich.console import Console
     from rich.table import Table
 
-    from racam.data.summary import DATASETS, default_split_file, detect_dataset, summarize
+    from racam.data.summary import (
+        DATASETS,
+        default_split_file,
+        detect_dataset,
+        summarize,
+    )
     from racam.errors import ConfigError
 
     path = _root(root)

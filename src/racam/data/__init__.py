@@ -6,8 +6,15 @@ Every dataset returns :class:`Sample` s (image ``(C, H, W)`` in [0, 1] at the co
 """
 
 from racam.data.folder import FolderDataset
-from racam.data.io import (Record, RecordDataset, image_size, image_to_tensor, read_image,
-                           read_mask, resize_mask)
+from racam.data.io import (
+                           Record,
+                           RecordDataset,
+                           image_size,
+                           image_to_tensor,
+                           read_image,
+                           read_mask,
+                           resize_mask,
+)
 from racam.data.ksdd import KolektorSDD
 from racam.data.ksdd2 import KolektorSDD2
 from racam.data.sample import Batch, Sample, collate_samples

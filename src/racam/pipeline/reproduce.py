@@ -86,8 +86,11 @@ class Reproduction:
 
     # ----------------------------------------------------------------- figures
     def figures(self, delta: float, sweep: dict[str, Any]) -> dict[str, str]:
-        from racam.report.paper_figures import (delta_figure, method_grid_figure,
-                                                stage_figure)
+        from racam.report.paper_figures import (
+            delta_figure,
+            method_grid_figure,
+            stage_figure,
+        )
 
         self.fig_dir.mkdir(parents=True, exist_ok=True)
         fold = self.pipe.folds[0]

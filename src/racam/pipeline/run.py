@@ -104,7 +104,11 @@ class Pipeline:
         def compute() -> dict[str, Any]:
             from sklearn.metrics import average_precision_score, roc_auc_score
 
-            from racam.classifier import load_classifier, predict_proba, train_classifier
+            from racam.classifier import (
+                load_classifier,
+                predict_proba,
+                train_classifier,
+            )
             fd = self.data(fold)
             res = train_classifier(self.cfg.classifier, fd.train, fd.val, d,
                                    seed=self.cfg.seed + fold, device=self.device,

@@ -26,11 +26,22 @@ from torch.nn import functional as F
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from racam.classifier.checkpoint import (capture_rng_states, load_checkpoint, load_model_state,
-                                         save_checkpoint)
-from racam.classifier.train import (amp_context, check_first_sample, check_resume, dataset_labels,
-                                    epoch_sampler, make_loader, sgd_and_scaler,
-                                    resolve_device, seed_epoch)
+from racam.classifier.checkpoint import (
+    capture_rng_states,
+    load_model_state,
+    save_checkpoint,
+)
+from racam.classifier.train import (
+    amp_context,
+    check_first_sample,
+    dataset_labels,
+    epoch_sampler,
+    make_loader,
+    resolve_device,
+    resume_state,
+    seed_epoch,
+    sgd_and_scaler,
+)
 from racam.errors import ConfigError, DataError, RacamError
 from racam.pipeline.config import SegmentationConfig
 from racam.segmentation.networks import build_segmentation, check_input_size
@@ -135,16 +146,9 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
                 "in_channels": in_channels, "classes": 2, "seed": int(seed),
                 "config": dataclasses.asdict(cfg), "input_shape": shape}
 
-    state = None
-    history: list[dict[str, Any]] = []
-    start = 0
-    if last_path.exists():
-        state = load_checkpoint(last_path)
-        check_resume(last_path, state["meta"], expected)
-        history = list(state["meta"].get("history", []))
-        start = int(state["epoch"])
-        if start >= cfg.epochs:
-            return SegmentationResult(last_path, history)
+    state, history, start = resume_state(last_path, expected)
+    if state is not None and start >= cfg.epochs:  # finished: nothing to do
+        return SegmentationResult(last_path, history)
 
     torch.manual_seed(int(seed))
     model = build_segmentation(cfg.arch, cfg.encoder, in_channels,

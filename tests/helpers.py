@@ -1,0 +1,21 @@
+"""Small builders shared by several test modules."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from racam.models.vgg import VGG16LeakyReLU
+
+
+def tiny_vgg(seed: int = 0, slope: float = 0.01, dropout: float = 0.5) -> VGG16LeakyReLU:
+    """A width-16 VGG16 in eval mode with non-trivial biases and default-initialised linear
+    layers (VGG's N(0, 0.01) head would make every map nearly flat)."""
+    torch.manual_seed(seed)
+    m = VGG16LeakyReLU(width=16, negative_slope=slope, dropout=dropout)
+    for mod in m.modules():
+        if isinstance(mod, nn.Linear):
+            mod.reset_parameters()
+        if isinstance(mod, (nn.Conv2d, nn.Linear)):
+            nn.init.normal_(mod.bias, 0, 0.1)
+    return m.eval()
