@@ -186,6 +186,18 @@ def epoch_sampler(labels: list[int], cfg: ClassifierConfig | SegmentationConfig,
     return RandomSampler(dataset, replacement=False, num_samples=n, generator=gen)
 
 
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                   scaler: torch.amp.GradScaler, stage: str, epoch: int) -> None:
+    """One (AMP-scaled) SGD step on ``loss``; a non-finite loss is an error naming ``stage``."""
+    if not torch.isfinite(loss):
+        raise RacamError(f"{stage} training diverged at epoch {epoch} (loss {loss.item()}): "
+                         f"lower {stage}.lr")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+
+
 def resume_state(last_path: Path, expected: dict[str, Any]
                  ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], int]:
     """``(state, history, epochs done)`` from ``last_path`` when it exists (after checking its
@@ -313,13 +325,7 @@ def _train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Op
         with amp_context(device, use_amp):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y, weight=class_weights)
-        if not torch.isfinite(loss):
-            raise RacamError(f"classifier training diverged at epoch {epoch} (loss {loss.item()}):"
-                             " lower classifier.lr")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        optimizer_step(loss, optimizer, scaler, "classifier", epoch)
         total += loss.item() * len(y)
         count += len(y)
         bar.set_postfix(loss=f"{total / count:.4f}")

@@ -37,12 +37,13 @@ from racam.classifier.train import (
     dataset_labels,
     epoch_sampler,
     make_loader,
+    optimizer_step,
     resolve_device,
     resume_state,
     seed_epoch,
     sgd_and_scaler,
 )
-from racam.errors import ConfigError, DataError, RacamError
+from racam.errors import ConfigError, DataError
 from racam.pipeline.config import SegmentationConfig
 from racam.segmentation.networks import build_segmentation, check_input_size
 
@@ -105,13 +106,7 @@ def _train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer
         with amp_context(device, use_amp):
             logits = model(x)
         loss = loss_fn(logits.float(), y)
-        if not torch.isfinite(loss):
-            raise RacamError(f"segmentation training diverged at epoch {epoch} "
-                             f"(loss {loss.item()}): lower segmentation.lr")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        optimizer_step(loss, optimizer, scaler, "segmentation", epoch)
         total += loss.item() * len(x)
         count += len(x)
         bar.set_postfix(loss=f"{total / count:.4f}")
