@@ -13,7 +13,8 @@ grad-cam's, the speed-up (theirs / ours), our time over the floor, and the peak 
   during the timed call (tracemalloc does not see torch's allocations); on CUDA,
   ``torch.cuda.max_memory_allocated`` during the call.
 - Score-CAM and Ablation-CAM run on ``--slow-model`` (default: the narrow VGG16 with
-  ``--slow-width``, as the issue allows: grad-cam needs many minutes per image on full VGG16).
+  ``--slow-width``, as the issue allows: grad-cam needs many minutes per image on full VGG16),
+  each library at its own default batch size unless ``--slow-batch`` sets one for both.
 - grad-cam has no RA-CAM and no FGBP; those rows show our time and the floor ratio only.
 - Targets: class 1 for every image (the defect class), pre-softmax logit on both sides.
 """
@@ -73,7 +74,7 @@ def _worker(spec: dict) -> dict:
     elif impl == "ours":
         from racam.cam import build_cam
 
-        kw = {"batch_size": spec["slow_batch"]} if method in SLOW else {}
+        kw = {"batch_size": spec["slow_batch"]} if method in SLOW and spec["slow_batch"] else {}
         cam = build_cam(method, model, None if method.startswith("fullgrad") else layers, **kw)
 
         def call() -> None:
@@ -85,9 +86,7 @@ def _worker(spec: dict) -> dict:
         cls = getattr(pgc, THEIRS[method])
         tl = [] if method == "fullgrad" else [modules[n] for n in layers]
         cam = cls(model=model, target_layers=tl)
-        if method == "scorecam":
-            cam.batch_size = spec["slow_batch"]
-        if method == "ablationcam":
+        if method in SLOW and spec["slow_batch"]:
             cam.batch_size = spec["slow_batch"]
         targets = [ClassifierOutputTarget(1)] * spec["batch"]
 
@@ -138,8 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--slow-model", default="vgg16_narrow", choices=["vgg16", "vgg16_narrow"],
                     help="model for Score-CAM and Ablation-CAM")
     ap.add_argument("--slow-width", type=int, default=4)
-    ap.add_argument("--slow-batch", type=int, default=32,
-                    help="channels per forward pass for Score-CAM / Ablation-CAM (both sides)")
+    ap.add_argument("--slow-batch", type=int, default=0,
+                    help="channels per forward pass for Score-CAM / Ablation-CAM, both sides "
+                         "(0: each library's default: grad-cam 16 / 32, racam 8 on CPU and 32 "
+                         "on GPU / 256)")
     ap.add_argument("--size", type=int, nargs=2, default=[640, 224], metavar=("H", "W"))
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--methods", nargs="+", default=METHODS)
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# input {args.batch} x 3 x {args.size[0]} x {args.size[1]}; gradient methods on "
           f"{args.model}{'' if args.model == 'vgg16' else f' /{args.width}'}, Score/Ablation "
           f"on {args.slow_model}{'' if args.slow_model == 'vgg16' else f' /{args.slow_width}'}"
-          f" (batch {args.slow_batch})")
+          f" (batch {args.slow_batch or 'library defaults'})")
     floors: dict[tuple[str, int], dict | None] = {}
     rows = []
     for method in args.methods:

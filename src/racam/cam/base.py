@@ -25,6 +25,7 @@ from racam.cam.layers import LayerSpec, default_target_layers, resolve_layers
 from racam.cam.maps import check_fusion, fuse_maps, normalize_maps, resize_maps
 from racam.cam.percentile import check_percentile
 from racam.errors import ConfigError, RacamError
+from racam.heap import reuse_freed_memory
 
 
 @contextlib.contextmanager
@@ -88,6 +89,11 @@ class BaseCAM:
     def _backprop_context(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
 
+    @staticmethod
+    def _heap(x: Tensor) -> contextlib.AbstractContextManager:
+        """On CPU, freed tensors are kept for reuse during the call (:mod:`racam.heap`)."""
+        return reuse_freed_memory() if x.device.type == "cpu" else contextlib.nullcontext()
+
     def _prepare(self, images: Tensor) -> Tensor:
         if not isinstance(images, Tensor) or images.dim() != 4 or not images.is_floating_point():
             raise RacamError("images must be a float tensor of shape (B, C, H, W), got "
@@ -103,10 +109,11 @@ class BaseCAM:
         """Heat maps ``(B, H, W)`` in [0, 1] for ``targets`` (None: each image's argmax class,
         an int: that class for all images, a sequence: one class per image)."""
         x = self._prepare(images)
-        with eval_mode(self.model), self._backprop_context():
-            raw = self._raw_maps(x, targets)
-        with torch.no_grad():
-            self.layer_maps, fused = self._combine(raw, (x.shape[-2], x.shape[-1]))
+        with self._heap(x):
+            with eval_mode(self.model), self._backprop_context():
+                raw = self._raw_maps(x, targets)
+            with torch.no_grad():
+                self.layer_maps, fused = self._combine(raw, (x.shape[-2], x.shape[-1]))
         self.layer_maps = [m.to(images.device) for m in self.layer_maps]
         return fused.to(images.device)
 

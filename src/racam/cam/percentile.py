@@ -23,16 +23,12 @@ tensor operations rather than many small ones):
   copy is made. float16 / bfloat16 are processed in float32 (exact).
 - shorter maps: one ``torch.kthvalue`` per chunk of maps (see :func:`_kth_rows`).
 
-On CPU, :func:`percentile_filter` runs with one intra-op thread (restored afterwards): its
-many medium-size, memory-bound steps gain little from a second thread on an idle 2-core machine
-and were measured 4x slower with two threads while another process held a core.
+It runs with torch's intra-op threads as set (``torch.set_num_threads``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -205,20 +201,6 @@ def positive_percentile(x: Tensor, q: float, map_dims: int) -> Tensor:
     return t.reshape(lead)
 
 
-@contextlib.contextmanager
-def _cpu_threads(device: torch.device, n: int = 1) -> Iterator[None]:
-    """Run the block with ``n`` intra-op threads on CPU (restored after)."""
-    if device.type != "cpu" or torch.get_num_threads() <= n:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def map_dims_for(x: Tensor, scope: str = "channel") -> int:
     """How many trailing dims form one map for the FGBP / RA-CAM rule.
 
@@ -245,7 +227,6 @@ def percentile_filter(g: Tensor, q: float, scope: str = "channel") -> Tensor:
     if g.dim() == 0:
         return g.clamp_min(0)
     md = map_dims_for(g, scope)
-    with _cpu_threads(g.device):
-        t = positive_percentile(g, q, md)
-        t = t.reshape(*t.shape, *([1] * md))
-        return g * (g >= t)
+    t = positive_percentile(g, q, md)
+    t = t.reshape(*t.shape, *([1] * md))
+    return g * (g >= t)
