@@ -13,7 +13,9 @@ def _print_summary(results: dict, out: Path) -> None:
     from racam.report.tables import pct
 
     c = results["classifier"]
-    typer.echo(f"classifier test AUROC (pooled): {c['test_auroc_pooled']}")
+    auroc = c.get("test_auroc_pooled")
+    shown = f"{auroc:.3f}" if isinstance(auroc, float) else "n/a (one class in the test set)"
+    typer.echo(f"classifier test AUROC (pooled): {shown}")
     for key in ("cam_paper", "cam_deployment", "pseudo_labels", "segmentation"):
         r = results.get(key)
         if r:
