@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from racam.data.sample import Sample
-from racam.errors import ConfigError, DataError
+from racam.errors import CheckpointError, ConfigError, DataError
 from racam.pipeline.config import SegmentationConfig
 from racam.segmentation import (
     build_segmentation,
@@ -157,3 +157,24 @@ def test_overfits_real_kolektor_defects(ksdd_root, tmp_path) -> None:
     res = train_segmentation(cfg, Real(), tmp_path, seed=0, progress=False)
     after = pixel_auroc(load_segmentation(res.last_path)[0])
     assert before < 0.7 and after > 0.9, (before, after)
+
+
+@pytest.mark.parametrize("arch", ["deeplabv3", "unet"])
+def test_lite0_encoder_loads_the_offline_imagenet_weights(arch: str, tmp_path) -> None:
+    """Every encoder tensor equals the ImageNet Lite0 classifier's (tested on natural images in
+    test_models), grey stem included; the classification head is left out; no download."""
+    from racam.models import build_classifier
+
+    cls = build_classifier("efficientnet_lite0", in_channels=1, weights="imagenet").state_dict()
+    seg = build_segmentation(arch, "efficientnet_lite0", in_channels=1, encoder_weights="imagenet",
+                             output_stride=16 if arch == "deeplabv3" else None)
+    enc = seg.encoder.model.state_dict()
+    assert enc.keys() <= cls.keys() and "conv_stem.weight" in enc
+    for k, v in enc.items():
+        assert torch.equal(v, cls[k]), k
+    fresh = build_segmentation(arch, "efficientnet_lite0", in_channels=1)
+    assert not torch.equal(fresh.encoder.model.conv_stem.weight, enc["conv_stem.weight"])
+    bad = tmp_path / "bad.pth"
+    torch.save({"conv_stem.weight": torch.zeros(3)}, bad)
+    with pytest.raises(CheckpointError, match=r"bad\.pth: not EfficientNet-Lite0 weights"):
+        build_segmentation(arch, "efficientnet_lite0", encoder_weights=str(bad))

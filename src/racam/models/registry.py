@@ -148,6 +148,21 @@ def _fold_normalisation_lite0(sd: dict[str, torch.Tensor]) -> dict[str, torch.Te
     return sd
 
 
+def prepare_lite0_state_dict(sd: dict[str, torch.Tensor], in_channels: int,
+                             source: object = "weights") -> dict[str, torch.Tensor]:
+    """Timm-named Lite0 weights for racam's inputs in [0, 1]: the normalisation folded into the
+    stem, and for one input channel the stem's RGB kernels summed (a grey image repeated three
+    times gives the same output). ``source`` names the file in errors."""
+    need = [k for k in ("conv_stem.weight", "bn1.running_mean") if k not in sd]
+    if need:
+        raise CheckpointError(f"weights file {source}: not EfficientNet-Lite0 weights "
+                              f"(no {', '.join(need)})")
+    sd = _fold_normalisation_lite0(sd)
+    if in_channels == 1:
+        sd["conv_stem.weight"] = sd["conv_stem.weight"].sum(dim=1, keepdim=True)
+    return sd
+
+
 def _no_inplace(model: nn.Module) -> nn.Module:
     for m in model.modules():
         if getattr(m, "inplace", False) is True:
@@ -166,9 +181,8 @@ def _build_lite0(num_classes: int, in_channels: int, weights: str | None) -> nn.
     nn.init.zeros_(model.classifier.bias)
     if weights is not None:
         path = lite0_weights_path() if weights == "imagenet" else Path(weights)
-        sd = _fold_normalisation_lite0(lite0_timm_state_dict(load_state_dict_file(path)))
-        if in_channels == 1:
-            sd["conv_stem.weight"] = sd["conv_stem.weight"].sum(dim=1, keepdim=True)
+        sd = prepare_lite0_state_dict(lite0_timm_state_dict(load_state_dict_file(path)),
+                                      in_channels, path)
         if sd.get("classifier.weight") is not None and \
                 sd["classifier.weight"].shape[0] != num_classes:
             sd.pop("classifier.weight"), sd.pop("classifier.bias", None)

