@@ -1,0 +1,60 @@
+"""Diagnostic: per-fold IoU, recall, precision, Otsu-mask area and pointing accuracy of
+single-layer heat-map methods on one run's defective test images.
+
+Pointing accuracy: share of images whose heat-map maximum lies within ``--radius`` pixels of a
+true defect pixel. Diagnostic only: the pipeline's choices are not tuned on these numbers.
+
+    python scripts/cam_pointing.py ksdd-cpu runs/ksdd-cpu --folds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from racam.evaluation.metrics import SegmentationMeter
+from racam.pipeline.config import load_config
+from racam.pipeline.run import Pipeline
+from racam.pseudo.heatmaps import to_original_size
+from racam.pseudo.otsu import otsu_threshold
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("config")
+    ap.add_argument("out")
+    ap.add_argument("--folds", type=int, nargs="+", default=[0])
+    ap.add_argument("--methods", nargs="+", default=["gradcam", "gradcam++", "xgradcam"])
+    ap.add_argument("--radius", type=int, default=20)
+    args = ap.parse_args()
+    pipe = Pipeline(load_config(args.config, {"output": args.out}), progress=False,
+                    log=lambda s: None)
+    for fold in args.folds:
+        ds = pipe.data(fold).test
+        idx = [i for i, y in enumerate(ds.labels) if y == 1]
+        for method in args.methods:
+            cam = pipe.cam(fold, method, None)
+            meter, area, hits = SegmentationMeter(), [], []
+            for i in idx:
+                s = ds[i]
+                m = cam(s.image[None].to(pipe.device), targets=1).float().cpu()
+                big = to_original_size(m, s.original_size)
+                pred = big > otsu_threshold(big)[:, None, None]
+                true = torch.from_numpy(ds.true_mask(i))[None]
+                meter.update(pred, true)
+                area.append(pred.float().mean().item())
+                near = ndimage.binary_dilation(true[0].numpy(), iterations=args.radius)
+                peak = np.unravel_index(int(big[0].argmax()), tuple(big[0].shape))
+                hits.append(bool(near[peak]))
+            t = meter.total
+            print(f"{method:10s} fold {fold}: IoU {100 * t.iou:5.2f}  R {100 * t.recall:5.2f}  "
+                  f"P {100 * t.precision:5.2f}  mask area {100 * np.mean(area):5.2f}%  "
+                  f"peak within {args.radius} px {np.mean(hits):.2f}  (n={len(idx)})",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
