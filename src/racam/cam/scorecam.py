@@ -15,8 +15,8 @@ from racam.errors import ConfigError, RacamError
 
 EPS = 1e-8
 #: Default masked images per forward pass: large batches feed a GPU; on a CPU small batches
-#: stay in cache (narrow VGG16 at 640 x 224: 8 per pass is as fast as 32, in a quarter of the
-#: memory).
+#: stay in cache (narrow VGG16 at 640 x 224, 4 images: 8 per pass took 7.5 s and 424 MB, 32
+#: per pass 8.3 s and 1231 MB; docs/cam.md).
 BATCH_GPU = 32
 BATCH_CPU = 8
 

