@@ -253,12 +253,8 @@ class Shared(nn.Module):
         return self.head(self.act(self.conv(self.act(x))).mean(dim=(2, 3)))
 
 
-class Functional(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 3, 3, padding=1)
-        self.act = nn.ReLU()
-        self.head = nn.Linear(3, 2)
+class Functional(Shared):
+    """Same layers as :class:`Shared`, plus a functional ``F.relu`` that no hook can see."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(F.relu(self.act(self.conv(x))).mean(dim=(2, 3)))
