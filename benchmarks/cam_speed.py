@@ -17,6 +17,9 @@ grad-cam's, the speed-up (theirs / ours), our time over the floor, and the peak 
   each library at its own default batch size unless ``--slow-batch`` sets one for both.
 - grad-cam has no RA-CAM and no FGBP; those rows show our time and the floor ratio only.
 - Targets: class 1 for every image (the defect class), pre-softmax logit on both sides.
+- The methods: every method of racam's registry (``racam.cam.registry``), no ``+fgbp``
+  variants unless named with ``--methods``; grad-cam's class of the same name, if any.
+- racam's malloc tuning (``racam.heap``) is off unless ``RACAM_MALLOC_TUNING=1`` is set.
 """
 
 from __future__ import annotations
@@ -29,13 +32,30 @@ import subprocess
 import sys
 import time
 
-METHODS = ["gradcam", "gradcam++", "xgradcam", "layercam", "fullgrad", "scorecam",
-           "ablationcam", "racam"]
-SLOW = {"scorecam", "ablationcam"}
-THEIRS = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM",
-          "layercam": "LayerCAM", "fullgrad": "FullGrad", "scorecam": "ScoreCAM",
-          "ablationcam": "AblationCAM"}
-MULTI = {"layercam", "racam"}
+
+
+def _methods() -> list[str]:
+    """Every registered method (racam.cam.registry), without the "+fgbp" variants."""
+    from racam.cam.registry import method_names
+
+    return method_names(variants=False)
+
+
+def _slow(method: str) -> bool:
+    """Gradient-free methods (Score-CAM, Ablation-CAM: many forward passes) use --slow-model."""
+    from racam.cam.registry import get_method
+
+    return not get_method(method).uses_gradients
+
+
+def _theirs(method: str) -> str | None:
+    """grad-cam's class of the same name as ours, if grad-cam has one (not for RA-CAM, FGBP)."""
+    import pytorch_grad_cam as pgc
+
+    from racam.cam.registry import get_method
+
+    spec = get_method(method)
+    return None if spec.uses_delta or not hasattr(pgc, spec.cls.__name__) else spec.cls.__name__
 
 
 def _worker(spec: dict) -> dict:
@@ -44,8 +64,8 @@ def _worker(spec: dict) -> dict:
 
     import torch
 
-    from racam.models import build_classifier
-    from racam.models.vgg import VGG16_STAGES
+    from racam.cam.registry import get_method
+    from racam.models import build_classifier, classifier_target_layers
 
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
@@ -57,9 +77,9 @@ def _worker(spec: dict) -> dict:
     with torch.no_grad():
         model(x[:1])  # warm-up
     modules = dict(model.named_modules())
-    stages = list(VGG16_STAGES.values())
-    layers = stages if spec["method"] in MULTI else stages[-1:]
     method, impl = spec["method"], spec["impl"]
+    stages = classifier_target_layers(model)
+    layers = [stages[s] for s in get_method(method).default_layers]  # [] for FullGrad
 
     if impl == "floor":
         def call() -> None:
@@ -74,8 +94,8 @@ def _worker(spec: dict) -> dict:
     elif impl == "ours":
         from racam.cam import build_cam
 
-        kw = {"batch_size": spec["slow_batch"]} if method in SLOW and spec["slow_batch"] else {}
-        cam = build_cam(method, model, None if method.startswith("fullgrad") else layers, **kw)
+        kw = {"batch_size": spec["slow_batch"]} if _slow(method) and spec["slow_batch"] else {}
+        cam = build_cam(method, model, layers or None, **kw)
 
         def call() -> None:
             cam(x, 1)
@@ -83,10 +103,9 @@ def _worker(spec: dict) -> dict:
         import pytorch_grad_cam as pgc
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-        cls = getattr(pgc, THEIRS[method])
-        tl = [] if method == "fullgrad" else [modules[n] for n in layers]
-        cam = cls(model=model, target_layers=tl)
-        if method in SLOW and spec["slow_batch"]:
+        cls = getattr(pgc, spec["theirs"])
+        cam = cls(model=model, target_layers=[modules[n] for n in layers])
+        if _slow(method) and spec["slow_batch"]:
             cam.batch_size = spec["slow_batch"]
         targets = [ClassifierOutputTarget(1)] * spec["batch"]
 
@@ -143,7 +162,8 @@ def main(argv: list[str] | None = None) -> None:
                          "on GPU / 256)")
     ap.add_argument("--size", type=int, nargs=2, default=[640, 224], metavar=("H", "W"))
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--methods", nargs="+", default=METHODS)
+    ap.add_argument("--methods", nargs="+", default=None,
+                    help="method names (default: every registered method, no +fgbp variants)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     ap.add_argument("--device", default="cpu")
@@ -155,31 +175,35 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     def spec(method: str, impl: str) -> dict:
-        slow = method in SLOW
+        slow = _slow(method)
         return {"method": method, "impl": impl, "model": args.slow_model if slow else args.model,
                 "width": args.slow_width if slow else args.width, "size": args.size,
                 "batch": args.batch, "repeats": args.repeats, "threads": args.threads,
-                "device": args.device, "slow_batch": args.slow_batch}
+                "device": args.device, "slow_batch": args.slow_batch,
+                "theirs": None if args.no_theirs else _theirs(method)}
 
     import torch
 
+    from racam import heap
+
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__}, threads "
-          f"{args.threads or torch.get_num_threads()}, device {args.device}")
+          f"{args.threads or torch.get_num_threads()}, device {args.device}, malloc tuning "
+          f"{'on' if heap.tuning_requested() else 'off'} ({heap.ENV})")
     print(f"# input {args.batch} x 3 x {args.size[0]} x {args.size[1]}; gradient methods on "
           f"{args.model}{'' if args.model == 'vgg16' else f' /{args.width}'}, Score/Ablation "
           f"on {args.slow_model}{'' if args.slow_model == 'vgg16' else f' /{args.slow_width}'}"
           f" (batch {args.slow_batch or 'library defaults'})")
     floors: dict[tuple[str, int], dict | None] = {}
     rows = []
-    for method in args.methods:
+    for method in args.methods or _methods():
         s = spec(method, "ours")
         key = (s["model"], s["width"])
         if key not in floors:
             floors[key] = _spawn(spec(method, "floor"), args.timeout)
         ours = _spawn(s, args.timeout)
         theirs = None
-        if method in THEIRS and not args.no_theirs:
+        if s["theirs"]:
             theirs = _spawn(spec(method, "theirs"), args.timeout)
         floor = floors[key]
         o = ours["seconds"] if ours else None

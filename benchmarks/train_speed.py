@@ -58,7 +58,7 @@ def measure(name: str, scale: str, batch: int, repeats: int, device_name: str,
     import torch
     from torch.nn import functional as F
 
-    from racam.classifier.train import resolve_device
+    from racam.training import resolve_device
 
     if threads > 0:
         torch.set_num_threads(threads)

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from racam.config import load_config
 from racam.evaluation.metrics import SegmentationMeter
-from racam.pipeline.config import load_config
 from racam.pipeline.run import Pipeline
 from racam.pseudo.heatmaps import to_original_size
 from racam.pseudo.otsu import otsu_threshold

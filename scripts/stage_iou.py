@@ -14,8 +14,8 @@ import argparse
 
 import torch
 
+from racam.config import load_config
 from racam.evaluation.metrics import SegmentationMeter
-from racam.pipeline.config import load_config
 from racam.pipeline.run import Pipeline
 from racam.pseudo.heatmaps import to_original_size
 from racam.pseudo.otsu import otsu_threshold

@@ -54,7 +54,7 @@ def test_cam_command_writes_maps_overlays_and_manifest(folder: Path, tmp_path: P
 
 
 def test_cam_command_from_checkpoint_png16(folder: Path, tmp_path: Path) -> None:
-    from racam.classifier.checkpoint import save_checkpoint
+    from racam.checkpoint import save_checkpoint
     from racam.models import build_classifier
 
     torch.manual_seed(1)

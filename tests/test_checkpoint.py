@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from racam.classifier import checkpoint as ckpt
-from racam.classifier import load_checkpoint, load_classifier, save_checkpoint
+from racam import checkpoint as ckpt
+from racam.checkpoint import load_checkpoint, load_classifier, save_checkpoint
 from racam.errors import CheckpointError
 from racam.models import build_classifier
 

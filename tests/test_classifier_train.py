@@ -10,11 +10,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch.utils.data import Dataset, Subset
 
+from racam import training
 from racam.classifier import load_classifier, predict_proba, train_classifier
 from racam.classifier import train as train_mod
+from racam.config import ClassifierConfig
 from racam.data.sample import Sample
 from racam.errors import CheckpointError, ConfigError, DataError
-from racam.pipeline.config import ClassifierConfig
 
 
 class Blobs(Dataset):
@@ -130,10 +131,10 @@ def test_balancing_modes() -> None:
     labels = [1] * 10 + [0] * 90
     gen = torch.Generator().manual_seed(0)
     ds = list(range(100))
-    drawn = list(train_mod.epoch_sampler(labels, _cfg(samples_per_epoch=20000), gen, ds))
+    drawn = list(training.epoch_sampler(labels, _cfg(samples_per_epoch=20000), gen, ds))
     frac = np.mean([labels[i] for i in drawn])
     assert len(drawn) == 20000 and abs(frac - 0.5) < 0.02
-    perm = list(train_mod.epoch_sampler(labels, _cfg(balance="none"), gen, ds))
+    perm = list(training.epoch_sampler(labels, _cfg(balance="none"), gen, ds))
     assert sorted(perm) == ds  # a plain shuffle
     w = train_mod._class_weights(labels, _cfg(balance="loss"))
     torch.testing.assert_close(w, torch.tensor([100 / 180, 100 / 20]))

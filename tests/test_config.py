@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import time
+
 import pytest
 
+from racam.config import BUILTIN_CONFIGS, load_config
 from racam.errors import ConfigError
-from racam.pipeline.config import BUILTIN_CONFIGS, load_config
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in BUILTIN_CONFIGS.glob("*.yaml")))
@@ -48,3 +51,99 @@ def test_bad_yaml_names_file(tmp_path) -> None:
     p.write_text("data: [unclosed\n")
     with pytest.raises(ConfigError, match="bad.yaml"):
         load_config(p)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    # allowed names
+    ("cam.method", "nosuch", r"cam\.method: unknown method 'nosuch'; choose one of .*racam"),
+    ("cam.fusion", "median", r"cam\.fusion: unknown fusion 'median'; choose one of max, mean"),
+    ("segmentation.loss", "x", r"segmentation\.loss: unknown loss 'x'"),
+    ("segmentation.arch", "fpn", r"segmentation\.arch: unknown arch 'fpn'"),
+    ("segmentation.optimizer", "adam", r"segmentation\.optimizer: unknown optimizer 'adam'"),
+    ("segmentation.schedule", "step", r"segmentation\.schedule: unknown schedule 'step'"),
+    ("classifier.balance", "oversample", r"classifier\.balance: unknown balance mode"),
+    ("classifier.backbone", "resnet", r"classifier\.backbone: unknown backbone 'resnet'"),
+    ("data.dataset", "mvtec", r"data\.dataset: unknown dataset 'mvtec'"),
+    ("reproduce.methods", ["racam", "nosuch"], r"reproduce\.methods\[1\]: unknown method"),
+    ("reproduce.plugin_methods", ["racam"], r"reproduce\.plugin_methods\[0\]: unknown"),
+    ("device", "gpu", r"device: unknown device 'gpu'"),
+    # types
+    ("classifier.epochs", "abc", r"classifier\.epochs: expected an integer, got 'abc'"),
+    ("classifier.epochs", 2.5, r"classifier\.epochs: expected an integer, got 2\.5"),
+    ("classifier.lr", "fast", r"classifier\.lr: expected a number, got 'fast'"),
+    ("classifier.amp", "yes", r"classifier\.amp: expected true or false, got 'yes'"),
+    ("data.folds", 0, r"data\.folds: expected a list, got 0"),
+    ("data.size", [128], r"data\.size: expected \[width, height\], got \[128\]"),
+    ("cam.layers", "features.3", r"cam\.layers: expected a list"),
+    # ranges
+    ("classifier.epochs", 0, r"classifier\.epochs: must be >= 1, got 0"),
+    ("segmentation.batch_size", 0, r"segmentation\.batch_size: must be >= 1, got 0"),
+    ("classifier.lr", 0, r"classifier\.lr: must be > 0, got 0"),
+    ("segmentation.lr", "-1e-3", r"segmentation\.lr: must be > 0, got -0\.001"),
+    ("data.val_fraction", 1, r"data\.val_fraction: must lie in \[0, 1\), got 1"),
+    ("cam.delta", 101, r"cam\.delta: must lie in \[0, 100\], got 101"),
+    ("reproduce.deltas", [0, 120], r"reproduce\.deltas\[1\]: must lie in \[0, 100\], got 120"),
+    ("data.size", [0, 64], r"data\.size\[0\]: must be >= 1, got 0"),
+    ("segmentation.crop", [64, -1], r"segmentation\.crop\[1\]: must be >= 1, got -1"),
+    ("segmentation.defect_crop_fraction", 1.5,
+     r"segmentation\.defect_crop_fraction: must lie in \[0, 1\], got 1\.5"),
+    ("segmentation.output_stride", 32, r"segmentation\.output_stride: unknown output stride 32"),
+    ("seed", -1, r"seed: must be >= 0, got -1"),
+    ("data.channels", 2, r"data\.channels: unknown channel count 2"),
+])
+def test_bad_value_names_its_key(key: str, value, message: str) -> None:
+    with pytest.raises(ConfigError, match="^" + message):
+        load_config("demo", {key: value})
+
+
+def test_numbers_given_as_strings_are_converted() -> None:
+    cfg = load_config("demo", {"classifier.lr": "1e-3", "classifier.epochs": "5",
+                               "segmentation.crop": ["64", 96], "cam.delta": "30"})
+    assert cfg.classifier.lr == 0.001 and isinstance(cfg.classifier.lr, float)
+    assert cfg.classifier.epochs == 5 and isinstance(cfg.classifier.epochs, int)
+    assert cfg.segmentation.crop == (64, 96)
+    assert cfg.cam.delta == 30.0
+
+
+def test_numbers_are_kept_as_written() -> None:
+    """An int for a float key stays an int: stage keys and manifests are unchanged."""
+    cfg = load_config("demo")
+    assert cfg.cam.delta == 50 and isinstance(cfg.cam.delta, int)
+    assert cfg.to_dict()["reproduce"]["deltas"] == [0, 30, 50, 70, 90]
+
+
+def test_dead_keys_are_gone() -> None:
+    for key in ("data.units", "reproduce.max_train_images_for_delta"):
+        with pytest.raises(ConfigError, match="unknown key"):
+            load_config("demo", {key: None})
+
+
+def test_configs_built_in_code_are_checked_too() -> None:
+    from racam.classifier import train_classifier
+    from racam.config import ClassifierConfig, check_config
+
+    bad = ClassifierConfig(balance="oversample")
+    with pytest.raises(ConfigError, match=r"^classifier\.balance: unknown balance mode"):
+        check_config(bad, "classifier")
+    with pytest.raises(ConfigError, match=r"^classifier\.balance"):
+        train_classifier(bad, [], None, "unused", seed=0)
+    fine = ClassifierConfig()
+    assert check_config(fine, "classifier") is fine
+
+
+def test_bad_value_fails_at_once_on_the_command_line(monkeypatch, capsys, tmp_path) -> None:
+    """`racam run demo --set cam.method=nosuch`: one line naming the key, exit 2, no stage."""
+    import racam.cam  # noqa: F401  (imported once per process; not part of the check's time)
+    from racam.cli import main
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["racam", "run", "demo", "--set", "cam.method=nosuch",
+                                      "--out", str(out)])
+    t0 = time.perf_counter()
+    with pytest.raises(SystemExit) as exc:
+        main()
+    seconds = time.perf_counter() - t0
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cam.method: unknown method 'nosuch'")
+    assert seconds < 1.0 and not out.exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -110,12 +111,19 @@ def test_rerun_reuses_finished_stages(run_dir: Path) -> None:
 
 
 def test_reproduce_writes_every_table_and_figure(run_dir: Path) -> None:
+    """`racam reproduce --out DIR` writes into DIR and reuses the stages already there (a copy
+    of the `racam run` folder: the classifier is not retrained)."""
     cfg = run_dir.parent / "tiny.yaml"
     out = run_dir.parent / "repro"
-    res = CliRunner().invoke(app, ["reproduce", str(cfg), "--out", str(run_dir), "--quiet"],
+    shutil.copytree(run_dir, out)
+    ckpt = out / "fold0/classifier/best.pt"
+    before = ckpt.stat().st_mtime_ns
+    res = CliRunner().invoke(app, ["reproduce", str(cfg), "--out", str(out), "--quiet"],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    report = (run_dir / "report.md").read_text()
+    assert ckpt.stat().st_mtime_ns == before, "classifier must not be retrained"
+    assert not (run_dir / "report.md").exists(), "--out must be honoured"
+    report = (out / "report.md").read_text()
     for heading in ("Table I", "Deployment view", "Table IV", "Table III", "Figures 8-9",
                     "Figure 1", "Figures 4-5", "Timings", "Machine", "Config"):
         assert heading in report, heading
@@ -123,10 +131,10 @@ def test_reproduce_writes_every_table_and_figure(run_dir: Path) -> None:
                  "LayerCAM+FGBP", "FullGrad+FGBP", "UNet", "DeepLabV3"):
         assert f"| {name} |" in report, name
     assert "nan" not in report.lower()
-    html = (run_dir / "report.html").read_text()
+    html = (out / "report.html").read_text()
     assert "<table>" in html and html.count("<img") == 3
-    data = json.loads((run_dir / "reproduce.json").read_text())
+    data = json.loads((out / "reproduce.json").read_text())
     assert data["chosen_delta"] in (0, 50)
     for fig in data["figures"].values():
+        assert Path(fig).parent == out / "figures", fig
         Image.open(fig).verify()
-    assert not out.exists()

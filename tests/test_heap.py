@@ -1,5 +1,6 @@
 """racam.heap: inside the block a large tensor lives in the heap (kept for reuse when freed);
-outside, glibc maps it afresh (``mallinfo2().hblkhd``: bytes in mmap-ed blocks).
+outside, glibc maps it afresh (``mallinfo2().hblkhd``: bytes in mmap-ed blocks). Heat-map calls
+enter the block only when asked (``reuse_freed_memory=True`` or ``RACAM_MALLOC_TUNING=1``).
 
 The heap is observed in a fresh interpreter, where no earlier test has left large free chunks
 that glibc would rightly reuse whatever its thresholds.
@@ -71,14 +72,13 @@ def test_large_tensors_stay_in_the_heap_only_inside_the_outermost_block() -> Non
     assert got["after"] >= 4 * mib64  # after the outermost block: mapped afresh again
 
 
-@pytest.mark.parametrize("method", ["scorecam", "racam"])
-def test_every_pass_of_a_cpu_call_runs_inside_the_block(method: str,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import racam.cam.base as base
+def _events(method: str, monkeypatch: pytest.MonkeyPatch, **kw: object) -> list[str]:
+    """Forward passes of one CPU call, and when a :func:`heap.reuse_freed_memory` block
+    around them is entered and left."""
     from racam.cam import build_cam
 
     events: list[str] = []
-    real = base.reuse_freed_memory
+    real = heap.reuse_freed_memory
 
     @contextmanager
     def spy() -> Iterator[bool]:
@@ -87,13 +87,54 @@ def test_every_pass_of_a_cpu_call_runs_inside_the_block(method: str,
             yield applies
         events.append("exit")
 
-    monkeypatch.setattr(base, "reuse_freed_memory", spy)
+    monkeypatch.setattr(heap, "reuse_freed_memory", spy)
     model = tiny_vgg()
     handle = model.register_forward_hook(lambda *_: events.append("forward"))
     try:
-        kw = {"batch_size": 8} if method == "scorecam" else {}
+        if method == "scorecam":
+            kw["batch_size"] = 8
         build_cam(method, model, **kw)(torch.rand(1, 3, 64, 32), 1)
     finally:
         handle.remove()
-    passes = 1 + 32 // 8 if method == "scorecam" else 1  # S5 of the width-16 VGG16: 32 channels
-    assert events == ["enter"] + ["forward"] * passes + ["exit"]
+    return events
+
+
+def _passes(method: str) -> int:
+    return 1 + 32 // 8 if method == "scorecam" else 1  # S5 of the width-16 VGG16: 32 channels
+
+
+@pytest.mark.parametrize("method", ["scorecam", "racam"])
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_every_pass_of_a_cpu_call_runs_inside_the_block_when_asked(
+        method: str, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if how == "environment":
+        monkeypatch.setenv(heap.ENV, "1")
+        events = _events(method, monkeypatch)
+    else:
+        monkeypatch.delenv(heap.ENV, raising=False)
+        events = _events(method, monkeypatch, reuse_freed_memory=True)
+    assert events == ["enter"] + ["forward"] * _passes(method) + ["exit"]
+
+
+@pytest.mark.parametrize("method", ["scorecam", "racam"])
+def test_malloc_is_left_alone_by_default(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(heap.ENV, raising=False)
+    assert _events(method, monkeypatch) == ["forward"] * _passes(method)
+    monkeypatch.setenv(heap.ENV, "1")  # the argument wins over the environment
+    assert _events(method, monkeypatch, reuse_freed_memory=False) == \
+        ["forward"] * _passes(method)
+
+
+def test_tuning_requested_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from racam.errors import ConfigError
+
+    for value, want in (("1", True), ("Yes", True), ("on", True), ("0", False), ("", False),
+                        ("off", False)):
+        monkeypatch.setenv(heap.ENV, value)
+        assert heap.tuning_requested() is want
+        assert heap.tuning_requested(not want) is (not want)
+    monkeypatch.delenv(heap.ENV)
+    assert heap.tuning_requested() is False
+    monkeypatch.setenv(heap.ENV, "maybe")
+    with pytest.raises(ConfigError, match=heap.ENV):
+        heap.tuning_requested()

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from racam.errors import ConfigError
 from racam.io import atomic_write_json
 from racam.pipeline.cache import cached
 from racam.pipeline.folds import stratified_holdout
@@ -72,3 +73,12 @@ def test_cached_refuses_a_result_of_another_config(tmp_path) -> None:
     assert cached(p, lambda: {"x": 2}, key={"size": (64, 128), "lr": 0.1})["x"] == 1
     with pytest.raises(ConfigError, match="different config"):
         cached(p, lambda: {"x": 3}, key={"size": (64, 128), "lr": 0.2})
+
+
+def test_cached_reuses_results_stored_with_a_retired_key(tmp_path) -> None:
+    """``data.units`` did nothing and is gone; results stored with it (null) are still reused."""
+    p = tmp_path / "r.json"
+    atomic_write_json(p, {"x": 1, "key": {"seed": 0, "data": {"size": [8, 8], "units": None}}})
+    assert cached(p, lambda: {"x": 2}, {"seed": 0, "data": {"size": (8, 8)}})["x"] == 1
+    with pytest.raises(ConfigError, match="different config"):
+        cached(p, lambda: {"x": 2}, {"seed": 1, "data": {"size": (8, 8)}})

@@ -10,9 +10,9 @@ from sklearn.metrics import roc_auc_score
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
+from racam.config import SegmentationConfig
 from racam.data.sample import Sample
 from racam.errors import CheckpointError, ConfigError, DataError
-from racam.pipeline.config import SegmentationConfig
 from racam.segmentation import (
     build_segmentation,
     check_input_size,

@@ -7,6 +7,11 @@ pass had just released: on the 2-core machine this costs about as much as the co
 (narrow VGG16, batch 32: 36 ms per image plain, 16 ms with freed blocks kept; see
 ``docs/cam.md``). :func:`reuse_freed_memory` raises glibc's mmap and trim thresholds for the
 duration of a block, so freed tensors are reused; the numbers computed do not change.
+
+It is opt-in, because ``mallopt`` changes process-wide settings and switches off glibc's
+dynamic threshold for good: a heat-map method's ``reuse_freed_memory=True``, or the environment
+variable ``RACAM_MALLOC_TUNING=1`` for every call that does not say (:func:`tuning_requested`).
+``benchmarks/malloc_tuning.py`` measures what it gains.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
+
+from racam.errors import ConfigError
 
 #: ``mallopt`` parameter numbers (glibc ``malloc.h``).
 M_TRIM_THRESHOLD = -1
@@ -29,6 +37,11 @@ KEEP_BYTES = 1 << 30
 #: rule off, so it cannot be handed back as it was.
 MMAP_AFTER = 32 << 20
 TRIM_AFTER = 64 << 20
+
+#: Environment variable that turns the tuning on for calls that do not choose (default off).
+ENV = "RACAM_MALLOC_TUNING"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
 
 _lock = threading.Lock()
 _depth = 0
@@ -78,3 +91,21 @@ def reuse_freed_memory() -> Iterator[bool]:
                 libc.mallopt(M_MMAP_THRESHOLD, MMAP_AFTER)
                 libc.mallopt(M_TRIM_THRESHOLD, TRIM_AFTER)
                 libc.malloc_trim(0)
+
+
+def tuning_requested(enabled: bool | None = None) -> bool:
+    """``enabled`` when given, else whether ``RACAM_MALLOC_TUNING`` is on (1/true/yes/on;
+    unset, 0/false/no/off: off)."""
+    if enabled is not None:
+        return bool(enabled)
+    value = os.environ.get(ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{ENV} must be 1 or 0 (true/false, yes/no, on/off), got {value!r}")
+
+
+def maybe_reuse_freed_memory(enabled: bool | None = None) -> AbstractContextManager[object]:
+    """:func:`reuse_freed_memory` if :func:`tuning_requested` (``enabled``), else a no-op."""
+    return reuse_freed_memory() if tuning_requested(enabled) else nullcontext()

@@ -31,12 +31,14 @@ class AblationCAM(BaseCAM):
     """
 
     name = "ablationcam"
-    uses_gradients = False
+    display_name = "Ablation-CAM"
 
     def __init__(self, model: nn.Module, target_layers: Sequence[LayerSpec] | LayerSpec | None
                  = None, *, batch_size: int = 256, ablation_value: float = 0.0,
-                 fusion: str = "max", channels_last: bool | None = None) -> None:
-        super().__init__(model, target_layers, fusion=fusion, channels_last=channels_last)
+                 fusion: str = "max", channels_last: bool | None = None,
+                 reuse_freed_memory: bool | None = None) -> None:
+        super().__init__(model, target_layers, fusion=fusion, channels_last=channels_last,
+                         reuse_freed_memory=reuse_freed_memory)
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from racam import heap
 from racam.cam.capture import forward_capture, target_scores
 from racam.cam.fgbp import fgbp
 from racam.cam.layers import LayerSpec, default_target_layers, resolve_layers
 from racam.cam.maps import check_fusion, fuse_maps, normalize_maps, resize_maps
 from racam.cam.percentile import check_percentile
+from racam.cam.registry import register
 from racam.errors import ConfigError, RacamError
-from racam.heap import reuse_freed_memory
 
 
 @contextlib.contextmanager
@@ -55,30 +57,49 @@ class BaseCAM:
     Args:
         model: classifier returning logits ``(B, classes)``.
         target_layers: modules of ``model``, ``named_modules`` paths, or ``"S1"``..``"S5"``
-            aliases; ``None`` uses the protocol default (S5, or S1..S5 for multi-layer
-            methods; see :func:`racam.cam.layers.default_target_layers`).
+            aliases; ``None`` uses the class's ``default_layers`` (the protocol's: S5, or
+            S1..S5 for multi-layer methods; see :func:`racam.cam.layers.default_target_layers`).
         fusion: ``"max"`` or ``"mean"`` of the per-layer maps (then min-max again).
         channels_last: run the network on a channels-last copy of the input (faster with
             oneDNN on CPU); ``None``: on CPU only.
+        reuse_freed_memory: on CPU, run each call inside
+            :func:`racam.heap.reuse_freed_memory` (glibc malloc tuning; same numbers);
+            ``None``: only if the environment sets ``RACAM_MALLOC_TUNING=1`` (default off).
     """
 
-    #: registry name
-    name = "base"
-    #: default target layers: all five stages (True) or the last one (False)
-    multi_layer = False
-    #: whether the method back-propagates (and so accepts FGBP)
-    uses_gradients = True
+    # What the rest of racam reads about a method (racam.cam.registry). A subclass that sets
+    # ``name`` is registered under it when its class statement runs.
+    #: registry name (``cam.method``, ``racam cam --method``); "" = not a method (a base class)
+    name: ClassVar[str] = ""
+    #: name in reports and figures (default: the class name)
+    display_name: ClassVar[str] = ""
+    #: fuses several layers: the config's ``cam.layers`` and ``cam.fusion`` apply to it
+    multi_layer: ClassVar[bool] = False
+    #: stage names (S1..S5 of :func:`racam.models.classifier_target_layers`) used when no
+    #: ``target_layers`` are given; ``()``: the method picks its own layers
+    default_layers: ClassVar[tuple[str, ...]] = ("S5",)
+    #: back-propagates (a gradient method without ``uses_delta`` also gets a ``+fgbp`` variant)
+    uses_gradients: ClassVar[bool] = False
+    #: takes a ``delta`` percentile of its own (RA-CAM)
+    uses_delta: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            register(cls)
 
     def __init__(self, model: nn.Module, target_layers: Sequence[LayerSpec] | LayerSpec | None
-                 = None, *, fusion: str = "max", channels_last: bool | None = None) -> None:
+                 = None, *, fusion: str = "max", channels_last: bool | None = None,
+                 reuse_freed_memory: bool | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         if target_layers is None:
-            target_layers = default_target_layers(model, self.multi_layer)
+            target_layers = default_target_layers(model, self.default_layers)
         self.layers: list[tuple[str, nn.Module]] = resolve_layers(model, target_layers)
         self.fusion = check_fusion(fusion)
         self.channels_last = channels_last
+        self.reuse_freed_memory = reuse_freed_memory
         self.layer_maps: list[Tensor] = []
 
     @property
@@ -89,10 +110,11 @@ class BaseCAM:
     def _backprop_context(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
 
-    @staticmethod
-    def _heap(x: Tensor) -> contextlib.AbstractContextManager:
-        """On CPU, freed tensors are kept for reuse during the call (:mod:`racam.heap`)."""
-        return reuse_freed_memory() if x.device.type == "cpu" else contextlib.nullcontext()
+    def _heap(self, x: Tensor) -> contextlib.AbstractContextManager:
+        """On CPU, if asked, freed tensors are kept for reuse in the call (:mod:`racam.heap`)."""
+        if x.device.type != "cpu":
+            return contextlib.nullcontext()
+        return heap.maybe_reuse_freed_memory(self.reuse_freed_memory)
 
     def _prepare(self, images: Tensor) -> Tensor:
         if not isinstance(images, Tensor) or images.dim() != 4 or not images.is_floating_point():
@@ -134,10 +156,14 @@ class GradientCAM(BaseCAM):
     that delta (the "+FGBP" plug-in of the paper's Table IV); ``fgbp_scope`` is its map scope.
     """
 
+    uses_gradients = True
+
     def __init__(self, model: nn.Module, target_layers: Sequence[LayerSpec] | LayerSpec | None
                  = None, *, fusion: str = "max", channels_last: bool | None = None,
-                 fgbp_delta: float | None = None, fgbp_scope: str = "channel") -> None:
-        super().__init__(model, target_layers, fusion=fusion, channels_last=channels_last)
+                 reuse_freed_memory: bool | None = None, fgbp_delta: float | None = None,
+                 fgbp_scope: str = "channel") -> None:
+        super().__init__(model, target_layers, fusion=fusion, channels_last=channels_last,
+                         reuse_freed_memory=reuse_freed_memory)
         if fgbp_scope not in ("channel", "sample"):
             raise ConfigError(f"fgbp_scope must be 'channel' or 'sample', got {fgbp_scope!r}")
         self.fgbp_delta = None if fgbp_delta is None else check_percentile(fgbp_delta)

@@ -79,9 +79,7 @@ def load_job_model(job: CamJob, device: torch.device) -> tuple[nn.Module, dict[s
     if (job.checkpoint is None) == (job.model is None):
         raise ConfigError("give exactly one of --checkpoint and --model")
     if job.checkpoint is not None:
-        from racam.classifier.checkpoint import (
-            load_classifier,  # written by the training issue
-        )
+        from racam.checkpoint import load_classifier
 
         model, meta = load_classifier(job.checkpoint, map_location=device)
         return model, dict(meta)
@@ -125,7 +123,7 @@ def overlay(image: Tensor, m: Tensor, colormap: str = "jet", alpha: float = 0.5)
 
 def run_cam_job(job: CamJob) -> int:
     """Compute and write the maps of every image of ``job.images``; returns how many."""
-    from racam.cam.registry import build_cam
+    from racam.cam.registry import build_cam, cam_options
     from racam.data.io import image_to_tensor, read_image
     from racam.io import atomic_write_bytes, atomic_write_json
 
@@ -150,12 +148,7 @@ def run_cam_job(job: CamJob) -> int:
     if size is None and meta.get("input_shape"):
         c, h, w = meta["input_shape"]
         size = (int(w), int(h))
-    kw: dict[str, Any] = {}
-    base = job.method.lower().split("+fgbp")[0]
-    if base == "racam" or job.method.lower().endswith("+fgbp"):
-        kw["delta"] = job.delta
-    if base in ("layercam", "racam"):
-        kw["fusion"] = job.fusion
+    kw = cam_options(job.method, delta=job.delta, fusion=job.fusion)
     cam = build_cam(job.method, model, target_layers=job.layers, **kw)
     (job.out / "maps").mkdir(parents=True, exist_ok=True)
     (job.out / "overlays").mkdir(parents=True, exist_ok=True)

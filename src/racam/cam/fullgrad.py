@@ -49,10 +49,12 @@ class FullGrad(GradientCAM):
     """
 
     name = "fullgrad"
+    display_name = "FullGrad"
+    default_layers = ()  # every Conv2d / BatchNorm2d bias, not target layers
 
     def __init__(self, model: nn.Module, target_layers: None = None, *,
-                 channels_last: bool | None = None, fgbp_delta: float | None = None,
-                 fgbp_scope: str = "channel") -> None:
+                 channels_last: bool | None = None, reuse_freed_memory: bool | None = None,
+                 fgbp_delta: float | None = None, fgbp_scope: str = "channel") -> None:
         if target_layers is not None:
             raise ConfigError("FullGrad uses every Conv2d / BatchNorm2d bias of the model: "
                               "do not pass target_layers")
@@ -61,6 +63,7 @@ class FullGrad(GradientCAM):
             raise ConfigError(f"FullGrad: {type(model).__name__} has no Conv2d / BatchNorm2d "
                               "with a bias")
         super().__init__(model, [m for _, m in layers], channels_last=channels_last,
+                         reuse_freed_memory=reuse_freed_memory,
                          fgbp_delta=fgbp_delta, fgbp_scope=fgbp_scope)
 
     def _raw_maps(self, x: Tensor, targets: object) -> list[Tensor]:

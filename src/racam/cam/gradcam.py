@@ -11,6 +11,7 @@ class GradCAM(GradientCAM):
     """Grad-CAM: ``w_k = mean_ij dy/dA_k(i, j)``, map ``ReLU(sum_k w_k A_k)`` (default layer S5)."""
 
     name = "gradcam"
+    display_name = "Grad-CAM"
 
     def layer_map(self, a: Tensor, g: Tensor) -> Tensor:  # noqa: D102
         return weighted_sum(g.mean(dim=(2, 3)), a)

@@ -18,6 +18,7 @@ class GradCAMPlusPlus(GradientCAM):
     """
 
     name = "gradcam++"
+    display_name = "Grad-CAM++"
 
     def layer_map(self, a: Tensor, g: Tensor) -> Tensor:  # noqa: D102
         g2 = g * g

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from racam.cam.base import GradientCAM
+from racam.cam.layers import STAGES
 
 
 class LayerCAM(GradientCAM):
@@ -12,7 +13,9 @@ class LayerCAM(GradientCAM):
     default layers S1..S5, fused by ``fusion``."""
 
     name = "layercam"
+    display_name = "LayerCAM"
     multi_layer = True
+    default_layers = STAGES
 
     def layer_map(self, a: Tensor, g: Tensor) -> Tensor:  # noqa: D102
         return (g.clamp_min(0) * a).sum(dim=1)

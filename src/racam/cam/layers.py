@@ -144,11 +144,33 @@ def stage_layers(model: nn.Module, example: torch.Tensor | None = None,
     return stages
 
 
-def default_target_layers(model: nn.Module, multi: bool) -> list[str]:
-    """Protocol defaults: S5 for single-layer methods, S1..S5 for multi-layer ones.
+#: Stage names of :func:`racam.models.classifier_target_layers`, input side first.
+STAGES: tuple[str, ...] = ("S1", "S2", "S3", "S4", "S5")
 
-    Uses :func:`stage_paths` when it knows the model, :func:`stage_layers` otherwise.
+
+def _pick(paths: list[str], stages: tuple[str, ...]) -> list[str]:
+    """``stages`` among ``paths`` (one path per stage, input side first): all of them for
+    :data:`STAGES`, otherwise counted from the last stage (S5 = the last path)."""
+    if stages == STAGES:
+        return list(paths)
+    from_end = dict(zip(STAGES[::-1], paths[::-1]))
+    missing = [s for s in stages if s not in from_end]
+    if missing:
+        raise ConfigError(f"the model has no stage {', '.join(missing)}: pass target_layers")
+    return [from_end[s] for s in stages]
+
+
+def default_target_layers(model: nn.Module, stages: Sequence[str] | bool) -> list[str]:
+    """Paths of the stages ``stages`` (e.g. ``("S5",)``, :data:`STAGES`) of ``model``.
+
+    A bool is the older form: ``True`` = S1..S5, ``False`` = S5. Uses :func:`stage_paths` when
+    it knows the model, :func:`stage_layers` otherwise (then S5 is the last stage found and
+    S1..S5 means every stage found).
     """
+    if isinstance(stages, bool):
+        stages = STAGES if stages else ("S5",)
+    stages = tuple(s.upper() for s in stages)
     known = stage_paths(model)
-    paths = list(known.values()) if known else stage_layers(model)
-    return paths if multi else paths[-1:]
+    if known and all(s in known for s in stages):
+        return [known[s] for s in stages]
+    return _pick(list(known.values()) if known else stage_layers(model), stages)

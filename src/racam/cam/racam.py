@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from racam.cam.base import GradientCAM
-from racam.cam.layers import LayerSpec
+from racam.cam.layers import STAGES, LayerSpec
 from racam.cam.percentile import check_percentile, percentile_filter
 
 
@@ -23,14 +23,19 @@ class RACAM(GradientCAM):
     """
 
     name = "racam"
+    display_name = "RA-CAM"
     multi_layer = True
+    default_layers = STAGES
+    uses_delta = True
 
     def __init__(self, model: nn.Module, target_layers: Sequence[LayerSpec] | LayerSpec | None
                  = None, *, delta: float = 50.0, fusion: str = "max",
                  filter_backward: bool = True, scope: str = "channel",
-                 channels_last: bool | None = None) -> None:
+                 channels_last: bool | None = None, reuse_freed_memory: bool | None = None
+                 ) -> None:
         self.delta = check_percentile(delta)
         super().__init__(model, target_layers, fusion=fusion, channels_last=channels_last,
+                         reuse_freed_memory=reuse_freed_memory,
                          fgbp_delta=self.delta if filter_backward else None, fgbp_scope=scope)
         self.scope = scope
 

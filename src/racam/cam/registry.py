@@ -1,60 +1,181 @@
-"""Build a heat-map method by name: ``build_cam("layercam+fgbp", model, delta=50)``."""
+"""The heat-map methods by name, built from the classes: ``build_cam("layercam+fgbp", model)``.
+
+Every subclass of :class:`racam.cam.base.BaseCAM` that sets its own ``name`` is registered when
+its class statement runs (``BaseCAM.__init_subclass__`` calls :func:`register`); the package
+``racam.cam`` imports every method module, so importing anything from ``racam.cam`` fills the
+registry. What the rest of racam needs to know about a method is read from the class
+attributes (see :class:`MethodSpec`): the pipeline's layer and option choices, the
+``racam cam`` help, report names, the benchmark's list. A gradient method without a delta of
+its own (``uses_gradients and not uses_delta``) also gets a ``"<name>+fgbp"`` variant: the same
+class with its backward pass under FGBP (``fgbp_delta``, paper Table IV).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from torch import nn
-
-from racam.cam.ablationcam import AblationCAM
-from racam.cam.base import BaseCAM, GradientCAM
-from racam.cam.fullgrad import FullGrad
-from racam.cam.gradcam import GradCAM
-from racam.cam.gradcam_pp import GradCAMPlusPlus
-from racam.cam.layercam import LayerCAM
-from racam.cam.layers import LayerSpec
-from racam.cam.racam import RACAM
-from racam.cam.scorecam import ScoreCAM
-from racam.cam.xgradcam import XGradCAM
 from racam.errors import ConfigError
 
-CLASSES: dict[str, type[BaseCAM]] = {
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "xgradcam": XGradCAM,
-    "ablationcam": AblationCAM,
-    "scorecam": ScoreCAM,
-    "layercam": LayerCAM,
-    "fullgrad": FullGrad,
-    "racam": RACAM,
-}
+if TYPE_CHECKING:
+    from torch import nn
 
-#: Every accepted method name: the eight methods, and "<name>+fgbp" for the gradient baselines.
-METHODS: list[str] = list(CLASSES) + [
-    f"{n}+fgbp" for n, c in CLASSES.items() if issubclass(c, GradientCAM) and c is not RACAM]
+    from racam.cam.base import BaseCAM
+    from racam.cam.layers import LayerSpec
+
+FGBP_SUFFIX = "+fgbp"
+#: Default delta of a ``+fgbp`` variant when ``build_cam`` gets none.
+FGBP_DELTA = 50.0
+
+_CLASSES: dict[str, type[BaseCAM]] = {}
+C = TypeVar("C", bound="type[BaseCAM]")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What racam knows about one accepted method name (a class, or its ``+fgbp`` variant).
+
+    ``multi_layer``: several layers fused (the config's ``cam.layers`` and ``cam.fusion`` apply);
+    ``default_layers``: stage names S1..S5 used when no layers are given (``()``: the method
+    chooses its own, e.g. FullGrad); ``uses_delta``: takes ``delta`` (RA-CAM's, or the FGBP
+    delta of a ``+fgbp`` variant).
+    """
+
+    name: str
+    cls: type[BaseCAM]
+    display_name: str
+    multi_layer: bool
+    default_layers: tuple[str, ...]
+    uses_gradients: bool
+    uses_delta: bool
+    fgbp_plugin: bool = False
+
+    @property
+    def base(self) -> str:
+        """Name of the class's own method (without ``+fgbp``)."""
+        return self.cls.name
+
+
+def register(cls: C) -> C:
+    """Add a heat-map class to the registry under ``cls.name`` (also usable as a decorator).
+
+    Called for every ``BaseCAM`` subclass that sets ``name``. A second class under a taken
+    name is refused, except the same class defined again (a module reloaded).
+    """
+    name = cls.name
+    if not name or name != name.strip().lower() or name.endswith(FGBP_SUFFIX):
+        raise ConfigError(f"{cls.__qualname__}: method name {name!r} must be lower-case, "
+                          f"without spaces around it or a {FGBP_SUFFIX!r} ending")
+    old = _CLASSES.get(name)
+    if old is not None and (old.__module__, old.__qualname__) != (cls.__module__,
+                                                                   cls.__qualname__):
+        raise ConfigError(f"heat-map method name {name!r} is taken by "
+                          f"{old.__module__}.{old.__qualname__}")
+    _CLASSES[name] = cls
+    return cls
+
+
+def _spec(cls: type[BaseCAM]) -> MethodSpec:
+    return MethodSpec(name=cls.name, cls=cls, display_name=cls.display_name or cls.__name__,
+                      multi_layer=cls.multi_layer, default_layers=tuple(cls.default_layers),
+                      uses_gradients=cls.uses_gradients, uses_delta=cls.uses_delta)
+
+
+def _variant(cls: type[BaseCAM]) -> MethodSpec | None:
+    if not cls.uses_gradients or cls.uses_delta:
+        return None
+    s = _spec(cls)
+    return MethodSpec(name=s.name + FGBP_SUFFIX, cls=cls, display_name=s.display_name + "+FGBP",
+                      multi_layer=s.multi_layer, default_layers=s.default_layers,
+                      uses_gradients=True, uses_delta=True, fgbp_plugin=True)
+
+
+def method_specs(variants: bool = True) -> list[MethodSpec]:
+    """Every registered method (registration order), then the ``+fgbp`` variants."""
+    specs = [_spec(c) for c in _CLASSES.values()]
+    if variants:
+        specs += [v for c in _CLASSES.values() if (v := _variant(c)) is not None]
+    return specs
+
+
+def method_names(variants: bool = True) -> list[str]:
+    """Every accepted ``cam.method`` string, the ``"+fgbp"`` variants included."""
+    return [s.name for s in method_specs(variants)]
+
+
+def get_method(name: str) -> MethodSpec:
+    """The method called ``name`` (case and surrounding spaces ignored); else ``ConfigError``."""
+    key = str(name).strip().lower()
+    for s in method_specs():
+        if s.name == key:
+            return s
+    raise ConfigError(f"unknown heat-map method {name!r}; choose one of "
+                      f"{', '.join(method_names())}")
+
+
+def display_name(name: str) -> str:
+    """Name of a method in reports and figures (``"RA-CAM"``); ``name`` itself if unknown."""
+    try:
+        return get_method(name).display_name
+    except ConfigError:
+        return name
+
+
+def cam_options(name: str, *, delta: float | None = None, fusion: str | None = None
+                ) -> dict[str, Any]:
+    """The keyword arguments of ``build_cam`` that apply to ``name``: ``delta`` when the method
+    uses one, ``fusion`` when it is multi-layer (``None`` values are left out)."""
+    s = get_method(name)
+    kw: dict[str, Any] = {}
+    if s.uses_delta and delta is not None:
+        kw["delta"] = delta
+    if s.multi_layer and fusion is not None:
+        kw["fusion"] = fusion
+    return kw
 
 
 def build_cam(name: str, model: nn.Module, target_layers: Sequence[LayerSpec] | LayerSpec | None
               = None, **kwargs: object) -> BaseCAM:
-    """The method ``name`` (see :data:`METHODS`) on ``model``.
+    """The method ``name`` (see :func:`method_names`) on ``model``.
 
     ``delta`` sets RA-CAM's delta, or the FGBP delta of a ``+fgbp`` method (default 50); other
     keyword arguments go to the class (``fusion``, ``batch_size``, ``channels_last``, ...).
     """
-    key = name.strip().lower()
-    base, plus, suffix = key.partition("+fgbp")
-    if key not in METHODS or suffix:
-        raise ConfigError(f"unknown heat-map method {name!r}; choose one of {', '.join(METHODS)}")
-    cls = CLASSES[base]
+    s = get_method(name)
     kw = dict(kwargs)
     delta = kw.pop("delta", None)
-    if plus:
-        kw["fgbp_delta"] = 50.0 if delta is None else delta
-    elif cls is RACAM and delta is not None:
+    if s.fgbp_plugin:
+        kw["fgbp_delta"] = FGBP_DELTA if delta is None else delta
+    elif s.uses_delta and delta is not None:
         kw["delta"] = delta
     elif delta is not None:
-        raise ConfigError(f"{name}: delta only applies to racam and '+fgbp' methods")
+        own = [m.name for m in method_specs(variants=False) if m.uses_delta]
+        raise ConfigError(f"{name}: delta only applies to {', '.join(own)} and '+fgbp' methods")
     try:
-        return cls(model, target_layers, **kw)  # type: ignore[arg-type]
+        return s.cls(model, target_layers, **kw)  # type: ignore[arg-type]  # options vary by class
     except TypeError as exc:
         raise ConfigError(f"{name}: {exc}") from exc
+
+
+class _Names(Sequence[str]):
+    """Live, read-only view of :func:`method_names` (a method registered later shows up)."""
+
+    def __getitem__(self, i: Any) -> Any:
+        return method_names()[i]
+
+    def __len__(self) -> int:
+        return len(_CLASSES) + sum(_variant(c) is not None for c in _CLASSES.values())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(method_names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in method_names()
+
+    def __repr__(self) -> str:
+        return repr(method_names())
+
+
+#: Every accepted method name (a live view of :func:`method_names`).
+METHODS: Sequence[str] = _Names()

@@ -31,18 +31,20 @@ class ScoreCAM(BaseCAM):
 
     ``batch_size`` masked images per forward pass, across images (``None``: 32 on a GPU, 8 on
     a CPU). A constant channel gives an all-zero mask, so those channels share one forward pass
-    of a zero image. On a CPU every pass reuses the memory the previous one freed
-    (:func:`racam.heap.reuse_freed_memory`, entered by every method's call): same numbers,
-    about 2x faster.
+    of a zero image. On a CPU, ``reuse_freed_memory=True`` (or ``RACAM_MALLOC_TUNING=1``) lets
+    every pass reuse the memory the previous one freed (:mod:`racam.heap`): same numbers,
+    faster where page faults dominate (``benchmarks/malloc_tuning.py``).
     """
 
     name = "scorecam"
-    uses_gradients = False
+    display_name = "Score-CAM"
 
     def __init__(self, model: nn.Module, target_layers: Sequence[LayerSpec] | LayerSpec | None
                  = None, *, batch_size: int | None = None, fusion: str = "max",
-                 channels_last: bool | None = None) -> None:
-        super().__init__(model, target_layers, fusion=fusion, channels_last=channels_last)
+                 channels_last: bool | None = None, reuse_freed_memory: bool | None = None
+                 ) -> None:
+        super().__init__(model, target_layers, fusion=fusion, channels_last=channels_last,
+                         reuse_freed_memory=reuse_freed_memory)
         if batch_size is not None and batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size

@@ -13,6 +13,7 @@ class XGradCAM(GradientCAM):
     """XGrad-CAM: ``w_k = sum_ij g * A_k / (sum_ij A_k + 1e-7)``, map ``ReLU(sum_k w_k A_k)``."""
 
     name = "xgradcam"
+    display_name = "XGrad-CAM"
 
     def layer_map(self, a: Tensor, g: Tensor) -> Tensor:  # noqa: D102
         w = (g * a).sum(dim=(2, 3)) / (a.sum(dim=(2, 3)) + EPS)

@@ -1,6 +1,6 @@
 """Classifier training, prediction and checkpoints."""
 
-from racam.classifier.checkpoint import (
+from racam.checkpoint import (
            load_checkpoint,
            load_classifier,
            save_checkpoint,

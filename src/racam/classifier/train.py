@@ -29,37 +29,32 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import (
-    DataLoader,
-    Dataset,
-    RandomSampler,
-    Sampler,
-    Subset,
-    WeightedRandomSampler,
-)
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from racam.classifier.checkpoint import (
-    capture_rng_states,
-    load_checkpoint,
-    load_model_state,
-    restore_rng_states,
-    save_checkpoint,
-)
-from racam.data.sample import Batch, collate_samples
-from racam.errors import CheckpointError, ConfigError, DataError, RacamError
+from racam.checkpoint import capture_rng_states, load_model_state, save_checkpoint
+from racam.config import ClassifierConfig, check_config
+from racam.data.sample import Batch
+from racam.errors import DataError
 from racam.models.registry import build_classifier, effective_width
-from racam.pipeline.config import ClassifierConfig, SegmentationConfig
-
-BALANCE_MODES = ("sampler", "loss", "none")
-# Config fields that may change between a killed run and its resumption.
-RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "amp"})
+from racam.training import (
+    amp_context,
+    check_first_sample,
+    dataset_labels,
+    epoch_sampler,
+    make_loader,
+    optimizer_step,
+    resolve_device,
+    resume_state,
+    seed_epoch,
+    sgd_and_scaler,
+)
 
 
 @dataclass
@@ -78,156 +73,6 @@ class ClassifierResult:
     finished: bool = True
 
 
-# ---------------------------------------------------------------- helpers shared with segmentation
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> ``cuda`` when available, else ``cpu``; anything else as given."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available")
-    return dev
-
-
-def seed_epoch(seed: int, epoch: int) -> torch.Generator:
-    """Seed torch (CPU and CUDA), numpy and ``random`` from ``(seed, epoch)``; return a fresh
-    ``torch.Generator`` (same derivation) for the epoch's sampler and loader."""
-    import random
-
-    s = np.random.SeedSequence([int(seed), int(epoch)]).generate_state(2, dtype=np.uint32)
-    torch.manual_seed(int(s[0]))
-    np.random.seed(int(s[0]))
-    random.seed(int(s[0]))
-    return torch.Generator().manual_seed(int(s[1]))
-
-
-def _seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: seed numpy and ``random`` from the worker's torch seed."""
-    import random
-
-    s = torch.initial_seed() % 2**32
-    np.random.seed(s)
-    random.seed(s)
-
-
-def make_loader(dataset: Dataset, batch_size: int, sampler: Sampler | None,
-                generator: torch.Generator | None, num_workers: int, device: torch.device,
-                drop_last: bool = False) -> DataLoader:
-    """A DataLoader of :class:`racam.data.Batch` (seeded workers, pinned memory on CUDA)."""
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False,
-                      collate_fn=collate_samples, num_workers=num_workers,
-                      generator=generator, worker_init_fn=_seed_worker if num_workers else None,
-                      pin_memory=device.type == "cuda", drop_last=drop_last)
-
-
-def dataset_labels(dataset: Dataset) -> list[int]:
-    """Image labels of ``dataset`` without loading images when it exposes ``labels``
-    (``Subset`` of such a dataset too); otherwise read every sample."""
-    if isinstance(dataset, Subset):
-        inner = dataset_labels(dataset.dataset)
-        return [int(inner[i]) for i in dataset.indices]
-    labels = getattr(dataset, "labels", None)
-    if labels is not None:
-        return [int(x) for x in labels]
-    return [int(dataset[i].label) for i in range(len(dataset))]  # type: ignore[index]
-
-
-def check_resume(path: Path, meta: dict[str, Any], expected: dict[str, Any],
-                 ignore: Iterable[str] = RESUMABLE_CHANGES) -> None:
-    """Raise :class:`CheckpointError` when ``path`` was written by a differently configured run."""
-    ignore = set(ignore)
-    diffs = []
-    for key, want in expected.items():
-        have = meta.get(key)
-        if key == "config" and isinstance(have, dict):
-            for k, v in want.items():
-                if k not in ignore and _plain(have.get(k)) != _plain(v):
-                    diffs.append(f"{key}.{k}: {have.get(k)!r} in checkpoint, {v!r} now")
-        elif _plain(have) != _plain(want):
-            diffs.append(f"{key}: {have!r} in checkpoint, {want!r} now")
-    if diffs:
-        raise CheckpointError(f"checkpoint {path} belongs to a differently configured run ("
-                              + "; ".join(diffs) + "): use another output folder or delete it")
-
-
-def check_first_sample(dataset: Dataset, in_channels: int, what: str) -> list[int]:
-    """Shape ``[C, H, W]`` of the first sample; :class:`DataError` when C != ``in_channels``."""
-    first = dataset[0]  # type: ignore[index]
-    shape = list(first.image.shape)
-    if len(shape) != 3 or shape[0] != in_channels:
-        raise DataError(f"image {first.image_path or first.id} has shape {tuple(shape)}, the "
-                        f"{what} expects (C={in_channels}, H, W)")
-    return shape
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def amp_context(device: torch.device, enabled: bool) -> torch.autocast:
-    """Mixed precision (float16 autocast) on CUDA when ``enabled``; a no-op elsewhere."""
-    return torch.autocast(device_type=device.type, dtype=torch.float16,
-                          enabled=enabled and device.type == "cuda")
-
-
-# ---------------------------------------------------------------- classifier
-def epoch_sampler(labels: list[int], cfg: ClassifierConfig | SegmentationConfig,
-                  gen: torch.Generator, dataset: Dataset) -> Sampler:
-    """One epoch's sampler: ``cfg.samples_per_epoch`` draws (default: every image once).
-
-    ``cfg.balance == "sampler"`` draws both image-level classes equally often (with
-    replacement); otherwise a plain shuffle.
-    """
-    n = cfg.samples_per_epoch or len(labels)
-    if cfg.balance == "sampler":
-        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=2)
-        weights = torch.tensor([1.0 / counts[y] for y in labels], dtype=torch.double)
-        return WeightedRandomSampler(weights, num_samples=n, replacement=True, generator=gen)
-    return RandomSampler(dataset, replacement=False, num_samples=n, generator=gen)
-
-
-def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
-                   scaler: torch.amp.GradScaler, stage: str, epoch: int) -> None:
-    """One (AMP-scaled) SGD step on ``loss``; a non-finite loss is an error naming ``stage``."""
-    if not torch.isfinite(loss):
-        raise RacamError(f"{stage} training diverged at epoch {epoch} (loss {loss.item()}): "
-                         f"lower {stage}.lr")
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
-
-
-def resume_state(last_path: Path, expected: dict[str, Any]
-                 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], int]:
-    """``(state, history, epochs done)`` from ``last_path`` when it exists (after checking its
-    meta against ``expected``), else ``(None, [], 0)``."""
-    if not last_path.exists():
-        return None, [], 0
-    state = load_checkpoint(last_path)
-    check_resume(last_path, state["meta"], expected)
-    return state, list(state["meta"].get("history", [])), int(state["epoch"])
-
-
-def sgd_and_scaler(model: nn.Module, cfg: ClassifierConfig | SegmentationConfig, use_amp: bool,
-                   state: dict[str, Any] | None, last_path: Path
-                   ) -> tuple[torch.optim.SGD, torch.amp.GradScaler]:
-    """SGD (``cfg.lr``, momentum, weight decay) and the AMP grad scaler; when resuming from
-    ``state`` (a loaded ``last.pt``), their states and the RNG states are restored from it."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    if state is not None:
-        if state.get("optimizer") is None:
-            raise CheckpointError(f"checkpoint {last_path}: has no optimizer state to resume")
-        optimizer.load_state_dict(state["optimizer"])
-        if use_amp and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if state.get("rng_states"):
-            restore_rng_states(state["rng_states"])
-    return optimizer, scaler
-
-
 def _check_labels(labels: list[int]) -> None:
     bad = sorted(set(labels) - {0, 1})
     if bad:
@@ -242,18 +87,13 @@ def _class_weights(labels: list[int], cfg: ClassifierConfig) -> torch.Tensor | N
     return torch.tensor(w, dtype=torch.float32)
 
 
-def _check_cfg(cfg: ClassifierConfig, train_ds: Dataset) -> None:
-    if cfg.balance not in BALANCE_MODES:
-        raise ConfigError(f"classifier.balance must be one of {BALANCE_MODES}, "
-                          f"got {cfg.balance!r}")
-    for name in ("epochs", "batch_size"):
-        if int(getattr(cfg, name)) < 1:
-            raise ConfigError(f"classifier.{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.samples_per_epoch is not None and cfg.samples_per_epoch < 1:
-        raise ConfigError(f"classifier.samples_per_epoch must be >= 1 or null, "
-                          f"got {cfg.samples_per_epoch}")
+def _check_cfg(cfg: ClassifierConfig, train_ds: Dataset) -> ClassifierConfig:
+    """``cfg`` checked as :func:`racam.config.load_config` does (for configs built in code),
+    and a non-empty training set."""
+    cfg = check_config(cfg, "classifier")
     if len(train_ds) == 0:  # type: ignore[arg-type]
         raise DataError("classifier training set is empty")
+    return cfg
 
 
 @torch.inference_mode()
@@ -350,7 +190,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
         stop_after: return after this (1-based) epoch even if ``cfg.epochs`` is larger, as if
             the run were killed there (checkpoints are written); a later call resumes.
     """
-    _check_cfg(cfg, train_ds)
+    cfg = _check_cfg(cfg, train_ds)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"

@@ -7,10 +7,12 @@ from typing import Optional
 
 import typer
 
+from racam.cli.methods_help import MethodsHelpCommand
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the racam app."""
-    app.command("cam")(cam_command)
+    app.command("cam", cls=MethodsHelpCommand)(cam_command)
 
 
 def cam_command(
@@ -28,9 +30,7 @@ def cam_command(
                                     "--model."),
     weights: Optional[str] = typer.Option(None, "--weights", help="With --model: 'imagenet' "
                                           "or a local state-dict file."),
-    method: str = typer.Option("racam", "--method", help="gradcam, gradcam++, xgradcam, "
-                               "ablationcam, scorecam, layercam, fullgrad, racam, or "
-                               "<gradient method>+fgbp."),
+    method: str = typer.Option("racam", "--method", help="Heat-map method: {methods}."),
     delta: float = typer.Option(50.0, "--delta", help="Percentile for RA-CAM / FGBP."),
     fusion: str = typer.Option("max", "--fusion", help="Fusion of per-layer maps: max or mean."),
     layers: Optional[list[str]] = typer.Option(None, "--layer", help="Target layer (module "

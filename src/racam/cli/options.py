@@ -16,8 +16,8 @@ OutOpt = typer.Option(None, "--out", help="Output folder (default: the config's 
 
 def load(config: str, overrides: list[str] | None, out: Path | None = None):
     """Load a config with ``--set`` overrides applied; ``out`` overrides ``output``."""
+    from racam.config import load_config
     from racam.errors import ConfigError
-    from racam.pipeline.config import load_config
 
     values = {}
     for item in overrides or []:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from racam.cli.methods_help import MethodsHelpCommand
 from racam.cli.options import ConfigArg, OutOpt, SetOpt, load
 
 FoldOpt = typer.Option(None, "--fold", help="Run one fold only (default: every fold of the config).")
@@ -38,7 +39,7 @@ def train_classifier(config: str = ConfigArg, set_: list[str] = SetOpt, out: Pat
 def pseudo_labels(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
                   fold: int = FoldOpt) -> None:
     """Write Otsu pseudo-labels of the configured heat map for the training images."""
-    from racam.pipeline.run import counts_from
+    from racam.evaluation.pooling import counts_from
 
     pipe = _pipe(config, set_, out)
     for k in _folds(pipe, fold):
@@ -53,7 +54,7 @@ def train_seg(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = Out
               source: str = typer.Option("pseudo", help="pseudo (weak) or true (fully supervised)"),
               arch: str = typer.Option(None, help="deeplabv3, deeplabv3plus or unet")) -> None:
     """Train a segmentation network on pseudo-labels (or true masks) and score it on test."""
-    from racam.pipeline.run import counts_from
+    from racam.evaluation.pooling import counts_from
 
     pipe = _pipe(config, set_, out)
     for k in _folds(pipe, fold):
@@ -64,10 +65,11 @@ def train_seg(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = Out
 
 
 def evaluate(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
-             method: str = typer.Option(None, help="Heat-map method (default: the config's)"),
+             method: str = typer.Option(None, help="Heat-map method (default: the config's): "
+                                        "{methods}"),
              delta: float = typer.Option(None, help="FGBP delta (default: the config's)")) -> None:
     """CAM quality of a heat-map method on the test images, pooled over folds."""
-    from racam.pipeline.run import pooled
+    from racam.evaluation.pooling import pooled
 
     pipe = _pipe(config, set_, out)
     method = method or pipe.cfg.cam.method
@@ -81,4 +83,4 @@ def register(app: typer.Typer) -> None:
     app.command("train-classifier")(train_classifier)
     app.command("pseudo-labels")(pseudo_labels)
     app.command("train-seg")(train_seg)
-    app.command("evaluate")(evaluate)
+    app.command("evaluate", cls=MethodsHelpCommand)(evaluate)

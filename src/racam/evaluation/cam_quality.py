@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from racam.evaluation.metrics import Counts, SegmentationMeter
+from racam.evaluation.metrics import SegmentationMeter
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps
 
 
@@ -69,10 +69,3 @@ def evaluate_cam(cam: CamFn, dataset: Dataset, probs: Sequence[float] | Tensor |
             "paper_counts": paper.total, "deployment_counts": deploy.total if predicted else None,
             "examples": examples}
 
-
-def pool_counts(counts: Sequence[Counts]) -> Counts:
-    """Sum micro counts over folds (results are pooled over the test folds)."""
-    total = counts[0]
-    for c in counts[1:]:
-        total = total + c
-    return total

@@ -14,9 +14,11 @@ from racam.pseudo.heatmaps import to_original_size
 
 @torch.no_grad()
 def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int = 4,
-                          device: torch.device | str = "cpu", keep: tuple[int, ...] = ()
-                          ) -> dict[str, Any]:
+                          device: torch.device | str = "cpu", keep: tuple[int, ...] = (),
+                          bf16: bool = False) -> dict[str, Any]:
     """Predict every image, upsample the defect probability to the original size, mask at 0.5.
+
+    ``bf16`` runs the network under bfloat16 autocast on a CPU (the CPU recipe trains that way).
 
     Returns ``{"summary": ..., "counts": Counts, "examples": {index: mask}}``.
     """
@@ -28,7 +30,10 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
         idx = list(range(start, min(n, start + batch_size)))
         samples = [dataset[i] for i in idx]
         images = torch.stack([s.image for s in samples]).to(device)
-        prob = model(images).float().softmax(1)[:, 1].cpu()
+        dev = torch.device(device)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and dev.type == "cpu"):
+            logits = model(images)
+        prob = logits.float().softmax(1)[:, 1].cpu()
         for i, s, p in zip(idx, samples, prob):
             pred = to_original_size(p[None], s.original_size)[0] > 0.5
             true = torch.from_numpy(dataset.true_mask(i))  # type: ignore[attr-defined]

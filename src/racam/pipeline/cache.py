@@ -24,7 +24,7 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]],
         key = json.loads(json.dumps(key, default=str))  # tuples -> lists, as stored
     if path.exists():
         value = read_json(path)
-        if key is not None and value.get("key") != key:
+        if key is not None and _without_retired(value.get("key")) != key:
             raise ConfigError(f"{path.parent}: computed with a different config "
                               f"(stored {value.get('key')}, now {key}); use another output "
                               "folder or delete that folder to recompute")
@@ -34,3 +34,19 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]],
         value["key"] = key
     atomic_write_json(path, value)
     return value
+
+
+#: ``(section, key)`` of config keys removed because they did nothing; a result stored with
+#: such a key (``null``) was computed exactly as now and is reused.
+RETIRED_KEYS = (("data", "units"),)
+
+
+def _without_retired(stored: Any) -> Any:
+    if not isinstance(stored, dict):
+        return stored
+    out = dict(stored)
+    for section, key in RETIRED_KEYS:
+        part = out.get(section)
+        if isinstance(part, dict) and key in part and part[key] is None:
+            out[section] = {k: v for k, v in part.items() if k != key}
+    return out

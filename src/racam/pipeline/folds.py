@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset, Subset
 
+from racam.config import DataConfig
 from racam.errors import ConfigError
-from racam.pipeline.config import DataConfig
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 SAMPLE_ROOT = Path(__file__).resolve().parent.parent / "assets" / "ksdd_sample"

@@ -16,31 +16,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from racam.classifier.train import resolve_device
-from racam.evaluation.metrics import Counts
+from racam.cam.registry import cam_options, get_method
+from racam.config import RunConfig
+from racam.evaluation.pooling import counts_dict, pooled
 from racam.io import atomic_write_json
 from racam.pipeline.cache import cached
-from racam.pipeline.config import RunConfig
 from racam.pipeline.folds import FoldData, fold_datasets, fold_list
-
-SINGLE_LAYER = {"gradcam", "gradcam++", "xgradcam", "ablationcam", "scorecam"}
-MULTI_LAYER = {"layercam", "racam"}
-
-
-def counts_dict(c: Counts) -> dict[str, int]:
-    """JSON form of :class:`Counts`."""
-    return {"tp": int(c.tp), "fp": int(c.fp), "fn": int(c.fn), "tn": int(c.tn)}
-
-
-def counts_from(d: dict[str, int]) -> Counts:
-    """Inverse of :func:`counts_dict`."""
-    return Counts(tp=d["tp"], fp=d["fp"], fn=d["fn"], tn=d["tn"])
+from racam.training import resolve_device
 
 
 def method_key(method: str, delta: float | None = None) -> str:
-    """File-name key of a heat-map method, e.g. ``racam-d50`` or ``layercam+fgbp-d50``."""
+    """File-name key of a heat-map method, e.g. ``racam-d50`` or ``layercam_fgbp-d50``."""
     base = method.replace("+", "_")
-    needs_delta = method == "racam" or method.endswith("+fgbp")
+    needs_delta = get_method(method).uses_delta
     return f"{base}-d{delta:g}" if needs_delta and delta is not None else base
 
 
@@ -144,19 +132,15 @@ class Pipeline:
         from racam.models import classifier_target_layers
 
         model = self.model(fold)
-        stages = classifier_target_layers(model)
-        base = method.split("+")[0] if method != "gradcam++" else method
-        if layers is None:
-            if base in SINGLE_LAYER:
-                layers = [stages["S5"]]
-            elif base in MULTI_LAYER:
-                layers = list(stages.values()) if self.cfg.cam.layers is None else self.cfg.cam.layers
-        kw: dict[str, Any] = {}
-        delta = self.cfg.cam.delta if delta is None else delta
-        if base == "racam" or method.endswith("+fgbp"):
-            kw["delta"] = delta
-        if base in MULTI_LAYER:
-            kw["fusion"] = self.cfg.cam.fusion
+        spec = get_method(method)
+        if layers is None and spec.default_layers:  # () = the method picks its own (FullGrad)
+            if spec.multi_layer and self.cfg.cam.layers is not None:
+                layers = self.cfg.cam.layers
+            else:
+                stages = classifier_target_layers(model)
+                layers = [stages[s] for s in spec.default_layers]
+        kw = cam_options(method, delta=self.cfg.cam.delta if delta is None else delta,
+                         fusion=self.cfg.cam.fusion)
         return build_cam(method, model, target_layers=layers, **kw)
 
     def cam_quality(self, fold: int, method: str, delta: float | None = None,
@@ -164,8 +148,8 @@ class Pipeline:
         """CAM quality (paper and deployment views) of ``method`` on the fold's ``split``."""
         from racam.evaluation.cam_quality import evaluate_cam
 
-        uses_delta = method == "racam" or method.endswith("+fgbp")
-        delta = (self.cfg.cam.delta if delta is None else delta) if uses_delta else None
+        spec = get_method(method)
+        delta = (self.cfg.cam.delta if delta is None else delta) if spec.uses_delta else None
         key = method_key(method, delta)
         path = self.fold_dir(fold) / "cam" / split / f"{key}.json"
 
@@ -183,7 +167,7 @@ class Pipeline:
 
         stage_key: dict[str, Any] = {**self._key("data", "classifier"), "method": method,
                                      "delta": delta}
-        if method.split("+fgbp")[0] in MULTI_LAYER:  # fusion and layers matter only there
+        if spec.multi_layer:  # fusion and layers matter only there
             stage_key.update(fusion=self.cfg.cam.fusion, layers=self.cfg.cam.layers)
         return cached(path, self._timed(f"fold {fold}: {key} on {split}", compute), stage_key)
 
@@ -241,11 +225,13 @@ class Pipeline:
 
         def compute() -> dict[str, Any]:
             fd = self.data(fold)
+            crops = self.cfg.segmentation.crop
             if source == "pseudo":
                 self.pseudo_labels(fold)
-                train = PseudoLabelDataset(fd.train_all, self.pseudo_dir(fold), augment=True)
+                train = PseudoLabelDataset(fd.train_all, self.pseudo_dir(fold),
+                                           augment=crops is None)
             else:
-                train = fd.train_all_aug
+                train = fd.train_all_aug if crops is None else fd.train_all  # crops flip
             scfg = dataclasses.replace(self.cfg.segmentation, arch=arch)
             if not arch.startswith("deeplab"):
                 scfg = dataclasses.replace(scfg, output_stride=None)
@@ -256,6 +242,7 @@ class Pipeline:
             if self.has_masks(fold):
                 model, _ = load_segmentation(res.last_path, map_location=self.device)
                 r = evaluate_segmentation(model, fd.test, device=self.device,
+                                          bf16=self.cfg.segmentation.bf16,
                                           batch_size=self.cfg.segmentation.batch_size)
                 out["counts"] = counts_dict(r["counts"])
             return out
@@ -283,8 +270,21 @@ class Pipeline:
         results["wall_seconds_this_call"] = round(time.perf_counter() - t0, 1)
         results["machine"] = machine_info()
         atomic_write_json(self.out / "results.json", results)
-        write_run_report(self, results)
+        fold = self.folds[0]
+        write_run_report(self.cfg, results, self.out, device=self.device,
+                         overlays=self.overlays(fold), overlay_fold=fold)
         return results
+
+    def overlays(self, fold: int, n: int = 4) -> list[list[tuple]]:
+        """Report panels (image, heat map, Otsu mask, segmentation) of the first ``n``
+        defective test images of ``fold``."""
+        from racam.report.run_report import overlay_rows
+        from racam.segmentation import load_segmentation
+
+        test = self.data(fold).test
+        seg, _ = load_segmentation(self.segmentation(fold)["checkpoint"], map_location=self.device)
+        return overlay_rows(test, self.cam(fold, self.cfg.cam.method), seg, self.device,
+                            self.cfg.cam.method, n)
 
 
 def machine_info() -> dict[str, Any]:
@@ -302,19 +302,6 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     return info
-
-
-def pooled(folds: dict[int, dict[str, Any]], pick: Callable[[dict[str, Any]], dict | None]) -> dict | None:
-    """Pool micro counts picked from each fold's results and score them."""
-    from racam.evaluation.cam_quality import pool_counts
-
-    counts = [counts_from(c) for c in (pick(f) for f in folds.values()) if c]
-    if not counts:
-        return None
-    total = pool_counts(counts)
-    return {"iou": total.iou, "iou_background": total.iou_background, "miou": total.miou,
-            "precision": total.precision, "recall": total.recall, "f1": total.f1,
-            **counts_dict(total)}
 
 
 def summarize_run(folds: dict[int, dict[str, Any]]) -> dict[str, Any]:

@@ -3,60 +3,53 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import torch
+from torch.utils.data import Dataset
+
+from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid, line_plot
 from racam.report.paper_numbers import DISPLAY
 
-if TYPE_CHECKING:
-    from racam.pipeline.run import Pipeline
 
-
-def _defective(pipe: "Pipeline", fold: int, n: int) -> list[int]:
-    return [i for i, y in enumerate(pipe.data(fold).test.labels) if y == 1][:n]
+def defective_indices(dataset: Dataset, n: int) -> list[int]:
+    """Indices of the first ``n`` defective images of ``dataset``."""
+    return [i for i, y in enumerate(dataset.labels) if y == 1][:n]  # type: ignore[attr-defined]  # racam datasets have labels
 
 
 def _image_panel(dataset, index: int) -> tuple:
-    from racam.pseudo.heatmaps import to_original_size
-
     sample = dataset[index]
     true = dataset.true_mask(index)
     return (sample.id, "image", to_original_size(sample.image[:1], sample.original_size)[0], true), true
 
 
-def stage_figure(pipe: "Pipeline", fold: int, n: int, path: Path) -> Path:
-    """Fig. 1: Grad-CAM computed at each stage S1..S5 on ``n`` defective test images."""
-    from racam.models import classifier_target_layers
-    from racam.pseudo.heatmaps import iter_heatmaps
-
-    idx = _defective(pipe, fold, n)
-    stages = classifier_target_layers(pipe.model(fold))
-    ds = pipe.data(fold).test
-    rows = [[_image_panel(ds, i)[0]] for i in idx]
-    for name, layer in stages.items():
-        cam = pipe.cam(fold, "gradcam", layers=[layer])
-        for r, (_, s, heat, _) in enumerate(iter_heatmaps(cam, ds, idx, batch_size=1,
-                                                         device=pipe.device)):
+def stage_figure(dataset: Dataset, stage_cams: dict[str, CamFn], n: int,
+                 device: torch.device | str, path: Path) -> Path:
+    """Fig. 1: Grad-CAM computed at each stage on ``n`` defective images of ``dataset``;
+    ``stage_cams`` maps a stage name (S1..S5) to Grad-CAM at that stage."""
+    idx = defective_indices(dataset, n)
+    rows = [[_image_panel(dataset, i)[0]] for i in idx]
+    for name, cam in stage_cams.items():
+        for r, (_, s, heat, _) in enumerate(iter_heatmaps(cam, dataset, idx, batch_size=1,
+                                                         device=device)):
             rows[r].append((f"Grad-CAM {name}", "heat", heat, rows[r][0][3]))
     return image_grid(rows, path, col_width=1.3, row_height=3.2,
                       suptitle="Grad-CAM at the five stages (green: true defect)")
 
 
-def method_grid_figure(pipe: "Pipeline", fold: int, n: int, methods: list[str], delta: float,
-                       path: Path) -> Path:
-    """Figs. 4-5: image, true mask, and each method's heat map and Otsu mask."""
-    from racam.pseudo.heatmaps import iter_heatmaps
-
-    idx = _defective(pipe, fold, n)
-    ds = pipe.data(fold).test
+def method_grid_figure(dataset: Dataset, method_cams: dict[str, CamFn], n: int,
+                       device: torch.device | str, path: Path) -> Path:
+    """Figs. 4-5: image, true mask, and each method's heat map and Otsu mask on ``n``
+    defective images of ``dataset``; ``method_cams`` maps a method name to its heat map."""
+    idx = defective_indices(dataset, n)
     rows = []
     for i in idx:
-        panel, true = _image_panel(ds, i)
+        panel, true = _image_panel(dataset, i)
         rows.append([panel, ("true mask", "mask", true, None)])
-    for m in methods:
-        cam = pipe.cam(fold, m, delta if m == "racam" else None)
-        for r, (_, _, heat, mask) in enumerate(iter_heatmaps(cam, ds, idx, batch_size=1,
-                                                             device=pipe.device)):
+    for m, cam in method_cams.items():
+        for r, (_, _, heat, mask) in enumerate(iter_heatmaps(cam, dataset, idx, batch_size=1,
+                                                             device=device)):
             true = rows[r][1][2]
             rows[r] += [(DISPLAY.get(m, m), "heat", heat, true),
                         (f"{DISPLAY.get(m, m)} mask", "mask", mask, true)]

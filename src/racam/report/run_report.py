@@ -4,36 +4,33 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
+from torch import nn
+from torch.utils.data import Dataset
 
+from racam.config import RunConfig
 from racam.io import atomic_write_text
+from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid
 from racam.report.html import write_html
 from racam.report.tables import md_table, pct
 
-if TYPE_CHECKING:
-    from racam.pipeline.run import Pipeline
 
-
-def overlay_rows(pipe: "Pipeline", fold: int, n: int) -> list[list[tuple]]:
-    """Image, heat map, Otsu mask and segmentation of the first ``n`` defective test images."""
-    from racam.pseudo.heatmaps import iter_heatmaps, to_original_size
-    from racam.segmentation import load_segmentation
-
-    fd = pipe.data(fold)
-    idx = [i for i, y in enumerate(fd.test.labels) if y == 1][:n]  # the user's defect images
-    seg, _ = load_segmentation(pipe.segmentation(fold)["checkpoint"], map_location=pipe.device)
-    cam = pipe.cam(fold, pipe.cfg.cam.method)
+def overlay_rows(test: Dataset, cam: CamFn, seg: nn.Module, device: torch.device | str,
+                 method: str, n: int) -> list[list[tuple]]:
+    """Image, heat map, Otsu mask and segmentation of the first ``n`` defective images of
+    ``test``: ``cam`` is the heat-map callable, ``seg`` the trained segmentation network."""
+    idx = [i for i, y in enumerate(test.labels) if y == 1][:n]  # the user's defect images
     rows = []
-    for i, s, heat, mask in iter_heatmaps(cam, fd.test, idx, batch_size=1, device=pipe.device):
-        true = fd.test.true_mask(i)  # None when the dataset has no masks
+    for i, s, heat, mask in iter_heatmaps(cam, test, idx, batch_size=1, device=device):
+        true = test.true_mask(i)  # None when the dataset has no masks
         with torch.no_grad():
-            prob = seg(s.image[None].to(pipe.device)).float().softmax(1)[:, 1].cpu()
+            prob = seg(s.image[None].to(device)).float().softmax(1)[:, 1].cpu()
         pred = to_original_size(prob, s.original_size)[0] > 0.5
         img = to_original_size(s.image[:1], s.original_size)[0]
-        rows.append([(s.id, "image", img, true), (pipe.cfg.cam.method, "heat", heat, true),
+        rows.append([(s.id, "image", img, true), (method, "heat", heat, true),
                      ("Otsu mask", "mask", mask, true), ("segmentation", "mask", pred, true)])
     return rows
 
@@ -42,15 +39,18 @@ def _transpose(rows: list[list[tuple]]) -> list[list[tuple]]:
     return [list(col) for col in zip(*rows)] if rows else rows
 
 
-def write_run_report(pipe: "Pipeline", results: dict[str, Any], n_examples: int = 4) -> Path:
-    """Write ``run-report.md``, ``run-report.html`` and ``overlays.png`` into the run's folder."""
-    cfg = pipe.cfg
-    out = pipe.out
+def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
+                     device: torch.device | str, overlays: list[list[tuple]],
+                     overlay_fold: int) -> Path:
+    """Write ``run-report.md``, ``run-report.html`` and ``overlays.png`` into ``out``.
+
+    ``results`` are the pooled numbers of the run, ``overlays`` the rows of
+    :func:`overlay_rows` for test images of fold ``overlay_fold``.
+    """
     fig = None
-    rows = overlay_rows(pipe, pipe.folds[0], n_examples)
-    if rows:
+    if overlays:
         # one column per image: image, heat map, Otsu mask, segmentation from top to bottom
-        fig = image_grid(_transpose(rows), out / "overlays.png", col_width=1.4, row_height=3.6,
+        fig = image_grid(_transpose(overlays), out / "overlays.png", col_width=1.4, row_height=3.6,
                          suptitle="green: true defect outline")
     c = results["classifier"]
     lines = [f"# racam run: {cfg.name}", "",
@@ -58,7 +58,7 @@ def write_run_report(pipe: "Pipeline", results: dict[str, Any], n_examples: int 
              f"{cfg.data.size[0]}x{cfg.data.size[1]} (width x height), classifier "
              f"`{cfg.classifier.backbone}`, heat map `{cfg.cam.method}` (delta {cfg.cam.delta:g}, "
              f"fusion {cfg.cam.fusion}), segmentation `{cfg.segmentation.arch}` "
-             f"({cfg.segmentation.encoder}). Seed {cfg.seed}. Device `{pipe.device}`.", "",
+             f"({cfg.segmentation.encoder}). Seed {cfg.seed}. Device `{device}`.", "",
              "## Classifier (test images)", "",
              md_table(["pooled AUROC", "pooled AP"] + [f"fold {k} AUROC" for k in results["folds"]],
                       [[f"{c['test_auroc_pooled']:.4f}" if c["test_auroc_pooled"] is not None else "-",
@@ -77,7 +77,7 @@ def write_run_report(pipe: "Pipeline", results: dict[str, Any], n_examples: int 
                           pct(r["recall"]), pct(r["f1"])])
     lines += [md_table(["what", "defect IoU", "mIoU", "precision", "recall", "F1"], table)]
     if fig:
-        lines += ["## Overlays (fold %d test images)" % pipe.folds[0], "",
+        lines += [f"## Overlays (fold {overlay_fold} test images)", "",
                   f"![overlays]({fig.name})", ""]
     lines += ["## Stage times (s)", "",
               md_table(["fold"] + list(next(iter(results["stage_seconds"].values())).keys()),

@@ -19,10 +19,10 @@ from typing import Any
 
 from torch import nn
 
-from racam.classifier.checkpoint import load_checkpoint, load_model_state
+from racam.checkpoint import load_checkpoint, load_model_state
+from racam.config import SEGMENTATION_ARCHS as ARCHS
 from racam.errors import CheckpointError, ConfigError, DataError
 
-ARCHS: tuple[str, ...] = ("deeplabv3", "deeplabv3plus", "unet")
 #: smp name of the EfficientNet-Lite0 encoder whose weights load offline.
 LITE0_ENCODER = "tu-tf_efficientnet_lite0"
 

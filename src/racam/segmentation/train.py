@@ -7,7 +7,7 @@ the dataset size) and the last incomplete batch is dropped, because DeepLabV3's 
 branch applies BatchNorm to a 1x1 map and needs more than one image per batch in training.
 There is no validation split at this stage (pseudo-labels are all the supervision there is), so
 the last epoch is the model: ``last.pt``. Checkpointing, seeding and resuming follow
-:mod:`racam.classifier.train` (same helpers): a resumed run reaches the same weights as an
+:mod:`racam.training` (same helpers): a resumed run reaches the same weights as an
 uninterrupted one on CPU.
 """
 
@@ -15,23 +15,22 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from racam.classifier.checkpoint import (
+from racam.checkpoint import (
     capture_rng_states,
     load_model_state,
     save_checkpoint,
 )
-from racam.classifier.train import (
+from racam.training import (
     amp_context,
     check_first_sample,
     dataset_labels,
@@ -41,11 +40,13 @@ from racam.classifier.train import (
     resolve_device,
     resume_state,
     seed_epoch,
-    sgd_and_scaler,
 )
 from racam.errors import ConfigError, DataError
-from racam.pipeline.config import SegmentationConfig
+from racam.config import SegmentationConfig
+from racam.segmentation.crops import DefectCropDataset
+from racam.segmentation.losses import LossFn, segmentation_loss
 from racam.segmentation.networks import build_segmentation, check_input_size
+from racam.segmentation.optim import lr_factor, optimizer_and_scaler, set_lr
 
 
 @dataclass
@@ -71,46 +72,68 @@ def _check(cfg: SegmentationConfig, train_ds: Dataset) -> None:
                         f"batch of {cfg.batch_size} (incomplete batches are dropped)")
 
 
-def segmentation_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The training loss ``loss(logits (B, 2, H, W), target (B, H, W) long)``.
-
-    ``"ce"``: pixel-wise cross-entropy (the paper). ``"ce+dice"``: cross-entropy plus smp's
-    multiclass soft Dice loss, ``1 - 2|P∩Y| / (|P| + |Y|)`` averaged over the classes present,
-    which counters the defect pixels' rarity (used at CPU scale, where training is short).
-    """
-    if name == "ce":
-        return F.cross_entropy
-    if name == "ce+dice":
-        from segmentation_models_pytorch.losses import DiceLoss
-
-        dice = DiceLoss(mode="multiclass", from_logits=True)
-        return lambda logits, y: F.cross_entropy(logits, y) + dice(logits, y)
-    raise ConfigError(f"segmentation.loss must be 'ce' or 'ce+dice', got {name!r}")
+def autocast_context(device: torch.device, cuda_fp16: bool, cpu_bf16: bool) -> torch.autocast:
+    """float16 autocast on CUDA when ``cuda_fp16``, bfloat16 autocast on CPU when ``cpu_bf16``;
+    otherwise a disabled autocast (full float32)."""
+    if device.type == "cpu":
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=cpu_bf16)
+    return amp_context(device, cuda_fp16)
 
 
-def _train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer,
-                 scaler: torch.amp.GradScaler, device: torch.device, use_amp: bool,
-                 epoch: int, progress: bool,
-                 loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
-                 ) -> float:
+@dataclass
+class _Step:
+    """What one optimisation step needs besides the batch."""
+
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    use_amp: bool
+    bf16: bool
+    channels_last: bool
+    loss_fn: LossFn
+    base_lr: float
+    schedule: str
+    total_steps: int
+
+
+def _train_epoch(model: nn.Module, loader: Any, st: _Step, epoch: int, first_step: int,
+                 progress: bool) -> float:
     model.train()
     total, count = 0.0, 0
     bar = tqdm(loader, desc=f"seg epoch {epoch}", leave=False, disable=not progress)
-    for batch in bar:
+    for i, batch in enumerate(bar):
         if batch.masks is None:
             missing = [i for i, p in zip(batch.ids, batch.mask_paths) if p is None]
             raise DataError(f"segmentation training needs a mask for every image; missing for "
                             f"{missing or batch.ids}")
-        x = batch.images.to(device, non_blocking=True)
-        y = batch.masks.to(device, non_blocking=True).long()
-        with amp_context(device, use_amp):
+        if st.schedule != "constant":
+            set_lr(st.optimizer, st.base_lr * lr_factor(st.schedule, first_step + i,
+                                                        st.total_steps))
+        x = batch.images.to(st.device, non_blocking=True)
+        if st.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = batch.masks.to(st.device, non_blocking=True).long()
+        with autocast_context(st.device, st.use_amp, st.bf16):
             logits = model(x)
-        loss = loss_fn(logits.float(), y)
-        optimizer_step(loss, optimizer, scaler, "segmentation", epoch)
+        loss = st.loss_fn(logits.float(), y)
+        optimizer_step(loss, st.optimizer, st.scaler, "segmentation", epoch)
         total += loss.item() * len(x)
         count += len(x)
         bar.set_postfix(loss=f"{total / count:.4f}")
     return total / max(count, 1)
+
+
+def _epoch_loader(cfg: SegmentationConfig, train_ds: Dataset, crops: DefectCropDataset | None,
+                  labels: list[int], seed: int, epoch: int, dev: torch.device) -> Any:
+    """One epoch's loader: the crop draws of ``epoch``, or whole images from the sampler."""
+    gen = seed_epoch(seed, epoch)
+    if crops is not None:
+        crops.set_epoch(epoch)
+        return make_loader(crops, cfg.batch_size, None, gen, cfg.num_workers, dev,
+                           drop_last=True)
+    sampler = epoch_sampler(labels, cfg, gen, train_ds)
+    return make_loader(train_ds, cfg.batch_size, sampler, gen, cfg.num_workers, dev,
+                       drop_last=True)
 
 
 def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str | Path, *,
@@ -119,8 +142,12 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
                        stop_after: int | None = None) -> SegmentationResult:
     """Train (or resume, or just return) a segmentation network on ``Sample.mask``.
 
+    With ``cfg.crop`` set, each epoch draws ``cfg.samples_per_epoch`` defect-centred crops
+    (:class:`racam.segmentation.crops.DefectCropDataset`; pass ``train_ds`` without
+    augmentation, the crops are flipped); otherwise whole images from the balanced sampler.
+
     Args:
-        cfg: arch, encoder, encoder weights, epochs, batch size, SGD settings, AMP, workers.
+        cfg: arch, encoder, encoder weights, epochs, batch size, optimiser, schedule, crops, AMP.
         train_ds: dataset of :class:`racam.data.Sample` whose ``mask`` is the target.
         out_dir: folder for ``last.pt`` (resumed from when present).
         seed: seeds initialisation and every epoch's randomness.
@@ -148,24 +175,29 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
     torch.manual_seed(int(seed))
     model = build_segmentation(cfg.arch, cfg.encoder, in_channels,
                                None if state else cfg.encoder_weights, 2, cfg.output_stride)
+    if cfg.crop is not None:
+        check_input_size(model, cfg.crop[1], cfg.crop[0], "segmentation.crop")
     check_input_size(model, shape[1], shape[2], f"segmentation input {train_ds[0].id}")
     if state is not None:
         load_model_state(model, state, last_path)
     model.to(dev)
-    optimizer, scaler = sgd_and_scaler(model, cfg, use_amp, state, last_path)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer, scaler = optimizer_and_scaler(model, cfg, use_amp, state, last_path)
 
     labels = dataset_labels(train_ds)
-    loss_fn = segmentation_loss(cfg.loss)
+    n = cfg.samples_per_epoch or len(labels)
+    crops = None if cfg.crop is None else DefectCropDataset(
+        train_ds, tuple(cfg.crop), cfg.defect_crop_fraction, n, seed=seed, labels=labels)
+    steps = n // cfg.batch_size
+    st = _Step(optimizer, scaler, dev, use_amp, bool(cfg.bf16), bool(cfg.channels_last),
+               segmentation_loss(cfg.loss), float(cfg.lr), cfg.schedule, steps * cfg.epochs)
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="segmentation",
                disable=not progress)
     for epoch in bar:
         t0 = time.perf_counter()
-        gen = seed_epoch(seed, epoch)
-        sampler = epoch_sampler(labels, cfg, gen, train_ds)
-        loader = make_loader(train_ds, cfg.batch_size, sampler, gen, cfg.num_workers, dev,
-                             drop_last=True)
-        loss = _train_epoch(model, loader, optimizer, scaler, dev, use_amp, epoch + 1, progress,
-                            loss_fn)
+        loader = _epoch_loader(cfg, train_ds, crops, labels, seed, epoch, dev)
+        loss = _train_epoch(model, loader, st, epoch + 1, epoch * steps, progress)
         history.append({"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"],
                         "seconds": time.perf_counter() - t0})
         save_checkpoint(last_path, model, optimizer, None, epoch + 1,

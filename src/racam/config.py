@@ -1,0 +1,276 @@
+"""Run configuration: typed dataclasses loaded from YAML and checked when loaded.
+
+A config file has one section per pipeline stage (``data``, ``classifier``, ``cam``,
+``segmentation``, ``reproduce``) plus ``name``, ``seed``, ``output`` and ``device``. Unknown
+keys are errors (a typo should not silently fall back to a default), and so is any value of the
+wrong type, out of range or not among the allowed names: :func:`load_config` raises
+:class:`ConfigError` naming the dotted key (``cam.method: unknown method 'x'; choose one of
+...``) before any stage runs. The rules sit next to each field (:mod:`racam.config_checks`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+import yaml
+
+from racam.config_checks import above, at_least, checked, one_of, option, within
+from racam.errors import ConfigError
+
+#: Allowed values of ``segmentation.arch`` (smp architectures).
+SEGMENTATION_ARCHS: tuple[str, ...] = ("deeplabv3", "deeplabv3plus", "unet")
+#: Allowed values of ``segmentation.loss``.
+SEGMENTATION_LOSSES: tuple[str, ...] = ("ce", "ce+dice", "ce+dice_defect")
+#: Allowed values of ``segmentation.optimizer`` and ``segmentation.schedule``.
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
+SCHEDULES: tuple[str, ...] = ("constant", "cosine", "poly")
+#: Allowed values of ``classifier.balance`` and ``segmentation.balance``.
+CLASSIFIER_BALANCE: tuple[str, ...] = ("sampler", "loss", "none")
+SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
+
+
+# Names kept by registries elsewhere, read when a config is checked.
+def _datasets() -> tuple[str, ...]:
+    from racam.data.summary import DATASETS
+
+    return DATASETS
+
+
+def _backbones() -> tuple[str, ...]:
+    from racam.models.registry import BACKBONES
+
+    return BACKBONES
+
+
+def _methods() -> list[str]:
+    from racam.cam.registry import method_names
+
+    return method_names()
+
+
+def _plugin_methods() -> list[str]:
+    """Methods with a ``+fgbp`` variant (``reproduce.plugin_methods``)."""
+    return [m.removesuffix("+fgbp") for m in _methods() if m.endswith("+fgbp")]
+
+
+def _fusions() -> tuple[str, ...]:
+    from racam.cam.maps import FUSIONS
+
+    return FUSIONS
+
+
+def _device(value: str) -> str | None:
+    """``auto`` or a torch device string (``cpu``, ``cuda``, ``cuda:1``, ...)."""
+    if value == "auto":
+        return None
+    import torch
+
+    try:
+        torch.device(value)
+    except (RuntimeError, ValueError):
+        return f"unknown device {value!r}; use auto, cpu, cuda or cuda:N"
+    return None
+
+
+@dataclass
+class DataConfig:
+    """Which images, at what size.
+
+    ``size`` is ``(width, height)``. ``root`` defaults to ``$RACAM_DATA/KolektorSDD`` (or
+    ``KolektorSDD2``) for the Kolektor datasets. ``folds`` lists the KolektorSDD folds to run
+    (results are pooled over them). ``val_fraction`` of the *training* images (stratified,
+    seeded) is held out to select the classifier checkpoint; ``test_fraction`` of a folder
+    dataset's images is its test split.
+    """
+
+    dataset: str = option("ksdd", one_of(_datasets, "dataset"))
+    root: str | None = None
+    size: tuple[int, int] = option((256, 704), at_least(1))
+    channels: int = option(1, one_of((1, 3), "channel count"))
+    folds: list[int] = option([0, 1, 2], at_least(0))
+    split_file: str = "split_33_0.pyb"
+    test_fraction: float = option(0.3, within(0, 1, open_low=True, open_high=True))
+    val_fraction: float = option(0.15, within(0, 1, open_high=True))
+
+
+@dataclass
+class ClassifierConfig:
+    """Classifier backbone and its SGD training.
+
+    ``balance``: ``"sampler"`` draws defective and defect-free images equally often
+    (WeightedRandomSampler), ``"loss"`` weights the cross-entropy by inverse class frequency,
+    ``"none"`` does neither. ``samples_per_epoch`` caps the images drawn per epoch (``None``:
+    the training set size). ``batch_norm`` adds BatchNorm after every VGG conv (``vgg16_bn``
+    layout; used at CPU scale, where the narrow VGG16 is trained from scratch).
+    """
+
+    backbone: str = option("vgg16_narrow", one_of(_backbones, "backbone"))
+    width: int = option(4, at_least(1))
+    batch_norm: bool = False
+    weights: str | None = None
+    epochs: int = option(20, at_least(1))
+    batch_size: int = option(8, at_least(1))
+    lr: float = option(0.01, above(0))
+    momentum: float = option(0.9, at_least(0))
+    weight_decay: float = option(5e-4, at_least(0))
+    balance: str = option("sampler", one_of(CLASSIFIER_BALANCE, "balance mode"))
+    samples_per_epoch: int | None = option(None, at_least(1))
+    amp: bool = True
+    num_workers: int = option(0, at_least(0))
+
+
+@dataclass
+class CamConfig:
+    """Heat-map method for pseudo-labels (``racam``, ``gradcam``, ..., ``layercam+fgbp``)."""
+
+    method: str = option("racam", one_of(_methods, "method"))
+    delta: float = option(50.0, within(0, 100))
+    fusion: str = option("max", one_of(_fusions, "fusion"))
+    layers: list[str] | None = None
+    batch_size: int = option(4, at_least(1))
+
+
+@dataclass
+class SegmentationConfig:
+    """Segmentation network trained on pseudo-labels (or true masks for baselines).
+
+    ``output_stride`` (8 or 16) is the DeepLab encoder's output stride (``None``: smp's default,
+    8 for DeepLabV3 and 16 for DeepLabV3+); 16 makes DeepLabV3 about 3x cheaper on a CPU.
+    ``balance: sampler`` draws defective and defect-free images equally often, ``none`` shuffles.
+    ``loss``: ``ce`` (the paper), ``ce+dice`` (cross-entropy plus soft Dice over both classes)
+    or ``ce+dice_defect`` (cross-entropy plus soft Dice on the defect class alone).
+
+    The crop recipe (``crop`` set): each draw is a ``crop`` = ``(width, height)`` window of a
+    training image; a share ``defect_crop_fraction`` of the draws is centred on a random defect
+    pixel of a random image with a non-empty mask, the rest lie uniformly in a random image.
+    ``optimizer``: ``sgd`` (the paper; ``momentum``) or ``adamw``; ``schedule``: ``constant``,
+    ``cosine`` (per step, to 0) or ``poly`` (power 0.9). ``bf16``: bfloat16 autocast on CPUs
+    (AVX512-BF16); ``channels_last``: NHWC memory format.
+    """
+
+    arch: str = option("deeplabv3", one_of(SEGMENTATION_ARCHS, "arch"))
+    encoder: str = "resnet18"
+    encoder_weights: str | None = None
+    output_stride: int | None = option(None, one_of((8, 16), "output stride"))
+    balance: str = option("sampler", one_of(SEGMENTATION_BALANCE, "balance mode"))
+    loss: str = option("ce", one_of(SEGMENTATION_LOSSES, "loss"))
+    epochs: int = option(10, at_least(1))
+    batch_size: int = option(4, at_least(1))
+    lr: float = option(5e-4, above(0))
+    momentum: float = option(0.9, at_least(0))
+    weight_decay: float = option(1e-4, at_least(0))
+    samples_per_epoch: int | None = option(None, at_least(1))
+    amp: bool = True
+    num_workers: int = option(0, at_least(0))
+    optimizer: str = option("sgd", one_of(OPTIMIZERS, "optimizer"))
+    schedule: str = option("constant", one_of(SCHEDULES, "schedule"))
+    crop: tuple[int, int] | None = option(None, at_least(1))
+    defect_crop_fraction: float = option(0.5, within(0, 1))
+    bf16: bool = False
+    channels_last: bool = False
+
+
+@dataclass
+class ReproduceConfig:
+    """What ``racam reproduce`` sweeps beyond the main pipeline."""
+
+    methods: list[str] = option(["gradcam", "gradcam++", "xgradcam", "ablationcam", "scorecam",
+                                 "layercam", "fullgrad", "racam"], one_of(_methods, "method"))
+    plugin_methods: list[str] = option(["layercam", "fullgrad"],
+                                       one_of(_plugin_methods, "plug-in method"))
+    deltas: list[float] = option([0, 10, 20, 30, 40, 50, 60, 70, 80, 90], within(0, 100))
+    supervised_archs: list[str] = option(["unet", "deeplabv3", "deeplabv3plus"],
+                                         one_of(SEGMENTATION_ARCHS, "arch"))
+    figure_images: int = option(4, at_least(1))
+
+
+@dataclass
+class RunConfig:
+    """A whole pipeline run."""
+
+    name: str = "run"
+    seed: int = option(0, at_least(0))
+    output: str = "runs/run"
+    device: str = option("auto", _device)
+    data: DataConfig = field(default_factory=DataConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    cam: CamConfig = field(default_factory=CamConfig)
+    segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
+    reproduce: ReproduceConfig = field(default_factory=ReproduceConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data view (for manifests and reports)."""
+        return dataclasses.asdict(self)
+
+
+T = TypeVar("T")
+
+
+def check_config(cfg: T, section: str = "") -> T:
+    """``cfg`` (a :class:`RunConfig` or one of its sections, named ``section``) with every
+    value converted to its type and checked; :class:`ConfigError` names the bad key."""
+    return checked(cfg, section)
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    """``cls`` from a mapping, recursively; unknown keys are errors (values unchecked)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(values).__name__}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"{where or 'config'}: unknown key(s) {sorted(unknown)}; "
+                          f"allowed: {sorted(names)}")
+    kwargs = {key: _build(hints[key], {} if value is None else value,
+                          f"{where}.{key}" if where else key)
+              if dataclasses.is_dataclass(hints[key]) else value
+              for key, value in values.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(values: dict[str, Any]) -> RunConfig:
+    """Build and check a :class:`RunConfig` from plain data (see the module docstring)."""
+    return check_config(_build(RunConfig, values, ""))
+
+
+BUILTIN_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Load and check a YAML config; ``path`` may also name a built-in config (``ksdd-cpu``).
+
+    ``overrides`` maps dotted keys to values, e.g. ``{"classifier.epochs": 2}``.
+    """
+    p = Path(path)
+    if not p.exists():
+        builtin = BUILTIN_CONFIGS / f"{path}.yaml"
+        if builtin.exists():
+            p = builtin
+        else:
+            names = sorted(x.stem for x in BUILTIN_CONFIGS.glob("*.yaml"))
+            raise ConfigError(f"config {path}: no such file, and not a built-in config {names}")
+    try:
+        values = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {p}: not valid YAML: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"config {p}: expected a mapping of keys, got {type(values).__name__}")
+    for dotted, value in (overrides or {}).items():
+        node = values
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {dotted}: {part} is not a section")
+        node[leaf] = value
+    try:
+        return config_from_dict(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (config {p})") from None

@@ -1,0 +1,34 @@
+"""Segmentation training losses, by config name (``segmentation.loss``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.nn import functional as F
+
+from racam.config import SEGMENTATION_LOSSES as LOSSES
+from racam.errors import ConfigError
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def segmentation_loss(name: str) -> LossFn:
+    """The training loss ``loss(logits (B, 2, H, W), target (B, H, W) long)``.
+
+    - ``"ce"``: pixel-wise cross-entropy (the paper).
+    - ``"ce+dice"``: cross-entropy plus smp's multiclass soft Dice loss
+      ``1 - 2|P∩Y| / (|P| + |Y|)`` averaged over the classes present in the batch.
+    - ``"ce+dice_defect"``: cross-entropy plus the soft Dice loss of the defect class alone
+      (sums over the whole batch), which counters the defect pixels' rarity without rewarding
+      the easy background class (the CPU recipe).
+    """
+    if name == "ce":
+        return F.cross_entropy
+    if name in ("ce+dice", "ce+dice_defect"):
+        from segmentation_models_pytorch.losses import DiceLoss
+
+        classes = [1] if name == "ce+dice_defect" else None
+        dice = DiceLoss(mode="multiclass", classes=classes, from_logits=True)
+        return lambda logits, y: F.cross_entropy(logits, y) + dice(logits, y)
+    raise ConfigError(f"segmentation.loss must be one of {LOSSES}, got {name!r}")
