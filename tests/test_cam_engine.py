@@ -182,7 +182,9 @@ def test_ablation_suffix_equals_full_model_fallback(monkeypatch: pytest.MonkeyPa
             fallback = AblationCAM(model, [layer], batch_size=64)
             ref = fallback(x if model is net else images, 1)
             assert not fallback.last_traced
-        torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
+        # Batches of 5 and 64 ablated copies run different oneDNN kernels: float32 sums are
+        # reassociated (measured up to 1.7e-5 on maps normalised to [0, 1]).
+        torch.testing.assert_close(got, ref, atol=1e-4, rtol=0)
 
 
 def test_ablation_weights_keep_sign_for_negative_logits(images: torch.Tensor) -> None:
