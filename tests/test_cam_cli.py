@@ -76,6 +76,17 @@ def test_cam_command_from_checkpoint_png16(folder: Path, tmp_path: Path) -> None
     np.testing.assert_allclose(png / 65535, expected, atol=2 / 65535, rtol=0)
     assert json.loads((out / "manifest.json").read_text())["delta"] == 30.0
     assert GradCAM(model).target_layer_names == ["features.29"]
+    # RA-CAM's channel reading of Eq. 7 and FGBP's per-unit head scope reach the engine
+    out = tmp_path / "outc"
+    r = _run("--checkpoint", str(ckpt), "--images", str(folder), "--out", str(out),
+             "--method", "racam", "--delta", "30", "--weighting", "channel",
+             "--fgbp-head", "unit", "--batch-size", "1")
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["weighting"], manifest["fgbp_head"]) == ("channel", "unit")
+    expected = RACAM(model, delta=30, weighting="channel", fgbp_head="unit")(x, 1)[0].numpy()
+    np.testing.assert_allclose(np.load(out / "maps" / "Part1.npy"), expected, atol=1e-6, rtol=0)
+    assert np.abs(expected - RACAM(model, delta=30)(x, 1)[0].numpy()).max() > 1e-3
 
 
 def test_cam_command_errors(folder: Path, tmp_path: Path) -> None:

@@ -147,3 +147,91 @@ def test_nested_fgbp_is_refused() -> None:
                 pass
     with fgbp(model):  # usable again after exit
         pass
+
+
+@pytest.mark.parametrize("delta", [0.0, 50.0, 100.0])
+def test_head_scope_by_hand(delta: float) -> None:
+    """A (B, N) activation: head="sample" filters over the N units of a sample (today's rule),
+    head="unit" makes every unit its own map, so each positive gradient passes (any delta)."""
+    model = Tiny(nn.ReLU(), W2)
+    x = [1.0, 1.0, 2.0, 3.0]
+    sample = {0.0: [4.0, 1.0, 2.0, 0.0], 50.0: [4.0, 0.0, 2.0, 0.0], 100.0: [4.0, 0.0, 0.0, 0.0]}
+    xi = torch.tensor([x], requires_grad=True)
+    with fgbp(model, delta=delta, head="unit"):
+        unit = torch.autograd.grad(model(xi).sum(), xi)[0][0].tolist()
+    assert unit == [4.0, 1.0, 2.0, 0.0]
+    with fgbp(model, delta=delta, head="sample"):
+        got = torch.autograd.grad(model(xi).sum(), xi)[0][0].tolist()
+    assert got == sample[delta] == _input_grad(model, x, delta)  # "sample" is the default
+
+
+class ConvHead(nn.Module):
+    """conv -> ReLU -> flatten -> linear -> ReLU -> linear: FGBP per channel in the conv part,
+    per the head scope in the fully connected part."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(11)
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        self.act1 = nn.ReLU()
+        self.fc1 = nn.Linear(2 * 4 * 4, 6)
+        self.act2 = nn.ReLU()
+        self.fc2 = nn.Linear(6, 1)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act2(self.fc1(self.act1(self.conv(x)).flatten(1))))
+
+
+def _keep_top(g: torch.Tensor, delta: float) -> torch.Tensor:
+    """1[g >= t] g on one map (a 1-D tensor), t = torch.quantile of its positive values."""
+    pos = g[g > 0]
+    if not pos.numel():
+        return torch.zeros_like(g)
+    t = torch.quantile(pos.double(), delta / 100).to(g.dtype)
+    return torch.where(g >= t, g, torch.zeros_like(g))
+
+
+@pytest.mark.parametrize("head", ["sample", "unit"])
+def test_head_scope_in_a_conv_net_by_hand(head: str) -> None:
+    model = ConvHead().eval()
+    x = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(2))
+    delta = 50.0
+    with torch.no_grad():  # explicit chain rule
+        z1 = model.conv(x)
+        h1 = z1.clamp_min(0).flatten(1)
+        z2 = model.fc1(h1)
+        v = model.fc2.weight[0].expand(3, 6)                         # dy/d act2 output
+        if head == "sample":
+            f2 = torch.stack([_keep_top(v[b], delta) for b in range(3)])
+        else:
+            f2 = v.clamp_min(0)                                      # one-value maps
+        gz2 = (z2 > 0).float() * f2
+        gh1 = (gz2 @ model.fc1.weight).view(3, 2, 4, 4)             # dy/d act1 output
+        f1 = torch.stack([torch.stack([_keep_top(gh1[b, c].flatten(), delta).view(4, 4)
+                                       for c in range(2)]) for b in range(3)])
+        gz1 = (z1 > 0).float() * f1
+        want = torch.nn.grad.conv2d_input(x.shape, model.conv.weight, gz1, padding=1)
+    xi = x.clone().requires_grad_()
+    with fgbp(model, delta=delta, head=head):
+        got = torch.autograd.grad(model(xi).sum(), xi)[0]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert float(want.abs().max()) > 0
+
+
+def test_head_scopes_differ_and_bad_head_is_refused() -> None:
+    from racam.errors import ConfigError
+
+    model = ConvHead().eval()
+    x = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+    out = {}
+    for head in ("sample", "unit"):
+        xi = x.clone().requires_grad_()
+        with fgbp(model, delta=60.0, head=head):
+            out[head] = torch.autograd.grad(model(xi).sum(), xi)[0]
+    assert not torch.allclose(out["sample"], out["unit"])
+    with pytest.raises(ConfigError, match="head"):
+        with fgbp(model, head="channel"):
+            pass

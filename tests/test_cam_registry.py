@@ -123,3 +123,36 @@ def test_the_cli_help_lists_a_method_defined_later(eigencam: type[BaseCAM]) -> N
     for command in ("cam", "evaluate"):
         out = CliRunner().invoke(app, [command, "--help"], terminal_width=200).output
         assert "eigencam" in out and "layercam+fgbp" in out and "{methods}" not in out
+
+
+def test_weighting_and_fgbp_head_go_only_where_they_apply() -> None:
+    co = registry.cam_options
+    both = {"weighting": "channel", "fgbp_head": "unit"}
+    assert registry.get_method("racam").options == ("weighting",)
+    assert co("racam", delta=30, **both) == {"delta": 30, **both}
+    assert co("layercam+fgbp", delta=30, **both) == {"delta": 30, "fgbp_head": "unit"}
+    assert co("fullgrad+fgbp", **both) == {"fgbp_head": "unit"}
+    for plain in ("layercam", "gradcam", "scorecam", "fullgrad"):
+        assert co(plain, **both) == {}, plain
+    assert [n for n in registry.method_names() if registry.get_method(n).uses_fgbp] == [
+        n for n in registry.method_names() if registry.get_method(n).uses_delta]
+
+
+def test_fgbp_head_reaches_the_backward_pass_of_a_plugin() -> None:
+    """``build_cam("layercam+fgbp", fgbp_head=...)`` equals plain LayerCAM run inside
+    ``fgbp(model, head=...)``, and the two head scopes give different maps on a VGG16."""
+    from racam.cam import LayerCAM, fgbp
+
+    model = tiny_vgg(seed=4)
+    x = torch.rand(2, 3, 64, 32, generator=torch.Generator().manual_seed(0))
+    maps = {}
+    for head in ("sample", "unit"):
+        with fgbp(model, delta=70.0, head=head):
+            want = LayerCAM(model, ["S4", "S5"])(x, 1)
+        cam = build_cam("layercam+fgbp", model, ["S4", "S5"], delta=70.0, fgbp_head=head)
+        assert cam.fgbp_head == head
+        maps[head] = cam(x, 1)
+        torch.testing.assert_close(maps[head], want, atol=1e-6, rtol=0)
+    assert float((maps["sample"] - maps["unit"]).abs().max()) > 1e-3
+    racam = build_cam("racam", model, ["S5"], delta=70.0, fgbp_head="unit", weighting="channel")
+    assert (racam.fgbp_head, racam.weighting) == ("unit", "channel")

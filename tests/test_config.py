@@ -67,6 +67,15 @@ def test_bad_yaml_names_file(tmp_path) -> None:
     ("reproduce.methods", ["racam", "nosuch"], r"reproduce\.methods\[1\]: unknown method"),
     ("reproduce.plugin_methods", ["racam"], r"reproduce\.plugin_methods\[0\]: unknown"),
     ("device", "gpu", r"device: unknown device 'gpu'"),
+    ("cam.weighting", "pixel", r"cam\.weighting: unknown weighting 'pixel'; choose one of "
+                               r"element, channel"),
+    ("cam.fgbp_head", "channel", r"cam\.fgbp_head: unknown FGBP head scope 'channel'; choose "
+                                 r"one of sample, unit"),
+    ("reproduce.weightings", ["element", "x"], r"reproduce\.weightings\[1\]: unknown weighting"),
+    ("reproduce.fgbp_heads", ["unit", "all"], r"reproduce\.fgbp_heads\[1\]: unknown FGBP head"),
+    ("reproduce.seeds", [0, -2], r"reproduce\.seeds\[1\]: must be >= 0, got -2"),
+    ("reproduce.seeds", 3, r"reproduce\.seeds: expected a list, got 3"),
+    ("reproduce.bootstrap_resamples", 10, r"reproduce\.bootstrap_resamples: must be >= 100"),
     # types
     ("classifier.epochs", "abc", r"classifier\.epochs: expected an integer, got 'abc'"),
     ("classifier.epochs", 2.5, r"classifier\.epochs: expected an integer, got 2\.5"),
@@ -147,3 +156,15 @@ def test_bad_value_fails_at_once_on_the_command_line(monkeypatch, capsys, tmp_pa
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cam.method: unknown method 'nosuch'")
     assert seconds < 1.0 and not out.exists()
+
+
+def test_new_cam_and_reproduce_options_default_to_todays_behaviour() -> None:
+    cfg = load_config("demo")
+    assert (cfg.cam.weighting, cfg.cam.fgbp_head) == ("element", "sample")
+    assert cfg.reproduce.seeds == [0]
+    for name in ("ksdd-cpu", "ksdd-paper"):
+        assert load_config(name).reproduce.seeds == [0, 1, 2], name
+    cfg = load_config("demo", {"cam.weighting": "channel", "cam.fgbp_head": "unit",
+                               "reproduce.seeds": ["1", 2]})
+    assert (cfg.cam.weighting, cfg.cam.fgbp_head, cfg.reproduce.seeds) == ("channel", "unit",
+                                                                           [1, 2])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -129,12 +130,32 @@ def test_reproduce_writes_every_table_and_figure(run_dir: Path) -> None:
         assert heading in report, heading
     for name in ("RA-CAM", "Grad-CAM", "Score-CAM", "Ablation-CAM", "FullGrad",
                  "LayerCAM+FGBP", "FullGrad+FGBP", "UNet", "DeepLabV3"):
-        assert f"| {name} |" in report, name
+        # rows at delta 0 carry a "(delta 0: guided backpropagation...)" label
+        assert re.search(rf"\| {re.escape(name)}( \(delta 0: guided backpropagation[^|]*)? \|",
+                         report), name
     assert "nan" not in report.lower()
     html = (out / "report.html").read_text()
     assert "<table>" in html and html.count("<img") == 3
     data = json.loads((out / "reproduce.json").read_text())
     assert data["chosen_delta"] in (0, 50)
+    assert data["seeds"] == [0] and not list(out.glob("seed*"))
+    # paired bootstrap of RA-CAM against each baseline, from per-image counts of the stage files
+    boot = {(r["a"], r["b"]): r for r in data["bootstrap"]["rows"]}
+    n_defective = sum(json.loads((out / "fold0/classifier/result.json").read_text())[
+        "test_labels"])
+    for m in ("gradcam", "scorecam", "ablationcam", "fullgrad"):
+        iv = boot[("racam", m)]["interval"]
+        assert iv["images"] == n_defective and iv["low"] <= iv["high"]
+    stage = json.loads((out / f"fold0/cam/test/racam-d{data['chosen_delta']:g}.json").read_text())
+    per = stage["paper_per_image"]
+    assert len(per) == n_defective
+    assert [sum(c[j] for c in per.values()) for j in range(3)] == [
+        stage["paper"][k] for k in ("tp", "fp", "fn")]
+    # both Eq. 7 readings and both FGBP head scopes of RA-CAM
+    assert {r["variant"] for r in data["racam_variants"]} == {
+        "weighting=element,fgbp_head=sample", "weighting=channel,fgbp_head=sample",
+        "weighting=element,fgbp_head=unit"}
+    assert (out / f"fold0/cam/test/racam-wchannel-d{data['chosen_delta']:g}.json").is_file()
     for fig in data["figures"].values():
         assert Path(fig).parent == out / "figures", fig
         Image.open(fig).verify()

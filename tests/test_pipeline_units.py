@@ -82,3 +82,95 @@ def test_cached_reuses_results_stored_with_a_retired_key(tmp_path) -> None:
     assert cached(p, lambda: {"x": 2}, {"seed": 0, "data": {"size": (8, 8)}})["x"] == 1
     with pytest.raises(ConfigError, match="different config"):
         cached(p, lambda: {"x": 2}, {"seed": 1, "data": {"size": (8, 8)}})
+
+
+@pytest.mark.parametrize("method,opts,key", [
+    ("racam", {"weighting": "channel"}, "racam-wchannel-d50"),
+    ("racam", {"weighting": "element", "fgbp_head": "sample"}, "racam-d50"),
+    ("racam", {"weighting": "channel", "fgbp_head": "unit"}, "racam-wchannel-hunit-d50"),
+    ("layercam+fgbp", {"weighting": "channel", "fgbp_head": "unit"}, "layercam_fgbp-hunit-d50"),
+    ("gradcam", {"weighting": "channel", "fgbp_head": "unit"}, "gradcam"),
+])
+def test_method_key_names_only_options_that_apply_and_differ(method, opts, key) -> None:
+    assert method_key(method, 50, **opts) == key
+
+
+def test_cached_recomputes_a_result_without_a_required_field(tmp_path) -> None:
+    p = tmp_path / "r.json"
+    atomic_write_json(p, {"x": 1, "key": {"seed": 0}})  # written before "per_image" existed
+    assert cached(p, lambda: {"x": 2}, {"seed": 0})["x"] == 1
+    assert cached(p, lambda: {"x": 3, "per_image": {}}, {"seed": 0}, require=("per_image",)) \
+        == {"x": 3, "per_image": {}, "key": {"seed": 0}}
+    assert json.loads(p.read_text())["x"] == 3
+    assert cached(p, lambda: {"x": 4, "per_image": {}}, {"seed": 0},
+                  require=("per_image",))["x"] == 3
+    with pytest.raises(ConfigError, match="different config"):  # a key mismatch still refuses
+        cached(p, lambda: {"x": 5}, {"seed": 1}, require=("per_image",))
+
+
+def _captured_stage_keys(tmp_path, monkeypatch, **cam) -> dict[str, tuple]:
+    """(path, key, require) that each stage would pass to ``cached``, without computing."""
+    import dataclasses
+
+    import racam.pipeline.run as run
+    from racam.config import RunConfig
+
+    cfg = RunConfig(output=str(tmp_path), device="cpu")
+    cfg = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam, **cam))
+    seen: dict[str, tuple] = {}
+
+    def fake_cached(path, compute, key=None, require=()):
+        seen[str(path.relative_to(tmp_path))] = (json.loads(json.dumps(key, default=str)),
+                                                 tuple(require))
+        return {}
+
+    monkeypatch.setattr(run, "cached", fake_cached)
+    pipe = run.Pipeline(cfg, tmp_path, progress=False, log=lambda s: None)
+    for m in ("gradcam", "layercam+fgbp", "racam"):
+        pipe.cam_quality(0, m, 50, "test", per_image=True)
+    pipe.cam_quality(0, "racam", 30, "train")
+    pipe.pseudo_labels(0)
+    return seen
+
+
+def test_stage_keys_carry_the_new_options_only_where_they_matter(tmp_path, monkeypatch) -> None:
+    base = _captured_stage_keys(tmp_path / "a", monkeypatch)
+    chan = _captured_stage_keys(tmp_path / "b", monkeypatch, weighting="channel")
+    unit = _captured_stage_keys(tmp_path / "c", monkeypatch, fgbp_head="unit")
+    # defaults: the paths and keys of results stored before the options existed
+    assert set(base) == {"fold0/cam/test/gradcam.json", "fold0/cam/test/layercam_fgbp-d50.json",
+                         "fold0/cam/test/racam-d50.json", "fold0/cam/train/racam-d30.json",
+                         "fold0/pseudo/racam-d50/result.json"}
+    for key, _ in base.values():
+        assert "weighting" not in json.dumps(key) and "fgbp_head" not in json.dumps(key)
+    assert set(base["fold0/pseudo/racam-d50/result.json"][0]["cam"]) == {  # as before
+        "method", "delta", "fusion", "layers"}
+    assert base["fold0/cam/test/racam-d50.json"][1] == ("paper_per_image",)
+    assert base["fold0/cam/train/racam-d30.json"][1] == ()
+    # the channel reading: only RA-CAM's results move (new files, keyed on it)
+    assert chan["fold0/cam/test/gradcam.json"] == base["fold0/cam/test/gradcam.json"]
+    assert chan["fold0/cam/test/layercam_fgbp-d50.json"] == \
+        base["fold0/cam/test/layercam_fgbp-d50.json"]
+    assert chan["fold0/cam/test/racam-wchannel-d50.json"][0]["weighting"] == "channel"
+    assert chan["fold0/pseudo/racam-wchannel-d50/result.json"][0]["cam"]["weighting"] == \
+        "channel"
+    # FGBP's head scope: RA-CAM and the +fgbp plug-ins move, plain methods do not
+    assert unit["fold0/cam/test/gradcam.json"] == base["fold0/cam/test/gradcam.json"]
+    assert unit["fold0/cam/test/layercam_fgbp-hunit-d50.json"][0]["fgbp_head"] == "unit"
+    assert unit["fold0/cam/test/racam-hunit-d50.json"][0]["fgbp_head"] == "unit"
+
+
+def test_pseudo_label_key_of_another_method_ignores_racam_options(tmp_path, monkeypatch) -> None:
+    a = _captured_stage_keys(tmp_path / "a", monkeypatch, method="gradcam")
+    b = _captured_stage_keys(tmp_path / "b", monkeypatch, method="gradcam", weighting="channel",
+                             fgbp_head="unit")
+    assert a["fold0/pseudo/gradcam/result.json"] == b["fold0/pseudo/gradcam/result.json"]
+
+
+def test_per_image_counts_keep_every_image() -> None:
+    from racam.evaluation.metrics import Counts
+    from racam.pipeline.run import per_image_counts
+
+    got = per_image_counts([("a", Counts(1, 2, 3, 4)), ("b", Counts(0, 0, 1, 9)),
+                            ("a", Counts(5, 0, 0, 1))])
+    assert got == {"a": [1, 2, 3, 4], "b": [0, 0, 1, 9], "a#1": [5, 0, 0, 1]}

@@ -102,3 +102,10 @@ def test_cam_quality_paper_and_deployment_views() -> None:
     total_pixels = sum(ds.true_mask(i).size for i in range(len(ds)))
     assert dep.tp + dep.fp + dep.fn + dep.tn == total_pixels
     assert abs(res["deployment"]["iou"] - dep.tp / (dep.tp + dep.fn)) < 1e-12
+    # per-image counts of the paper view: one entry per defective image, keyed by its id
+    per = dict(res["paper_per_image"])
+    assert sorted(per) == sorted(ds.records[i].id for i in defective)
+    for i in defective:
+        c = per[ds.records[i].id]
+        assert (c.tp, c.fp, c.fn) == (areas[i], 0, 0)
+        assert c.tp + c.fp + c.fn + c.tn == ds.true_mask(i).size

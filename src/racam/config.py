@@ -34,10 +34,10 @@ SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
 
 
 # Names kept by registries elsewhere, read when a config is checked.
-def _datasets() -> tuple[str, ...]:
-    from racam.data.summary import DATASETS
+def _datasets() -> list[str]:
+    from racam.data.registry import names
 
-    return DATASETS
+    return names()
 
 
 def _backbones() -> tuple[str, ...]:
@@ -63,6 +63,18 @@ def _fusions() -> tuple[str, ...]:
     return FUSIONS
 
 
+def _weightings() -> tuple[str, ...]:
+    from racam.cam.racam import WEIGHTINGS
+
+    return WEIGHTINGS
+
+
+def _head_scopes() -> tuple[str, ...]:
+    from racam.cam.percentile import HEAD_SCOPES
+
+    return HEAD_SCOPES
+
+
 def _device(value: str) -> str | None:
     """``auto`` or a torch device string (``cpu``, ``cuda``, ``cuda:1``, ...)."""
     if value == "auto":
@@ -81,7 +93,8 @@ class DataConfig:
     """Which images, at what size.
 
     ``size`` is ``(width, height)``. ``root`` defaults to ``$RACAM_DATA/KolektorSDD`` (or
-    ``KolektorSDD2``) for the Kolektor datasets. ``folds`` lists the KolektorSDD folds to run
+    ``KolektorSDD2``) for the Kolektor datasets (:mod:`racam.data.registry`; with neither set
+    the run stops naming both). ``folds`` lists the KolektorSDD folds to run
     (results are pooled over them). ``val_fraction`` of the *training* images (stratified,
     seeded) is held out to select the classifier checkpoint; ``test_fraction`` of a folder
     dataset's images is its test split.
@@ -125,11 +138,20 @@ class ClassifierConfig:
 
 @dataclass
 class CamConfig:
-    """Heat-map method for pseudo-labels (``racam``, ``gradcam``, ..., ``layercam+fgbp``)."""
+    """Heat-map method for pseudo-labels (``racam``, ``gradcam``, ..., ``layercam+fgbp``).
+
+    ``weighting`` (RA-CAM only): the reading of the paper's Eq. 7, ``element`` (``W * A``
+    element-wise, the default) or ``channel`` (one weight ``R_k = mean_ij W_k`` per channel,
+    Grad-CAM-style). ``fgbp_head`` (RA-CAM and ``+fgbp`` methods): FGBP's map scope in the fully
+    connected head, ``sample`` (one percentile map per sample over the layer's units, the
+    default) or ``unit`` (one per unit).
+    """
 
     method: str = option("racam", one_of(_methods, "method"))
     delta: float = option(50.0, within(0, 100))
     fusion: str = option("max", one_of(_fusions, "fusion"))
+    weighting: str = option("element", one_of(_weightings, "weighting"))
+    fgbp_head: str = option("sample", one_of(_head_scopes, "FGBP head scope"))
     layers: list[str] | None = None
     batch_size: int = option(4, at_least(1))
 
@@ -186,6 +208,15 @@ class ReproduceConfig:
     supervised_archs: list[str] = option(["unet", "deeplabv3", "deeplabv3plus"],
                                          one_of(SEGMENTATION_ARCHS, "arch"))
     figure_images: int = option(4, at_least(1))
+    #: classifier seeds: each trains its own classifiers (Table I as mean +- sd over them); the
+    #: config's own ``seed`` writes to the output folder, any other seed ``s`` to ``seed<s>/``
+    seeds: list[int] = option([0], at_least(0))
+    #: RA-CAM readings of Eq. 7 reported in a second Table I block (see ``cam.weighting``)
+    weightings: list[str] = option(["element", "channel"], one_of(_weightings, "weighting"))
+    #: FGBP head scopes reported (see ``cam.fgbp_head``)
+    fgbp_heads: list[str] = option(["sample", "unit"], one_of(_head_scopes, "FGBP head scope"))
+    #: bootstrap resamples of the defective test images for RA-CAM minus each baseline
+    bootstrap_resamples: int = option(10000, at_least(100))
 
 
 @dataclass

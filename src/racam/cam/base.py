@@ -25,7 +25,7 @@ from racam.cam.capture import forward_capture, target_scores
 from racam.cam.fgbp import fgbp
 from racam.cam.layers import LayerSpec, default_target_layers, resolve_layers
 from racam.cam.maps import check_fusion, fuse_maps, normalize_maps, resize_maps
-from racam.cam.percentile import check_percentile
+from racam.cam.percentile import HEAD_SCOPES, SCOPES, check_percentile
 from racam.cam.registry import register
 from racam.errors import ConfigError, RacamError
 
@@ -82,6 +82,10 @@ class BaseCAM:
     uses_gradients: ClassVar[bool] = False
     #: takes a ``delta`` percentile of its own (RA-CAM)
     uses_delta: ClassVar[bool] = False
+    #: further config options (``cam.<option>``) the class takes as keyword arguments, e.g.
+    #: RA-CAM's ``("weighting",)``; the pipeline passes them (and keys its cache on them) only
+    #: for classes that list them
+    options: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -153,7 +157,9 @@ class GradientCAM(BaseCAM):
     """Base of the gradient methods: one forward, one backward to the target layers only.
 
     ``fgbp_delta`` (not None) runs the backward pass under :func:`racam.cam.fgbp.fgbp` with
-    that delta (the "+FGBP" plug-in of the paper's Table IV); ``fgbp_scope`` is its map scope.
+    that delta (the "+FGBP" plug-in of the paper's Table IV); ``fgbp_scope`` is its map scope
+    of ``(B, C, h, w)`` activations, ``fgbp_head`` that of the fully connected head's ``(B, N)``
+    activations (``"sample"``: one map per sample; ``"unit"``: one per unit).
     """
 
     uses_gradients = True
@@ -161,18 +167,21 @@ class GradientCAM(BaseCAM):
     def __init__(self, model: nn.Module, target_layers: Sequence[LayerSpec] | LayerSpec | None
                  = None, *, fusion: str = "max", channels_last: bool | None = None,
                  reuse_freed_memory: bool | None = None, fgbp_delta: float | None = None,
-                 fgbp_scope: str = "channel") -> None:
+                 fgbp_scope: str = "channel", fgbp_head: str = "sample") -> None:
         super().__init__(model, target_layers, fusion=fusion, channels_last=channels_last,
                          reuse_freed_memory=reuse_freed_memory)
-        if fgbp_scope not in ("channel", "sample"):
+        if fgbp_scope not in SCOPES:
             raise ConfigError(f"fgbp_scope must be 'channel' or 'sample', got {fgbp_scope!r}")
+        if fgbp_head not in HEAD_SCOPES:
+            raise ConfigError(f"fgbp_head must be 'sample' or 'unit', got {fgbp_head!r}")
         self.fgbp_delta = None if fgbp_delta is None else check_percentile(fgbp_delta)
         self.fgbp_scope = fgbp_scope
+        self.fgbp_head = fgbp_head
 
     def _backprop_context(self) -> contextlib.AbstractContextManager:
         if self.fgbp_delta is None:
             return contextlib.nullcontext()
-        return fgbp(self.model, self.fgbp_delta, self.fgbp_scope)
+        return fgbp(self.model, self.fgbp_delta, self.fgbp_scope, self.fgbp_head)
 
     def _activations_and_grads(self, x: Tensor, targets: object
                                ) -> tuple[list[Tensor], list[Tensor]]:

@@ -43,6 +43,8 @@ class CamJob:
     method: str = "racam"
     delta: float = 50.0
     fusion: str = "max"
+    weighting: str = "element"
+    fgbp_head: str = "sample"
     layers: list[str] | None = None
     target: str | int | None = 1
     size: tuple[int, int] | None = None
@@ -148,7 +150,8 @@ def run_cam_job(job: CamJob) -> int:
     if size is None and meta.get("input_shape"):
         c, h, w = meta["input_shape"]
         size = (int(w), int(h))
-    kw = cam_options(job.method, delta=job.delta, fusion=job.fusion)
+    kw = cam_options(job.method, delta=job.delta, fusion=job.fusion, weighting=job.weighting,
+                     fgbp_head=job.fgbp_head)
     cam = build_cam(job.method, model, target_layers=job.layers, **kw)
     (job.out / "maps").mkdir(parents=True, exist_ok=True)
     (job.out / "overlays").mkdir(parents=True, exist_ok=True)
@@ -174,6 +177,7 @@ def run_cam_job(job: CamJob) -> int:
     flush(batch)
     atomic_write_json(job.out / "manifest.json", {
         "method": job.method, "delta": kw.get("delta"), "fusion": kw.get("fusion"),
+        "weighting": kw.get("weighting"), "fgbp_head": kw.get("fgbp_head"),
         "layers": cam.target_layer_names, "checkpoint": str(job.checkpoint) if job.checkpoint
         else None, "model": meta.get("backbone"), "target": "argmax" if target is None
         else target, "size": list(size) if size else None, "format": job.fmt,

@@ -7,8 +7,9 @@ activation's output) is filtered before the activation's own derivative is appli
     g_in = act'(x) * 1[g >= t] * g
 
 where ``t`` is the delta-th percentile of the positive values of ``g`` in that map (see
-:mod:`racam.cam.percentile`: per sample and channel for ``(B, C, ...)`` activations, per sample
-over the vector for fully-connected ``(B, N)`` activations). A map with no positive value
+:mod:`racam.cam.percentile`: per sample and channel for ``(B, C, ...)`` activations; for
+fully-connected ``(B, N)`` activations per sample over the vector, ``head="sample"``, the
+default, or per sample and unit, ``head="unit"``). A map with no positive value
 passes nothing; ``delta = 0`` is guided backpropagation. ``act'`` is the module's own autograd
 derivative (1 / 0 for ReLU, 1 / ``negative_slope`` for LeakyReLU, 1 on (0, 6) for ReLU6).
 
@@ -32,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from racam.cam.percentile import check_percentile, percentile_filter
+from racam.cam.percentile import check_percentile, check_scope, percentile_filter
 from racam.errors import RacamError
 
 #: Module types whose backward FGBP filters.
@@ -45,16 +46,16 @@ _ACTIVE: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
 
 
 class _Filter(torch.autograd.Function):
-    """Identity forward; backward returns ``percentile_filter(grad, delta, scope)``."""
+    """Identity forward; backward returns ``percentile_filter(grad, delta, scope, head)``."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, delta: float, scope: str) -> Tensor:  # noqa: D102
-        ctx.delta, ctx.scope = delta, scope
+    def forward(ctx: Any, x: Tensor, delta: float, scope: str, head: str) -> Tensor:  # noqa: D102
+        ctx.delta, ctx.scope, ctx.head = delta, scope, head
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None]:  # noqa: D102
-        return percentile_filter(g, ctx.delta, ctx.scope), None, None
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None]:  # noqa: D102
+        return percentile_filter(g, ctx.delta, ctx.scope, ctx.head), None, None, None
 
 
 class _FunctionalGuard(TorchFunctionMode):
@@ -80,7 +81,8 @@ def activation_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 @contextlib.contextmanager
-def fgbp(model: nn.Module, delta: float = 50.0, scope: str = "channel") -> Iterator[nn.Module]:
+def fgbp(model: nn.Module, delta: float = 50.0, scope: str = "channel", head: str = "sample"
+         ) -> Iterator[nn.Module]:
     """Run backward passes of ``model`` with filtering-guided backpropagation inside the block.
 
     Args:
@@ -89,13 +91,17 @@ def fgbp(model: nn.Module, delta: float = 50.0, scope: str = "channel") -> Itera
             (0 = guided backpropagation).
         scope: ``"channel"`` (protocol: per sample and channel) or ``"sample"`` (one map per
             sample over channels and space).
+        head: map scope of fully connected ``(B, N)`` activations: ``"sample"`` (one map per
+            sample over its N units, the default) or ``"unit"`` (one map per sample and unit:
+            a single value, so the unit's gradient passes when positive, whatever ``delta``,
+            i.e. guided backpropagation in the head).
 
     Raises:
         RacamError: the model has no ReLU-family module, FGBP is already active on it, or (when
             the model runs) it calls a ReLU-family function directly.
     """
     delta = check_percentile(delta)
-    percentile_filter(torch.zeros(1, 1, 1), 0.0, scope)  # validates scope
+    check_scope(scope, head)
     acts = activation_modules(model)
     if not acts:
         raise RacamError(
@@ -112,7 +118,7 @@ def fgbp(model: nn.Module, delta: float = 50.0, scope: str = "channel") -> Itera
     def act_post(module: nn.Module, args: Any, out: Any) -> Any:
         guard.depth -= 1
         if isinstance(out, Tensor) and out.requires_grad:
-            return _Filter.apply(out, delta, scope)
+            return _Filter.apply(out, delta, scope, head)
         return None
 
     def model_pre(module: nn.Module, args: Any) -> None:

@@ -54,7 +54,8 @@ class FullGrad(GradientCAM):
 
     def __init__(self, model: nn.Module, target_layers: None = None, *,
                  channels_last: bool | None = None, reuse_freed_memory: bool | None = None,
-                 fgbp_delta: float | None = None, fgbp_scope: str = "channel") -> None:
+                 fgbp_delta: float | None = None, fgbp_scope: str = "channel",
+                 fgbp_head: str = "sample") -> None:
         if target_layers is not None:
             raise ConfigError("FullGrad uses every Conv2d / BatchNorm2d bias of the model: "
                               "do not pass target_layers")
@@ -64,7 +65,7 @@ class FullGrad(GradientCAM):
                               "with a bias")
         super().__init__(model, [m for _, m in layers], channels_last=channels_last,
                          reuse_freed_memory=reuse_freed_memory,
-                         fgbp_delta=fgbp_delta, fgbp_scope=fgbp_scope)
+                         fgbp_delta=fgbp_delta, fgbp_scope=fgbp_scope, fgbp_head=fgbp_head)
 
     def _raw_maps(self, x: Tensor, targets: object) -> list[Tensor]:
         x = x.detach().requires_grad_()

@@ -201,32 +201,53 @@ def positive_percentile(x: Tensor, q: float, map_dims: int) -> Tensor:
     return t.reshape(lead)
 
 
-def map_dims_for(x: Tensor, scope: str = "channel") -> int:
+#: Allowed map scopes of ``(B, C, ...)`` activations (:func:`map_dims_for`).
+SCOPES: tuple[str, ...] = ("channel", "sample")
+#: Allowed map scopes of ``(B, N)`` activations, the fully connected head (:func:`map_dims_for`).
+HEAD_SCOPES: tuple[str, ...] = ("sample", "unit")
+
+
+def check_scope(scope: str, head: str = "sample") -> None:
+    """``ConfigError`` unless ``scope`` is in :data:`SCOPES` and ``head`` in :data:`HEAD_SCOPES`."""
+    if scope not in SCOPES:
+        raise ConfigError(f"percentile scope must be 'channel' or 'sample', got {scope!r}")
+    if head not in HEAD_SCOPES:
+        raise ConfigError(f"head scope must be 'sample' or 'unit', got {head!r}")
+
+
+def map_dims_for(x: Tensor, scope: str = "channel", head: str = "sample") -> int:
     """How many trailing dims form one map for the FGBP / RA-CAM rule.
 
     ``(B, C, ...)`` tensors with ``scope="channel"``: one map per sample and channel (the spatial
     dims). ``scope="sample"``: one map per sample (channels and space together). ``(B, N)``
-    tensors (fully-connected activations): one map per sample (the N values). A 1-D tensor is
-    one map.
+    tensors (fully-connected activations) with ``head="sample"``: one map per sample (the N
+    values); with ``head="unit"``: one map per sample and unit (a single value: 0 trailing
+    dims, see :func:`percentile_filter`). A 1-D tensor is one map.
     """
-    if scope not in ("channel", "sample"):
-        raise ConfigError(f"percentile scope must be 'channel' or 'sample', got {scope!r}")
+    check_scope(scope, head)
     if x.dim() <= 1:
         return 1
-    if x.dim() == 2 or scope == "sample":
+    if x.dim() == 2:
+        return 1 if head == "sample" else 0
+    if scope == "sample":
         return x.dim() - 1
     return x.dim() - 2
 
 
-def percentile_filter(g: Tensor, q: float, scope: str = "channel") -> Tensor:
+def percentile_filter(g: Tensor, q: float, scope: str = "channel", head: str = "sample"
+                      ) -> Tensor:
     """``1[g >= t] * g`` with ``t`` the q-th percentile of the positive values of each map.
 
     Maps as in :func:`map_dims_for`. A map without positive values becomes all zeros; with
-    ``q = 0`` this keeps exactly the positive entries (``relu(g)``).
+    ``q = 0`` this keeps exactly the positive entries (``relu(g)``). A one-value map (a unit of
+    a ``(B, N)`` tensor with ``head="unit"``) keeps its value when it is positive, whatever
+    ``q``: its only positive value is its own percentile.
     """
     if g.dim() == 0:
         return g.clamp_min(0)
-    md = map_dims_for(g, scope)
+    md = map_dims_for(g, scope, head)
+    if md == 0:  # one map per entry
+        return percentile_filter(g[..., None], q, "channel")[..., 0]  # (B, N, 1): N maps
     t = positive_percentile(g, q, md)
     t = t.reshape(*t.shape, *([1] * md))
     return g * (g >= t)

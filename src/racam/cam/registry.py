@@ -39,7 +39,8 @@ class MethodSpec:
     ``multi_layer``: several layers fused (the config's ``cam.layers`` and ``cam.fusion`` apply);
     ``default_layers``: stage names S1..S5 used when no layers are given (``()``: the method
     chooses its own, e.g. FullGrad); ``uses_delta``: takes ``delta`` (RA-CAM's, or the FGBP
-    delta of a ``+fgbp`` variant).
+    delta of a ``+fgbp`` variant); ``options``: further ``cam.<option>`` keys the class takes
+    (RA-CAM: ``weighting``).
     """
 
     name: str
@@ -50,11 +51,18 @@ class MethodSpec:
     uses_gradients: bool
     uses_delta: bool
     fgbp_plugin: bool = False
+    options: tuple[str, ...] = ()
 
     @property
     def base(self) -> str:
         """Name of the class's own method (without ``+fgbp``)."""
         return self.cls.name
+
+    @property
+    def uses_fgbp(self) -> bool:
+        """Back-propagates under FGBP (RA-CAM, every ``+fgbp`` variant): ``cam.fgbp_head``
+        applies to it."""
+        return self.uses_gradients and self.uses_delta
 
 
 def register(cls: C) -> C:
@@ -79,7 +87,8 @@ def register(cls: C) -> C:
 def _spec(cls: type[BaseCAM]) -> MethodSpec:
     return MethodSpec(name=cls.name, cls=cls, display_name=cls.display_name or cls.__name__,
                       multi_layer=cls.multi_layer, default_layers=tuple(cls.default_layers),
-                      uses_gradients=cls.uses_gradients, uses_delta=cls.uses_delta)
+                      uses_gradients=cls.uses_gradients, uses_delta=cls.uses_delta,
+                      options=tuple(getattr(cls, "options", ())))
 
 
 def _variant(cls: type[BaseCAM]) -> MethodSpec | None:
@@ -88,7 +97,8 @@ def _variant(cls: type[BaseCAM]) -> MethodSpec | None:
     s = _spec(cls)
     return MethodSpec(name=s.name + FGBP_SUFFIX, cls=cls, display_name=s.display_name + "+FGBP",
                       multi_layer=s.multi_layer, default_layers=s.default_layers,
-                      uses_gradients=True, uses_delta=True, fgbp_plugin=True)
+                      uses_gradients=True, uses_delta=True, fgbp_plugin=True,
+                      options=s.options)
 
 
 def method_specs(variants: bool = True) -> list[MethodSpec]:
@@ -122,16 +132,22 @@ def display_name(name: str) -> str:
         return name
 
 
-def cam_options(name: str, *, delta: float | None = None, fusion: str | None = None
-                ) -> dict[str, Any]:
+def cam_options(name: str, *, delta: float | None = None, fusion: str | None = None,
+                weighting: str | None = None, fgbp_head: str | None = None) -> dict[str, Any]:
     """The keyword arguments of ``build_cam`` that apply to ``name``: ``delta`` when the method
-    uses one, ``fusion`` when it is multi-layer (``None`` values are left out)."""
+    uses one, ``fusion`` when it is multi-layer, ``weighting`` when the class lists it in its
+    ``options`` (RA-CAM), ``fgbp_head`` when it back-propagates under FGBP (``None`` values are
+    left out)."""
     s = get_method(name)
     kw: dict[str, Any] = {}
     if s.uses_delta and delta is not None:
         kw["delta"] = delta
     if s.multi_layer and fusion is not None:
         kw["fusion"] = fusion
+    if "weighting" in s.options and weighting is not None:
+        kw["weighting"] = weighting
+    if s.uses_fgbp and fgbp_head is not None:
+        kw["fgbp_head"] = fgbp_head
     return kw
 
 

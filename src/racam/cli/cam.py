@@ -33,6 +33,11 @@ def cam_command(
     method: str = typer.Option("racam", "--method", help="Heat-map method: {methods}."),
     delta: float = typer.Option(50.0, "--delta", help="Percentile for RA-CAM / FGBP."),
     fusion: str = typer.Option("max", "--fusion", help="Fusion of per-layer maps: max or mean."),
+    weighting: str = typer.Option("element", "--weighting", help="RA-CAM's reading of Eq. 7: "
+                                  "element (W * A element-wise) or channel (one weight per "
+                                  "channel, mean of W)."),
+    fgbp_head: str = typer.Option("sample", "--fgbp-head", help="FGBP's map scope in the fully "
+                                  "connected head (RA-CAM, +fgbp methods): sample or unit."),
     layers: Optional[list[str]] = typer.Option(None, "--layer", help="Target layer (module "
                                                "path or S1..S5); repeatable. Default: the "
                                                "method's protocol layers."),
@@ -52,7 +57,8 @@ def cam_command(
 
     job = CamJob(images=images, out=out, checkpoint=checkpoint, model=model, width=width,
                  in_channels=in_channels, weights=weights, method=method, delta=delta,
-                 fusion=fusion, layers=list(layers) if layers else None, target=target,
+                 fusion=fusion, weighting=weighting, fgbp_head=fgbp_head,
+                 layers=list(layers) if layers else None, target=target,
                  size=tuple(size) if size else None, fmt=fmt, colormap=colormap, alpha=alpha,
                  batch_size=batch_size, device=device)
     n = run_cam_job(job)

@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from typer.core import TyperCommand
 
-BUILTIN_SAMPLE = "builtin:ksdd_sample"
+DATASETS_PLACEHOLDER = "{datasets}"
 
 data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 
 
-def _root(root: str) -> Path:
-    if root == BUILTIN_SAMPLE:
-        return Path(__file__).resolve().parent.parent / "assets" / "ksdd_sample"
-    return Path(root).expanduser()
+class DatasetsHelpCommand(TyperCommand):
+    """A command whose option help may hold ``{datasets}``: the registered dataset names, read
+    only when the help is shown (the registry imports torch)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:  # typer's own click types
+        from racam.data.registry import names
+
+        for param in self.params:
+            text = getattr(param, "help", None)
+            if text and DATASETS_PLACEHOLDER in text:
+                setattr(param, "help", text.replace(DATASETS_PLACEHOLDER, ", ".join(names())))
+        super().format_help(ctx, formatter)
 
 
-@data_app.command("info")
+@data_app.command("info", cls=DatasetsHelpCommand)
 def info(
     root: str = typer.Argument(..., help="Dataset folder (or builtin:ksdd_sample for the "
                                          "bundled KolektorSDD sample)."),
     dataset: Optional[str] = typer.Option(
         None, "--dataset", "-d",
-        help="ksdd, ksdd2 or folder (default: guessed from the folder layout)."),
+        help=f"{DATASETS_PLACEHOLDER} (default: guessed from the folder layout)."),
     split_file: Optional[str] = typer.Option(
         None, "--split-file",
         help="KolektorSDD split file: a name in ROOT/splits or a path (default: split_33_0.pyb "
@@ -37,31 +46,26 @@ def info(
     from rich.console import Console
     from rich.table import Table
 
-    from racam.data.summary import (
-        DATASETS,
-        default_split_file,
-        detect_dataset,
-        summarize,
-    )
+    from racam.data import registry
+    from racam.data.spec import InfoOptions
     from racam.errors import ConfigError
 
-    path = _root(root)
-    kind = dataset or detect_dataset(path)
-    if kind not in DATASETS:
-        raise ConfigError(f"--dataset must be one of {', '.join(DATASETS)}, got {kind!r}")
-    split: str | None = None
-    if split_file is not None and kind != "ksdd":
-        raise ConfigError(f"--split-file applies to ksdd only, not {kind}")
-    if kind == "ksdd":
-        split = default_split_file(path) if split_file is None else split_file
-        if split is not None and split.lower() == "none":
-            split = None
-    rows = summarize(path, kind, split_file=split, test_fraction=test_fraction, seed=seed)
-    title = f"{kind} at {path}" + (f" (split file {split})" if split else "")
+    path = registry.builtin_root(root) or Path(root).expanduser()
+    kind = dataset or registry.detect(path)
+    if kind not in registry.names():
+        raise ConfigError(f"--dataset must be one of {', '.join(registry.names())}, "
+                          f"got {kind!r}")
+    spec = registry.get(kind)
+    if split_file is not None and "split_file" not in spec.info_options:
+        takers = [n for n in registry.names() if "split_file" in registry.get(n).info_options]
+        raise ConfigError(f"--split-file applies to {', '.join(takers)} only, not {kind}")
+    summary = spec.summarize(path, InfoOptions(split_file=split_file,
+                                               test_fraction=test_fraction, seed=seed))
+    title = f"{kind} at {path}" + (f" ({summary.note})" if summary.note else "")
     table = Table()
     for col in ("split", "images", "defective", "defect-free"):
         table.add_column(col, justify="left" if col == "split" else "right")
-    for r in rows:
+    for r in summary.rows:
         table.add_row(r.name, str(r.images), str(r.defective), str(r.defect_free))
     console = Console(width=max(100, len(title) + 4), highlight=False)
     console.print(title)

@@ -2,7 +2,8 @@
 
 Every dataset returns :class:`Sample` s (image ``(C, H, W)`` in [0, 1] at the configured
 ``(width, height)``, label, optional bool mask, id, original size) and exposes ``records``
-(:class:`Record`), ``labels``, ``size`` and ``channels``.
+(:class:`Record`), ``labels``, ``size`` and ``channels``. Each dataset kind is a
+:class:`DatasetSpec` in :mod:`racam.data.registry` (``data.dataset`` names one).
 """
 
 from racam.data.folder import FolderDataset
@@ -17,13 +18,17 @@ from racam.data.io import (
 )
 from racam.data.ksdd import KolektorSDD
 from racam.data.ksdd2 import KolektorSDD2
+from racam.data.registry import register
 from racam.data.sample import Batch, Sample, collate_samples
+from racam.data.spec import DatasetSpec, DataSummary, InfoOptions, SplitCount
 from racam.data.splits import ksdd_folds, load_split_file
-from racam.data.summary import SplitCount, summarize
+from racam.data.stratify import stratified_split
+from racam.data.summary import summarize
 from racam.data.transforms import random_flips
 
 __all__ = [
-    "Batch", "FolderDataset", "KolektorSDD", "KolektorSDD2", "Record", "RecordDataset", "Sample",
-    "SplitCount", "collate_samples", "image_size", "image_to_tensor", "ksdd_folds",
-    "load_split_file", "random_flips", "read_image", "read_mask", "resize_mask", "summarize",
+    "Batch", "DataSummary", "DatasetSpec", "FolderDataset", "InfoOptions", "KolektorSDD",
+    "KolektorSDD2", "Record", "RecordDataset", "Sample", "SplitCount", "collate_samples",
+    "image_size", "image_to_tensor", "ksdd_folds", "load_split_file", "random_flips",
+    "read_image", "read_mask", "register", "resize_mask", "stratified_split", "summarize",
 ]

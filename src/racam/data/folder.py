@@ -17,8 +17,9 @@ Layout::
 - File stems must be unique over ``good/`` and ``defect/`` (they key the masks and the split).
 - Split: when ``split.yaml`` or ``split.json`` exists it decides (stems listed under ``train``
   and ``test``; an image listed in neither is in ``"all"`` only). Otherwise a seeded
-  stratified split puts ``round(test_fraction * n)`` images of each class (at least one, and
-  at least one left for training, when the class has two or more) in ``test``.
+  stratified split (:mod:`racam.data.stratify`, scikit-learn's StratifiedShuffleSplit) puts
+  ``round(test_fraction * n)`` images of each class (at least one, and at least one left for
+  training, when the class has two or more) in ``test``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from racam.data.io import IMAGE_SUFFIXES, Record, RecordDataset, image_size, mask_label
+from racam.data.spec import DataFields, DatasetSpec
+from racam.data.stratify import stratified_split
 from racam.errors import ConfigError, DataError
 
 SPLITS = ("train", "test", "all")
@@ -85,21 +86,15 @@ def folder_records(root: Path) -> list[Record]:
     return records
 
 
-def stratified_split(labels: list[int], test_fraction: float, seed: int) -> list[str]:
-    """Seeded stratified assignment of each index to ``"train"`` or ``"test"``."""
+def stratified_assignment(labels: list[int], test_fraction: float, seed: int) -> list[str]:
+    """Seeded stratified assignment of each index to ``"train"`` or ``"test"``
+    (:func:`racam.data.stratify.stratified_split` picks the test images)."""
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    rng = np.random.default_rng(seed)
-    arr = np.asarray(labels)
+    _, test = stratified_split(labels, test_fraction, seed)
     out = ["train"] * len(labels)
-    for c in np.unique(arr):
-        idx = np.flatnonzero(arr == c)
-        rng.shuffle(idx)
-        n = int(round(test_fraction * len(idx)))
-        if len(idx) >= 2:
-            n = min(max(n, 1), len(idx) - 1)
-        for i in idx[:n]:
-            out[i] = "test"
+    for i in test:
+        out[i] = "test"
     return out
 
 
@@ -151,11 +146,28 @@ class FolderDataset(RecordDataset):
         self.split_path = next((self.root / n for n in SPLIT_FILES
                                 if (self.root / n).is_file()), None)
         if split != "all":
+            parts: list[str | None] | list[str]
             if self.split_path is not None:
                 parts = read_user_split(self.split_path, [r.group for r in records])
             else:
-                parts = stratified_split([r.label for r in records], test_fraction, seed)
+                parts = stratified_assignment([r.label for r in records], test_fraction, seed)
             records = [r for r, p in zip(records, parts) if p == split]
         self.split = split
         super().__init__(records, size, channels, augment,
                          has_masks=(self.root / "masks").is_dir())
+
+
+class FolderSpec(DatasetSpec):
+    """``data.dataset: folder``: a user's ``good/`` + ``defect/`` folder at ``data.root``."""
+
+    name = "folder"
+    description = "your images: good/ and defect/ (optional masks/, split.yaml)"
+    info_options = ("test_fraction", "seed")
+
+    def load(self, cfg: DataFields, root: Path, *, fold: int, split: str, augment: bool,
+             seed: int) -> FolderDataset:
+        return FolderDataset(root, split=split, size=cfg.size, channels=cfg.channels,
+                             augment=augment, test_fraction=cfg.test_fraction, seed=seed)
+
+    def detect(self, root: Path) -> bool:
+        return (root / "good").is_dir() and (root / "defect").is_dir()

@@ -85,13 +85,13 @@ def read_mask(path: PathLike, expected_size: tuple[int, int] | None = None, *,
         raise DataError(f"{path}: mask is {img.size[0]}x{img.size[1]} (width x height){of} "
                         f"{expected_size[0]}x{expected_size[1]}")
     arr = np.asarray(img)
-    return arr.any(axis=-1) if arr.ndim == 3 else arr > 0
+    return np.asarray(arr.any(axis=-1) if arr.ndim == 3 else arr > 0)
 
 
 def image_to_tensor(img: Image.Image, size: tuple[int, int] | None = None) -> Tensor:
     """PIL image -> float tensor ``(C, H, W)`` in [0, 1], bilinear-resized to ``size=(w, h)``."""
     if size is not None and tuple(img.size) != tuple(size):
-        img = img.resize(tuple(size), Image.Resampling.BILINEAR)
+        img = img.resize((size[0], size[1]), Image.Resampling.BILINEAR)
     arr = np.asarray(img, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
@@ -199,7 +199,7 @@ class RecordDataset(Dataset):
     def __getitem__(self, index: int) -> Sample:
         rec = self.records[index]
         img = read_image(rec.image_path, self.channels)
-        original = tuple(img.size)
+        original: tuple[int, int] = img.size
         size = self.size or original
         image = image_to_tensor(img, size)
         mask = None

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from racam.data.io import IMAGE_SUFFIXES, Record, RecordDataset, mask_label
+from racam.data.spec import DataFields, DatasetSpec, DataSummary, InfoOptions, count
 from racam.data.splits import ksdd_folds
 from racam.errors import ConfigError, DataError
 
@@ -120,3 +121,44 @@ class KolektorSDD(RecordDataset):
     def num_folds(root: str | Path, split_file: str | Path = "split_33_0.pyb") -> int:
         """Number of folds in a split file."""
         return len(ksdd_folds(resolve_split_file(Path(root), split_file))[0])
+
+
+def default_split_file(root: str | Path) -> str | None:
+    """Split file used when none is given: ``split_33_0.pyb`` if present, else the only
+    ``*.pyb`` in ``root/splits``, else ``None`` (every item, no folds)."""
+    splits = Path(root) / "splits"
+    if (splits / "split_33_0.pyb").is_file():
+        return "split_33_0.pyb"
+    files = sorted(splits.glob("*.pyb")) if splits.is_dir() else []
+    return files[0].name if len(files) == 1 else None
+
+
+class KolektorSDDSpec(DatasetSpec):
+    """``data.dataset: ksdd``: the authors' folds of ``data.split_file``, ``data.folds`` run."""
+
+    name = "ksdd"
+    description = "KolektorSDD: kosNN/PartN.jpg + PartN_label.bmp|png, folds from a split file"
+    root_subdir = "KolektorSDD"
+    info_options = ("split_file",)
+
+    def load(self, cfg: DataFields, root: Path, *, fold: int, split: str, augment: bool,
+             seed: int) -> KolektorSDD:
+        return KolektorSDD(root, fold=fold, split=split, split_file=cfg.split_file,
+                           size=cfg.size, channels=cfg.channels, augment=augment)
+
+    def folds(self, cfg: DataFields) -> list[int]:
+        return list(cfg.folds)
+
+    def summarize(self, root: Path, options: InfoOptions) -> DataSummary:
+        """``all`` (every item folder), then each fold's train and test of the split file
+        (``options.split_file``, default :func:`default_split_file`; ``"none"``: no folds)."""
+        split = default_split_file(root) if options.split_file is None else options.split_file
+        if split is not None and split.lower() == "none":
+            split = None
+        rows = [count("all", KolektorSDD(root, split="all", split_file=None).labels)]
+        if split is not None:
+            for k in range(KolektorSDD.num_folds(root, split)):
+                for part in ("train", "test"):
+                    ds = KolektorSDD(root, fold=k, split=part, split_file=split)
+                    rows.append(count(f"fold {k} / {part}", ds.labels))
+        return DataSummary(rows, f"split file {split}" if split else "")

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from racam.data.io import IMAGE_SUFFIXES, Record, RecordDataset, mask_label
+from racam.data.spec import DataFields, DatasetSpec
 from racam.errors import ConfigError, DataError
 
 SPLITS = ("train", "test", "all")
@@ -59,3 +60,19 @@ class KolektorSDD2(RecordDataset):
         parts = ("train", "test") if split == "all" else (split,)
         records = [r for s in parts for r in split_records(self.root, s)]
         super().__init__(records, size, channels, augment)
+
+
+class KolektorSDD2Spec(DatasetSpec):
+    """``data.dataset: ksdd2``: the official train/test split, one fold."""
+
+    name = "ksdd2"
+    description = "KolektorSDD2: train/ and test/ with NNNNN.png + NNNNN_GT.png"
+    root_subdir = "KolektorSDD2"
+
+    def load(self, cfg: DataFields, root: Path, *, fold: int, split: str, augment: bool,
+             seed: int) -> KolektorSDD2:
+        return KolektorSDD2(root, split=split, size=cfg.size, channels=cfg.channels,
+                            augment=augment)
+
+    def detect(self, root: Path) -> bool:
+        return (root / "train").is_dir() and (root / "test").is_dir()

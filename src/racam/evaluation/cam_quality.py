@@ -37,7 +37,9 @@ def evaluate_cam(cam: CamFn, dataset: Dataset, probs: Sequence[float] | Tensor |
 
     Returns ``{"paper": summary, "deployment": summary or None, "examples": {index: (map, mask)}}``
     where summaries come from :meth:`SegmentationMeter.summary` and ``examples`` holds the maps
-    of the indices listed in ``keep`` (for figures).
+    of the indices listed in ``keep`` (for figures); also ``paper_counts`` /
+    ``deployment_counts`` (the micro totals) and ``paper_per_image``, the ``(image id, Counts)``
+    of every defective image (paper view; for the paired bootstrap).
     """
     labels = list(dataset.labels)  # type: ignore[attr-defined]
     predicted = None if probs is None else [float(p) >= 0.5 for p in probs]
@@ -67,5 +69,6 @@ def evaluate_cam(cam: CamFn, dataset: Dataset, probs: Sequence[float] | Tensor |
     return {"paper": paper.summary(),
             "deployment": deploy.summary() if predicted is not None else None,
             "paper_counts": paper.total, "deployment_counts": deploy.total if predicted else None,
+            "paper_per_image": list(paper.per_image),
             "examples": examples}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +12,14 @@ from racam.io import atomic_write_json, read_json
 
 
 def cached(path: Path, compute: Callable[[], dict[str, Any]],
-           key: dict[str, Any] | None = None) -> dict[str, Any]:
+           key: dict[str, Any] | None = None, require: Sequence[str] = ()) -> dict[str, Any]:
     """Return the JSON at ``path`` if it exists, else ``compute()``, written atomically there.
 
     A stage writes its result file last, so a killed stage leaves no result and reruns.
     ``key`` (the config the stage depends on) is stored as ``"key"`` in the result; a result
-    computed under a different key is an error rather than silently reused.
+    computed under a different key is an error rather than silently reused. ``require`` names
+    fields the caller needs: a stored result (same key) without one of them, written before
+    that field existed, is recomputed and replaced.
     """
     path = Path(path)
     if key is not None:
@@ -28,7 +30,8 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]],
             raise ConfigError(f"{path.parent}: computed with a different config "
                               f"(stored {value.get('key')}, now {key}); use another output "
                               "folder or delete that folder to recompute")
-        return value
+        if all(f in value for f in require):
+            return value
     value = compute()
     if key is not None:
         value["key"] = key

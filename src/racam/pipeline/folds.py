@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from torch.utils.data import Dataset, Subset
 
 from racam.config import DataConfig
-from racam.errors import ConfigError
+from racam.data import registry
+from racam.data.io import RecordDataset
+from racam.data.stratify import stratified_split
 
-DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-SAMPLE_ROOT = Path(__file__).resolve().parent.parent / "assets" / "ksdd_sample"
+#: The KolektorSDD sample bundled with racam (``data.root: builtin:ksdd_sample``).
+SAMPLE_ROOT = registry.BUILTIN_ROOTS["builtin:ksdd_sample"]
 
 
 def resolve_root(cfg: DataConfig) -> Path:
-    """The dataset folder: ``cfg.root``, else ``$RACAM_DATA/<KolektorSDD|KolektorSDD2>``.
-
-    ``root: builtin:ksdd_sample`` names the KolektorSDD sample bundled with racam.
-    """
-    if cfg.root == "builtin:ksdd_sample":
-        return SAMPLE_ROOT
-    if cfg.root:
-        return Path(cfg.root).expanduser()
-    sub = {"ksdd": "KolektorSDD", "ksdd2": "KolektorSDD2"}.get(cfg.dataset)
-    if sub is None:
-        raise ConfigError(f"data.root is required for dataset {cfg.dataset!r}")
-    return Path(os.environ.get("RACAM_DATA", DEFAULT_DATA)) / sub
+    """The dataset folder: ``cfg.root`` (``builtin:ksdd_sample``: the sample bundled with
+    racam), else ``$RACAM_DATA/<the dataset's folder>`` (:func:`racam.data.registry.resolve_root`;
+    a :class:`~racam.errors.ConfigError` naming both when neither is set)."""
+    return registry.resolve_root(cfg.dataset, cfg.root)
 
 
 class LabelledSubset(Subset):
@@ -54,52 +46,32 @@ class FoldData:
     """
 
     fold: int
-    train: Dataset
-    val: Dataset
-    train_all: Dataset
-    train_all_aug: Dataset
-    test: Dataset
+    train: LabelledSubset
+    val: LabelledSubset
+    train_all: RecordDataset
+    train_all_aug: RecordDataset
+    test: RecordDataset
 
 
-def _dataset(cfg: DataConfig, root: Path, fold: int, split: str, augment: bool, seed: int):
-    from racam.data import FolderDataset, KolektorSDD, KolektorSDD2
-
-    kw = dict(size=tuple(cfg.size), channels=cfg.channels, augment=augment)
-    if cfg.dataset == "ksdd":
-        return KolektorSDD(root, fold=fold, split=split, split_file=cfg.split_file, **kw)
-    if cfg.dataset == "ksdd2":
-        return KolektorSDD2(root, split=split, **kw)
-    if cfg.dataset == "folder":
-        return FolderDataset(root, split=split, test_fraction=cfg.test_fraction, seed=seed, **kw)
-    raise ConfigError(f"data.dataset must be ksdd, ksdd2 or folder, got {cfg.dataset!r}")
-
-
-def stratified_holdout(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Split indices into (keep, held_out), holding out ``fraction`` of each class (seeded).
+def stratified_holdout(labels: list[int], fraction: float, seed: int
+                       ) -> tuple[list[int], list[int]]:
+    """Split indices into (keep, held_out), holding out ``fraction`` of each class (seeded;
+    :func:`racam.data.stratify.stratified_split`, scikit-learn's StratifiedShuffleSplit).
 
     Each class keeps at least one sample and, when it has two or more, gives at least one.
     """
-    rng = np.random.default_rng(seed)
-    labels_arr = np.asarray(labels)
-    held: list[int] = []
-    for c in np.unique(labels_arr):
-        idx = np.flatnonzero(labels_arr == c)
-        rng.shuffle(idx)
-        n = int(round(fraction * len(idx)))
-        if fraction > 0 and len(idx) >= 2:
-            n = min(max(n, 1), len(idx) - 1)
-        held += idx[:n].tolist()
-    held_set = set(held)
-    keep = [i for i in range(len(labels)) if i not in held_set]
-    return keep, sorted(held)
+    return stratified_split(labels, fraction, seed)
 
 
 def fold_datasets(cfg: DataConfig, fold: int, seed: int) -> FoldData:
     """Datasets of ``fold``: augmented train part, validation part, all train images, test."""
+    spec = registry.get(cfg.dataset)
     root = resolve_root(cfg)
-    train_aug = _dataset(cfg, root, fold, "train", True, seed)
-    train_all = _dataset(cfg, root, fold, "train", False, seed)
-    test = _dataset(cfg, root, fold, "test", False, seed)
+
+    def load(split: str, augment: bool) -> RecordDataset:
+        return spec.load(cfg, root, fold=fold, split=split, augment=augment, seed=seed)
+
+    train_aug, train_all, test = load("train", True), load("train", False), load("test", False)
     keep, held = stratified_holdout(train_all.labels, cfg.val_fraction, seed + fold)
     return FoldData(fold, LabelledSubset(train_aug, keep), LabelledSubset(train_all, held),
                     train_all, train_aug,
@@ -107,5 +79,6 @@ def fold_datasets(cfg: DataConfig, fold: int, seed: int) -> FoldData:
 
 
 def fold_list(cfg: DataConfig) -> list[int]:
-    """Folds to run: ``cfg.folds`` for KolektorSDD, ``[0]`` for the single-split datasets."""
-    return list(cfg.folds) if cfg.dataset == "ksdd" else [0]
+    """Folds to run (the dataset's :meth:`~racam.data.spec.DatasetSpec.folds`): ``cfg.folds``
+    for KolektorSDD, ``[0]`` for the single-split datasets."""
+    return registry.get(cfg.dataset).folds(cfg)

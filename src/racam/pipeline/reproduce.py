@@ -2,8 +2,20 @@
 
 Everything runs through :class:`racam.pipeline.run.Pipeline`, so stages already computed by
 ``racam run`` (same output folder) are reused, and an interrupted reproduction resumes.
-The RA-CAM delta is chosen on *training* images only (best pooled IoU of the sweep), as the
-paper does; test folds are never used to choose anything.
+The RA-CAM delta is chosen on *training* images only (best pooled IoU of the sweep, averaged
+over the classifier seeds), as the paper does; test folds are never used to choose anything.
+
+Classifier seeds (``reproduce.seeds``): each seed trains its own classifiers through its own
+:class:`Pipeline` (the config's ``seed`` set to it); the config's own seed writes into the
+output folder, any other seed ``s`` into ``<output>/seed<s>/``. Heat-map tables are mean ± sd
+over the seeds. Table III and the figures use the first seed of the list.
+
+Statistics: a paired bootstrap over the defective test images
+(:mod:`racam.evaluation.bootstrap`) gives a 95 % interval for RA-CAM minus each baseline, for
+each FGBP plug-in minus its plain method, for RA-CAM at the chosen delta minus RA-CAM at delta 0
+(the percentile filter's own effect) and for each RA-CAM variant (Eq. 7 reading, FGBP head
+scope) minus the default RA-CAM. The report's own sentences (:func:`_observations`) claim an
+order only where such an interval excludes 0, and "FGBP helps" only at delta > 0.
 """
 
 from __future__ import annotations
@@ -17,16 +29,33 @@ from typing import Any, Callable
 
 from racam.cam.registry import get_method
 from racam.config import RunConfig
+from racam.errors import ConfigError
+from racam.evaluation.bootstrap import align_per_image, paired_bootstrap_iou_difference
 from racam.evaluation.pooling import counts_from, pooled
 from racam.io import atomic_write_json, atomic_write_text
-from racam.pipeline.run import Pipeline, machine_info
+from racam.pipeline.folds import fold_list
+from racam.pipeline.run import CAM_OPTION_DEFAULTS, Pipeline, machine_info
 from racam.report import paper_numbers as paper
 from racam.report.html import write_html
 from racam.report.tables import md_table, pct
 
+#: Scores averaged over seeds (fractions in [0, 1]).
+SCORES = ("iou", "precision", "recall", "f1", "miou", "iou_background")
+#: Seed of the bootstrap's numpy generator (results are reproducible from it).
+BOOTSTRAP_SEED = 0
+CONFIDENCE = 0.95
+#: Reference method of the bootstrap comparisons of Table I.
+REFERENCE = "racam"
+
 
 def _name(method: str) -> str:
     return paper.DISPLAY.get(method, method)
+
+
+def seed_dir(out: Path, cfg_seed: int, seed: int) -> Path:
+    """Output folder of classifier seed ``seed``: ``out`` for the config's own seed, else
+    ``out/seed<seed>``."""
+    return out if seed == cfg_seed else out / f"seed{seed}"
 
 
 class Reproduction:
@@ -34,46 +63,107 @@ class Reproduction:
 
     def __init__(self, cfg: RunConfig, output: Path | None = None, *, progress: bool = True,
                  log: Callable[[str], None] = print) -> None:
-        self.pipe = Pipeline(cfg, output, progress=progress, log=log)
+        seeds = list(cfg.reproduce.seeds)
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise ConfigError(f"reproduce.seeds: expected distinct seeds, got {seeds}")
         self.cfg = cfg
-        self.out = self.pipe.out
+        self.seeds = seeds
+        self.out = Path(output or cfg.output)
+        self.pipes: dict[int, Pipeline] = {
+            s: Pipeline(dataclasses.replace(cfg, seed=s), seed_dir(self.out, cfg.seed, s),
+                        progress=progress, log=log)
+            for s in seeds}
+        self.pipe = self.pipes[seeds[0]]  # Table III and figures
         self.fig_dir = self.out / "figures"
 
     # ------------------------------------------------------------------ pieces
-    def _pool_cam(self, method: str, delta: float | None, split: str, view: str = "paper"
-                  ) -> tuple[dict | None, list[float]]:
-        per_fold = {k: self.pipe.cam_quality(k, method, delta, split) for k in self.pipe.folds}
-        iou_per_fold = [counts_from(v[view]).iou for v in per_fold.values() if v.get(view)]
-        return pooled(per_fold, lambda f: f.get(view)), iou_per_fold
+    def _cam(self, seed: int, method: str, delta: float | None, split: str, *,
+             weighting: str | None = None, fgbp_head: str | None = None,
+             per_image: bool = False) -> dict[str, Any]:
+        """One seed's pooled paper and deployment views, per-fold IoU and (with ``per_image``)
+        per-image counts of ``method`` on ``split``."""
+        pipe = self.pipes[seed]
+        per_fold = {k: pipe.cam_quality(k, method, delta, split, weighting=weighting,
+                                        fgbp_head=fgbp_head, per_image=per_image)
+                    for k in pipe.folds}
+        images: dict[str, list[int]] | None = {}
+        for k, v in per_fold.items():
+            if images is None or v.get("paper_per_image") is None:
+                images = None
+                continue
+            images.update({f"fold{k}/{i}": c for i, c in v["paper_per_image"].items()})
+        return {"paper_view": pooled(per_fold, lambda f: f.get("paper")),
+                "deployment_view": pooled(per_fold, lambda f: f.get("deployment")),
+                "fold_iou": [counts_from(v["paper"]).iou for v in per_fold.values()
+                             if v.get("paper")],
+                "per_image": images}
+
+    def _cam_row(self, method: str, delta: float | None, *, weighting: str | None = None,
+                 fgbp_head: str | None = None) -> tuple[dict[str, Any], dict[int, Any]]:
+        """A Table I / IV row over every seed, and the per-image counts of each seed."""
+        per_seed = {s: self._cam(s, method, delta, "test", weighting=weighting,
+                                 fgbp_head=fgbp_head, per_image=True) for s in self.seeds}
+        paper_mean, paper_sd = mean_sd([v["paper_view"] for v in per_seed.values()])
+        dep_mean, dep_sd = mean_sd([v["deployment_view"] for v in per_seed.values()])
+        row = {"method": method, "delta": delta, "paper_view": paper_mean,
+               "paper_view_sd": paper_sd, "deployment_view": dep_mean,
+               "deployment_view_sd": dep_sd, "fold_iou": per_seed[self.seeds[0]]["fold_iou"],
+               "per_seed": {str(s): {"paper_view": v["paper_view"],
+                                     "deployment_view": v["deployment_view"],
+                                     "fold_iou": v["fold_iou"]} for s, v in per_seed.items()}}
+        if weighting is not None or fgbp_head is not None:
+            row.update(weighting=weighting, fgbp_head=fgbp_head)
+        return row, {s: v["per_image"] for s, v in per_seed.items()}
 
     def delta_sweep(self) -> dict[str, Any]:
-        """RA-CAM IoU against delta on training and test images (Figs. 8-9)."""
+        """RA-CAM IoU against delta on training and test images (Figs. 8-9), mean over seeds;
+        the delta with the best mean training IoU is chosen (ties: nearest 50)."""
         rows = []
         for delta in self.cfg.reproduce.deltas:
-            tr, _ = self._pool_cam("racam", delta, "train")
-            te, _ = self._pool_cam("racam", delta, "test")
-            rows.append({"delta": delta, "train": tr, "test": te})
-        best = max(rows, key=lambda r: (r["train"]["iou"], -abs(r["delta"] - 50)))
+            row: dict[str, Any] = {"delta": delta}
+            for split in ("train", "test"):
+                views = {s: self._cam(s, "racam", delta, split)["paper_view"] for s in self.seeds}
+                mean, sd = mean_sd(list(views.values()))
+                row[split] = {**(mean or {}), "iou_sd": sd["iou"] if sd else None,
+                              "per_seed": {str(s): v for s, v in views.items()}}
+            rows.append(row)
+        best = max(rows, key=lambda r: (r["train"].get("iou", -1.0), -abs(r["delta"] - 50)))
         return {"rows": rows, "chosen_delta": best["delta"]}
 
-    def table_i(self, delta: float) -> list[dict[str, Any]]:
-        rows = []
+    def table_i(self, delta: float) -> tuple[list[dict[str, Any]], dict[str, dict[int, Any]]]:
+        rows, images = [], {}
         for m in self.cfg.reproduce.methods:
             d = delta if get_method(m).uses_delta else None
-            p, folds = self._pool_cam(m, d, "test", "paper")
-            dep, _ = self._pool_cam(m, d, "test", "deployment")
-            rows.append({"method": m, "paper_view": p, "deployment_view": dep,
-                         "fold_iou": folds})
-        return rows
+            row, images[m] = self._cam_row(m, d)
+            rows.append(row)
+        return rows, images
 
-    def table_iv(self, delta: float) -> list[dict[str, Any]]:
-        rows = []
+    def table_iv(self, delta: float) -> tuple[list[dict[str, Any]], dict[str, dict[int, Any]]]:
+        rows, images = [], {}
         for m in self.cfg.reproduce.plugin_methods:
             for variant in (m, f"{m}+fgbp"):
-                p, folds = self._pool_cam(variant, delta if variant.endswith("+fgbp") else None,
-                                          "test")
-                rows.append({"method": variant, "paper_view": p, "fold_iou": folds})
-        return rows
+                row, images[variant] = self._cam_row(
+                    variant, delta if variant.endswith("+fgbp") else None)
+                rows.append(row)
+        return rows, images
+
+    def racam_variants(self, delta: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """RA-CAM at ``delta`` under each Eq. 7 reading and each FGBP head scope of the config
+        (one option changed at a time from the defaults), with per-image counts."""
+        base = dict(CAM_OPTION_DEFAULTS)
+        combos = [base]
+        combos += [{**base, "weighting": w} for w in self.cfg.reproduce.weightings
+                   if w != base["weighting"]]
+        combos += [{**base, "fgbp_head": h} for h in self.cfg.reproduce.fgbp_heads
+                   if h != base["fgbp_head"]]
+        rows, images = [], {}
+        for combo in combos if len(combos) > 1 else []:
+            row, per_image = self._cam_row("racam", delta, **combo)
+            key = variant_key(combo)
+            row["variant"] = key
+            rows.append(row)
+            images[key] = per_image
+        return rows, images
 
     def table_iii(self) -> list[dict[str, Any]]:
         rows = []
@@ -81,10 +171,23 @@ class Reproduction:
                [(a, "true") for a in self.cfg.reproduce.supervised_archs]
         for arch, source in runs:
             per_fold = {k: self.pipe.segmentation(k, arch, source) for k in self.pipe.folds}
-            rows.append({"arch": arch, "source": source,
+            rows.append({"arch": arch, "source": source, "seed": self.seeds[0],
                          "pooled": pooled(per_fold, lambda f: f["counts"]),
-                         "fold_iou": [counts_from(f["counts"]).iou for f in per_fold.values()]})
+                         "fold_iou": [counts_from(f["counts"]).iou for f in per_fold.values()
+                                      if f.get("counts")]})
         return rows
+
+    def bootstrap(self, pairs: list[tuple[str, str, dict[int, Any], dict[int, Any]]]
+                  ) -> dict[str, Any]:
+        """Paired bootstrap intervals of ``IoU(a) - IoU(b)`` for ``(a, b, images_a, images_b)``
+        (per-image counts per seed); see :func:`paired_interval`."""
+        n = self.cfg.reproduce.bootstrap_resamples
+        rows = [{"a": a, "b": b, **paired_interval(ia, ib, self.seeds, n)}
+                for a, b, ia, ib in pairs]
+        return {"confidence": CONFIDENCE, "resamples": n, "generator_seed": BOOTSTRAP_SEED,
+                "statistic": "mean over classifier seeds of pooled IoU(a) - pooled IoU(b), "
+                             "defective test images resampled with replacement (paired)",
+                "rows": rows}
 
     # ----------------------------------------------------------------- figures
     def figures(self, delta: float, sweep: dict[str, Any]) -> dict[str, str]:
@@ -116,20 +219,35 @@ class Reproduction:
     def run(self) -> Path:
         """Compute everything (reusing finished stages) and write ``report.md`` / ``report.html``."""
         t0 = time.perf_counter()
-        clf = {k: self.pipe.classifier(k) for k in self.pipe.folds}
+        clf = {s: {k: p.classifier(k) for k in p.folds} for s, p in self.pipes.items()}
         sweep = self.delta_sweep()
         delta = sweep["chosen_delta"]
-        self.pipe.cfg = dataclasses.replace(self.cfg, cam=dataclasses.replace(self.cfg.cam,
-                                                                              delta=delta))
-        t1 = self.table_i(delta)
-        t4 = self.table_iv(delta)
+        for p in self.pipes.values():
+            p.cfg = dataclasses.replace(p.cfg, cam=dataclasses.replace(p.cfg.cam, delta=delta))
+        t1, img1 = self.table_i(delta)
+        t4, img4 = self.table_iv(delta)
+        variants, img_v = self.racam_variants(delta)
+        pairs = [(REFERENCE, m, img1[REFERENCE], img1[m]) for m in img1 if m != REFERENCE] \
+            if REFERENCE in img1 else []
+        pairs += [(f"{m}+fgbp", m, img4[f"{m}+fgbp"], img4[m])
+                  for m in self.cfg.reproduce.plugin_methods]
+        if delta > 0 and 0 in self.cfg.reproduce.deltas:  # the percentile filter's own effect
+            _, img0 = self._cam_row(REFERENCE, 0)
+            pairs.append((f"{REFERENCE}@{delta:g}", f"{REFERENCE}@0",
+                          img1.get(REFERENCE) or self._cam_row(REFERENCE, delta)[1], img0))
+        base_key = variant_key(CAM_OPTION_DEFAULTS)
+        pairs += [(f"{REFERENCE}[{k}]", f"{REFERENCE}[{base_key}]", img_v[k], img_v[base_key])
+                  for k in img_v if k != base_key]
+        boot = self.bootstrap(pairs)
         t3 = self.table_iii()
         figs = self.figures(delta, sweep)
-        results = {"chosen_delta": delta, "delta_sweep": sweep, "table_i": t1, "table_iv": t4,
-                   "table_iii": t3, "figures": figs,
-                   "classifier": {k: {"test_auroc": v["test_auroc"], "test_ap": v["test_ap"],
-                                      "best_epoch": v["best_epoch"], "seconds": v.get("seconds")}
-                                  for k, v in clf.items()},
+        first = clf[self.seeds[0]]
+        results = {"seeds": self.seeds, "chosen_delta": delta, "delta_sweep": sweep,
+                   "table_i": t1, "table_iv": t4, "racam_variants": variants,
+                   "bootstrap": boot, "table_iii": t3, "figures": figs,
+                   "classifier": {k: _clf_summary(v) for k, v in first.items()},
+                   "classifier_per_seed": {str(s): {k: _clf_summary(v) for k, v in c.items()}
+                                           for s, c in clf.items()},
                    "stage_seconds": self._stage_seconds(),
                    "wall_seconds_this_call": round(time.perf_counter() - t0, 1),
                    "machine": machine_info()}
@@ -140,148 +258,388 @@ class Reproduction:
         return self.out / "report.md"
 
     def _stage_seconds(self) -> dict[str, float]:
-        """Seconds per stage kind, summed over folds, read from the cached stage results."""
+        """Seconds per stage kind, summed over folds and seeds, read from the cached results."""
         totals: dict[str, float] = {}
-        for path in self.out.glob("fold*/**/*.json"):
-            if path.name in ("manifest.json", "history.json"):
-                continue
-            try:
-                sec = json.loads(path.read_text()).get("seconds")
-            except (json.JSONDecodeError, AttributeError):
-                continue
-            if sec is None:
-                continue
-            rel = path.relative_to(self.out).parts
-            kind = rel[1] if len(rel) > 2 else path.stem
-            if kind == "cam":
-                kind = f"heat maps ({rel[2]} images)"
-            totals[kind] = round(totals.get(kind, 0.0) + float(sec), 1)
+        for pipe in self.pipes.values():
+            for path in pipe.out.glob("fold*/**/*.json"):
+                if path.name in ("manifest.json", "history.json"):
+                    continue
+                try:
+                    sec = json.loads(path.read_text()).get("seconds")
+                except (json.JSONDecodeError, AttributeError):
+                    continue
+                if sec is None:
+                    continue
+                rel = path.relative_to(pipe.out).parts
+                kind = rel[1] if len(rel) > 2 else path.stem
+                if kind == "cam":
+                    kind = f"heat maps ({rel[2]} images)"
+                totals[kind] = round(totals.get(kind, 0.0) + float(sec), 1)
         return totals
 
 
-def _spread(values: list[float]) -> str:
+def _clf_summary(v: dict[str, Any]) -> dict[str, Any]:
+    return {"test_auroc": v.get("test_auroc"), "test_ap": v.get("test_ap"),
+            "best_epoch": v.get("best_epoch"), "seconds": v.get("seconds")}
+
+
+def variant_key(options: dict[str, str]) -> str:
+    """Name of an RA-CAM variant in ``reproduce.json``: ``"weighting=element,fgbp_head=sample"``."""
+    return ",".join(f"{k}={options[k]}" for k in CAM_OPTION_DEFAULTS)
+
+
+def mean_sd(views: list[dict[str, Any] | None]) -> tuple[dict[str, Any] | None,
+                                                         dict[str, float] | None]:
+    """Mean and sample sd over seeds of the :data:`SCORES` of pooled views (``None`` views, a
+    seed without that result, are left out). One view: itself (counts included) and no sd."""
+    vs = [v for v in views if v]
+    if not vs:
+        return None, None
+    if len(vs) == 1:
+        return {**vs[0], "seeds": 1}, None
+    mean = {k: statistics.mean(v[k] for v in vs) for k in SCORES if all(k in v for v in vs)}
+    sd = {k: statistics.stdev(v[k] for v in vs) for k in mean}
+    return {**mean, "seeds": len(vs)}, sd
+
+
+def paired_interval(images_a: dict[int, Any] | None, images_b: dict[int, Any] | None,
+                    seeds: list[int], resamples: int) -> dict[str, Any]:
+    """The bootstrap interval of ``IoU(a) - IoU(b)`` from per-image counts per seed.
+
+    All seeds are resampled together when they hold the same images (KolektorSDD: fixed test
+    folds); otherwise (a folder dataset's seeded test split) the first seed alone is used, and
+    ``seeds_used`` says so. ``{"interval": None, "reason": ...}`` when counts are missing.
+    """
+    if not images_a or not images_b:
+        return {"interval": None, "reason": "per-image counts missing"}
+    a = [images_a.get(s) for s in seeds]
+    b = [images_b.get(s) for s in seeds]
+    if any(x is None for x in a + b):
+        return {"interval": None, "reason": "per-image counts missing for a seed"}
+    used = list(seeds)
+    if any(sorted(x) != sorted(a[0]) for x in a + b):
+        used, a, b = seeds[:1], a[:1], b[:1]
+        if sorted(a[0]) != sorted(b[0]):
+            return {"interval": None, "reason": "the two methods cover different images"}
+    if not a[0]:
+        return {"interval": None, "reason": "no defective test image"}
+    ca, cb, _ = align_per_image(a, b)
+    iv = paired_bootstrap_iou_difference(ca, cb, resamples=resamples, confidence=CONFIDENCE,
+                                         seed=BOOTSTRAP_SEED)
+    return {"interval": iv.to_dict(), "seeds_used": used}
+
+
+# --------------------------------------------------------------------- report
+def _fmt(view: dict[str, Any] | None, sd: dict[str, float] | None, key: str) -> str:
+    """``12.34`` or ``12.34 ± 0.56`` (percent), ``-`` when missing."""
+    if not view or view.get(key) is None:
+        return "-"
+    if sd and sd.get(key) is not None:
+        return f"{100 * view[key]:.2f} ± {100 * sd[key]:.2f}"
+    return pct(view[key])
+
+
+def _spread(values: list[float] | None) -> str:
+    values = [v for v in (values or []) if v is not None]
     if len(values) < 2:
         return "-"
     return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f}"
 
 
+def _iou(row: dict[str, Any] | None, view: str = "paper_view") -> float | None:
+    v = (row or {}).get(view)
+    return None if not v else v.get("iou")
+
+
+def _boot_index(results: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """``(a, b) -> interval dict`` of the bootstrap rows that have one."""
+    out = {}
+    for r in (results.get("bootstrap") or {}).get("rows", []):
+        if r.get("interval"):
+            out[(r["a"], r["b"])] = r["interval"]
+    return out
+
+
+def _ci(iv: dict[str, Any] | None) -> str:
+    """``+1.23 [-0.40, +2.90]`` (points of IoU), ``-`` when there is no interval."""
+    if not iv:
+        return "-"
+    return (f"{100 * iv['estimate']:+.2f} [{100 * iv['low']:+.2f}, {100 * iv['high']:+.2f}]")
+
+
+def _label(method: str, delta: float | None) -> str:
+    """Display name; FGBP methods at delta 0 are guided backpropagation, and say so."""
+    name = _name(method)
+    try:
+        fgbp = get_method(method).uses_fgbp
+    except ConfigError:
+        return name
+    if delta is not None and delta == 0 and fgbp:
+        if method.endswith("+fgbp"):
+            return f"{name} (delta 0: guided backpropagation)"
+        return f"{name} (delta 0: guided backpropagation, = LayerCAM+GBP)"
+    return name
+
+
 def _observations(results: dict[str, Any]) -> list[str]:
-    """Plain statements of where our ordering differs from the paper's."""
-    notes = []
-    t1 = {r["method"]: r["paper_view"]["iou"] for r in results["table_i"] if r["paper_view"]}
-    if "racam" in t1:
-        ranked = sorted(t1, key=t1.get, reverse=True)
-        pos = ranked.index("racam") + 1
-        if pos == 1:
-            notes.append(f"RA-CAM has the highest IoU of the {len(t1)} methods, as in the paper.")
+    """Plain statements of what this run shows next to the paper's claims. An order between
+    two methods is stated only where the paired bootstrap interval of their difference excludes
+    0; "FGBP helps" only at delta > 0; no ratio with a zero or missing denominator."""
+    notes: list[str] = []
+    boot = _boot_index(results)
+    level = f"{100 * (results.get('bootstrap') or {}).get('confidence', CONFIDENCE):g}%"
+    delta = results.get("chosen_delta")
+    t1 = {r["method"]: _iou(r) for r in results.get("table_i") or [] if _iou(r) is not None}
+    if REFERENCE in t1 and len(t1) > 1:
+        above, level_with, below, unknown = [], [], [], []
+        for m in t1:
+            if m == REFERENCE:
+                continue
+            iv = boot.get((REFERENCE, m))
+            if iv is None:
+                unknown.append(m)
+            elif iv["low"] > 0:
+                above.append(m)
+            elif iv["high"] < 0:
+                below.append(m)
+            else:
+                level_with.append(m)
+        at = "" if delta is None else f" at delta {delta:g}"
+        if delta == 0:
+            at += (" (guided backpropagation: FGBP's percentile filter is off, "
+                   "RA-CAM = LayerCAM+GBP)")
+        if not unknown and not level_with and not below:
+            notes.append(f"RA-CAM{at} has a higher IoU than each of the other {len(above)} "
+                         f"methods, every {level} paired bootstrap interval excluding 0; the "
+                         "paper also ranks it first.")
         else:
-            ahead = ", ".join(_name(m) for m in ranked[:pos - 1])
-            notes.append(f"RA-CAM ranks {pos} of {len(t1)} by IoU here (ahead of it: {ahead}); "
-                         "in the paper it ranks first.")
-    t4 = {r["method"]: r["paper_view"]["iou"] for r in results["table_iv"] if r["paper_view"]}
-    for m in ("layercam", "fullgrad"):
-        if m in t4 and f"{m}+fgbp" in t4:
-            better = t4[f"{m}+fgbp"] > t4[m]
-            notes.append(f"FGBP {'improves' if better else 'does not improve'} {_name(m)} here "
-                         f"({pct(t4[m])} -> {pct(t4[m + '+fgbp'])} IoU); the paper reports an "
+            parts = []
+            if above:
+                parts.append(f"above {', '.join(map(_name, above))} ({level} interval excludes 0)")
+            if level_with:
+                parts.append(f"not distinguishable from {', '.join(map(_name, level_with))} "
+                             f"(interval contains 0)")
+            if below:
+                parts.append(f"below {', '.join(map(_name, below))} (interval excludes 0)")
+            if unknown:
+                parts.append(f"not compared with {', '.join(map(_name, unknown))} (no per-image "
+                             "counts, so no interval)")
+            notes.append(f"RA-CAM{at} is {'; '.join(parts)}; the paper ranks it first. No other "
+                         "ordering is claimed here.")
+    t4 = {r["method"]: _iou(r) for r in results.get("table_iv") or [] if _iou(r) is not None}
+    plain = [m for m in t4 if not m.endswith("+fgbp") and f"{m}+fgbp" in t4]
+    for m in plain:
+        iv = boot.get((f"{m}+fgbp", m))
+        change = f"{pct(t4[m])} -> {pct(t4[m + '+fgbp'])} IoU"
+        ci = f", {level} interval of the difference {_ci(iv)}" if iv else ""
+        if delta == 0:
+            notes.append(f"At delta 0 FGBP is guided backpropagation (no percentile filter), so "
+                         f"{_name(m)} + guided backpropagation ({change}{ci}) says nothing about "
+                         "FGBP's filter; the paper reports an improvement with FGBP.")
+        elif iv is None:
+            notes.append(f"{_name(m)} {change} with FGBP (delta {delta:g}); no interval, so no "
+                         "claim either way; the paper reports an improvement.")
+        elif iv["low"] > 0:
+            notes.append(f"FGBP (delta {delta:g}) improves {_name(m)} ({change}{ci}), as in the "
+                         "paper.")
+        elif iv["high"] < 0:
+            notes.append(f"FGBP (delta {delta:g}) lowers {_name(m)}'s IoU ({change}{ci}); the "
+                         "paper reports an improvement.")
+        else:
+            notes.append(f"FGBP (delta {delta:g}) changes {_name(m)} by an amount not "
+                         f"distinguishable from 0 ({change}{ci}); the paper reports an "
                          "improvement.")
-    t3 = {f"{r['arch']}-{r['source']}": r["pooled"] for r in results["table_iii"] if r["pooled"]}
+    if delta is not None and delta > 0:
+        iv = boot.get((f"{REFERENCE}@{delta:g}", f"{REFERENCE}@0"))
+        if iv is not None:
+            what = ("raises" if iv["low"] > 0 else "lowers" if iv["high"] < 0
+                    else "does not distinguishably change")
+            notes.append(f"FGBP's percentile filter (delta {delta:g} against 0) {what} RA-CAM's "
+                         f"IoU ({level} interval {_ci(iv)}).")
+    base = variant_key(CAM_OPTION_DEFAULTS)
+    for r in results.get("racam_variants") or []:
+        key = r.get("variant")
+        iv = boot.get((f"{REFERENCE}[{key}]", f"{REFERENCE}[{base}]"))
+        if not key or key == base or iv is None:
+            continue
+        changed = ", ".join(f"{k} {v}" for k, v in (p.split("=") for p in key.split(","))
+                            if CAM_OPTION_DEFAULTS.get(k) != v)
+        what = ("raises" if iv["low"] > 0 else "lowers" if iv["high"] < 0
+                else "does not distinguishably change")
+        notes.append(f"RA-CAM with {changed} instead of the default {what} its IoU ({level} "
+                     f"interval {_ci(iv)}).")
+    t3 = {f"{r['arch']}-{r['source']}": r["pooled"] for r in results.get("table_iii") or []
+          if r.get("pooled")}
     ws = [k for k in t3 if k.endswith("pseudo")]
     fs = [k for k in t3 if k.endswith("true")]
     if ws and fs:
-        w = t3[ws[0]]["iou"]
-        best_fs = max(t3[k]["iou"] for k in fs)
-        if best_fs > 0:
+        w = t3[ws[0]].get("iou")
+        best_fs = max((t3[k].get("iou") or 0.0) for k in fs)
+        if w is not None and best_fs > 0:
             notes.append(f"Weakly supervised {ws[0]} reaches {100 * w / best_fs:.1f}% of the best "
                          "fully supervised defect IoU (paper: 37.86 / 55.59 = 68.1%).")
         else:
-            notes.append("No fully supervised network predicted a defect pixel (defect IoU 0), so "
-                         "the weakly supervised network cannot be compared with it.")
+            notes.append("No fully supervised network found a single true defect pixel (best "
+                         "defect IoU 0), so the weakly supervised network is not expressed as a "
+                         "share of it.")
     return notes
 
 
 def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
-    """The Markdown report of a reproduction."""
-    def rel(p: str) -> str:
-        return str(Path(p).relative_to(out))
+    """The Markdown report of a reproduction. Every figure may be missing or 0: a missing row
+    or number prints as ``-``, never a division by it."""
+    def rel(p: str | None) -> str | None:
+        if not p:
+            return None
+        try:
+            return str(Path(p).relative_to(out))
+        except ValueError:
+            return str(p)
 
+    seeds = results.get("seeds") or [cfg.seed]
+    multi = len(seeds) > 1
+    delta = results.get("chosen_delta")
+    dtext = "-" if delta is None else f"{delta:g}"
+    folds = fold_list(cfg.data)
     L: list[str] = [f"# racam reproduction: {cfg.name}", ""]
-    L += [f"Dataset `{cfg.data.dataset}`, folds {list(cfg.data.folds) if cfg.data.dataset == 'ksdd' else [0]} "
+    L += [f"Dataset `{cfg.data.dataset}`, folds {folds} "
           f"(every number below is pooled over the test folds: micro TP/FP/FN over all pixels of "
           f"all test images of all folds). Input {cfg.data.size[0]}x{cfg.data.size[1]} "
           f"(width x height), {cfg.data.channels} channel(s). Classifier `{cfg.classifier.backbone}`"
           f" (width divisor {cfg.classifier.width}), {cfg.classifier.epochs} epochs. Fusion of "
-          f"layers: **{cfg.cam.fusion}**. RA-CAM delta chosen on training images: "
-          f"**{results['chosen_delta']:g}**. Seed {cfg.seed}.", ""]
+          f"layers: **{cfg.cam.fusion}**. RA-CAM: Eq. 7 read **{cfg.cam.weighting}**-wise, FGBP "
+          f"head scope **{cfg.cam.fgbp_head}**, delta chosen on training images: **{dtext}**"
+          + (" (delta 0 is guided backpropagation: FGBP's percentile filter is off)"
+             if delta == 0 else "")
+          + f". Classifier seeds: {', '.join(map(str, seeds))}"
+          + (" (heat-map tables: mean ± sd over the seeds)." if multi else "."), ""]
     L += ["Paper numbers are the paper's KSDD results at paper scale (full VGG16, 512x1408, "
           "ImageNet-initialised); ours are from the run described here. Where the scale differs "
-          "(CPU scale), the comparison is of orderings, not of absolute values.", ""]
+          "(CPU scale), the comparison is of orderings, not of absolute values. Intervals are "
+          f"paired bootstrap {100 * CONFIDENCE:g}% intervals over the defective test images "
+          "(`racam.evaluation.bootstrap`), in IoU points.", ""]
     notes = _observations(results)
     if notes:
-        L += ["## Where we differ from the paper", ""] + [f"- {n}" for n in notes] + [""]
+        L += ["## What this run shows next to the paper", ""] + [f"- {n}" for n in notes] + [""]
 
+    per_seed = results.get("classifier_per_seed") or {str(seeds[0]): results.get("classifier")
+                                                      or {}}
+    crow = []
+    for s, folds_ in per_seed.items():
+        for k, v in (folds_ or {}).items():
+            auroc, ap = v.get("test_auroc"), v.get("test_ap")
+            crow.append(([s] if multi else []) + [
+                k, f"{auroc:.4f}" if auroc is not None else "-",
+                f"{ap:.4f}" if ap is not None else "-",
+                v.get("best_epoch", "-"), v.get("seconds", "-")])
     L += ["## Classifier", "",
-          md_table(["fold", "test AUROC", "test AP", "best epoch", "seconds"],
-                   [[k, f"{v['test_auroc']:.4f}" if v["test_auroc"] is not None else "-",
-                     f"{v['test_ap']:.4f}" if v["test_ap"] is not None else "-",
-                     v["best_epoch"], v["seconds"]] for k, v in results["classifier"].items()])]
+          md_table((["seed"] if multi else []) + ["fold", "test AUROC", "test AP", "best epoch",
+                                                  "seconds"], crow)]
 
+    boot = _boot_index(results)
+    sd_note = f" (mean ± sd over {len(seeds)} seeds)" if multi else ""
     rows = []
-    for r in results["table_i"]:
-        m, p = r["method"], r["paper_view"]
+    for r in results.get("table_i") or []:
+        m, p, sd = r["method"], r.get("paper_view"), r.get("paper_view_sd")
         pp = paper.TABLE_I.get(m)
-        rows.append([_name(m), pct(p["iou"]), pct(p["precision"]), pct(p["recall"]), pct(p["f1"]),
-                     _spread(r["fold_iou"]),
+        rows.append([_label(m, r.get("delta")), *(_fmt(p, sd, k) for k in
+                                                   ("iou", "precision", "recall", "f1")),
+                     _spread(r.get("fold_iou")),
+                     "-" if m == REFERENCE else _ci(boot.get((REFERENCE, m))),
                      *([f"{x:.2f}" for x in pp] if pp else ["-"] * 4)])
-    L += ["## Table I: heat-map methods (defective test images, paper's view)", "",
-          md_table(["method", "IoU", "precision", "recall", "F1", "IoU per-fold mean ± sd",
+    L += [f"## Table I: heat-map methods (defective test images, paper's view){sd_note}", "",
+          md_table(["method", "IoU", "precision", "recall", "F1",
+                    "IoU per-fold mean ± sd" + (f" (seed {seeds[0]})" if multi else ""),
+                    "RA-CAM minus this, IoU [95% CI]",
                     "paper IoU", "paper P", "paper R", "paper F1"], rows)]
     rows = []
-    for r in results["table_i"]:
-        d = r["deployment_view"]
+    for r in results.get("table_i") or []:
+        d, sd = r.get("deployment_view"), r.get("deployment_view_sd")
         if d:
-            rows.append([_name(r["method"]), pct(d["iou"]), pct(d["precision"]), pct(d["recall"]),
-                         pct(d["f1"]), pct(d["miou"])])
+            rows.append([_label(r["method"], r.get("delta")),
+                         *(_fmt(d, sd, k) for k in ("iou", "precision", "recall", "f1", "miou"))])
     if rows:
         L += ["### Deployment view (all test images; images the classifier calls defect-free "
               "get an empty mask)", "",
               md_table(["method", "IoU", "precision", "recall", "F1", "mIoU"], rows)]
 
-    rows = [[_name(r["method"]), pct(r["paper_view"]["iou"]), _spread(r["fold_iou"]),
-             f"{paper.TABLE_IV[r['method']]:.2f}" if r["method"] in paper.TABLE_IV else "-"]
-            for r in results["table_iv"]]
-    L += [f"## Table IV: FGBP as a plug-in (delta {results['chosen_delta']:g})", "",
-          md_table(["method", "IoU", "IoU per-fold mean ± sd", "paper IoU"], rows)]
+    rows = []
+    for r in results.get("racam_variants") or []:
+        opts = r.get("variant", "")
+        base = variant_key(CAM_OPTION_DEFAULTS)
+        rows.append([opts.replace(",", ", "), _fmt(r.get("paper_view"), r.get("paper_view_sd"),
+                                                   "iou"),
+                     "-" if opts == base else _ci(boot.get((f"{REFERENCE}[{opts}]",
+                                                            f"{REFERENCE}[{base}]")))])
+    if rows:
+        L += [f"## RA-CAM: the two readings of Eq. 7 and FGBP's scope in the head "
+              f"(delta {dtext}){sd_note}", "",
+              "`weighting=element`: `ReLU(sum_k W_k * A_k)` with `W = 1[g >= t] g` element-wise; "
+              "`weighting=channel`: one weight per channel, `R_k = mean_ij W_k,ij`, "
+              "`ReLU(sum_k R_k A_k)`. `fgbp_head=sample`: one percentile map per sample over a "
+              "fully connected layer's units; `unit`: one per unit (each unit's positive "
+              "gradient passes, as in guided backpropagation)."
+              + (" At delta 0 both head scopes pass every positive gradient (identical maps)."
+                 if delta == 0 else ""), "",
+              md_table(["RA-CAM options", "IoU", "minus the default, IoU [95% CI]"], rows)]
 
     rows = []
-    for r in results["table_iii"]:
+    for r in results.get("table_iv") or []:
+        m = r["method"]
+        ci = _ci(boot.get((m, m.removesuffix("+fgbp")))) if m.endswith("+fgbp") else "-"
+        rows.append([_label(m, r.get("delta")), _fmt(r.get("paper_view"),
+                                                     r.get("paper_view_sd"), "iou"),
+                     _spread(r.get("fold_iou")), ci,
+                     f"{paper.TABLE_IV[m]:.2f}" if m in paper.TABLE_IV else "-"])
+    L += [f"## Table IV: FGBP as a plug-in (delta {dtext}){sd_note}", "",
+          md_table(["method", "IoU", "IoU per-fold mean ± sd"
+                    + (f" (seed {seeds[0]})" if multi else ""),
+                    "with minus without FGBP, IoU [95% CI]", "paper IoU"], rows)]
+
+    rows = []
+    t3 = results.get("table_iii") or []
+    for r in t3:
         key = f"{r['arch']}-{r['source']}"
         pp = paper.TABLE_III.get(key)
         kind = "WS (RA-CAM pseudo-labels)" if r["source"] == "pseudo" else "FS (true masks)"
-        rows.append([_name(r["arch"]), kind, pct(r["pooled"]["iou"]), pct(r["pooled"]["miou"]),
-                     _spread(r["fold_iou"]),
+        p = r.get("pooled")
+        rows.append([_name(r["arch"]), kind, pct(p.get("iou")) if p else "-",
+                     pct(p.get("miou")) if p else "-", _spread(r.get("fold_iou")),
                      f"{pp[0]:.2f}" if pp else "-", f"{pp[1]:.2f}" if pp else "-"])
-    L += ["## Table III: segmentation (all test images)", "",
+    seg_seed = t3[0].get("seed", seeds[0]) if t3 else seeds[0]
+    L += ["## Table III: segmentation (all test images)"
+          + (f", classifier seed {seg_seed}" if multi else ""), "",
           md_table(["network", "type", "defect IoU", "mIoU", "defect IoU per-fold mean ± sd",
                     "paper defect IoU", "paper mIoU"], rows)]
 
-    rows = [[f"{r['delta']:g}", pct(r["train"]["iou"]), pct(r["test"]["iou"])]
-            for r in results["delta_sweep"]["rows"]]
-    figs = results["figures"]
-    L += ["## Figures 8-9: RA-CAM IoU against delta", "",
-          "The delta used everywhere above is the best on **training** images.", "",
-          md_table(["delta", "IoU train", "IoU test"], rows),
-          f"![delta sweep]({rel(figs['fig8_9'])})", "",
-          "## Figure 1: Grad-CAM at the five VGG16 stages", "",
-          f"![Grad-CAM per stage]({rel(figs['fig1'])})", "",
-          "## Figures 4-5: heat maps and Otsu masks of every method", "",
-          "Green outline: the true defect.", "",
-          f"![methods]({rel(figs['fig4_5'])})", ""]
+    sweep = results.get("delta_sweep") or {}
+    rows = [[f"{r['delta']:g}" + (" (guided backpropagation)" if r["delta"] == 0 else ""),
+             _fmt(r.get("train"), {"iou": r["train"].get("iou_sd")} if r.get("train") else None,
+                  "iou"),
+             _fmt(r.get("test"), {"iou": r["test"].get("iou_sd")} if r.get("test") else None,
+                  "iou")]
+            for r in sweep.get("rows", [])]
+    figs = results.get("figures") or {}
+    L += ["## Figures 8-9: RA-CAM IoU against delta" + sd_note, "",
+          "The delta used everywhere above is the best on **training** images"
+          + (" (mean over the seeds)" if multi else "") + ".", "",
+          md_table(["delta", "IoU train", "IoU test"], rows)]
+    for key, title, heading in [
+            ("fig8_9", "delta sweep", None),
+            ("fig1", "Grad-CAM per stage", "## Figure 1: Grad-CAM at the five VGG16 stages"),
+            ("fig4_5", "methods", "## Figures 4-5: heat maps and Otsu masks of every method")]:
+        path = rel(figs.get(key))
+        if heading:
+            L += [heading, ""]
+            if key == "fig4_5":
+                L += ["Green outline: the true defect.", ""]
+        L += [f"![{title}]({path})" if path else "(figure not produced)", ""]
+    wall = results.get("wall_seconds_this_call")
     L += ["## Timings", "",
-          md_table(["stage", "seconds (sum over folds)"],
-                   [[k, v] for k, v in sorted(results["stage_seconds"].items())]),
+          md_table(["stage", "seconds (sum over folds" + (" and seeds)" if multi else ")")],
+                   [[k, v] for k, v in sorted((results.get("stage_seconds") or {}).items())]),
           f"Wall time of the `racam reproduce` call that wrote this report: "
-          f"{results['wall_seconds_this_call']} s (stages finished by earlier calls are reused).", "",
-          "## Machine", "", "```json", json.dumps(results["machine"], indent=2), "```", "",
-          "## Config", "", "```json", json.dumps(cfg.to_dict(), indent=2), "```", ""]
+          f"{wall if wall is not None else '-'} s (stages finished by earlier calls are reused).",
+          "", "## Machine", "", "```json", json.dumps(results.get("machine"), indent=2), "```",
+          "", "## Config", "", "```json", json.dumps(cfg.to_dict(), indent=2), "```", ""]
     return "\n".join(L)

@@ -25,9 +25,28 @@ from racam.pipeline.folds import FoldData, fold_datasets, fold_list
 from racam.training import resolve_device
 
 
-def method_key(method: str, delta: float | None = None) -> str:
-    """File-name key of a heat-map method, e.g. ``racam-d50`` or ``layercam_fgbp-d50``."""
+#: Defaults of the ``cam`` options that apply to some methods only (RA-CAM's Eq. 7 reading,
+#: FGBP's scope in the fully connected head). A default value is left out of file names and
+#: stage keys, so results computed before these options existed stay valid.
+CAM_OPTION_DEFAULTS: dict[str, str] = {"weighting": "element", "fgbp_head": "sample"}
+_OPTION_TAGS = {"weighting": "w", "fgbp_head": "h"}
+
+
+def method_options(method: str, weighting: str | None = None, fgbp_head: str | None = None
+                   ) -> dict[str, str]:
+    """The ``cam`` options that apply to ``method`` and differ from their default
+    (``{"weighting": "channel"}`` for RA-CAM's channel reading)."""
+    applied = cam_options(method, weighting=weighting, fgbp_head=fgbp_head)
+    return {k: v for k, v in applied.items() if v != CAM_OPTION_DEFAULTS[k]}
+
+
+def method_key(method: str, delta: float | None = None, *, weighting: str | None = None,
+               fgbp_head: str | None = None) -> str:
+    """File-name key of a heat-map method, e.g. ``racam-d50``, ``layercam_fgbp-d50``, or
+    ``racam-wchannel-hunit-d50`` (options that apply and differ from their default)."""
     base = method.replace("+", "_")
+    for k, v in method_options(method, weighting, fgbp_head).items():
+        base += f"-{_OPTION_TAGS[k]}{v}"
     needs_delta = get_method(method).uses_delta
     return f"{base}-d{delta:g}" if needs_delta and delta is not None else base
 
@@ -71,14 +90,26 @@ class Pipeline:
         return run
 
     def _key(self, *sections: str) -> dict[str, Any]:
-        """The config a stage depends on: the named sections, the seed (not batch sizes)."""
+        """The config a stage depends on: the named sections, the seed (not batch sizes; the
+        ``cam`` options of :data:`CAM_OPTION_DEFAULTS` only where they apply to ``cam.method``
+        and differ from their default)."""
         key: dict[str, Any] = {"seed": self.cfg.seed}
         for name in sections:
             part = dataclasses.asdict(getattr(self.cfg, name))
             for volatile in ("num_workers", "batch_size") if name == "cam" else ("num_workers",):
                 part.pop(volatile, None)
+            if name == "cam":
+                for opt in CAM_OPTION_DEFAULTS:
+                    part.pop(opt, None)
+                part.update(self._method_options(self.cfg.cam.method))
             key[name] = part
         return key
+
+    def _method_options(self, method: str, weighting: str | None = None,
+                        fgbp_head: str | None = None) -> dict[str, str]:
+        """:func:`method_options` with the config's values where none are given."""
+        c = self.cfg.cam
+        return method_options(method, weighting or c.weighting, fgbp_head or c.fgbp_head)
 
     def has_masks(self, fold: int) -> bool:
         """Whether the fold's test images have true masks (a folder dataset may have none)."""
@@ -126,8 +157,10 @@ class Pipeline:
 
     # ---------------------------------------------------------------- heat maps
     def cam(self, fold: int, method: str, delta: float | None = None,
-            layers: list[str] | None = None) -> Callable[..., torch.Tensor]:
-        """A heat-map callable ``cam(images, targets=1)`` for ``method`` on the fold's classifier."""
+            layers: list[str] | None = None, *, weighting: str | None = None,
+            fgbp_head: str | None = None) -> Callable[..., torch.Tensor]:
+        """A heat-map callable ``cam(images, targets=1)`` for ``method`` on the fold's classifier
+        (``delta``, ``weighting``, ``fgbp_head``: the config's ``cam`` values when ``None``)."""
         from racam.cam import build_cam
         from racam.models import classifier_target_layers
 
@@ -139,41 +172,58 @@ class Pipeline:
             else:
                 stages = classifier_target_layers(model)
                 layers = [stages[s] for s in spec.default_layers]
-        kw = cam_options(method, delta=self.cfg.cam.delta if delta is None else delta,
-                         fusion=self.cfg.cam.fusion)
+        c = self.cfg.cam
+        kw = cam_options(method, delta=c.delta if delta is None else delta, fusion=c.fusion,
+                         weighting=weighting or c.weighting, fgbp_head=fgbp_head or c.fgbp_head)
         return build_cam(method, model, target_layers=layers, **kw)
 
     def cam_quality(self, fold: int, method: str, delta: float | None = None,
-                    split: str = "test") -> dict[str, Any]:
-        """CAM quality (paper and deployment views) of ``method`` on the fold's ``split``."""
+                    split: str = "test", *, weighting: str | None = None,
+                    fgbp_head: str | None = None, per_image: bool = False) -> dict[str, Any]:
+        """CAM quality (paper and deployment views) of ``method`` on the fold's ``split``.
+
+        The result also holds ``paper_per_image``: ``{image id: [tp, fp, fn, tn]}`` of every
+        defective image (for the paired bootstrap). ``per_image=True`` recomputes a result
+        stored before those counts were kept.
+        """
         from racam.evaluation.cam_quality import evaluate_cam
 
         spec = get_method(method)
         delta = (self.cfg.cam.delta if delta is None else delta) if spec.uses_delta else None
-        key = method_key(method, delta)
+        opts = self._method_options(method, weighting, fgbp_head)
+        key = method_key(method, delta, **opts)
         path = self.fold_dir(fold) / "cam" / split / f"{key}.json"
 
         def compute() -> dict[str, Any]:
             fd = self.data(fold)
             ds = fd.test if split == "test" else fd.train_all
             probs = self.classifier(fold)["test_probs"] if split == "test" else None
-            r = evaluate_cam(self.cam(fold, method, delta), ds, probs,
+            r = evaluate_cam(self.cam(fold, method, delta, weighting=weighting,
+                                      fgbp_head=fgbp_head), ds, probs,
                              batch_size=self.cfg.cam.batch_size, device=self.device,
                              progress=self.progress)
-            return {"method": method, "delta": delta, "split": split,
+            return {"method": method, "delta": delta, "split": split, **opts,
                     "paper": counts_dict(r["paper_counts"]),
                     "deployment": counts_dict(r["deployment_counts"])
-                    if r["deployment_counts"] is not None else None}
+                    if r["deployment_counts"] is not None else None,
+                    "paper_per_image": per_image_counts(r["paper_per_image"])}
 
         stage_key: dict[str, Any] = {**self._key("data", "classifier"), "method": method,
                                      "delta": delta}
         if spec.multi_layer:  # fusion and layers matter only there
             stage_key.update(fusion=self.cfg.cam.fusion, layers=self.cfg.cam.layers)
-        return cached(path, self._timed(f"fold {fold}: {key} on {split}", compute), stage_key)
+        stage_key.update(opts)  # RA-CAM's weighting, FGBP's head scope: only where they apply
+        return cached(path, self._timed(f"fold {fold}: {key} on {split}", compute), stage_key,
+                      require=("paper_per_image",) if per_image else ())
 
     # ------------------------------------------------------------ pseudo-labels
+    def pseudo_key(self) -> str:
+        """File-name key of the config's pseudo-label method (:func:`method_key`)."""
+        c = self.cfg.cam
+        return method_key(c.method, c.delta, **self._method_options(c.method))
+
     def pseudo_dir(self, fold: int) -> Path:
-        return self.fold_dir(fold) / "pseudo" / method_key(self.cfg.cam.method, self.cfg.cam.delta)
+        return self.fold_dir(fold) / "pseudo" / self.pseudo_key()
 
     def pseudo_labels(self, fold: int) -> dict[str, Any]:
         """Write pseudo-labels for the fold's training images; return quality vs true masks."""
@@ -187,6 +237,7 @@ class Pipeline:
             manifest = write_pseudo_labels(
                 self.cam(fold, c.method, c.delta), fd.train_all, d,
                 meta={"method": c.method, "delta": c.delta, "fusion": c.fusion,
+                      **self._method_options(c.method),
                       "checkpoint": self.classifier(fold)["checkpoint"]},
                 batch_size=c.batch_size, device=self.device, progress=self.progress)
             quality = self._pseudo_quality(fd, d)
@@ -219,8 +270,7 @@ class Pipeline:
         from racam.segmentation import load_segmentation, train_segmentation
 
         arch = arch or self.cfg.segmentation.arch
-        tag = f"{arch}-{source}" if source == "true" else \
-            f"{arch}-{method_key(self.cfg.cam.method, self.cfg.cam.delta)}"
+        tag = f"{arch}-{source}" if source == "true" else f"{arch}-{self.pseudo_key()}"
         d = self.fold_dir(fold) / "segmentation" / tag
 
         def compute() -> dict[str, Any]:
@@ -285,6 +335,18 @@ class Pipeline:
         seg, _ = load_segmentation(self.segmentation(fold)["checkpoint"], map_location=self.device)
         return overlay_rows(test, self.cam(fold, self.cfg.cam.method), seg, self.device,
                             self.cfg.cam.method, n)
+
+
+def per_image_counts(items: list[tuple[str, Any]]) -> dict[str, list[int]]:
+    """``{image id: [tp, fp, fn, tn]}`` of ``(id, Counts)`` pairs; a repeated id gets ``#n``
+    appended, so no image's counts are lost."""
+    out: dict[str, list[int]] = {}
+    for i, c in items:
+        key, n = str(i), 1
+        while key in out:
+            key, n = f"{i}#{n}", n + 1
+        out[key] = [int(c.tp), int(c.fp), int(c.fn), int(c.tn)]
+    return out
 
 
 def machine_info() -> dict[str, Any]:

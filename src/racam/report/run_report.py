@@ -35,6 +35,14 @@ def overlay_rows(test: Dataset, cam: CamFn, seg: nn.Module, device: torch.device
     return rows
 
 
+def _options(cfg: RunConfig) -> str:
+    """``", weighting channel"`` etc.: the method's ``cam`` options that differ from default."""
+    from racam.pipeline.run import method_options
+
+    opts = method_options(cfg.cam.method, cfg.cam.weighting, cfg.cam.fgbp_head)
+    return "".join(f", {k} {v}" for k, v in opts.items())
+
+
 def _transpose(rows: list[list[tuple]]) -> list[list[tuple]]:
     return [list(col) for col in zip(*rows)] if rows else rows
 
@@ -57,7 +65,7 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
              f"Dataset `{cfg.data.dataset}`, folds {results['folds']} (test folds pooled), input "
              f"{cfg.data.size[0]}x{cfg.data.size[1]} (width x height), classifier "
              f"`{cfg.classifier.backbone}`, heat map `{cfg.cam.method}` (delta {cfg.cam.delta:g}, "
-             f"fusion {cfg.cam.fusion}), segmentation `{cfg.segmentation.arch}` "
+             f"fusion {cfg.cam.fusion}{_options(cfg)}), segmentation `{cfg.segmentation.arch}` "
              f"({cfg.segmentation.encoder}). Seed {cfg.seed}. Device `{device}`.", "",
              "## Classifier (test images)", "",
              md_table(["pooled AUROC", "pooled AP"] + [f"fold {k} AUROC" for k in results["folds"]],

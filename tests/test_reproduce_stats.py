@@ -1,0 +1,290 @@
+"""`racam reproduce` statistics and report sentences, without training anything.
+
+The pipeline is replaced by a fake whose heat-map "results" are per-image counts drawn from a
+seeded generator, so every figure the reproduction reports can be recomputed here by hand:
+seeds and their folders, the delta chosen on training images by the mean over seeds, Table I
+as mean ± sd over seeds, and the paired bootstrap intervals. The report is then rendered from
+results dicts with zero and missing figures, and its own sentences are checked against the
+intervals they may (not) claim.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import racam.pipeline.reproduce as rp
+from racam.config import load_config
+from racam.evaluation.bootstrap import paired_bootstrap_iou_difference
+from racam.evaluation.metrics import Counts
+
+FOLDS = [0, 1]
+IMAGES = 5  # defective test images per fold
+
+
+def fake_counts(seed: int, fold: int, method: str, delta, split: str, weighting: str,
+                head: str) -> dict[str, list[int]]:
+    """Per-image [tp, fp, fn, tn] of a fake heat map; RA-CAM is made better at delta 50 on
+    training images on average over seeds 0..2, but seed 0 alone prefers delta 0."""
+    key = repr((seed, fold, method, delta, split, weighting, head)).encode()
+    rng = np.random.default_rng(zlib.crc32(key))
+    out = {}
+    for i in range(IMAGES):
+        tp, fp, fn = (int(v) for v in rng.integers(5, 60, size=3))
+        if method == "racam" and split == "train":
+            tp += {(0, 0): 400, (0, 50): 300}.get((seed, delta), 300 if delta == 50 else 0)
+        if method == "racam" and split == "test":
+            tp += 40  # RA-CAM clearly ahead of every baseline on test images
+        out[f"kos{fold}{i}_img"] = [tp, fp, fn, 1000]
+    return out
+
+
+class FakePipeline:
+    instances: list[FakePipeline] = []
+    seg_iou_zero = True
+
+    def __init__(self, cfg, output, *, progress=True, log=print) -> None:
+        self.cfg, self.out = cfg, Path(output)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.folds, self.device = FOLDS, "cpu"
+        FakePipeline.instances.append(self)
+
+    def classifier(self, k: int) -> dict:
+        return {"test_auroc": 0.5 + 0.1 * k, "test_ap": None, "best_epoch": 1, "seconds": 2.0}
+
+    def cam_quality(self, k, method, delta=None, split="test", *, weighting=None, fgbp_head=None,
+                    per_image=False) -> dict:
+        per = fake_counts(self.cfg.seed, k, method, delta, split, weighting or "element",
+                          fgbp_head or "sample")
+        total = np.array(list(per.values())).sum(0).tolist()
+        c = dict(zip(("tp", "fp", "fn", "tn"), total))
+        return {"paper": c, "deployment": {**c, "fp": c["fp"] + 7}, "paper_per_image": per}
+
+    def segmentation(self, k, arch, source) -> dict:
+        tp = 0 if (source == "true" and self.seg_iou_zero) else 10
+        return {"counts": {"tp": tp, "fp": 5, "fn": 20, "tn": 1000}}
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch):
+    FakePipeline.instances = []
+    monkeypatch.setattr(rp, "Pipeline", FakePipeline)
+    monkeypatch.setattr(rp.Reproduction, "figures", lambda self, delta, sweep: {})
+    return FakePipeline
+
+
+def _cfg(seeds, **extra):
+    over = {"reproduce.seeds": seeds, "reproduce.deltas": [0, 50],
+            "reproduce.methods": ["gradcam", "layercam", "racam"],
+            "reproduce.supervised_archs": ["unet"], "reproduce.bootstrap_resamples": 400,
+            "data.folds": FOLDS}
+    over.update(extra)
+    return load_config("demo", over)
+
+
+def _pooled_iou(seed, method, delta, split="test", weighting="element", head="sample"):
+    total = Counts()
+    for k in FOLDS:
+        for tp, fp, fn, tn in fake_counts(seed, k, method, delta, split, weighting,
+                                          head).values():
+            total = total + Counts(tp, fp, fn, tn)
+    return total.iou
+
+
+def _arrays(seeds, method, delta, weighting="element", head="sample"):
+    rows = []
+    for s in seeds:
+        per = {}
+        for k in FOLDS:
+            per.update({f"fold{k}/{i}": c for i, c in
+                        fake_counts(s, k, method, delta, "test", weighting, head).items()})
+        rows.append([per[i] for i in sorted(per)])
+    return np.array(rows)
+
+
+def test_three_seeds_mean_sd_delta_choice_and_bootstrap(fake, tmp_path) -> None:
+    out = tmp_path / "repro"
+    report = rp.Reproduction(_cfg([0, 1, 2]), out, progress=False, log=lambda s: None).run()
+    # one pipeline per seed; the config's own seed (0) writes into the output folder
+    assert sorted((p.cfg.seed, p.out) for p in fake.instances) == [
+        (0, out), (1, out / "seed1"), (2, out / "seed2")]
+    res = json.loads((out / "reproduce.json").read_text())
+    assert res["seeds"] == [0, 1, 2]
+    # delta by mean training IoU over seeds: 50, although seed 0 alone would pick 0
+    assert _pooled_iou(0, "racam", 0, "train") > _pooled_iou(0, "racam", 50, "train")
+    assert res["chosen_delta"] == 50
+    rows = {r["method"]: r for r in res["table_i"]}
+    for m in ("gradcam", "layercam", "racam"):
+        d = 50 if m == "racam" else None
+        ious = [_pooled_iou(s, m, d) for s in (0, 1, 2)]
+        assert rows[m]["paper_view"]["iou"] == pytest.approx(statistics.mean(ious))
+        assert rows[m]["paper_view_sd"]["iou"] == pytest.approx(statistics.stdev(ious))
+        assert [rows[m]["per_seed"][str(s)]["paper_view"]["iou"] for s in (0, 1, 2)] == \
+            pytest.approx(ious)
+    # paired bootstrap over all seeds' defective test images, recomputed directly
+    boot = {(r["a"], r["b"]): r for r in res["bootstrap"]["rows"]}
+    for m in ("gradcam", "layercam"):
+        want = paired_bootstrap_iou_difference(_arrays([0, 1, 2], "racam", 50),
+                                               _arrays([0, 1, 2], m, None), resamples=400,
+                                               seed=rp.BOOTSTRAP_SEED)
+        got = boot[("racam", m)]
+        assert got["interval"] == want.to_dict() and got["seeds_used"] == [0, 1, 2]
+        assert got["interval"]["excludes_zero"] and got["interval"]["low"] > 0
+    assert boot[("racam@50", "racam@0")]["interval"]["images"] == len(FOLDS) * IMAGES
+    assert ("layercam+fgbp", "layercam") in boot and ("fullgrad+fgbp", "fullgrad") in boot
+    # both Eq. 7 readings and both FGBP head scopes are reported, each against the default
+    variants = {r["variant"]: r for r in res["racam_variants"]}
+    assert set(variants) == {"weighting=element,fgbp_head=sample",
+                             "weighting=channel,fgbp_head=sample",
+                             "weighting=element,fgbp_head=unit"}
+    assert variants["weighting=channel,fgbp_head=sample"]["paper_view"]["iou"] == pytest.approx(
+        statistics.mean(_pooled_iou(s, "racam", 50, weighting="channel") for s in (0, 1, 2)))
+    chan = boot[("racam[weighting=channel,fgbp_head=sample]",
+                 "racam[weighting=element,fgbp_head=sample]")]["interval"]
+    assert chan == paired_bootstrap_iou_difference(
+        _arrays([0, 1, 2], "racam", 50, weighting="channel"), _arrays([0, 1, 2], "racam", 50),
+        resamples=400, seed=rp.BOOTSTRAP_SEED).to_dict()
+    assert set(res["classifier_per_seed"]) == {"0", "1", "2"}
+    text = report.read_text()
+    assert "mean ± sd over 3 seeds" in text and "nan" not in text.lower()
+    r = json.loads((out / "reproduce.json").read_text())["table_i"]
+    racam_iou = next(x for x in r if x["method"] == "racam")["paper_view"]
+    assert f"| RA-CAM | {100 * racam_iou['iou']:.2f} ± " in text
+    assert "RA-CAM at delta 50 has a higher IoU than each of the other 2 methods" in text
+    verb = ("raises" if chan["low"] > 0 else "lowers" if chan["high"] < 0
+            else "does not distinguishably change")
+    assert f"RA-CAM with weighting channel instead of the default {verb} its IoU" in text
+    assert "RA-CAM with fgbp_head unit instead of the default" in text
+
+
+def test_single_seed_keeps_the_folder_layout(fake, tmp_path) -> None:
+    out = tmp_path / "one"
+    rp.Reproduction(_cfg([0]), out, progress=False, log=lambda s: None).run()
+    assert [(p.cfg.seed, p.out) for p in fake.instances] == [(0, out)]
+    assert not list(out.glob("seed*"))
+    res = json.loads((out / "reproduce.json").read_text())
+    row = next(r for r in res["table_i"] if r["method"] == "gradcam")
+    assert row["paper_view_sd"] is None and row["paper_view"]["seeds"] == 1
+    assert row["paper_view"]["iou"] == pytest.approx(_pooled_iou(0, "gradcam", None))
+    assert res["bootstrap"]["rows"][0]["seeds_used"] == [0]
+
+
+def test_a_seed_other_than_the_configs_goes_to_its_own_folder(fake, tmp_path) -> None:
+    out = tmp_path / "other"
+    rp.Reproduction(_cfg([3, 0]), out, progress=False, log=lambda s: None)
+    assert [(p.cfg.seed, p.out) for p in fake.instances] == [(3, out / "seed3"), (0, out)]
+    with pytest.raises(Exception, match="distinct"):
+        rp.Reproduction(_cfg([1, 1]), out, progress=False, log=lambda s: None)
+
+
+# ---------------------------------------------------------------- report sentences
+def _iv(est, low, high):
+    return {"estimate": est, "low": low, "high": high, "confidence": 0.95, "resamples": 100,
+            "images": 10, "seeds": 1, "excludes_zero": low > 0 or high < 0}
+
+
+def _view(iou):
+    return {"iou": iou, "precision": iou, "recall": iou, "f1": iou, "miou": iou,
+            "iou_background": 0.9}
+
+
+def _results(delta=50, racam_vs=None, fgbp=None, fs_iou=0.0) -> dict:
+    racam_vs = racam_vs or {}
+    fgbp = fgbp or {}
+    rows = [{"a": "racam", "b": m, "interval": iv} for m, iv in racam_vs.items()]
+    rows += [{"a": f"{m}+fgbp", "b": m, "interval": iv} for m, iv in fgbp.items()]
+    return {
+        "seeds": [0], "chosen_delta": delta,
+        "delta_sweep": {"rows": [{"delta": 0, "train": _view(0.1), "test": _view(0.1)},
+                                 {"delta": 50, "train": _view(0.12), "test": None}],
+                        "chosen_delta": delta},
+        "table_i": [{"method": "racam", "delta": delta, "paper_view": _view(0.15),
+                     "deployment_view": None, "fold_iou": [0.1, 0.2]},
+                    {"method": "gradcam", "delta": None, "paper_view": _view(0.10),
+                     "deployment_view": _view(0.05), "fold_iou": []},
+                    {"method": "layercam", "delta": None, "paper_view": _view(0.14),
+                     "deployment_view": None, "fold_iou": [0.1]}],
+        "table_iv": [{"method": "layercam", "delta": None, "paper_view": _view(0.14),
+                      "fold_iou": []},
+                     {"method": "layercam+fgbp", "delta": delta, "paper_view": _view(0.15),
+                      "fold_iou": []}],
+        "bootstrap": {"confidence": 0.95, "rows": rows},
+        "table_iii": [{"arch": "deeplabv3", "source": "pseudo", "pooled": _view(0.05),
+                       "fold_iou": [0.05]},
+                      {"arch": "unet", "source": "true", "pooled": _view(fs_iou),
+                       "fold_iou": [fs_iou]}],
+        "figures": {}, "classifier": {0: {"test_auroc": None, "test_ap": None,
+                                          "best_epoch": 1, "seconds": 1}},
+        "stage_seconds": {}, "wall_seconds_this_call": 1.0, "machine": {}}
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config("demo")
+
+
+def test_fully_supervised_iou_zero_does_not_divide(cfg, tmp_path) -> None:
+    text = rp.render_report(cfg, _results(fs_iou=0.0), tmp_path)
+    assert "No fully supervised network" in text and "% of the best" not in text
+    text = rp.render_report(cfg, _results(fs_iou=0.5), tmp_path)
+    assert "reaches 10.0% of the best fully supervised defect IoU" in text
+
+
+def test_missing_rows_and_figures_render(cfg, tmp_path) -> None:
+    res = _results()
+    res["table_i"][0]["paper_view"] = None
+    res["table_iii"][0]["pooled"] = None
+    res["table_iii"][1]["pooled"] = None
+    res["table_iv"] = []
+    res["bootstrap"] = None
+    res["delta_sweep"]["rows"][0]["test"] = None
+    text = rp.render_report(cfg, res, tmp_path)
+    assert "| RA-CAM | - | - | - | - |" in text
+    assert "(figure not produced)" in text and "nan" not in text.lower()
+    assert "fully supervised" not in text.split("## Classifier")[0]
+    # even an empty results dict renders (every figure missing)
+    empty = rp.render_report(cfg, {}, tmp_path)
+    assert "## Table I" in empty and "nan" not in empty.lower()
+
+
+def test_no_ranking_claim_the_intervals_do_not_support(cfg, tmp_path) -> None:
+    # RA-CAM has the highest mean IoU, but its interval against LayerCAM contains 0
+    res = _results(racam_vs={"gradcam": _iv(0.05, 0.01, 0.09),
+                             "layercam": _iv(0.01, -0.02, 0.04)})
+    text = rp.render_report(cfg, res, tmp_path)
+    assert "higher IoU than each" not in text and "ranks first" not in text.replace(
+        "the paper ranks it first", "")
+    assert "above Grad-CAM (95% interval excludes 0)" in text
+    assert "not distinguishable from LayerCAM (interval contains 0)" in text
+    # every interval excludes 0: the paper's ranking is confirmed
+    res = _results(racam_vs={"gradcam": _iv(0.05, 0.01, 0.09),
+                             "layercam": _iv(0.01, 0.002, 0.04)})
+    assert "higher IoU than each of the other 2 methods" in rp.render_report(cfg, res, tmp_path)
+    # no interval at all: no order is claimed
+    text = rp.render_report(cfg, _results(), tmp_path)
+    assert "not compared with Grad-CAM, LayerCAM" in text and "higher IoU than" not in text
+
+
+def test_fgbp_helps_only_at_positive_delta_with_an_interval_excluding_zero(cfg,
+                                                                          tmp_path) -> None:
+    helps = {"layercam": _iv(0.01, 0.004, 0.02)}
+    text = rp.render_report(cfg, _results(delta=50, fgbp=helps), tmp_path)
+    assert "FGBP (delta 50) improves LayerCAM" in text
+    # the same numbers at delta 0 are guided backpropagation: no FGBP claim
+    text = rp.render_report(cfg, _results(delta=0, fgbp=helps), tmp_path)
+    assert "improves" not in text and "At delta 0 FGBP is guided backpropagation" in text
+    assert "| RA-CAM (delta 0: guided backpropagation, = LayerCAM+GBP) |" in text
+    assert "| LayerCAM+FGBP (delta 0: guided backpropagation) |" in text
+    assert "| 0 (guided backpropagation) |" in text
+    # an interval containing 0 is reported as such
+    text = rp.render_report(cfg, _results(delta=50, fgbp={"layercam": _iv(0.01, -0.01, 0.03)}),
+                            tmp_path)
+    assert "improves" not in text and "not distinguishable from 0" in text
+    # no interval: no claim either way
+    text = rp.render_report(cfg, _results(delta=50), tmp_path)
+    assert "improves" not in text and "no claim either way" in text
