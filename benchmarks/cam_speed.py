@@ -33,7 +33,6 @@ import sys
 import time
 
 
-
 def _methods() -> list[str]:
     """Every registered method (racam.cam.registry), without the "+fgbp" variants."""
     from racam.cam.registry import method_names

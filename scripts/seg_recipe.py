@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fd = fold_datasets(cfg.data, args.fold, cfg.seed)
     if args.split == "val":
-        train = LabelledSubset(fd.train_all, list(fd.train.indices))  # type: ignore[attr-defined]
+        train = LabelledSubset(fd.train_all, list(fd.train.indices))
         score_on = fd.val
     else:
         train, score_on = fd.train_all, fd.test

@@ -29,13 +29,15 @@ def main() -> None:
     ap.add_argument("--split", choices=["train", "test"], default="train")
     ap.add_argument("--delta", type=float, default=50)
     args = ap.parse_args()
-    pipe = Pipeline(load_config(args.config, {"output": args.out}), progress=False, log=lambda s: None)
+    pipe = Pipeline(load_config(args.config, {"output": args.out}), progress=False,
+                    log=lambda s: None)
     fd = pipe.data(args.fold)
     ds = fd.test if args.split == "test" else fd.train_all
     idx = [i for i, y in enumerate(ds.labels) if y == 1]
     for method in ("layercam", "racam"):
         cam = pipe.cam(args.fold, method, args.delta if method == "racam" else None)
-        meters = {name: SegmentationMeter() for name in ["S1", "S2", "S3", "S4", "S5", "max", "mean"]}
+        meters = {name: SegmentationMeter()
+                  for name in ["S1", "S2", "S3", "S4", "S5", "max", "mean"]}
         for start in range(0, len(idx), 4):
             chunk = idx[start:start + 4]
             samples = [ds[i] for i in chunk]

@@ -27,7 +27,7 @@ from racam.cam import (
 from racam.models.vgg import VGG16LeakyReLU
 
 pgc = pytest.importorskip("pytorch_grad_cam")
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402  # after importorskip
 
 TOL = 1e-4
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from helpers import tiny_vgg
+
 from racam.cam import STAGES, BaseCAM, GradCAM, build_cam, registry
 from racam.errors import ConfigError
 

@@ -142,7 +142,7 @@ def test_configs_built_in_code_are_checked_too() -> None:
 
 def test_bad_value_fails_at_once_on_the_command_line(monkeypatch, capsys, tmp_path) -> None:
     """`racam run demo --set cam.method=nosuch`: one line naming the key, exit 2, no stage."""
-    import racam.cam  # noqa: F401  (imported once per process; not part of the check's time)
+    import racam.cam  # noqa: F401  # imported once per process; not part of the check's time
     from racam.cli import main
 
     out = tmp_path / "out"

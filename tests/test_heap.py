@@ -17,8 +17,8 @@ from contextlib import contextmanager
 
 import pytest
 import torch
-
 from helpers import tiny_vgg
+
 from racam import heap
 
 PROBE = r"""

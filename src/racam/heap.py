@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import sys
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext

@@ -1,4 +1,5 @@
-"""Small file helpers: atomic writes, so an interrupted job never leaves a result that looks complete."""
+"""Small file helpers: atomic writes, so an interrupted job never leaves a result that looks
+complete."""
 
 from __future__ import annotations
 

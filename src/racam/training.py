@@ -7,8 +7,9 @@ optimiser step, and resuming from ``last.pt`` (the checkpoint's meta must match 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,7 +78,7 @@ def dataset_labels(dataset: Dataset) -> list[int]:
     labels = getattr(dataset, "labels", None)
     if labels is not None:
         return [int(x) for x in labels]
-    return [int(dataset[i].label) for i in range(len(dataset))]  # type: ignore[index]
+    return [int(dataset[i].label) for i in range(len(dataset))]  # type: ignore[arg-type]  # torch's Dataset type has no __len__
 
 
 def check_resume(path: Path, meta: dict[str, Any], expected: dict[str, Any],
@@ -100,7 +101,7 @@ def check_resume(path: Path, meta: dict[str, Any], expected: dict[str, Any],
 
 def check_first_sample(dataset: Dataset, in_channels: int, what: str) -> list[int]:
     """Shape ``[C, H, W]`` of the first sample; :class:`DataError` when C != ``in_channels``."""
-    first = dataset[0]  # type: ignore[index]
+    first = dataset[0]
     shape = list(first.image.shape)
     if len(shape) != 3 or shape[0] != in_channels:
         raise DataError(f"image {first.image_path or first.id} has shape {tuple(shape)}, the "
@@ -129,8 +130,10 @@ def epoch_sampler(labels: list[int], cfg: ClassifierConfig | SegmentationConfig,
     if cfg.balance == "sampler":
         counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=2)
         weights = torch.tensor([1.0 / counts[y] for y in labels], dtype=torch.double)
-        return WeightedRandomSampler(weights, num_samples=n, replacement=True, generator=gen)
-    return RandomSampler(dataset, replacement=False, num_samples=n, generator=gen)
+        return WeightedRandomSampler(weights, num_samples=n, replacement=True,  # type: ignore[arg-type]  # takes a tensor too
+                                     generator=gen)
+    return RandomSampler(dataset, replacement=False, num_samples=n,  # type: ignore[arg-type]  # Dataset type has no __len__
+                         generator=gen)
 
 
 def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,

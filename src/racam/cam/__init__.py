@@ -26,6 +26,7 @@ from racam.cam.registry import METHODS as METHODS
 from racam.cam.registry import build_cam as build_cam
 from racam.cam.registry import method_names as method_names
 
+# isort: split
 # The methods (one line each; importing the module registers the class).
 from racam.cam.ablationcam import AblationCAM as AblationCAM
 from racam.cam.fullgrad import FullGrad as FullGrad

@@ -46,8 +46,8 @@ def model_device(model: nn.Module, default: torch.device) -> torch.device:
     """Device of the model's first parameter or buffer (``default`` when it has neither)."""
     for t in model.parameters():
         return t.device
-    for t in model.buffers():
-        return t.device
+    for b in model.buffers():
+        return b.device
     return default
 
 

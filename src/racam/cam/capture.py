@@ -17,6 +17,7 @@ run again with each captured output cloned before the rest of the network sees i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -33,7 +34,7 @@ def _run(model: nn.Module, x: Tensor, layers: Sequence[tuple[str, nn.Module]], g
     outs: list[Tensor | None] = [None] * len(layers)
     versions = [0] * len(layers)
 
-    def make_hook(i: int, name: str):  # noqa: ANN202
+    def make_hook(i: int, name: str):
         def hook(module: nn.Module, args: object, out: object) -> Tensor | None:
             if not isinstance(out, Tensor):
                 raise RacamError(f"target layer {name!r} returns {type(out).__name__}, "
@@ -73,7 +74,7 @@ def _run(model: nn.Module, x: Tensor, layers: Sequence[tuple[str, nn.Module]], g
     if not isinstance(logits, Tensor) or logits.dim() != 2:
         raise RacamError(f"{type(model).__name__} must return logits of shape (B, classes), got "
                          f"{getattr(logits, 'shape', type(logits).__name__)}")
-    return logits, outs  # type: ignore[return-value]
+    return logits, cast(list[Tensor], outs)  # every entry checked above
 
 
 def forward_capture(model: nn.Module, x: Tensor, layers: Sequence[tuple[str, nn.Module]],
@@ -101,7 +102,7 @@ def target_scores(logits: Tensor, targets: object) -> tuple[Tensor, Tensor]:
         if isinstance(targets, Tensor):
             t = targets.detach().to("cpu").reshape(-1).tolist()
         elif isinstance(targets, (int, bool)) or hasattr(targets, "__index__"):
-            t = [int(targets)] * b  # type: ignore[arg-type]
+            t = [int(targets)] * b
         elif isinstance(targets, Sequence) and not isinstance(targets, str):
             t = list(targets)
         else:

@@ -87,6 +87,7 @@ def load_job_model(job: CamJob, device: torch.device) -> tuple[nn.Module, dict[s
         return model, dict(meta)
     from racam.models.registry import build_classifier
 
+    assert job.model is not None  # exactly one of checkpoint / model, checked above
     model = build_classifier(job.model, in_channels=job.in_channels, width=job.width,
                              weights=job.weights)
     return model.to(device).eval(), {"backbone": job.model, "in_channels": job.in_channels}
@@ -138,7 +139,7 @@ def run_cam_job(job: CamJob) -> int:
         target = None
     else:
         try:
-            target = int(job.target)  # type: ignore[arg-type]
+            target = int(job.target)
         except ValueError:
             raise ConfigError(f"--target must be a class index or 'argmax', got "
                               f"{job.target!r}") from None

@@ -42,19 +42,19 @@ ACTIVATIONS: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6, nn.LeakyReLU)
 _FUNCTIONAL = {F.relu, F.relu_, F.leaky_relu, F.leaky_relu_, F.relu6, torch.relu, torch.relu_,
                Tensor.relu, Tensor.relu_}
 
-_ACTIVE: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
+_ACTIVE: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 
 class _Filter(torch.autograd.Function):
     """Identity forward; backward returns ``percentile_filter(grad, delta, scope, head)``."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, delta: float, scope: str, head: str) -> Tensor:  # noqa: D102
+    def forward(ctx: Any, x: Tensor, delta: float, scope: str, head: str) -> Tensor:
         ctx.delta, ctx.scope, ctx.head = delta, scope, head
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None]:  # noqa: D102
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None, None, None]:
         return percentile_filter(g, ctx.delta, ctx.scope, ctx.head), None, None, None
 
 
@@ -65,7 +65,7 @@ class _FunctionalGuard(TorchFunctionMode):
         super().__init__()
         self.depth = 0
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, D105
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         if func in _FUNCTIONAL and self.depth == 0 and torch.is_grad_enabled():
             name = getattr(func, "__qualname__", getattr(func, "__name__", str(func)))
             raise RacamError(

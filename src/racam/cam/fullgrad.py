@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -22,10 +24,11 @@ def bias_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def effective_bias(m: nn.Module) -> Tensor:
     """The bias a layer adds: ``b`` for a conv; ``b - mean * w / sqrt(var + eps)`` for an
     eval-mode BatchNorm (as FullGrad's reference code)."""
-    if isinstance(m, nn.BatchNorm2d) and m.running_mean is not None:
+    if (isinstance(m, nn.BatchNorm2d) and m.running_mean is not None
+            and m.running_var is not None):  # running_var is set with running_mean
         w = m.weight if m.weight is not None else torch.ones_like(m.running_mean)
-        return m.bias - m.running_mean * w / torch.sqrt(m.running_var + m.eps)
-    return m.bias
+        return cast(Tensor, m.bias) - m.running_mean * w / torch.sqrt(m.running_var + m.eps)
+    return cast(Tensor, m.bias)  # bias_layers keeps layers with a bias only
 
 
 def channel_scale(v: Tensor) -> Tensor:

@@ -13,5 +13,5 @@ class GradCAM(GradientCAM):
     name = "gradcam"
     display_name = "Grad-CAM"
 
-    def layer_map(self, a: Tensor, g: Tensor) -> Tensor:  # noqa: D102
+    def layer_map(self, a: Tensor, g: Tensor) -> Tensor:
         return weighted_sum(g.mean(dim=(2, 3)), a)

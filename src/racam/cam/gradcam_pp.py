@@ -20,7 +20,7 @@ class GradCAMPlusPlus(GradientCAM):
     name = "gradcam++"
     display_name = "Grad-CAM++"
 
-    def layer_map(self, a: Tensor, g: Tensor) -> Tensor:  # noqa: D102
+    def layer_map(self, a: Tensor, g: Tensor) -> Tensor:
         g2 = g * g
         sum_a = a.sum(dim=(2, 3), keepdim=True)
         alpha = g2 / (2 * g2 + sum_a * g2 * g + EPS)

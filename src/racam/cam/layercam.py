@@ -17,5 +17,5 @@ class LayerCAM(GradientCAM):
     multi_layer = True
     default_layers = STAGES
 
-    def layer_map(self, a: Tensor, g: Tensor) -> Tensor:  # noqa: D102
+    def layer_map(self, a: Tensor, g: Tensor) -> Tensor:
         return (g.clamp_min(0) * a).sum(dim=1)

@@ -148,7 +148,7 @@ def _radix(blk: Tensor, q: float) -> Tensor:
     hi = ((b_hi + 1) << shift).clamp_max(inf_bits).to(idt).view(work)
 
     cand_maps, cand_vals = [], []
-    for p, midx, m0, m in pieces():
+    for p, midx, m0, _m in pieces():
         p = p.to(work)
         ri, ci = ((p >= lo[m0 + midx]) & (p <= hi[m0 + midx])).nonzero(as_tuple=True)
         cand_vals.append(p[ri, ci])

@@ -58,7 +58,7 @@ class RACAM(GradientCAM):
         self.scope = scope
         self.weighting = weighting
 
-    def layer_map(self, a: Tensor, g: Tensor) -> Tensor:  # noqa: D102
+    def layer_map(self, a: Tensor, g: Tensor) -> Tensor:
         w = percentile_filter(g, self.delta, self.scope)
         if self.weighting == "channel":
             return weighted_sum(w.mean(dim=(2, 3)), a)

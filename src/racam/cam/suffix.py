@@ -14,6 +14,8 @@ recomputed for every batch of ablations (``Suffix.traced`` tells which path is u
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, fx, nn
 
@@ -29,7 +31,7 @@ class _Tracer(fx.Tracer):
         parts = leaf.split(".")
         self.ancestors = {".".join(parts[:i]) for i in range(len(parts))}
 
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:  # noqa: D102
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return qualname not in self.ancestors
 
 
@@ -38,7 +40,7 @@ def _build(model: nn.Module, layer: str) -> tuple[fx.GraphModule, fx.GraphModule
     """``(full traced module, suffix module, external nodes)`` or None when not possible."""
     try:
         graph = _Tracer(layer).trace(model)
-    except Exception:  # noqa: BLE001 - any tracing failure means: use the fallback
+    except Exception:  # any tracing failure means: use the fallback
         return None
     full = fx.GraphModule(model, graph)
     nodes = list(graph.nodes)
@@ -86,6 +88,8 @@ class Suffix:
         self.model, self.layer = model, layer
         built = _build(model, layer)
         self.traced = built is not None
+        self._full: fx.GraphModule | None
+        self._suffix: fx.GraphModule | None
         self._full, self._suffix, self._ext_nodes = built if built else (None, None, [])
         self._cached: list[Tensor] = []
         self._x: Tensor | None = None
@@ -104,12 +108,12 @@ class Suffix:
         return logits, acts[0]
 
     def _prepare_traced(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
-        wanted = {n: None for n in self._ext_nodes}
+        wanted: dict[fx.Node, Any] = {n: None for n in self._ext_nodes}
         acts: list[Tensor] = []
         tgt_name = self.layer
 
         class _Rec(fx.Interpreter):
-            def run_node(self, n: fx.Node):  # noqa: ANN202
+            def run_node(self, n: fx.Node):
                 v = super().run_node(n)
                 if n.op == "call_module" and n.target == tgt_name:
                     acts.append(v)
@@ -117,6 +121,7 @@ class Suffix:
                     wanted[n] = v
                 return v
 
+        assert self._full is not None  # traced
         with torch.no_grad():
             logits = _Rec(self._full).run(x)
         cached = list(wanted.values())
@@ -125,13 +130,14 @@ class Suffix:
             return None
         if not isinstance(logits, Tensor) or len(acts) != 1:
             return None
-        self._cached = cached  # type: ignore[assignment]
+        self._cached = cached
         return logits, acts[0]
 
     def __call__(self, acts: Tensor, sample: Tensor) -> Tensor:
         """Logits for layer outputs ``acts`` (N, ...) standing in for images ``sample`` (N,)."""
         with torch.no_grad():
             if self.traced:
+                assert self._suffix is not None
                 return self._suffix(acts, *[c[sample] for c in self._cached])
             assert self._x is not None
             module = dict(self.model.named_modules())[self.layer]

@@ -15,6 +15,6 @@ class XGradCAM(GradientCAM):
     name = "xgradcam"
     display_name = "XGrad-CAM"
 
-    def layer_map(self, a: Tensor, g: Tensor) -> Tensor:  # noqa: D102
+    def layer_map(self, a: Tensor, g: Tensor) -> Tensor:
         w = (g * a).sum(dim=(2, 3)) / (a.sum(dim=(2, 3)) + EPS)
         return weighted_sum(w, a)

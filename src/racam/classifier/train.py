@@ -91,7 +91,7 @@ def _check_cfg(cfg: ClassifierConfig, train_ds: Dataset) -> ClassifierConfig:
     """``cfg`` checked as :func:`racam.config.load_config` does (for configs built in code),
     and a non-empty training set."""
     cfg = check_config(cfg, "classifier")
-    if len(train_ds) == 0:  # type: ignore[arg-type]
+    if len(train_ds) == 0:  # type: ignore[arg-type]  # torch's Dataset type has no __len__
         raise DataError("classifier training set is empty")
     return cfg
 
@@ -128,7 +128,7 @@ def _validate(model: nn.Module, val_ds: Dataset | None, cfg: ClassifierConfig,
               device: torch.device) -> dict[str, float | None]:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    if val_ds is None or len(val_ds) == 0:  # type: ignore[arg-type]
+    if val_ds is None or len(val_ds) == 0:  # type: ignore[arg-type]  # torch's Dataset type has no __len__
         return {"val_loss": None, "val_auroc": None, "val_ap": None}
     logits, labels = _predict_logits(model, val_ds, cfg.batch_size, device, cfg.num_workers)
     val_loss = float(F.cross_entropy(logits, labels))
@@ -225,8 +225,8 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
     for epoch in bar:
         t0 = time.perf_counter()
         gen = seed_epoch(seed, epoch)
-        loader = make_loader(train_ds, cfg.batch_size, epoch_sampler(labels, cfg, gen, train_ds), gen,
-                             cfg.num_workers, dev)
+        loader = make_loader(train_ds, cfg.batch_size, epoch_sampler(labels, cfg, gen, train_ds),
+                             gen, cfg.num_workers, dev)
         loss = _train_epoch(model, loader, optimizer, scaler, weights, dev, use_amp,
                             epoch + 1, progress)
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss,

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from racam.cli import cam as _cam
+from racam.cli import data as _data
+from racam.cli import pipeline as _pipeline
+from racam.cli import stages as _stages
+
 app = typer.Typer(
     name="racam",
     help="Weakly-supervised surface-defect segmentation with Region-Aware CAM.",
@@ -11,11 +16,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-from racam.cli import cam as _cam  # noqa: E402
-from racam.cli import data as _data  # noqa: E402
-from racam.cli import pipeline as _pipeline  # noqa: E402
-from racam.cli import stages as _stages  # noqa: E402
 
 for _module in (_data, _cam, _stages, _pipeline):
     _module.register(app)

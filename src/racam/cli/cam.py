@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -20,16 +19,16 @@ def cam_command(
                                 "or *_GT.* are masks and are skipped)."),
     out: Path = typer.Option(..., "--out", help="Output folder: maps/, overlays/, "
                              "manifest.json."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
-                                              help="Classifier checkpoint (racam train)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Or a backbone with random (or "
-                                        "--weights) weights: vgg16, vgg16_narrow, "
-                                        "efficientnet_lite0."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint",
+                                           help="Classifier checkpoint (racam train)."),
+    model: str | None = typer.Option(None, "--model", help="Or a backbone with random (or "
+                                     "--weights) weights: vgg16, vgg16_narrow, "
+                                     "efficientnet_lite0."),
     width: int = typer.Option(4, "--width", help="Channel divisor of vgg16_narrow."),
     in_channels: int = typer.Option(1, "--in-channels", help="1 (grayscale) or 3 (RGB), with "
                                     "--model."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="With --model: 'imagenet' "
-                                          "or a local state-dict file."),
+    weights: str | None = typer.Option(None, "--weights", help="With --model: 'imagenet' "
+                                       "or a local state-dict file."),
     method: str = typer.Option("racam", "--method", help="Heat-map method: {methods}."),
     delta: float = typer.Option(50.0, "--delta", help="Percentile for RA-CAM / FGBP."),
     fusion: str = typer.Option("max", "--fusion", help="Fusion of per-layer maps: max or mean."),
@@ -38,13 +37,13 @@ def cam_command(
                                   "channel, mean of W)."),
     fgbp_head: str = typer.Option("sample", "--fgbp-head", help="FGBP's map scope in the fully "
                                   "connected head (RA-CAM, +fgbp methods): sample or unit."),
-    layers: Optional[list[str]] = typer.Option(None, "--layer", help="Target layer (module "
-                                               "path or S1..S5); repeatable. Default: the "
-                                               "method's protocol layers."),
+    layers: list[str] | None = typer.Option(None, "--layer", help="Target layer (module "
+                                            "path or S1..S5); repeatable. Default: the "
+                                            "method's protocol layers."),
     target: str = typer.Option("1", "--target", help="Class index, or 'argmax'."),
-    size: Optional[tuple[int, int]] = typer.Option(None, "--size", help="Input size W H "
-                                                   "(default: the checkpoint's, else each "
-                                                   "image's own)."),
+    size: tuple[int, int] | None = typer.Option(None, "--size", help="Input size W H "
+                                                "(default: the checkpoint's, else each "
+                                                "image's own)."),
     fmt: str = typer.Option("npy", "--format", help="Map files: npy (float32) or png16 "
                             "(16-bit PNG, value = round(map * 65535))."),
     colormap: str = typer.Option("jet", "--colormap", help="Matplotlib colormap of overlays."),
@@ -59,7 +58,7 @@ def cam_command(
                  in_channels=in_channels, weights=weights, method=method, delta=delta,
                  fusion=fusion, weighting=weighting, fgbp_head=fgbp_head,
                  layers=list(layers) if layers else None, target=target,
-                 size=tuple(size) if size else None, fmt=fmt, colormap=colormap, alpha=alpha,
+                 size=(size[0], size[1]) if size else None, fmt=fmt, colormap=colormap, alpha=alpha,
                  batch_size=batch_size, device=device)
     n = run_cam_job(job)
     typer.echo(f"wrote {n} heat maps to {out}")

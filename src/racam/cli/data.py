@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from typer.core import TyperCommand
@@ -23,7 +23,8 @@ class DatasetsHelpCommand(TyperCommand):
         for param in self.params:
             text = getattr(param, "help", None)
             if text and DATASETS_PLACEHOLDER in text:
-                setattr(param, "help", text.replace(DATASETS_PLACEHOLDER, ", ".join(names())))
+                text = text.replace(DATASETS_PLACEHOLDER, ", ".join(names()))
+                setattr(param, "help", text)  # noqa: B010  # Parameter has no typed .help
         super().format_help(ctx, formatter)
 
 
@@ -31,10 +32,10 @@ class DatasetsHelpCommand(TyperCommand):
 def info(
     root: str = typer.Argument(..., help="Dataset folder (or builtin:ksdd_sample for the "
                                          "bundled KolektorSDD sample)."),
-    dataset: Optional[str] = typer.Option(
+    dataset: str | None = typer.Option(
         None, "--dataset", "-d",
         help=f"{DATASETS_PLACEHOLDER} (default: guessed from the folder layout)."),
-    split_file: Optional[str] = typer.Option(
+    split_file: str | None = typer.Option(
         None, "--split-file",
         help="KolektorSDD split file: a name in ROOT/splits or a path (default: split_33_0.pyb "
              "when present, else the only .pyb there, else none). 'none' lists all items only."),

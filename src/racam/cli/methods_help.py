@@ -7,7 +7,8 @@ Write ``{methods}`` in an option's help and give the command ``cls=MethodsHelpCo
 
 from __future__ import annotations
 
-import click
+from typing import Any
+
 from typer.core import TyperCommand
 
 PLACEHOLDER = "{methods}"
@@ -23,10 +24,11 @@ def methods_text() -> str:
 class MethodsHelpCommand(TyperCommand):
     """A typer command whose option help may contain ``{methods}`` (the method names)."""
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_help(self, ctx: Any, formatter: Any) -> None:  # typer's own click types
         """Fill in the method names, then format the help as usual."""
         for param in self.params:
             text = getattr(param, "help", None)
             if text and PLACEHOLDER in text:
-                setattr(param, "help", text.replace(PLACEHOLDER, methods_text()))
+                text = text.replace(PLACEHOLDER, methods_text())
+                setattr(param, "help", text)  # noqa: B010  # Parameter has no typed .help
         super().format_help(ctx, formatter)

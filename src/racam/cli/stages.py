@@ -1,4 +1,5 @@
-"""Each pipeline stage alone: ``racam train-classifier``, ``pseudo-labels``, ``train-seg``, ``evaluate``.
+"""Each pipeline stage alone: ``racam train-classifier``, ``pseudo-labels``, ``train-seg``,
+``evaluate``.
 
 A stage runs the stages it depends on when their results are missing, and reuses them when present.
 """
@@ -6,6 +7,7 @@ A stage runs the stages it depends on when their results are missing, and reuses
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from pathlib import Path
 
 import typer
@@ -13,7 +15,8 @@ import typer
 from racam.cli.methods_help import MethodsHelpCommand
 from racam.cli.options import ConfigArg, OutOpt, SetOpt, load
 
-FoldOpt = typer.Option(None, "--fold", help="Run one fold only (default: every fold of the config).")
+FoldOpt = typer.Option(None, "--fold",
+                       help="Run one fold only (default: every fold of the config).")
 
 
 def _pipe(config: str, set_: list[str] | None, out: Path | None):
@@ -74,7 +77,7 @@ def evaluate(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutO
     pipe = _pipe(config, set_, out)
     method = method or pipe.cfg.cam.method
     folds = {k: pipe.cam_quality(k, method, delta) for k in pipe.folds}
-    res = {view: pooled(folds, lambda f, v=view: f[v]) for view in ("paper", "deployment")}
+    res = {view: pooled(folds, itemgetter(view)) for view in ("paper", "deployment")}
     typer.echo(json.dumps(res, indent=2))
 
 

@@ -46,7 +46,7 @@ class Batch:
     image_paths: list[str]
     mask_paths: list[str | None]
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         """Move the tensors to ``device``."""
         return Batch(
             self.images.to(device),
@@ -63,7 +63,7 @@ def collate_samples(samples: list[Sample]) -> Batch:
     """Stack samples into a :class:`Batch` (use as a DataLoader ``collate_fn``)."""
     masks = None
     if all(s.mask is not None for s in samples):
-        masks = torch.stack([s.mask for s in samples])  # type: ignore[misc]
+        masks = torch.stack([s.mask for s in samples if s.mask is not None])
     return Batch(
         images=torch.stack([s.image for s in samples]),
         labels=torch.tensor([s.label for s in samples], dtype=torch.long),

@@ -25,7 +25,7 @@ MAX_BYTES = 16 * 1024 * 1024
 class _NoGlobalsUnpickler(pickle.Unpickler):
     """An unpickler that resolves no global at all (so no class or callable can be built)."""
 
-    def find_class(self, module: str, name: str) -> Any:  # noqa: D401
+    def find_class(self, module: str, name: str) -> Any:
         raise pickle.UnpicklingError(f"refused global {module}.{name}")
 
 

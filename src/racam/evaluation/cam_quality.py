@@ -22,10 +22,10 @@ from racam.pseudo.heatmaps import CamFn, iter_heatmaps
 
 
 def _true_mask(dataset: Dataset, index: int) -> Tensor:
-    mask = dataset.true_mask(index)  # type: ignore[attr-defined]
+    mask = dataset.true_mask(index)  # type: ignore[attr-defined]  # racam datasets have .true_mask
     if mask is None:
         from racam.errors import DataError
-        rec = dataset.records[index]  # type: ignore[attr-defined]
+        rec = dataset.records[index]  # type: ignore[attr-defined]  # racam datasets have .records
         raise DataError(f"{rec.image_path}: no mask, cannot evaluate heat maps on this dataset")
     return torch.from_numpy(mask)
 
@@ -41,7 +41,7 @@ def evaluate_cam(cam: CamFn, dataset: Dataset, probs: Sequence[float] | Tensor |
     ``deployment_counts`` (the micro totals) and ``paper_per_image``, the ``(image id, Counts)``
     of every defective image (paper view; for the paired bootstrap).
     """
-    labels = list(dataset.labels)  # type: ignore[attr-defined]
+    labels = list(dataset.labels)  # type: ignore[attr-defined]  # racam datasets have .labels
     predicted = None if probs is None else [float(p) >= 0.5 for p in probs]
     todo = [i for i, lab in enumerate(labels) if lab == 1 or (predicted and predicted[i])]
     paper, deploy = SegmentationMeter(), SegmentationMeter()

@@ -25,7 +25,7 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
     model.eval()
     meter = SegmentationMeter()
     examples = {}
-    n = len(dataset)  # type: ignore[arg-type]
+    n = len(dataset)  # type: ignore[arg-type]  # torch's Dataset type has no __len__
     for start in range(0, n, batch_size):
         idx = list(range(start, min(n, start + batch_size)))
         samples = [dataset[i] for i in idx]
@@ -36,7 +36,7 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
         prob = logits.float().softmax(1)[:, 1].cpu()
         for i, s, p in zip(idx, samples, prob):
             pred = to_original_size(p[None], s.original_size)[0] > 0.5
-            true = torch.from_numpy(dataset.true_mask(i))  # type: ignore[attr-defined]
+            true = torch.from_numpy(dataset.true_mask(i))  # type: ignore[attr-defined]  # racam datasets have .true_mask
             meter.update(pred[None], true[None], ids=[s.id])
             if i in keep:
                 examples[i] = pred

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -166,7 +167,7 @@ def prepare_lite0_state_dict(sd: dict[str, torch.Tensor], in_channels: int,
 def _no_inplace(model: nn.Module) -> nn.Module:
     for m in model.modules():
         if getattr(m, "inplace", False) is True:
-            m.inplace = False
+            m.inplace = False  # type: ignore[assignment]  # Module.__setattr__ is typed for Tensor | Module only
     return model
 
 
@@ -177,8 +178,9 @@ def _build_lite0(num_classes: int, in_channels: int, weights: str | None) -> nn.
                               num_classes=num_classes, in_chans=in_channels)
     # timm draws the head from U(+-1/sqrt(num_classes)), meant for 1000 classes; with 2 classes
     # that gives logits of order 10 on 1280 ReLU6 features. A fresh head starts small instead.
-    nn.init.normal_(model.classifier.weight, 0.0, 0.01)
-    nn.init.zeros_(model.classifier.bias)
+    head = cast(nn.Linear, model.classifier)
+    nn.init.normal_(head.weight, 0.0, 0.01)
+    nn.init.zeros_(head.bias)
     if weights is not None:
         path = lite0_weights_path() if weights == "imagenet" else Path(weights)
         sd = prepare_lite0_state_dict(lite0_timm_state_dict(load_state_dict_file(path)),

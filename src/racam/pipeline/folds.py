@@ -28,12 +28,12 @@ class LabelledSubset(Subset):
 
     def __init__(self, dataset: Dataset, indices: list[int]) -> None:
         super().__init__(dataset, indices)
-        self.labels = [dataset.labels[i] for i in indices]  # type: ignore[attr-defined]
-        self.records = [dataset.records[i] for i in indices]  # type: ignore[attr-defined]
+        self.labels = [dataset.labels[i] for i in indices]  # type: ignore[attr-defined]  # racam datasets have .labels
+        self.records = [dataset.records[i] for i in indices]  # type: ignore[attr-defined]  # racam datasets have .records
 
     def true_mask(self, index: int):
         """The item's mask at original size (see ``RecordDataset.true_mask``)."""
-        return self.dataset.true_mask(self.indices[index])  # type: ignore[attr-defined]
+        return self.dataset.true_mask(self.indices[index])  # type: ignore[attr-defined]  # racam datasets have .true_mask
 
 
 @dataclass

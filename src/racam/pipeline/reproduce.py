@@ -24,8 +24,9 @@ import dataclasses
 import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from racam.cam.registry import get_method
 from racam.config import RunConfig
@@ -217,7 +218,8 @@ class Reproduction:
 
     # --------------------------------------------------------------------- run
     def run(self) -> Path:
-        """Compute everything (reusing finished stages) and write ``report.md`` / ``report.html``."""
+        """Compute everything (reusing finished stages) and write ``report.md`` /
+        ``report.html``."""
         t0 = time.perf_counter()
         clf = {s: {k: p.classifier(k) for k in p.folds} for s, p in self.pipes.items()}
         sweep = self.delta_sweep()
@@ -312,10 +314,10 @@ def paired_interval(images_a: dict[int, Any] | None, images_b: dict[int, Any] | 
     """
     if not images_a or not images_b:
         return {"interval": None, "reason": "per-image counts missing"}
-    a = [images_a.get(s) for s in seeds]
-    b = [images_b.get(s) for s in seeds]
-    if any(x is None for x in a + b):
+    if any(images_a.get(s) is None or images_b.get(s) is None for s in seeds):
         return {"interval": None, "reason": "per-image counts missing for a seed"}
+    a = [images_a[s] for s in seeds]
+    b = [images_b[s] for s in seeds]
     used = list(seeds)
     if any(sorted(x) != sorted(a[0]) for x in a + b):
         used, a, b = seeds[:1], a[:1], b[:1]
@@ -505,8 +507,9 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
     L += [f"Dataset `{cfg.data.dataset}`, folds {folds} "
           f"(every number below is pooled over the test folds: micro TP/FP/FN over all pixels of "
           f"all test images of all folds). Input {cfg.data.size[0]}x{cfg.data.size[1]} "
-          f"(width x height), {cfg.data.channels} channel(s). Classifier `{cfg.classifier.backbone}`"
-          f" (width divisor {cfg.classifier.width}), {cfg.classifier.epochs} epochs. Fusion of "
+          f"(width x height), {cfg.data.channels} channel(s). Classifier "
+          f"`{cfg.classifier.backbone}` (width divisor {cfg.classifier.width}), "
+          f"{cfg.classifier.epochs} epochs. Fusion of "
           f"layers: **{cfg.cam.fusion}**. RA-CAM: Eq. 7 read **{cfg.cam.weighting}**-wise, FGBP "
           f"head scope **{cfg.cam.fgbp_head}**, delta chosen on training images: **{dtext}**"
           + (" (delta 0 is guided backpropagation: FGBP's percentile filter is off)"
@@ -600,12 +603,12 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
     t3 = results.get("table_iii") or []
     for r in t3:
         key = f"{r['arch']}-{r['source']}"
-        pp = paper.TABLE_III.get(key)
+        ref = paper.TABLE_III.get(key)
         kind = "WS (RA-CAM pseudo-labels)" if r["source"] == "pseudo" else "FS (true masks)"
         p = r.get("pooled")
         rows.append([_name(r["arch"]), kind, pct(p.get("iou")) if p else "-",
                      pct(p.get("miou")) if p else "-", _spread(r.get("fold_iou")),
-                     f"{pp[0]:.2f}" if pp else "-", f"{pp[1]:.2f}" if pp else "-"])
+                     f"{ref[0]:.2f}" if ref else "-", f"{ref[1]:.2f}" if ref else "-"])
     seg_seed = t3[0].get("seed", seeds[0]) if t3 else seeds[0]
     L += ["## Table III: segmentation (all test images)"
           + (f", classifier seed {seg_seed}" if multi else ""), "",

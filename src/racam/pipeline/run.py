@@ -1,7 +1,8 @@
 """The whole pipeline for one config: classifier, heat maps, pseudo-labels, segmentation, report.
 
 Every stage writes its result under ``<output>/fold<k>/...`` last and atomically; when a run is
-started again, finished stages are read back instead of recomputed (see :mod:`racam.pipeline.cache`).
+started again, finished stages are read back instead of recomputed (see
+:mod:`racam.pipeline.cache`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from racam.cam.registry import cam_options, get_method
 from racam.config import RunConfig
@@ -23,7 +25,6 @@ from racam.io import atomic_write_json
 from racam.pipeline.cache import cached
 from racam.pipeline.folds import FoldData, fold_datasets, fold_list
 from racam.training import resolve_device
-
 
 #: Defaults of the ``cam`` options that apply to some methods only (RA-CAM's Eq. 7 reading,
 #: FGBP's scope in the fully connected head). A default value is left out of file names and
@@ -151,7 +152,8 @@ class Pipeline:
     def model(self, fold: int) -> nn.Module:
         if fold not in self._models:
             from racam.classifier import load_classifier
-            model, _ = load_classifier(self.classifier(fold)["checkpoint"], map_location=self.device)
+            model, _ = load_classifier(self.classifier(fold)["checkpoint"],
+                                       map_location=self.device)
             self._models[fold] = model.eval()
         return self._models[fold]
 
@@ -263,7 +265,8 @@ class Pipeline:
         return counts_dict(meter.total) if meter.per_image else None
 
     # ------------------------------------------------------------- segmentation
-    def segmentation(self, fold: int, arch: str | None = None, source: str = "pseudo") -> dict[str, Any]:
+    def segmentation(self, fold: int, arch: str | None = None,
+                     source: str = "pseudo") -> dict[str, Any]:
         """Train a segmentation network on pseudo-labels (or true masks) and score it on test."""
         from racam.evaluation.segmentation_quality import evaluate_segmentation
         from racam.pseudo.labels import PseudoLabelDataset
@@ -276,6 +279,7 @@ class Pipeline:
         def compute() -> dict[str, Any]:
             fd = self.data(fold)
             crops = self.cfg.segmentation.crop
+            train: Dataset
             if source == "pseudo":
                 self.pseudo_labels(fold)
                 train = PseudoLabelDataset(fd.train_all, self.pseudo_dir(fold),
@@ -287,8 +291,8 @@ class Pipeline:
                 scfg = dataclasses.replace(scfg, output_stride=None)
             res = train_segmentation(scfg, train, d, seed=self.cfg.seed + fold, device=self.device,
                                      in_channels=self.cfg.data.channels, progress=self.progress)
-            out = {"arch": arch, "source": source, "checkpoint": str(res.last_path),
-                   "counts": None}
+            out: dict[str, Any] = {"arch": arch, "source": source,
+                                   "checkpoint": str(res.last_path), "counts": None}
             if self.has_masks(fold):
                 model, _ = load_segmentation(res.last_path, map_location=self.device)
                 r = evaluate_segmentation(model, fd.test, device=self.device,
@@ -370,14 +374,15 @@ def summarize_run(folds: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """Pooled numbers of a :meth:`Pipeline.run`."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    labels = sum((f["classifier"]["test_labels"] for f in folds.values()), [])
-    probs = sum((f["classifier"]["test_probs"] for f in folds.values()), [])
+    labels: list[int] = sum((f["classifier"]["test_labels"] for f in folds.values()), [])
+    probs: list[float] = sum((f["classifier"]["test_probs"] for f in folds.values()), [])
     two = len(set(labels)) == 2
     return {
         "folds": sorted(folds),
         "classifier": {"test_auroc_pooled": roc_auc_score(labels, probs) if two else None,
                        "test_ap_pooled": average_precision_score(labels, probs) if two else None,
-                       "per_fold_auroc": {k: f["classifier"]["test_auroc"] for k, f in folds.items()},
+                       "per_fold_auroc": {k: f["classifier"]["test_auroc"]
+                                          for k, f in folds.items()},
                        "seconds": sum(f["classifier"].get("seconds", 0) for f in folds.values())},
         "cam_paper": pooled(folds, lambda f: f.get("cam", {}).get("paper")),
         "cam_deployment": pooled(folds, lambda f: f.get("cam", {}).get("deployment")),

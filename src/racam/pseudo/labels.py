@@ -49,8 +49,8 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
         return read_json(manifest_path)
     masks_dir = out_dir / "masks"
     masks_dir.mkdir(parents=True, exist_ok=True)
-    labels = list(dataset.labels)  # type: ignore[attr-defined]
-    records = dataset.records  # type: ignore[attr-defined]
+    labels = list(dataset.labels)  # type: ignore[attr-defined]  # racam datasets have .labels
+    records = dataset.records  # type: ignore[attr-defined]  # racam datasets have .records
     todo = [i for i, lab in enumerate(labels)
             if lab == 1 and not (masks_dir / mask_filename(records[i].id)).exists()]
     t0 = time.perf_counter()
@@ -92,11 +92,11 @@ class PseudoLabelDataset(Dataset):
         if not (self.labels_dir / MANIFEST).exists():
             from racam.errors import DataError
             raise DataError(f"{self.labels_dir}: no {MANIFEST}; pseudo-labels are incomplete")
-        self.records = base.records  # type: ignore[attr-defined]
-        self.labels = base.labels  # type: ignore[attr-defined]
+        self.records = base.records  # type: ignore[attr-defined]  # racam datasets have .records
+        self.labels = base.labels  # type: ignore[attr-defined]  # racam datasets have .labels
 
     def __len__(self) -> int:
-        return len(self.base)  # type: ignore[arg-type]
+        return len(self.base)  # type: ignore[arg-type]  # torch's Dataset type has no __len__
 
     def __getitem__(self, index: int) -> Sample:
         sample: Sample = self.base[index]

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from torch import Tensor  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from torch import Tensor
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -36,7 +36,8 @@ def mask_outline(ax: plt.Axes, mask: Tensor | np.ndarray, color: str = "lime") -
         ax.contour(m, levels=[0.5], colors=[color], linewidths=0.8)
 
 
-def image_grid(rows: Sequence[Sequence[tuple[str, str, Tensor | np.ndarray, Tensor | np.ndarray | None]]],
+def image_grid(rows: Sequence[Sequence[tuple[str, str, Tensor | np.ndarray,
+                                              Tensor | np.ndarray | None]]],
                path: Path, *, col_width: float = 1.6, row_height: float = 4.0,
                suptitle: str | None = None) -> Path:
     """Save a grid of panels.
@@ -72,7 +73,7 @@ def image_grid(rows: Sequence[Sequence[tuple[str, str, Tensor | np.ndarray, Tens
     return _save(fig, path)
 
 
-def line_plot(series: dict[str, tuple[Sequence[float], Sequence[float]]], path: Path, *,
+def line_plot(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: Path, *,
               xlabel: str, ylabel: str, title: str, mark_x: float | None = None) -> Path:
     """Save a line plot of named ``(x, y)`` series; ``mark_x`` draws a vertical dashed line."""
     fig, ax = plt.subplots(figsize=(5, 3.4))

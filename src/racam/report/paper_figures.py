@@ -1,4 +1,5 @@
-"""The paper's figures: Grad-CAM per VGG16 stage (Fig. 1), method grid (Figs. 4-5), delta (Figs. 8-9)."""
+"""The paper's figures: Grad-CAM per VGG16 stage (Fig. 1), method grid (Figs. 4-5), delta
+(Figs. 8-9)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from racam.report.paper_numbers import DISPLAY
 
 def defective_indices(dataset: Dataset, n: int) -> list[int]:
     """Indices of the first ``n`` defective images of ``dataset``."""
-    return [i for i, y in enumerate(dataset.labels) if y == 1][:n]  # type: ignore[attr-defined]  # racam datasets have labels
+    return [i for i, y in enumerate(dataset.labels) if y == 1][:n]  # type: ignore[attr-defined]  # racam datasets have .labels
 
 
 def _image_panel(dataset, index: int) -> tuple:
     sample = dataset[index]
     true = dataset.true_mask(index)
-    return (sample.id, "image", to_original_size(sample.image[:1], sample.original_size)[0], true), true
+    image = to_original_size(sample.image[:1], sample.original_size)[0]
+    return (sample.id, "image", image, true), true
 
 
 def stage_figure(dataset: Dataset, stage_cams: dict[str, CamFn], n: int,
@@ -31,7 +33,7 @@ def stage_figure(dataset: Dataset, stage_cams: dict[str, CamFn], n: int,
     idx = defective_indices(dataset, n)
     rows = [[_image_panel(dataset, i)[0]] for i in idx]
     for name, cam in stage_cams.items():
-        for r, (_, s, heat, _) in enumerate(iter_heatmaps(cam, dataset, idx, batch_size=1,
+        for r, (_, _, heat, _) in enumerate(iter_heatmaps(cam, dataset, idx, batch_size=1,
                                                          device=device)):
             rows[r].append((f"Grad-CAM {name}", "heat", heat, rows[r][0][3]))
     return image_grid(rows, path, col_width=1.3, row_height=3.2,

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
 from racam.config import RunConfig
+from racam.data.io import RecordDataset
 from racam.io import atomic_write_text
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid
@@ -18,7 +18,7 @@ from racam.report.html import write_html
 from racam.report.tables import md_table, pct
 
 
-def overlay_rows(test: Dataset, cam: CamFn, seg: nn.Module, device: torch.device | str,
+def overlay_rows(test: RecordDataset, cam: CamFn, seg: nn.Module, device: torch.device | str,
                  method: str, n: int) -> list[list[tuple]]:
     """Image, heat map, Otsu mask and segmentation of the first ``n`` defective images of
     ``test``: ``cam`` is the heat-map callable, ``seg`` the trained segmentation network."""
@@ -41,6 +41,11 @@ def _options(cfg: RunConfig) -> str:
 
     opts = method_options(cfg.cam.method, cfg.cam.weighting, cfg.cam.fgbp_head)
     return "".join(f", {k} {v}" for k, v in opts.items())
+
+
+def _num(v: float | None) -> str:
+    """``v`` to four decimals, ``-`` when missing."""
+    return f"{v:.4f}" if v is not None else "-"
 
 
 def _transpose(rows: list[list[tuple]]) -> list[list[tuple]]:
@@ -69,16 +74,15 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
              f"({cfg.segmentation.encoder}). Seed {cfg.seed}. Device `{device}`.", "",
              "## Classifier (test images)", "",
              md_table(["pooled AUROC", "pooled AP"] + [f"fold {k} AUROC" for k in results["folds"]],
-                      [[f"{c['test_auroc_pooled']:.4f}" if c["test_auroc_pooled"] is not None else "-",
-                        f"{c['test_ap_pooled']:.4f}" if c["test_ap_pooled"] is not None else "-"]
-                       + [f"{v:.4f}" if v is not None else "-" for v in c["per_fold_auroc"].values()]]),
+                      [[_num(c["test_auroc_pooled"]), _num(c["test_ap_pooled"])]
+                       + [_num(v) for v in c["per_fold_auroc"].values()]]),
              "## Masks (%, micro over pooled test folds)", ""]
     table = []
-    for label, key, cols in [
-            (f"{cfg.cam.method} heat map, defective test images (paper view)", "cam_paper", "cam"),
-            (f"{cfg.cam.method} heat map, all test images (deployment view)", "cam_deployment", "cam"),
-            ("pseudo-labels vs true masks, defective training images", "pseudo_labels", "cam"),
-            (f"{cfg.segmentation.arch} on pseudo-labels, all test images", "segmentation", "seg")]:
+    for label, key in [
+            (f"{cfg.cam.method} heat map, defective test images (paper view)", "cam_paper"),
+            (f"{cfg.cam.method} heat map, all test images (deployment view)", "cam_deployment"),
+            ("pseudo-labels vs true masks, defective training images", "pseudo_labels"),
+            (f"{cfg.segmentation.arch} on pseudo-labels, all test images", "segmentation")]:
         r = results.get(key)
         if r:
             table.append([label, pct(r["iou"]), pct(r["miou"]), pct(r["precision"]),

@@ -52,8 +52,8 @@ class DefectCropDataset(Dataset):
         self.num_samples = int(num_samples)
         self.seed = int(seed)
         self.epoch = 0
-        self.labels = list(labels if labels is not None else base.labels)  # type: ignore[attr-defined]
-        self.n_images = len(base)  # type: ignore[arg-type]
+        self.labels = list(labels if labels is not None else base.labels)  # type: ignore[attr-defined]  # racam datasets have .labels
+        self.n_images = len(base)  # type: ignore[arg-type]  # torch's Dataset type has no __len__
         if self.n_images == 0:
             raise DataError("segmentation training set is empty")
         self.positives = [i for i, y in enumerate(self.labels) if y == 1]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import torch
 from torch import nn
 
 from racam.checkpoint import load_checkpoint, load_model_state
@@ -61,8 +62,12 @@ def build_segmentation(arch: str = "deeplabv3", encoder: str = "resnet18", in_ch
 def _load_lite0_encoder(encoder: nn.Module, weights: str, in_channels: int) -> None:
     """Load ImageNet EfficientNet-Lite0 weights (``"imagenet"``: the offline package file, else a
     file path) into smp's timm feature encoder; the classification head is dropped."""
-    from racam.models.registry import lite0_weights_path, lite0_timm_state_dict, \
-        load_state_dict_file, prepare_lite0_state_dict
+    from racam.models.registry import (
+        lite0_timm_state_dict,
+        lite0_weights_path,
+        load_state_dict_file,
+        prepare_lite0_state_dict,
+    )
 
     path = lite0_weights_path() if weights == "imagenet" else weights
     sd = prepare_lite0_state_dict(lite0_timm_state_dict(load_state_dict_file(path)), in_channels,
@@ -94,7 +99,7 @@ def check_input_size(model: nn.Module, height: int, width: int, where: str) -> N
 
 
 def load_segmentation(path: str | os.PathLike[str],
-                      map_location: str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+                      map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a segmentation network from a checkpoint written by
     :func:`racam.segmentation.train_segmentation`; returns ``(model, meta)`` in eval mode."""
     state = load_checkpoint(path, map_location="cpu")

@@ -30,6 +30,12 @@ from racam.checkpoint import (
     load_model_state,
     save_checkpoint,
 )
+from racam.config import SegmentationConfig
+from racam.errors import ConfigError, DataError
+from racam.segmentation.crops import DefectCropDataset
+from racam.segmentation.losses import LossFn, segmentation_loss
+from racam.segmentation.networks import build_segmentation, check_input_size
+from racam.segmentation.optim import lr_factor, optimizer_and_scaler, set_lr
 from racam.training import (
     amp_context,
     check_first_sample,
@@ -41,12 +47,6 @@ from racam.training import (
     resume_state,
     seed_epoch,
 )
-from racam.errors import ConfigError, DataError
-from racam.config import SegmentationConfig
-from racam.segmentation.crops import DefectCropDataset
-from racam.segmentation.losses import LossFn, segmentation_loss
-from racam.segmentation.networks import build_segmentation, check_input_size
-from racam.segmentation.optim import lr_factor, optimizer_and_scaler, set_lr
 
 
 @dataclass
@@ -66,7 +66,7 @@ def _check(cfg: SegmentationConfig, train_ds: Dataset) -> None:
     if cfg.arch.startswith("deeplab") and cfg.batch_size < 2:
         raise ConfigError(f"segmentation.batch_size must be >= 2 for {cfg.arch} (BatchNorm on "
                           "its 1x1 image-pooling branch), got 1")
-    n = cfg.samples_per_epoch or len(train_ds)  # type: ignore[arg-type]
+    n = cfg.samples_per_epoch or len(train_ds)  # type: ignore[arg-type]  # torch's Dataset type has no __len__
     if n < cfg.batch_size:
         raise DataError(f"segmentation training set has {n} images per epoch, fewer than one "
                         f"batch of {cfg.batch_size} (incomplete batches are dropped)")
@@ -188,7 +188,7 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
     labels = dataset_labels(train_ds)
     n = cfg.samples_per_epoch or len(labels)
     crops = None if cfg.crop is None else DefectCropDataset(
-        train_ds, tuple(cfg.crop), cfg.defect_crop_fraction, n, seed=seed, labels=labels)
+        train_ds, cfg.crop, cfg.defect_crop_fraction, n, seed=seed, labels=labels)
     steps = n // cfg.batch_size
     st = _Step(optimizer, scaler, dev, use_amp, bool(cfg.bf16), bool(cfg.channels_last),
                segmentation_loss(cfg.loss), float(cfg.lr), cfg.schedule, steps * cfg.epochs)
