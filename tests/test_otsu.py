@@ -103,3 +103,25 @@ def test_bad_shape_and_non_finite_values_raise() -> None:
     bad[0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         otsu_threshold(bad)
+
+
+def test_otsu2_is_skimage_otsu_of_the_otsu_foreground() -> None:
+    from racam.pseudo.otsu import pseudo_mask
+
+    g = torch.Generator().manual_seed(3)
+    yy, xx = torch.meshgrid(torch.arange(96), torch.arange(64), indexing="ij")
+    blob = torch.exp(-((yy - 40.0) ** 2 + (xx - 30.0) ** 2) / 300.0)
+    heat = (0.7 * blob + 0.3 * torch.rand(96, 64, generator=g)).clamp(0, 1)
+    t1 = threshold_otsu(heat.numpy(), nbins=256)
+    fg = heat.numpy()[heat.numpy() > t1]
+    t2 = threshold_otsu(fg, nbins=256)
+    want = heat.numpy() > t2
+    got = pseudo_mask(heat, "otsu2").numpy()
+    assert (got != want).sum() <= 2  # bin-edge ties of the two histograms
+    assert got.sum() < pseudo_mask(heat, "otsu").sum()  # a core inside the Otsu mask
+    assert not (got & ~pseudo_mask(heat, "otsu").numpy()).any()
+    two = torch.zeros(8, 8)
+    two[:4] = 1.0  # two levels: the foreground is constant, so otsu2 keeps the Otsu mask
+    assert torch.equal(pseudo_mask(two, "otsu2"), pseudo_mask(two, "otsu"))
+    with pytest.raises(ValueError, match="otsu2"):
+        pseudo_mask(heat, "median")

@@ -103,6 +103,8 @@ class Pipeline:
                 for opt in CAM_OPTION_DEFAULTS:
                     part.pop(opt, None)
                 part.update(self._method_options(self.cfg.cam.method))
+                if part.get("pseudo_threshold") == "otsu":  # default: keys of older runs hold
+                    part.pop("pseudo_threshold")
             key[name] = part
         return key
 
@@ -222,7 +224,8 @@ class Pipeline:
     def pseudo_key(self) -> str:
         """File-name key of the config's pseudo-label method (:func:`method_key`)."""
         c = self.cfg.cam
-        return method_key(c.method, c.delta, **self._method_options(c.method))
+        key = method_key(c.method, c.delta, **self._method_options(c.method))
+        return key if c.pseudo_threshold == "otsu" else f"{key}-{c.pseudo_threshold}"
 
     def pseudo_dir(self, fold: int) -> Path:
         return self.fold_dir(fold) / "pseudo" / self.pseudo_key()
@@ -240,8 +243,10 @@ class Pipeline:
                 self.cam(fold, c.method, c.delta), fd.train_all, d,
                 meta={"method": c.method, "delta": c.delta, "fusion": c.fusion,
                       **self._method_options(c.method),
+                      "threshold": c.pseudo_threshold,
                       "checkpoint": self.classifier(fold)["checkpoint"]},
-                batch_size=c.batch_size, device=self.device, progress=self.progress)
+                batch_size=c.batch_size, device=self.device, progress=self.progress,
+                threshold=c.pseudo_threshold)
             quality = self._pseudo_quality(fd, d)
             return {"manifest": str(d / "manifest.json"), "num_images": manifest["num_images"],
                     "pseudo_vs_true_defective": quality}

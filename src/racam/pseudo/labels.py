@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from racam.data.sample import Sample
 from racam.io import atomic_write_json, read_json
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps
+from racam.pseudo.otsu import pseudo_mask
 
 MANIFEST = "manifest.json"
 
@@ -37,11 +38,12 @@ def _save_png(path: Path, mask: np.ndarray) -> None:
 
 def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: dict[str, Any],
                         batch_size: int = 4, device: torch.device | str = "cpu",
-                        progress: bool = True) -> dict[str, Any]:
+                        progress: bool = True, threshold: str = "otsu") -> dict[str, Any]:
     """Write one pseudo-label mask per image of ``dataset`` and return the manifest.
 
     ``meta`` (method, delta, checkpoint, ...) is recorded in the manifest with the image list.
-    Already-written masks are kept when the run resumes.
+    ``threshold`` turns a map into a mask (:func:`racam.pseudo.otsu.pseudo_mask`: ``otsu``, the
+    protocol, or ``otsu2``). Already-written masks are kept when the run resumes.
     """
     out_dir = Path(out_dir)
     manifest_path = out_dir / MANIFEST
@@ -58,7 +60,9 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
     if progress:
         from tqdm import tqdm
         it = tqdm(it, total=len(todo), desc="pseudo-labels", leave=False)
-    for _, sample, _, mask in it:
+    for _, sample, heat, mask in it:
+        if threshold != "otsu":
+            mask = pseudo_mask(heat, threshold)
         _save_png(masks_dir / mask_filename(sample.id), mask.numpy())
     images = []
     for i, rec in enumerate(records):

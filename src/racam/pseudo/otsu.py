@@ -64,3 +64,28 @@ def otsu_mask(maps: Tensor, nbins: int = NBINS) -> Tensor:
     thr = otsu_threshold(maps, nbins)
     m = maps if maps.dtype.is_floating_point else maps.float()
     return m > thr[:, None, None]
+
+
+#: Accepted values of ``cam.pseudo_threshold``.
+PSEUDO_THRESHOLDS: tuple[str, ...] = ("otsu", "otsu2")
+
+
+def pseudo_mask(heat: Tensor, rule: str = "otsu") -> Tensor:
+    """Bool pseudo-label mask of one map ``heat (H, W)`` in [0, 1].
+
+    - ``"otsu"``: ``heat > t1`` with ``t1`` the Otsu threshold of the map (the protocol).
+    - ``"otsu2"``: ``heat > t2`` with ``t2`` the Otsu threshold of the values above ``t1``
+      (Otsu applied again inside the Otsu foreground: the map's confident core). A foreground
+      of fewer than two distinct values keeps the ``"otsu"`` mask.
+    """
+    t1 = otsu_threshold(heat[None])[0]
+    mask = heat > t1
+    if rule == "otsu":
+        return mask
+    if rule != "otsu2":
+        raise ValueError(f"pseudo threshold must be one of {PSEUDO_THRESHOLDS}, got {rule!r}")
+    inner = heat[mask]
+    if inner.numel() < 2 or bool(inner.min() == inner.max()):
+        return mask
+    t2 = otsu_threshold(inner[None, None, :])[0]
+    return heat > t2
