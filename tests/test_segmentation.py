@@ -92,10 +92,19 @@ def test_unet_learns_discs_and_predicts(tmp_path) -> None:
     torch.testing.assert_close(prob[0], ref, atol=1e-5, rtol=1e-4)
 
 
-def test_killed_and_resumed_run_equals_uninterrupted(tmp_path) -> None:
+CROP_RECIPE = SegmentationConfig(arch="unet", encoder="resnet18", epochs=2, batch_size=2,
+                                 lr=1e-3, optimizer="adamw", schedule="cosine", crop=(64, 64),
+                                 samples_per_epoch=4, loss="ce+dice_defect", bf16=True,
+                                 channels_last=True)
+
+
+@pytest.mark.parametrize("recipe", ["whole images", "crops"])
+def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, recipe: str) -> None:
     cfg = SegmentationConfig(arch="deeplabv3", encoder="resnet18", epochs=2, batch_size=2,
                              lr=0.01)
     ds = Discs(6, augment=True)
+    if recipe == "crops":  # crops are drawn from (seed, epoch, k); the schedule from the step
+        cfg, ds = CROP_RECIPE, Discs(6)
     straight = train_segmentation(cfg, ds, tmp_path / "a", seed=1, progress=False)
     killed = train_segmentation(cfg, ds, tmp_path / "b", seed=1, progress=False, stop_after=1)
     assert not killed.finished
@@ -107,6 +116,8 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path) -> None:
     assert [h["loss"] for h in straight.history] == [h["loss"] for h in resumed.history]
     again = train_segmentation(cfg, ds, tmp_path / "b", seed=1, progress=False)
     assert again.history == resumed.history  # finished: returned, not retrained
+    if recipe == "crops":  # cosine: the last step's lr is lr * (1 + cos(pi * 3 / 4)) / 2
+        assert straight.history[-1]["lr"] == pytest.approx(1e-3 * (1 - 2 ** -0.5) / 2)
 
 
 def test_bad_input(tmp_path) -> None:
