@@ -83,7 +83,7 @@ def test_a_taken_name_is_refused(scratch_registry: None) -> None:
 
 
 def test_the_worked_example_is_one_file_and_one_line(eigencam: type[BaseCAM]) -> None:
-    from racam.pipeline.run import method_key
+    from racam.cam.registry import method_key
 
     blocks = _doc_blocks()
     assert blocks[1].strip() == "from racam.cam.eigencam import EigenCAM as EigenCAM"

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from racam.cam.registry import method_key
 from racam.errors import ConfigError
 from racam.io import atomic_write_json
 from racam.pipeline.cache import cached
 from racam.pipeline.folds import stratified_holdout
-from racam.pipeline.run import method_key
 
 
 def test_stratified_holdout_is_stratified_seeded_and_disjoint() -> None:
@@ -174,3 +174,17 @@ def test_per_image_counts_keep_every_image() -> None:
     got = per_image_counts([("a", Counts(1, 2, 3, 4)), ("b", Counts(0, 0, 1, 9)),
                             ("a", Counts(5, 0, 0, 1))])
     assert got == {"a": [1, 2, 3, 4], "b": [0, 0, 1, 9], "a#1": [5, 0, 0, 1]}
+
+
+def test_later_keys_enter_stage_keys_only_away_from_their_earlier_value() -> None:
+    from racam.pipeline.run import without_later_defaults
+
+    seg = {"lr": 0.01, "optimizer": "sgd", "crop": None, "bf16": False}
+    assert without_later_defaults("segmentation", seg) == {"lr": 0.01}  # earlier runs' key
+    recipe = {"lr": 0.001, "optimizer": "adamw", "crop": [256, 256], "bf16": True}
+    assert without_later_defaults("segmentation", recipe) == recipe
+    assert without_later_defaults("cam", {"delta": 10, "pseudo_threshold": "otsu"}) == \
+        {"delta": 10}
+    assert without_later_defaults("cam", {"pseudo_threshold": "otsu2"}) == \
+        {"pseudo_threshold": "otsu2"}
+    assert without_later_defaults("data", {"size": [1, 2]}) == {"size": [1, 2]}

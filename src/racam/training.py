@@ -24,7 +24,7 @@ from torch.utils.data import (
 )
 
 from racam.checkpoint import load_checkpoint, restore_rng_states
-from racam.config import ClassifierConfig, SegmentationConfig
+from racam.config import OPTIMIZERS, ClassifierConfig, SegmentationConfig
 from racam.data.sample import collate_samples
 from racam.errors import CheckpointError, ConfigError, DataError, RacamError
 
@@ -159,13 +159,25 @@ def resume_state(last_path: Path, expected: dict[str, Any]
     return state, list(state["meta"].get("history", [])), int(state["epoch"])
 
 
-def sgd_and_scaler(model: nn.Module, cfg: ClassifierConfig | SegmentationConfig, use_amp: bool,
-                   state: dict[str, Any] | None, last_path: Path
-                   ) -> tuple[torch.optim.SGD, torch.amp.GradScaler]:
-    """SGD (``cfg.lr``, momentum, weight decay) and the AMP grad scaler; when resuming from
-    ``state`` (a loaded ``last.pt``), their states and the RNG states are restored from it."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay)
+def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
+                    momentum: float = 0.9) -> torch.optim.Optimizer:
+    """SGD with ``momentum`` (the paper) or AdamW, on every parameter of ``model``."""
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
+                               weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+
+
+def optimizer_and_scaler(model: nn.Module, cfg: ClassifierConfig | SegmentationConfig,
+                         use_amp: bool, state: dict[str, Any] | None, last_path: Path
+                         ) -> tuple[torch.optim.Optimizer, torch.amp.GradScaler]:
+    """The optimiser (``cfg.optimizer`` where the config has one, else SGD; ``cfg.lr``,
+    momentum, weight decay) and the CUDA AMP grad scaler; when resuming from ``state`` (a loaded
+    ``last.pt``), their states and the RNG states are restored from it."""
+    optimizer = build_optimizer(model, getattr(cfg, "optimizer", "sgd"), cfg.lr,
+                                cfg.weight_decay, cfg.momentum)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     if state is not None:
         if state.get("optimizer") is None:

@@ -195,3 +195,29 @@ class _Names(Sequence[str]):
 
 #: Every accepted method name (a live view of :func:`method_names`).
 METHODS: Sequence[str] = _Names()
+
+
+#: Defaults of the ``cam`` options that apply to some methods only (RA-CAM's Eq. 7 reading,
+#: FGBP's scope in the fully connected head). A default value is left out of file names and
+#: stage keys, so results computed before these options existed stay valid.
+CAM_OPTION_DEFAULTS: dict[str, str] = {"weighting": "element", "fgbp_head": "sample"}
+_OPTION_TAGS = {"weighting": "w", "fgbp_head": "h"}
+
+
+def method_options(method: str, weighting: str | None = None, fgbp_head: str | None = None
+                   ) -> dict[str, str]:
+    """The ``cam`` options that apply to ``method`` and differ from their default
+    (``{"weighting": "channel"}`` for RA-CAM's channel reading)."""
+    applied = cam_options(method, weighting=weighting, fgbp_head=fgbp_head)
+    return {k: v for k, v in applied.items() if v != CAM_OPTION_DEFAULTS[k]}
+
+
+def method_key(method: str, delta: float | None = None, *, weighting: str | None = None,
+               fgbp_head: str | None = None) -> str:
+    """File-name key of a heat-map method, e.g. ``racam-d50``, ``layercam_fgbp-d50``, or
+    ``racam-wchannel-hunit-d50`` (options that apply and differ from their default)."""
+    base = method.replace("+", "_")
+    for k, v in method_options(method, weighting, fgbp_head).items():
+        base += f"-{_OPTION_TAGS[k]}{v}"
+    needs_delta = get_method(method).uses_delta
+    return f"{base}-d{delta:g}" if needs_delta and delta is not None else base

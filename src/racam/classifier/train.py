@@ -49,11 +49,11 @@ from racam.training import (
     dataset_labels,
     epoch_sampler,
     make_loader,
+    optimizer_and_scaler,
     optimizer_step,
     resolve_device,
     resume_state,
     seed_epoch,
-    sgd_and_scaler,
 )
 
 
@@ -218,7 +218,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
     if state is not None:
         load_model_state(model, state, last_path)
     model.to(dev)
-    optimizer, scaler = sgd_and_scaler(model, cfg, use_amp, state, last_path)
+    optimizer, scaler = optimizer_and_scaler(model, cfg, use_amp, state, last_path)
 
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="classifier",
                disable=not progress)

@@ -25,13 +25,13 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
     model.eval()
     meter = SegmentationMeter()
     examples = {}
+    cpu_bf16 = bf16 and torch.device(device).type == "cpu"
     n = len(dataset)  # type: ignore[arg-type]  # torch's Dataset type has no __len__
     for start in range(0, n, batch_size):
         idx = list(range(start, min(n, start + batch_size)))
         samples = [dataset[i] for i in idx]
         images = torch.stack([s.image for s in samples]).to(device)
-        dev = torch.device(device)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and dev.type == "cpu"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16):
             logits = model(images)
         prob = logits.float().softmax(1)[:, 1].cpu()
         for i, s, p in zip(idx, samples, prob):

@@ -28,14 +28,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from racam.cam.registry import get_method
+from racam.cam.registry import CAM_OPTION_DEFAULTS, get_method
 from racam.config import RunConfig
 from racam.errors import ConfigError
 from racam.evaluation.bootstrap import align_per_image, paired_bootstrap_iou_difference
 from racam.evaluation.pooling import counts_from, pooled
 from racam.io import atomic_write_json, atomic_write_text
 from racam.pipeline.folds import fold_list
-from racam.pipeline.run import CAM_OPTION_DEFAULTS, Pipeline, machine_info
+from racam.pipeline.run import Pipeline, machine_info
 from racam.report import paper_numbers as paper
 from racam.report.html import write_html
 from racam.report.tables import md_table, pct

@@ -18,7 +18,13 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from racam.cam.registry import cam_options, get_method
+from racam.cam.registry import (
+    CAM_OPTION_DEFAULTS,
+    cam_options,
+    get_method,
+    method_key,
+    method_options,
+)
 from racam.config import RunConfig
 from racam.evaluation.pooling import counts_dict, pooled
 from racam.io import atomic_write_json
@@ -26,30 +32,20 @@ from racam.pipeline.cache import cached
 from racam.pipeline.folds import FoldData, fold_datasets, fold_list
 from racam.training import resolve_device
 
-#: Defaults of the ``cam`` options that apply to some methods only (RA-CAM's Eq. 7 reading,
-#: FGBP's scope in the fully connected head). A default value is left out of file names and
-#: stage keys, so results computed before these options existed stay valid.
-CAM_OPTION_DEFAULTS: dict[str, str] = {"weighting": "element", "fgbp_head": "sample"}
-_OPTION_TAGS = {"weighting": "w", "fgbp_head": "h"}
+#: Config keys added after runs were first cached, with the value that reproduces the earlier
+#: behaviour. At that value a key is left out of stage keys, so earlier run folders stay valid.
+LATER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cam": {"pseudo_threshold": "otsu"},
+    "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
+                     "defect_crop_fraction": 0.5, "bf16": False, "channels_last": False},
+}
 
 
-def method_options(method: str, weighting: str | None = None, fgbp_head: str | None = None
-                   ) -> dict[str, str]:
-    """The ``cam`` options that apply to ``method`` and differ from their default
-    (``{"weighting": "channel"}`` for RA-CAM's channel reading)."""
-    applied = cam_options(method, weighting=weighting, fgbp_head=fgbp_head)
-    return {k: v for k, v in applied.items() if v != CAM_OPTION_DEFAULTS[k]}
-
-
-def method_key(method: str, delta: float | None = None, *, weighting: str | None = None,
-               fgbp_head: str | None = None) -> str:
-    """File-name key of a heat-map method, e.g. ``racam-d50``, ``layercam_fgbp-d50``, or
-    ``racam-wchannel-hunit-d50`` (options that apply and differ from their default)."""
-    base = method.replace("+", "_")
-    for k, v in method_options(method, weighting, fgbp_head).items():
-        base += f"-{_OPTION_TAGS[k]}{v}"
-    needs_delta = get_method(method).uses_delta
-    return f"{base}-d{delta:g}" if needs_delta and delta is not None else base
+def without_later_defaults(section: str, part: dict[str, Any]) -> dict[str, Any]:
+    """``part`` (one config section as a dict) without the :data:`LATER_DEFAULTS` of
+    ``section`` that it holds at their earlier-behaviour value."""
+    later = LATER_DEFAULTS.get(section, {})
+    return {k: v for k, v in part.items() if not (k in later and later[k] == v)}
 
 
 class Pipeline:
@@ -103,9 +99,7 @@ class Pipeline:
                 for opt in CAM_OPTION_DEFAULTS:
                     part.pop(opt, None)
                 part.update(self._method_options(self.cfg.cam.method))
-                if part.get("pseudo_threshold") == "otsu":  # default: keys of older runs hold
-                    part.pop("pseudo_threshold")
-            key[name] = part
+            key[name] = without_later_defaults(name, part)
         return key
 
     def _method_options(self, method: str, weighting: str | None = None,
@@ -306,8 +300,9 @@ class Pipeline:
                 out["counts"] = counts_dict(r["counts"])
             return out
 
-        seg = {k: v for k, v in dataclasses.asdict(self.cfg.segmentation).items()
-               if k not in ("arch", "num_workers")}
+        seg = without_later_defaults("segmentation", {
+            k: v for k, v in dataclasses.asdict(self.cfg.segmentation).items()
+            if k not in ("arch", "num_workers")})
         parts = ("data", "classifier", "cam") if source == "pseudo" else ("data",)
         return cached(d / "result.json", self._timed(f"fold {fold}: segmentation {tag}", compute),
                       {**self._key(*parts), "segmentation": seg})

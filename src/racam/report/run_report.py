@@ -37,7 +37,7 @@ def overlay_rows(test: RecordDataset, cam: CamFn, seg: nn.Module, device: torch.
 
 def _options(cfg: RunConfig) -> str:
     """``", weighting channel"`` etc.: the method's ``cam`` options that differ from default."""
-    from racam.pipeline.run import method_options
+    from racam.cam.registry import method_options
 
     opts = method_options(cfg.cam.method, cfg.cam.weighting, cfg.cam.fgbp_head)
     return "".join(f", {k} {v}" for k, v in opts.items())

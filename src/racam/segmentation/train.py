@@ -35,13 +35,14 @@ from racam.errors import ConfigError, DataError
 from racam.segmentation.crops import DefectCropDataset
 from racam.segmentation.losses import LossFn, segmentation_loss
 from racam.segmentation.networks import build_segmentation, check_input_size
-from racam.segmentation.optim import lr_factor, optimizer_and_scaler, set_lr
+from racam.segmentation.optim import lr_factor, set_lr
 from racam.training import (
     amp_context,
     check_first_sample,
     dataset_labels,
     epoch_sampler,
     make_loader,
+    optimizer_and_scaler,
     optimizer_step,
     resolve_device,
     resume_state,
