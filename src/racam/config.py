@@ -145,8 +145,10 @@ class CamConfig:
     Grad-CAM-style). ``fgbp_head`` (RA-CAM and ``+fgbp`` methods): FGBP's map scope in the fully
     connected head, ``sample`` (one percentile map per sample over the layer's units, the
     default) or ``unit`` (one per unit). ``pseudo_threshold``: how pseudo-labels are cut from the
-    maps, ``otsu`` (the protocol) or ``otsu2`` (Otsu again inside the Otsu foreground,
-    :func:`racam.pseudo.otsu.pseudo_mask`); heat-map scores (Table I) always use Otsu.
+    maps, ``otsu`` (the protocol), ``otsu2`` (Otsu again inside the Otsu foreground,
+    :func:`racam.pseudo.otsu.pseudo_mask`) or ``band`` (the ``otsu2`` mask, with the pixels
+    between the two thresholds left out of segmentation training); heat-map scores (Table I)
+    always use Otsu.
     """
 
     method: str = option("racam", one_of(_methods, "method"))
@@ -154,7 +156,8 @@ class CamConfig:
     fusion: str = option("max", one_of(_fusions, "fusion"))
     weighting: str = option("element", one_of(_weightings, "weighting"))
     fgbp_head: str = option("sample", one_of(_head_scopes, "FGBP head scope"))
-    pseudo_threshold: str = option("otsu", one_of(("otsu", "otsu2"), "pseudo-label threshold"))
+    pseudo_threshold: str = option("otsu", one_of(("otsu", "otsu2", "band"),
+                                                  "pseudo-label threshold"))
     layers: list[str] | None = None
     batch_size: int = option(4, at_least(1))
 

@@ -22,6 +22,8 @@ class Sample:
             or ``None`` when the dataset has no masks.
         image_path: path of the image file, for reports and error messages.
         mask_path: path of the mask file, or ``None``.
+        ignore: bool tensor ``(H, W)`` of pixels that training leaves out (a pseudo-label's
+            uncertain band), or ``None`` for none.
     """
 
     image: Tensor
@@ -32,6 +34,7 @@ class Sample:
     image_path: str = ""
     mask_path: str | None = None
     extra: dict = field(default_factory=dict)
+    ignore: Tensor | None = None
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Batch:
     masks: Tensor | None  # (B, H, W) bool, None when any sample lacks a mask
     image_paths: list[str]
     mask_paths: list[str | None]
+    ignore: Tensor | None = None  # (B, H, W) bool, None when no sample has an ignore mask
 
     def to(self, device: torch.device | str) -> Batch:
         """Move the tensors to ``device``."""
@@ -56,6 +60,7 @@ class Batch:
             None if self.masks is None else self.masks.to(device),
             self.image_paths,
             self.mask_paths,
+            None if self.ignore is None else self.ignore.to(device),
         )
 
 
@@ -64,6 +69,10 @@ def collate_samples(samples: list[Sample]) -> Batch:
     masks = None
     if all(s.mask is not None for s in samples):
         masks = torch.stack([s.mask for s in samples if s.mask is not None])
+    ignore = None
+    if masks is not None and any(s.ignore is not None for s in samples):
+        ignore = torch.stack([torch.zeros_like(m) if s.ignore is None else s.ignore
+                              for s, m in zip(samples, masks)])
     return Batch(
         images=torch.stack([s.image for s in samples]),
         labels=torch.tensor([s.label for s in samples], dtype=torch.long),
@@ -72,4 +81,5 @@ def collate_samples(samples: list[Sample]) -> Batch:
         masks=masks,
         image_paths=[s.image_path for s in samples],
         mask_paths=[s.mask_path for s in samples],
+        ignore=ignore,
     )

@@ -3,7 +3,9 @@
 Defective training images get the Otsu mask of their heat map; defect-free ones an empty mask.
 Masks are written at each image's original size as 0/255 PNGs under ``out_dir/masks`` (file name
 = sample id with ``/`` replaced by ``__``), then ``manifest.json`` is written last and atomically:
-a folder without a manifest is an unfinished run and is recomputed.
+a folder without a manifest is an unfinished run and is recomputed. Rules with an uncertain band
+(``band``) also write the band as 0/255 PNGs under ``out_dir/ignore``; training leaves those
+pixels out of the loss.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from torch.utils.data import Dataset
 from racam.data.sample import Sample
 from racam.io import atomic_write_json, read_json
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps
-from racam.pseudo.otsu import pseudo_mask
+from racam.pseudo.otsu import pseudo_trimap
 
 MANIFEST = "manifest.json"
+IGNORE = "ignore"  # sub-folder of the ignore bands
 
 
 def mask_filename(sample_id: str) -> str:
@@ -51,6 +54,7 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
         return read_json(manifest_path)
     masks_dir = out_dir / "masks"
     masks_dir.mkdir(parents=True, exist_ok=True)
+    ignore_dir = out_dir / IGNORE
     labels = list(dataset.labels)  # type: ignore[attr-defined]  # racam datasets have .labels
     records = dataset.records  # type: ignore[attr-defined]  # racam datasets have .records
     todo = [i for i, lab in enumerate(labels)
@@ -61,8 +65,12 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
         from tqdm import tqdm
         it = tqdm(it, total=len(todo), desc="pseudo-labels", leave=False)
     for _, sample, heat, mask in it:
+        ignore = None
         if threshold != "otsu":
-            mask = pseudo_mask(heat, threshold)
+            mask, ignore = pseudo_trimap(heat, threshold)
+        if ignore is not None:  # written before the mask: a mask on disk has its band
+            ignore_dir.mkdir(exist_ok=True)
+            _save_png(ignore_dir / mask_filename(sample.id), ignore.numpy())
         _save_png(masks_dir / mask_filename(sample.id), mask.numpy())
     images = []
     for i, rec in enumerate(records):
@@ -83,7 +91,8 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
 
 
 class PseudoLabelDataset(Dataset):
-    """Wraps a (non-augmented) dataset, replacing each mask by its pseudo-label.
+    """Wraps a (non-augmented) dataset, replacing each mask by its pseudo-label (and setting
+    ``Sample.ignore`` where the pseudo-labels have an ignore band).
 
     The pseudo-label is resized to the sample's size with nearest neighbour; with
     ``augment=True`` random horizontal and vertical flips are applied to image and mask together.
@@ -107,9 +116,15 @@ class PseudoLabelDataset(Dataset):
         path = self.labels_dir / "masks" / mask_filename(sample.id)
         from racam.data import read_mask, resize_mask
         h, w = sample.image.shape[-2:]
-        sample.mask = resize_mask(read_mask(path), (w, h))
-        if self.augment:
+        mask = resize_mask(read_mask(path), (w, h))
+        ignore_path = self.labels_dir / IGNORE / mask_filename(sample.id)
+        ignore = resize_mask(read_mask(ignore_path), (w, h)) if ignore_path.exists() else None
+        if self.augment:  # flip the mask and its band together
             from racam.data.transforms import random_flips
-            sample.image, sample.mask = random_flips(sample.image, sample.mask)
+            both = mask[None] if ignore is None else torch.stack([mask, ignore])
+            sample.image, flipped = random_flips(sample.image, both)
+            assert flipped is not None
+            mask, ignore = flipped[0], (None if ignore is None else flipped[1])
+        sample.mask, sample.ignore = mask, ignore
         sample.mask_path = str(path)
         return sample

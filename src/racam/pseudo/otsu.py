@@ -67,7 +67,7 @@ def otsu_mask(maps: Tensor, nbins: int = NBINS) -> Tensor:
 
 
 #: Accepted values of ``cam.pseudo_threshold``.
-PSEUDO_THRESHOLDS: tuple[str, ...] = ("otsu", "otsu2")
+PSEUDO_THRESHOLDS: tuple[str, ...] = ("otsu", "otsu2", "band")
 
 
 def pseudo_mask(heat: Tensor, rule: str = "otsu") -> Tensor:
@@ -77,15 +77,30 @@ def pseudo_mask(heat: Tensor, rule: str = "otsu") -> Tensor:
     - ``"otsu2"``: ``heat > t2`` with ``t2`` the Otsu threshold of the values above ``t1``
       (Otsu applied again inside the Otsu foreground: the map's confident core). A foreground
       of fewer than two distinct values keeps the ``"otsu"`` mask.
+    - ``"band"``: the ``"otsu2"`` mask; :func:`pseudo_ignore` adds the band ``t1 < heat <= t2``
+      that training leaves out.
     """
+    return pseudo_trimap(heat, rule)[0]
+
+
+def pseudo_ignore(heat: Tensor, rule: str = "otsu") -> Tensor | None:
+    """Bool mask of the pixels training should ignore under ``rule`` (``None`` for none): for
+    ``"band"`` the pixels between the two Otsu thresholds, ``t1 < heat <= t2``."""
+    return pseudo_trimap(heat, rule)[1]
+
+
+def pseudo_trimap(heat: Tensor, rule: str = "otsu") -> tuple[Tensor, Tensor | None]:
+    """``(defect mask, ignore mask or None)`` of one map ``heat (H, W)`` under ``rule``
+    (see :func:`pseudo_mask`)."""
+    if rule not in PSEUDO_THRESHOLDS:
+        raise ValueError(f"pseudo threshold must be one of {PSEUDO_THRESHOLDS}, got {rule!r}")
     t1 = otsu_threshold(heat[None])[0]
     mask = heat > t1
     if rule == "otsu":
-        return mask
-    if rule != "otsu2":
-        raise ValueError(f"pseudo threshold must be one of {PSEUDO_THRESHOLDS}, got {rule!r}")
+        return mask, None
     inner = heat[mask]
     if inner.numel() < 2 or bool(inner.min() == inner.max()):
-        return mask
+        return mask, (torch.zeros_like(mask) if rule == "band" else None)
     t2 = otsu_threshold(inner[None, None, :])[0]
-    return heat > t2
+    core = heat > t2
+    return core, (mask & ~core if rule == "band" else None)

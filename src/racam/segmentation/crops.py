@@ -95,16 +95,19 @@ class DefectCropDataset(Dataset):
             left = int(rng.integers(0, max(w - cw, 0) + 1))
         top = min(max(top, 0), max(h - ch, 0))
         left = min(max(left, 0), max(w - cw, 0))
-        img = image[:, top:top + ch, left:left + cw]
-        msk = mask[top:top + ch, left:left + cw]
-        img, msk = _pad_to(img, msk, ch, cw)
-        if rng.random() < 0.5:
-            img, msk = img.flip(-1), msk.flip(-1)
-        if rng.random() < 0.5:
-            img, msk = img.flip(-2), msk.flip(-2)
+        window = (slice(top, top + ch), slice(left, left + cw))
+        img, msk = _pad_to(image[(slice(None), *window)], mask[window], ch, cw)
+        ign = None
+        if sample.ignore is not None:
+            _, ign = _pad_to(image[(slice(None), *window)], sample.ignore[window], ch, cw)
+        flips = [d for d in (-1, -2) if rng.random() < 0.5]
+        if flips:
+            img, msk = img.flip(flips), msk.flip(flips)
+            ign = None if ign is None else ign.flip(flips)
         return Sample(image=img.contiguous(), label=sample.label, id=sample.id,
                       original_size=sample.original_size, mask=msk.contiguous(),
-                      image_path=sample.image_path, mask_path=sample.mask_path)
+                      image_path=sample.image_path, mask_path=sample.mask_path,
+                      ignore=None if ign is None else ign.contiguous())
 
 
 def _pad_to(image: Tensor, mask: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:

@@ -12,6 +12,9 @@ from racam.errors import ConfigError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
+#: Target value of pixels left out of every loss (a pseudo-label's uncertain band).
+IGNORE_INDEX = 255
+
 
 def segmentation_loss(name: str) -> LossFn:
     """The training loss ``loss(logits (B, 2, H, W), target (B, H, W) long)``.
@@ -22,13 +25,20 @@ def segmentation_loss(name: str) -> LossFn:
     - ``"ce+dice_defect"``: cross-entropy plus the soft Dice loss of the defect class alone
       (sums over the whole batch), which counters the defect pixels' rarity without rewarding
       the easy background class (the CPU recipe).
+
+    Pixels whose target is :data:`IGNORE_INDEX` count in no term.
     """
+
+    def ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX)
+
     if name == "ce":
-        return F.cross_entropy
+        return ce
     if name in ("ce+dice", "ce+dice_defect"):
         from segmentation_models_pytorch.losses import DiceLoss
 
         classes = [1] if name == "ce+dice_defect" else None
-        dice = DiceLoss(mode="multiclass", classes=classes, from_logits=True)
-        return lambda logits, y: F.cross_entropy(logits, y) + dice(logits, y)
+        dice = DiceLoss(mode="multiclass", classes=classes, from_logits=True,
+                        ignore_index=IGNORE_INDEX)
+        return lambda logits, y: ce(logits, y) + dice(logits, y)
     raise ConfigError(f"segmentation.loss must be one of {LOSSES}, got {name!r}")

@@ -33,7 +33,7 @@ from racam.checkpoint import (
 from racam.config import SegmentationConfig
 from racam.errors import ConfigError, DataError
 from racam.segmentation.crops import DefectCropDataset
-from racam.segmentation.losses import LossFn, segmentation_loss
+from racam.segmentation.losses import IGNORE_INDEX, LossFn, segmentation_loss
 from racam.segmentation.networks import build_segmentation, check_input_size
 from racam.segmentation.optim import lr_factor, set_lr
 from racam.training import (
@@ -114,6 +114,8 @@ def _train_epoch(model: nn.Module, loader: Any, st: _Step, epoch: int, first_ste
         if st.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = batch.masks.to(st.device, non_blocking=True).long()
+        if batch.ignore is not None:
+            y[batch.ignore.to(st.device)] = IGNORE_INDEX
         with autocast_context(st.device, st.use_amp, st.bf16):
             logits = model(x)
         loss = st.loss_fn(logits.float(), y)
