@@ -30,6 +30,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--methods", nargs="+", default=["racam", "layercam"])
+    ap.add_argument("--folds", nargs="+", type=int, default=None,
+                    help="folds to compare on (default: the config's; the stages keep the "
+                         "config's keys, so the run folder stays reusable)")
     a = ap.parse_args()
     overrides = {}
     for item in a.overrides:
@@ -37,9 +40,10 @@ def main() -> None:
         overrides[key] = yaml.safe_load(value)
     cfg = load_config(a.config, overrides)
     pipe = Pipeline(cfg, a.out, progress=False, log=lambda _: None)
+    folds = pipe.folds if a.folds is None else [k for k in pipe.folds if k in a.folds]
     row: dict[str, object] = {"overrides": a.overrides}
     aurocs, seconds = [], 0.0
-    for k in pipe.folds:
+    for k in folds:
         t0 = time.perf_counter()
         clf = pipe.classifier(k)
         seconds += time.perf_counter() - t0
@@ -52,7 +56,7 @@ def main() -> None:
     row["val_auroc_mean"] = round(sum(aurocs) / len(aurocs), 4)
     for method in a.methods:
         tp = fp = fn = 0
-        for k in pipe.folds:
+        for k in folds:
             r = counts_from(pipe.cam_quality(k, method, None, "train")["paper"])
             tp, fp, fn = tp + r.tp, fp + r.fp, fn + r.fn
         row[f"{method}_train_iou"] = round(100 * tp / max(tp + fp + fn, 1), 2)

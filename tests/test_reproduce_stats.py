@@ -10,6 +10,7 @@ intervals they may (not) claim.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import zlib
@@ -288,3 +289,34 @@ def test_fgbp_helps_only_at_positive_delta_with_an_interval_excluding_zero(cfg,
     # no interval: no claim either way
     text = rp.render_report(cfg, _results(delta=50), tmp_path)
     assert "improves" not in text and "no claim either way" in text
+
+
+def test_goals_are_checked_next_to_their_numbers(cfg, tmp_path) -> None:
+    goals = dataclasses.replace(cfg.reproduce, wall_goal_minutes=120,
+                                segmentation_goals={"unet-true": 55, "deeplabv3-pseudo": 25})
+    with_goals = dataclasses.replace(cfg, reproduce=goals)
+    res = _results(fs_iou=0.6)
+    res["stage_seconds"] = {"classifier": 3000.0, "segmentation": 4000.0}
+    text = rp.render_report(with_goals, res, tmp_path)
+    table = text.split("## Table III")[1].split("##")[0]
+    assert "| 60.00 |" in table and "met: >= 55" in table
+    assert "not met: >= 25" in table and "docs/results.md" in table  # WS row: 5.00
+    assert "DeepLabV3, DeepLabV3+ (the paper's other Table III rows) are not trained" in table
+    assert "all stages | 7000.0" in text and "116.7 minutes: **met**" in text
+    res["stage_seconds"]["segmentation"] = 5000.0
+    assert "133.3 minutes: **not met**" in rp.render_report(with_goals, res, tmp_path)
+    # without goals the table has no goal column and the report no verdict
+    plain = rp.render_report(cfg, res, tmp_path)
+    assert "| goal |" not in plain and "**not met**" not in plain
+
+
+def test_goal_values_are_checked_on_load() -> None:
+    from racam.config import config_from_dict
+    from racam.errors import ConfigError
+
+    ok = config_from_dict({"reproduce": {"segmentation_goals": {"unet-true": "55"}}})
+    assert ok.reproduce.segmentation_goals == {"unet-true": 55.0}
+    with pytest.raises(ConfigError, match=r"reproduce\.segmentation_goals\.unet-true: must lie"):
+        config_from_dict({"reproduce": {"segmentation_goals": {"unet-true": 120}}})
+    with pytest.raises(ConfigError, match="reproduce.segmentation_goals: expected a mapping"):
+        config_from_dict({"reproduce": {"segmentation_goals": [55]}})

@@ -223,6 +223,12 @@ class ReproduceConfig:
     fgbp_heads: list[str] = option(["sample", "unit"], one_of(_head_scopes, "FGBP head scope"))
     #: bootstrap resamples of the defective test images for RA-CAM minus each baseline
     bootstrap_resamples: int = option(10000, at_least(100))
+    #: defect-IoU goals (%) the report checks next to Table III, by ``<arch>-<source>``
+    #: (``unet-true``, ``unet-pseudo``, ...): each row says whether it met its goal
+    segmentation_goals: dict[str, float] = option({}, within(0, 100))
+    #: wall-time goal (minutes) of a whole reproduction from nothing, checked in the report
+    #: against the stage seconds it sums
+    wall_goal_minutes: float | None = option(None, above(0))
 
 
 @dataclass

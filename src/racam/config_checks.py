@@ -25,8 +25,8 @@ Rule = Callable[[Any], "str | None"]
 def option(default: Any, *rules: Rule) -> Any:
     """A dataclass field with ``rules``; a list default is copied for each instance."""
     meta = {"rules": rules}
-    if isinstance(default, list):
-        return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -83,12 +83,17 @@ def checked(obj: Any, where: str = "") -> Any:
 
 
 def _apply(rules: Sequence[Rule], value: Any, key: str) -> None:
-    items = list(enumerate(value)) if isinstance(value, (list, tuple)) else [(None, value)]
+    if isinstance(value, dict):
+        items: list[tuple[Any, Any]] = [(f".{k}", v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple)):
+        items = [(f"[{i}]", v) for i, v in enumerate(value)]
+    else:
+        items = [("", value)]
     for rule in rules:
         for i, item in items:
             problem = rule(item)
             if problem:
-                raise ConfigError(f"{key}{'' if i is None else f'[{i}]'}: {problem}")
+                raise ConfigError(f"{key}{i}: {problem}")
 
 
 def convert(value: Any, hint: Any, key: str) -> Any:
@@ -99,6 +104,11 @@ def convert(value: Any, hint: Any, key: str) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return convert(value, inner, key)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {convert(k, args[0], key): convert(v, args[1], f"{key}.{k}")
+                for k, v in value.items()}
     if origin is list:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {value!r}")

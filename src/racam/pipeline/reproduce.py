@@ -383,6 +383,19 @@ def _label(method: str, delta: float | None) -> str:
     return name
 
 
+#: The fully supervised networks of the paper's Table III.
+PAPER_SUPERVISED_ARCHS = ("unet", "deeplabv3", "deeplabv3plus")
+
+
+def _goal_text(goal: float | None, iou: float | None) -> str:
+    """``">= 55: met"`` / ``"not met (...)"`` for a defect-IoU ``goal`` in % (``-``: none)."""
+    if goal is None:
+        return "-"
+    if iou is None:
+        return f"not met: >= {goal:g}, no figure"
+    return f"met: >= {goal:g}" if 100 * iou >= goal else f"not met: >= {goal:g}"
+
+
 def _observations(results: dict[str, Any]) -> list[str]:
     """Plain statements of what this run shows next to the paper's claims. An order between
     two methods is stated only where the paired bootstrap interval of their difference excludes
@@ -601,19 +614,35 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
 
     rows = []
     t3 = results.get("table_iii") or []
+    goals = cfg.reproduce.segmentation_goals
+    rule = {"otsu": "Otsu", "otsu2": "Otsu inside the Otsu foreground (otsu2)",
+            "band": "otsu2 core, band between the two Otsu thresholds ignored"}
     for r in t3:
         key = f"{r['arch']}-{r['source']}"
         ref = paper.TABLE_III.get(key)
-        kind = "WS (RA-CAM pseudo-labels)" if r["source"] == "pseudo" else "FS (true masks)"
+        kind = (f"WS (RA-CAM pseudo-labels: {rule.get(cfg.cam.pseudo_threshold, '?')})"
+                if r["source"] == "pseudo" else "FS (true masks)")
         p = r.get("pooled")
         rows.append([_name(r["arch"]), kind, pct(p.get("iou")) if p else "-",
                      pct(p.get("miou")) if p else "-", _spread(r.get("fold_iou")),
-                     f"{ref[0]:.2f}" if ref else "-", f"{ref[1]:.2f}" if ref else "-"])
+                     f"{ref[0]:.2f}" if ref else "-", f"{ref[1]:.2f}" if ref else "-"]
+                    + ([_goal_text(goals.get(key), p.get("iou") if p else None)]
+                       if goals else []))
     seg_seed = t3[0].get("seed", seeds[0]) if t3 else seeds[0]
     L += ["## Table III: segmentation (all test images)"
           + (f", classifier seed {seg_seed}" if multi else ""), "",
           md_table(["network", "type", "defect IoU", "mIoU", "defect IoU per-fold mean ± sd",
-                    "paper defect IoU", "paper mIoU"], rows)]
+                    "paper defect IoU", "paper mIoU"] + (["goal"] if goals else []), rows)]
+    trained = {r["arch"] for r in t3 if r["source"] == "true"}
+    left = [a for a in PAPER_SUPERVISED_ARCHS if a not in trained]
+    if t3 and left:
+        L += [f"Fully supervised {', '.join(map(_name, left))} (the paper's other Table III "
+              f"rows) are not trained in this run (`reproduce.supervised_archs`); they are left "
+              f"to the paper-scale config.", ""]
+    if any(_goal_text(goals.get(f"{r['arch']}-{r['source']}"),
+                      (r.get("pooled") or {}).get("iou")).startswith("not met") for r in t3):
+        L += ["A goal not met: `docs/results.md` lists what was tried and the best figure "
+              "measured.", ""]
 
     sweep = results.get("delta_sweep") or {}
     rows = [[f"{r['delta']:g}" + (" (guided backpropagation)" if r["delta"] == 0 else ""),
@@ -638,11 +667,18 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
                 L += ["Green outline: the true defect.", ""]
         L += [f"![{title}]({path})" if path else "(figure not produced)", ""]
     wall = results.get("wall_seconds_this_call")
+    stage_s = results.get("stage_seconds") or {}
+    total = sum(stage_s.values())
+    goal_min = cfg.reproduce.wall_goal_minutes
     L += ["## Timings", "",
           md_table(["stage", "seconds (sum over folds" + (" and seeds)" if multi else ")")],
-                   [[k, v] for k, v in sorted((results.get("stage_seconds") or {}).items())]),
+                   [[k, v] for k, v in sorted(stage_s.items())]
+                   + [["all stages", round(total, 1)]]),
           f"Wall time of the `racam reproduce` call that wrote this report: "
-          f"{wall if wall is not None else '-'} s (stages finished by earlier calls are reused).",
+          f"{wall if wall is not None else '-'} s (stages finished by earlier calls are reused)."
+          + (f" Goal for a whole reproduction: <= {goal_min:g} minutes; the stages sum to "
+             f"{total / 60:.1f} minutes: **{'met' if total <= 60 * goal_min else 'not met'}**."
+             if goal_min and total else ""),
           "", "## Machine", "", "```json", json.dumps(results.get("machine"), indent=2), "```",
           "", "## Config", "", "```json", json.dumps(cfg.to_dict(), indent=2), "```", ""]
     return "\n".join(L)
