@@ -32,7 +32,7 @@ def _try_export(model: nn.Module, example: torch.Tensor, path: Path,
                 dims: dict[int, Any]) -> None:
     torch.onnx.export(model, (example,), str(path), input_names=["image"],
                       output_names=["logits"], dynamo=True, opset_version=OPSET,
-                      dynamic_shapes=(dims,), verbose=False)
+                      dynamic_shapes=(dims,), verbose=False, external_data=False)
 
 
 def export_module(model: nn.Module, example: torch.Tensor, path: Path) -> list[str]:
@@ -55,8 +55,7 @@ def export_module(model: nn.Module, example: torch.Tensor, path: Path) -> list[s
             except Exception as exc:  # the exporter raises many kinds; try the next shapes
                 errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
                 continue
-            for extra in tmp.parent.glob(f"{tmp.name}*.data"):  # no external weights expected
-                extra.unlink()
+            tmp.chmod(0o644)
             os.replace(tmp, path)
             return axes
     finally:
