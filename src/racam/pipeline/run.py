@@ -98,6 +98,7 @@ class Pipeline:
         self.device = resolve_device(cfg.device)
         self._data: dict[int, FoldData] = {}
         self._models: dict[int, nn.Module] = {}
+        self._warned = False
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "config.json", cfg.to_dict())
 
@@ -112,7 +113,20 @@ class Pipeline:
     def data(self, fold: int) -> FoldData:
         if fold not in self._data:
             self._data[fold] = fold_datasets(self.cfg.data, fold, self.cfg.seed)
+            if not self._warned:  # a folder dataset's problems, once per run
+                self._warned = True
+                for problem in self.data_problems(fold)["problems"]:
+                    self.log(f"[racam] warning: {problem}")
         return self._data[fold]
+
+    def data_problems(self, fold: int) -> dict[str, list[str]]:
+        """Problems of the dataset's files (:mod:`racam.data.audit`; folder datasets) and the
+        images left out of the pixel metrics for want of a usable mask."""
+        audit = getattr(self.data(fold).test, "audit", None)
+        if audit is None:
+            return {"problems": [], "left_out_of_pixel_metrics": []}
+        return {"problems": [str(p) for p in audit.problems],
+                "left_out_of_pixel_metrics": [str(p) for p in audit.without_usable_mask]}
 
     def _timed(self, label: str, fn: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
         def run() -> dict[str, Any]:
@@ -345,6 +359,7 @@ class Pipeline:
             folds[k]["pseudo"] = self.pseudo_labels(k)
             folds[k]["segmentation"] = self.segmentation(k)
         results = summarize_run(folds)
+        results["data"] = self.data_problems(self.folds[0])
         results["wall_seconds_this_call"] = round(time.perf_counter() - t0, 1)
         results["machine"] = machine_info()
         atomic_write_json(self.out / "results.json", results)
