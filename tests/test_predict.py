@@ -53,7 +53,8 @@ def test_predict_writes_original_size_masks_csv_gallery_and_skips_on_rerun(
     assert "6 images: 5 predicted, 0 already done, 1 unreadable" in res.output
     rows = read_rows(out)
     assert set(rows) == set(sizes) | {"corrupt.png"}
-    assert "corrupt.png" in rows["corrupt.png"]["error"] and rows["corrupt.png"]["probability"] == ""
+    bad = rows["corrupt.png"]
+    assert str(tmp_path / "imgs/corrupt.png") in bad["error"] and bad["probability"] == ""
     for name, (w, h) in sizes.items():
         r = rows[name]
         mask_path = out / "masks" / Path(name).with_suffix(".png")

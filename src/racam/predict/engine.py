@@ -225,7 +225,8 @@ def predict_folder(run_dir: Path, opts: PredictOptions) -> PredictSummary:
                 bar.update(1)
             continue
         pred = Prediction(name, key=key, width=img.size[0], height=img.size[1],
-                          mask=mask_relpath(rel).as_posix(), overlay=overlay_relpath(rel).as_posix())
+                          mask=mask_relpath(rel).as_posix(),
+                          overlay=overlay_relpath(rel).as_posix())
         results[name] = pred
         batch.append(_Item(rel, img, tensor, pred))
         if len(batch) == opts.batch_size:
