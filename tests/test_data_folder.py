@@ -121,8 +121,13 @@ def test_defect_image_with_missing_mask_names_it(tmp_path) -> None:
     root = _tree(tmp_path)
     (root / "masks" / "defect_03.png").unlink()
     with pytest.raises(DataError, match="mask file missing") as exc:
-        FolderDataset(root)
+        FolderDataset(root, strict=True)
     assert str(root / "defect" / "defect_03.png") in str(exc.value)
+    # not strict: the image keeps its label, without a true mask (left out of pixel metrics)
+    ds = FolderDataset(root)
+    i = next(i for i, r in enumerate(ds.records) if r.image_path.stem == "defect_03")
+    assert ds.labels[i] == 1 and ds.true_mask(i) is None and ds[i].mask is None
+    assert ds.audit.without_usable_mask == [root / "defect" / "defect_03.png"]
 
 
 def test_unreadable_image_names_the_file(tmp_path) -> None:
@@ -130,27 +135,27 @@ def test_unreadable_image_names_the_file(tmp_path) -> None:
     bad = root / "good" / "broken.jpg"
     bad.write_text("plain text, not an image")
     with pytest.raises(DataError, match="cannot read image") as exc:
-        FolderDataset(root)
+        FolderDataset(root, strict=True)
     assert str(bad) in str(exc.value)
-    # a truncated JPEG passes the header check and fails, named, when loaded
+    # a truncated JPEG passes a header check; the audit decodes it and names it
     buf = root / "good" / "whole.jpg"
     noise = np.random.default_rng(1).integers(0, 255, (H * 8, W * 8), dtype=np.uint8)
     Image.fromarray(noise).save(buf)
     data = buf.read_bytes()
     bad.write_bytes(data[:len(data) // 2])
     buf.unlink()
-    ds = FolderDataset(root)
-    i = next(i for i, r in enumerate(ds.records) if r.image_path == bad)
     with pytest.raises(DataError, match="cannot read image") as exc:
-        ds[i]
+        FolderDataset(root, strict=True)
     assert str(bad) in str(exc.value)
+    ds = FolderDataset(root)  # not strict: left out, the others are used
+    assert bad not in [r.image_path for r in ds.records] and len(ds) == 15
 
 
 def test_mask_size_mismatch_names_both_files(tmp_path) -> None:
     root = _tree(tmp_path)
     Image.new("L", (W + 1, H), 255).save(root / "masks" / "defect_01.png")
     with pytest.raises(DataError, match=f"{W + 1}x{H}") as exc:
-        FolderDataset(root)
+        FolderDataset(root, strict=True)
     assert str(root / "masks" / "defect_01.png") in str(exc.value)
     assert str(root / "defect" / "defect_01.png") in str(exc.value)
 
@@ -159,11 +164,11 @@ def test_masks_contradicting_their_folder(tmp_path) -> None:
     root = _tree(tmp_path)
     Image.new("L", (W, H), 0).save(root / "masks" / "defect_00.png")
     with pytest.raises(DataError, match="is empty"):
-        FolderDataset(root)
+        FolderDataset(root, strict=True)
     root2 = _tree(tmp_path / "b")
     Image.new("L", (W, H), 1).save(root2 / "masks" / "good_03.png")
     with pytest.raises(DataError, match="has defect pixels") as exc:
-        FolderDataset(root2)
+        FolderDataset(root2, strict=True)
     assert str(root2 / "masks" / "good_03.png") in str(exc.value)
 
 
@@ -171,7 +176,7 @@ def test_duplicate_stems_are_refused(tmp_path) -> None:
     root = _tree(tmp_path, masks=False)
     Image.new("RGB", (W, H)).save(root / "defect" / "good_00.jpg")
     with pytest.raises(DataError, match="unique"):
-        FolderDataset(root)
+        FolderDataset(root, strict=True)
 
 
 def test_batches_collate(tmp_path) -> None:

@@ -97,7 +97,8 @@ class DataConfig:
     the run stops naming both). ``folds`` lists the KolektorSDD folds to run
     (results are pooled over them). ``val_fraction`` of the *training* images (stratified,
     seeded) is held out to select the classifier checkpoint; ``test_fraction`` of a folder
-    dataset's images is its test split.
+    dataset's images is its test split; ``strict`` makes each problem of a folder dataset an
+    error (see :mod:`racam.data.audit`).
     """
 
     dataset: str = option("ksdd", one_of(_datasets, "dataset"))
@@ -108,6 +109,10 @@ class DataConfig:
     split_file: str = "split_33_0.pyb"
     test_fraction: float = option(0.3, within(0, 1, open_low=True, open_high=True))
     val_fraction: float = option(0.15, within(0, 1, open_high=True))
+    #: folder datasets: every problem ``racam data info`` lists is an error (default: a warning;
+    #: the classifier trains on every readable image, images without a usable mask are left
+    #: out of the pixel metrics)
+    strict: bool = False
 
 
 @dataclass
@@ -134,6 +139,9 @@ class ClassifierConfig:
     samples_per_epoch: int | None = option(None, at_least(1))
     amp: bool = True
     num_workers: int = option(0, at_least(0))
+    #: defect probability at or above which an image is called defective (test accuracy,
+    #: ``racam predict``'s default ``--threshold``)
+    threshold: float = option(0.5, within(0, 1))
 
 
 @dataclass

@@ -7,6 +7,7 @@ import typer
 from racam.cli import cam as _cam
 from racam.cli import data as _data
 from racam.cli import pipeline as _pipeline
+from racam.cli import predict as _predict
 from racam.cli import stages as _stages
 
 app = typer.Typer(
@@ -17,7 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_data, _cam, _stages, _pipeline):
+for _module in (_data, _cam, _stages, _pipeline, _predict):
     _module.register(app)
 
 

@@ -43,7 +43,8 @@ def info(
                                                   "when the folder has no split file."),
     seed: int = typer.Option(0, help="Folder dataset: seed of the stratified split."),
 ) -> None:
-    """Print, per split or fold, the number of images and of defective images."""
+    """Print, per split or fold, the number of images and of defective images; for a folder
+    dataset also class counts, image sizes and every problem file (as warnings, exit 0)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -71,6 +72,10 @@ def info(
     console = Console(width=max(100, len(title) + 4), highlight=False)
     console.print(title)
     console.print(table)
+    for line in summary.details:
+        console.print(line)
+    for line in summary.warnings:
+        typer.secho(f"warning: {line}", err=True, fg=typer.colors.YELLOW)
 
 
 def register(app: typer.Typer) -> None:

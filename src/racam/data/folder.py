@@ -9,12 +9,15 @@ Layout::
       split.yaml | split.json      optional: {"train": [stems], "test": [stems]}
 
 - Masks are optional and used for evaluation only. Without ``masks/`` every sample's mask is
-  ``None``. With ``masks/``, every image in ``defect/`` must have a mask (a missing one is an
-  error naming the image); an image in ``good/`` without a mask file gets an empty mask (its
-  record's ``mask_path`` stays ``None``; ``dataset.true_mask(i)`` returns the empty
-  array). A mask that contradicts its folder (defect pixels in the mask of a ``good/`` image,
-  an empty mask for a ``defect/`` image) is an error.
-- File stems must be unique over ``good/`` and ``defect/`` (they key the masks and the split).
+  ``None``. With ``masks/``, an image in ``good/`` without a mask file gets an empty mask (its
+  record's ``mask_path`` stays ``None``; ``dataset.true_mask(i)`` returns the empty array).
+- Every file is checked first (:func:`racam.data.audit.audit_folder`): unreadable images are
+  left out; an image whose mask is missing (``defect/``), empty, of another size or
+  contradicting its folder keeps its label for the classifier but has ``mask_usable=False``
+  (``true_mask`` is ``None``: left out of pixel metrics); file stems must be unique over
+  ``good/`` and ``defect/`` (a second image with a stem is left out). Each of these is a
+  problem the dataset's ``audit`` lists; ``strict=True`` (``data.strict``) makes the first an
+  error.
 - Split: when ``split.yaml`` or ``split.json`` exists it decides (stems listed under ``train``
   and ``test``; an image listed in neither is in ``"all"`` only). Otherwise a seeded
   stratified split (:mod:`racam.data.stratify`, scikit-learn's StratifiedShuffleSplit) puts
@@ -27,63 +30,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from racam.data.io import IMAGE_SUFFIXES, Record, RecordDataset, image_size, mask_label
-from racam.data.spec import DataFields, DatasetSpec
+from racam.data.audit import CLASSES, FolderAudit, audit_folder
+from racam.data.io import Record, RecordDataset
+from racam.data.spec import DataFields, DatasetSpec, DataSummary, InfoOptions
 from racam.data.stratify import stratified_split
 from racam.errors import ConfigError, DataError
 
 SPLITS = ("train", "test", "all")
 SPLIT_FILES = ("split.yaml", "split.yml", "split.json")
-CLASSES = (("good", 0), ("defect", 1))
 
 
-def _images(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise DataError(f"{folder}: folder not found (a folder dataset needs good/ and defect/)")
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise DataError(f"{folder}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    return files
-
-
-def _mask_index(folder: Path) -> dict[str, Path]:
-    index: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-            if p.stem in index:
-                raise DataError(f"{p}: two masks share the stem {p.stem!r} ({index[p.stem].name})")
-            index[p.stem] = p
-    return index
-
-
-def folder_records(root: Path) -> list[Record]:
-    """Records of every image under ``root/good`` and ``root/defect`` (sorted by class, name)."""
-    if not root.is_dir():
-        raise DataError(f"{root}: folder dataset not found")
-    masks_dir = root / "masks"
-    masks = _mask_index(masks_dir) if masks_dir.is_dir() else None
-    records: list[Record] = []
-    seen: dict[str, Path] = {}
-    for cls, label in CLASSES:
-        for img in _images(root / cls):
-            if img.stem in seen:
-                raise DataError(f"{img}: file stem {img.stem!r} also used by {seen[img.stem]}; "
-                                "stems must be unique over good/ and defect/")
-            seen[img.stem] = img
-            mask = None if masks is None else masks.get(img.stem)
-            if masks is not None and mask is None and label == 1:
-                raise DataError(f"{img}: mask file missing (expected {masks_dir}/{img.stem}.png "
-                                "or another image type with that stem)")
-            if mask is None:
-                image_size(img)  # header check: an unreadable file fails here, named
-            elif mask_label(mask, img) != label:
-                what = ("of defect-free image {} has defect pixels", "of defective image {} "
-                        "is empty")[label].format(img)
-                raise DataError(f"{mask}: mask {what}")
-            records.append(Record(id=f"{cls}/{img.stem}", image_path=img, mask_path=mask,
-                                  label=label, group=img.stem))
-    return records
+def folder_records(root: Path, strict: bool = False) -> list[Record]:
+    """Records of every readable image under ``root/good`` and ``root/defect`` (sorted by class,
+    name), after :func:`racam.data.audit.audit_folder`: with ``strict`` its first problem is an
+    error; otherwise unreadable images are left out and an image without a usable mask keeps
+    its folder's label with ``mask_usable=False`` (left out of pixel metrics)."""
+    audit = audit_folder(root)
+    if strict:
+        audit.raise_first()
+    return [Record(id=f"{CLASSES[i.label][0]}/{i.path.stem}", image_path=i.path,
+                   mask_path=i.mask_path, label=i.label, group=i.path.stem,
+                   mask_usable=i.mask_usable) for i in audit.images]
 
 
 def stratified_assignment(labels: list[int], test_fraction: float, seed: int) -> list[str]:
@@ -133,16 +100,19 @@ class FolderDataset(RecordDataset):
 
     ``size=(width, height)`` (``None`` keeps the original size), ``channels`` 1 or 3,
     ``augment`` random flips; ``test_fraction`` and ``seed`` drive the stratified split used
-    when the folder has no ``split.yaml``/``split.json``.
+    when the folder has no ``split.yaml``/``split.json``; ``strict`` makes each problem of
+    the folder (:mod:`racam.data.audit`) an error.
     """
 
     def __init__(self, root: str | Path, split: str = "all",
                  size: tuple[int, int] | None = None, channels: int = 1, augment: bool = False,
-                 test_fraction: float = 0.3, seed: int = 0) -> None:
+                 test_fraction: float = 0.3, seed: int = 0, strict: bool = False) -> None:
         self.root = Path(root)
         if split not in SPLITS:
             raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
-        records = folder_records(self.root)
+        records = folder_records(self.root, strict)
+        #: every problem of the folder (:mod:`racam.data.audit`), for warnings and reports
+        self.audit: FolderAudit = audit_folder(self.root)
         self.split_path = next((self.root / n for n in SPLIT_FILES
                                 if (self.root / n).is_file()), None)
         if split != "all":
@@ -167,7 +137,21 @@ class FolderSpec(DatasetSpec):
     def load(self, cfg: DataFields, root: Path, *, fold: int, split: str, augment: bool,
              seed: int) -> FolderDataset:
         return FolderDataset(root, split=split, size=cfg.size, channels=cfg.channels,
-                             augment=augment, test_fraction=cfg.test_fraction, seed=seed)
+                             augment=augment, test_fraction=cfg.test_fraction, seed=seed,
+                             strict=bool(getattr(cfg, "strict", False)))
 
     def detect(self, root: Path) -> bool:
         return (root / "good").is_dir() and (root / "defect").is_dir()
+
+    def summarize(self, root: Path, options: InfoOptions) -> DataSummary:
+        """Counts per split, plus class counts, image sizes and every problem of the folder."""
+        summary = super().summarize(root, options)
+        audit = audit_folder(root)
+        sizes = ", ".join(f"{w}x{h} ({n})" for (w, h), n in audit.sizes.most_common())
+        counts = ", ".join(f"{k} {v}" for k, v in audit.class_counts.items())
+        details = [f"readable images: {counts}", f"image sizes (width x height): {sizes}",
+                   f"{len(audit.problems)} problem(s)"
+                   + (f"; {len(audit.without_usable_mask)} image(s) without a usable mask are "
+                      "left out of pixel metrics" if audit.without_usable_mask else "")]
+        return DataSummary(summary.rows, summary.note, details,
+                           [str(p) for p in audit.problems])

@@ -116,6 +116,8 @@ class Record:
 
     ``group`` is the unit an image belongs to (a KolektorSDD item such as ``"kos01"``; the file
     stem for datasets without units). ``mask_path`` is ``None`` when there is no mask file.
+    ``mask_usable=False``: the image's mask is missing or unusable although the dataset has
+    masks; it has no true mask and is left out of pixel metrics.
     """
 
     id: str
@@ -123,6 +125,7 @@ class Record:
     mask_path: Path | None
     label: int
     group: str
+    mask_usable: bool = True
 
 
 _LABEL_CACHE: dict[tuple[str, int, int, str], int] = {}
@@ -186,9 +189,11 @@ class RecordDataset(Dataset):
         """The record's mask at the image's original size (bool ``(H, W)``).
 
         Empty for a defect-free image without a mask file when ``has_masks``; ``None`` when the
-        dataset has no masks.
+        dataset has no masks or the record's mask is not usable (``mask_usable=False``).
         """
         rec = self.records[index]
+        if not rec.mask_usable:
+            return None
         if rec.mask_path is not None:
             return read_mask(rec.mask_path, image_size(rec.image_path), image_path=rec.image_path)
         if self.has_masks and rec.label == 0:
@@ -206,7 +211,7 @@ class RecordDataset(Dataset):
         if rec.mask_path is not None:
             m = read_mask(rec.mask_path, original, image_path=rec.image_path)
             mask = resize_mask(m, size)
-        elif self.has_masks and rec.label == 0:
+        elif self.has_masks and rec.label == 0 and rec.mask_usable:
             mask = torch.zeros(size[1], size[0], dtype=torch.bool)
         if self.augment:
             from racam.data.transforms import random_flips

@@ -59,10 +59,15 @@ class InfoOptions:
 
 @dataclass(frozen=True)
 class DataSummary:
-    """What ``racam data info`` prints: rows of counts and a note for the title (or ``""``)."""
+    """What ``racam data info`` prints: rows of counts, a note for the title (or ``""``), more
+    lines of details and warnings."""
 
     rows: list[SplitCount]
     note: str = ""
+    #: more lines to print (class counts, image sizes)
+    details: list[str] = field(default_factory=list)
+    #: problems of the dataset's files, one per line, printed as warnings
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass

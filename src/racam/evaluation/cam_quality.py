@@ -21,11 +21,14 @@ from racam.evaluation.metrics import SegmentationMeter
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps
 
 
-def _true_mask(dataset: Dataset, index: int) -> Tensor:
+def _true_mask(dataset: Dataset, index: int) -> Tensor | None:
+    """The true mask; ``None`` for an image left out of pixel metrics (``mask_usable``)."""
     mask = dataset.true_mask(index)  # type: ignore[attr-defined]  # racam datasets have .true_mask
     if mask is None:
-        from racam.errors import DataError
         rec = dataset.records[index]  # type: ignore[attr-defined]  # racam datasets have .records
+        if not getattr(rec, "mask_usable", True):
+            return None
+        from racam.errors import DataError
         raise DataError(f"{rec.image_path}: no mask, cannot evaluate heat maps on this dataset")
     return torch.from_numpy(mask)
 
@@ -53,6 +56,8 @@ def evaluate_cam(cam: CamFn, dataset: Dataset, probs: Sequence[float] | Tensor |
         it = tqdm(it, total=len(todo), desc="heat maps", leave=False)
     for i, sample, heat, mask in it:
         true = _true_mask(dataset, i)
+        if true is None:
+            continue
         if labels[i] == 1:
             paper.update(mask[None], true[None], ids=[sample.id])
         if predicted is not None:
@@ -65,6 +70,8 @@ def evaluate_cam(cam: CamFn, dataset: Dataset, probs: Sequence[float] | Tensor |
         for i in range(len(labels)):
             if i not in done:  # defect-free and called defect-free: empty mask
                 true = _true_mask(dataset, i)
+                if true is None:
+                    continue
                 deploy.update(torch.zeros_like(true)[None], true[None])
     return {"paper": paper.summary(),
             "deployment": deploy.summary() if predicted is not None else None,

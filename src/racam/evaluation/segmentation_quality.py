@@ -17,6 +17,7 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
                           device: torch.device | str = "cpu", keep: tuple[int, ...] = (),
                           bf16: bool = False) -> dict[str, Any]:
     """Predict every image, upsample the defect probability to the original size, mask at 0.5.
+    Images whose record has ``mask_usable=False`` are left out.
 
     ``bf16`` runs the network under bfloat16 autocast on a CPU (the CPU recipe trains that way).
 
@@ -36,7 +37,10 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
         prob = logits.float().softmax(1)[:, 1].cpu()
         for i, s, p in zip(idx, samples, prob):
             pred = to_original_size(p[None], s.original_size)[0] > 0.5
-            true = torch.from_numpy(dataset.true_mask(i))  # type: ignore[attr-defined]  # racam datasets have .true_mask
+            true_np = dataset.true_mask(i)  # type: ignore[attr-defined]  # racam datasets have .true_mask
+            if true_np is None and not getattr(dataset.records[i], "mask_usable", True):  # type: ignore[attr-defined]  # racam datasets have .records
+                continue  # left out of pixel metrics (racam.data.audit)
+            true = torch.from_numpy(true_np)
             meter.update(pred[None], true[None], ids=[s.id])
             if i in keep:
                 examples[i] = pred

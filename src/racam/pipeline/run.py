@@ -35,6 +35,8 @@ from racam.training import resolve_device
 #: Config keys added after runs were first cached, with the value that reproduces the earlier
 #: behaviour. At that value a key is left out of stage keys, so earlier run folders stay valid.
 LATER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "data": {"strict": False},
+    "classifier": {"threshold": 0.5},
     "cam": {"pseudo_threshold": "otsu"},
     "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
                      "defect_crop_fraction": 0.5, "bf16": False, "channels_last": False},
@@ -46,6 +48,42 @@ def without_later_defaults(section: str, part: dict[str, Any]) -> dict[str, Any]
     ``section`` that it holds at their earlier-behaviour value."""
     later = LATER_DEFAULTS.get(section, {})
     return {k: v for k, v in part.items() if not (k in later and later[k] == v)}
+
+
+def pseudo_key(cfg: RunConfig) -> str:
+    """File-name key of the config's pseudo-label method (:func:`method_key`, plus the threshold
+    rule when it is not ``otsu``); also names the segmentation folder ``<arch>-<key>``."""
+    c = cfg.cam
+    key = method_key(c.method, c.delta, **method_options(c.method, c.weighting, c.fgbp_head))
+    return key if c.pseudo_threshold == "otsu" else f"{key}-{c.pseudo_threshold}"
+
+
+def segmentation_tag(cfg: RunConfig, arch: str | None = None, source: str = "pseudo") -> str:
+    """Folder name of a segmentation network under ``fold<k>/segmentation/``."""
+    arch = arch or cfg.segmentation.arch
+    return f"{arch}-{source}" if source == "true" else f"{arch}-{pseudo_key(cfg)}"
+
+
+def build_run_cam(cfg: RunConfig, model: nn.Module, method: str, delta: float | None = None,
+                  layers: list[str] | None = None, *, weighting: str | None = None,
+                  fgbp_head: str | None = None) -> Callable[..., torch.Tensor]:
+    """A heat-map callable ``cam(images, targets=1)`` for ``method`` on ``model`` with the
+    config's ``cam`` options (``delta``, ``weighting``, ``fgbp_head``: the config's when
+    ``None``; ``layers``: the method's protocol layers when ``None``)."""
+    from racam.cam import build_cam
+    from racam.models import classifier_target_layers
+
+    spec = get_method(method)
+    if layers is None and spec.default_layers:  # () = the method picks its own (FullGrad)
+        if spec.multi_layer and cfg.cam.layers is not None:
+            layers = cfg.cam.layers
+        else:
+            stages = classifier_target_layers(model)
+            layers = [stages[s] for s in spec.default_layers]
+    c = cfg.cam
+    kw = cam_options(method, delta=c.delta if delta is None else delta, fusion=c.fusion,
+                     weighting=weighting or c.weighting, fgbp_head=fgbp_head or c.fgbp_head)
+    return build_cam(method, model, target_layers=layers, **kw)
 
 
 class Pipeline:
@@ -60,6 +98,7 @@ class Pipeline:
         self.device = resolve_device(cfg.device)
         self._data: dict[int, FoldData] = {}
         self._models: dict[int, nn.Module] = {}
+        self._warned = False
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "config.json", cfg.to_dict())
 
@@ -74,7 +113,20 @@ class Pipeline:
     def data(self, fold: int) -> FoldData:
         if fold not in self._data:
             self._data[fold] = fold_datasets(self.cfg.data, fold, self.cfg.seed)
+            if not self._warned:  # a folder dataset's problems, once per run
+                self._warned = True
+                for problem in self.data_problems(fold)["problems"]:
+                    self.log(f"[racam] warning: {problem}")
         return self._data[fold]
+
+    def data_problems(self, fold: int) -> dict[str, list[str]]:
+        """Problems of the dataset's files (:mod:`racam.data.audit`; folder datasets) and the
+        images left out of the pixel metrics for want of a usable mask."""
+        audit = getattr(self.data(fold).test, "audit", None)
+        if audit is None:
+            return {"problems": [], "left_out_of_pixel_metrics": []}
+        return {"problems": [str(p) for p in audit.problems],
+                "left_out_of_pixel_metrics": [str(p) for p in audit.without_usable_mask]}
 
     def _timed(self, label: str, fn: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
         def run() -> dict[str, Any]:
@@ -139,7 +191,8 @@ class Pipeline:
                     "test_labels": labels, "test_probs": probs,
                     "test_auroc": roc_auc_score(labels, probs) if two else None,
                     "test_ap": average_precision_score(labels, probs) if two else None,
-                    "test_accuracy": sum((p >= 0.5) == bool(y) for p, y in zip(probs, labels))
+                    "test_accuracy": sum((p >= self.cfg.classifier.threshold) == bool(y)
+                                         for p, y in zip(probs, labels))
                     / max(1, len(labels))}
 
         return cached(d / "result.json", self._timed(f"fold {fold}: classifier", compute),
@@ -159,21 +212,8 @@ class Pipeline:
             fgbp_head: str | None = None) -> Callable[..., torch.Tensor]:
         """A heat-map callable ``cam(images, targets=1)`` for ``method`` on the fold's classifier
         (``delta``, ``weighting``, ``fgbp_head``: the config's ``cam`` values when ``None``)."""
-        from racam.cam import build_cam
-        from racam.models import classifier_target_layers
-
-        model = self.model(fold)
-        spec = get_method(method)
-        if layers is None and spec.default_layers:  # () = the method picks its own (FullGrad)
-            if spec.multi_layer and self.cfg.cam.layers is not None:
-                layers = self.cfg.cam.layers
-            else:
-                stages = classifier_target_layers(model)
-                layers = [stages[s] for s in spec.default_layers]
-        c = self.cfg.cam
-        kw = cam_options(method, delta=c.delta if delta is None else delta, fusion=c.fusion,
-                         weighting=weighting or c.weighting, fgbp_head=fgbp_head or c.fgbp_head)
-        return build_cam(method, model, target_layers=layers, **kw)
+        return build_run_cam(self.cfg, self.model(fold), method, delta, layers,
+                             weighting=weighting, fgbp_head=fgbp_head)
 
     def cam_quality(self, fold: int, method: str, delta: float | None = None,
                     split: str = "test", *, weighting: str | None = None,
@@ -217,9 +257,7 @@ class Pipeline:
     # ------------------------------------------------------------ pseudo-labels
     def pseudo_key(self) -> str:
         """File-name key of the config's pseudo-label method (:func:`method_key`)."""
-        c = self.cfg.cam
-        key = method_key(c.method, c.delta, **self._method_options(c.method))
-        return key if c.pseudo_threshold == "otsu" else f"{key}-{c.pseudo_threshold}"
+        return pseudo_key(self.cfg)
 
     def pseudo_dir(self, fold: int) -> Path:
         return self.fold_dir(fold) / "pseudo" / self.pseudo_key()
@@ -272,7 +310,7 @@ class Pipeline:
         from racam.segmentation import load_segmentation, train_segmentation
 
         arch = arch or self.cfg.segmentation.arch
-        tag = f"{arch}-{source}" if source == "true" else f"{arch}-{self.pseudo_key()}"
+        tag = segmentation_tag(self.cfg, arch, source)
         d = self.fold_dir(fold) / "segmentation" / tag
 
         def compute() -> dict[str, Any]:
@@ -321,6 +359,7 @@ class Pipeline:
             folds[k]["pseudo"] = self.pseudo_labels(k)
             folds[k]["segmentation"] = self.segmentation(k)
         results = summarize_run(folds)
+        results["data"] = self.data_problems(self.folds[0])
         results["wall_seconds_this_call"] = round(time.perf_counter() - t0, 1)
         results["machine"] = machine_info()
         atomic_write_json(self.out / "results.json", results)

@@ -15,7 +15,7 @@ from torch import Tensor
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     """Lay out, write to a temporary PNG and rename (no half-written figure), close."""
-    fig.tight_layout()
+    fig.tight_layout()  # again: harmless for a figure laid out already
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.png")
@@ -36,15 +36,46 @@ def mask_outline(ax: plt.Axes, mask: Tensor | np.ndarray, color: str = "lime") -
         ax.contour(m, levels=[0.5], colors=[color], linewidths=0.8)
 
 
+def fit_title(title: str, width_inches: float, fontsize: float = 7.0, max_lines: int = 3) -> str:
+    """``title`` wrapped to a panel ``width_inches`` wide, so that neighbouring titles never
+    overlap: lines break after ``/``, ``_``, ``-`` or a space where possible (else inside a
+    word); past ``max_lines`` the last line shows the title's end after an ellipsis."""
+    import re
+
+    per_line = max(4, int(width_inches * 72 / (0.62 * fontsize)))  # ~glyph width of the font
+    pieces: list[str] = []
+    for token in re.findall(r"[^/_\- ]*[/_\- ]?", title):
+        pieces += [token[i:i + per_line] for i in range(0, len(token), per_line)]
+    lines = [""]
+    for piece in pieces:
+        if lines[-1] and len(lines[-1]) + len(piece.rstrip()) > per_line:
+            lines.append("")
+        lines[-1] += piece
+    lines = [ln.rstrip() for ln in lines if ln.strip()]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines - 1] + ["\u2026" + title[-(per_line - 1):]]
+    return "\n".join(lines)
+
+
 def image_grid(rows: Sequence[Sequence[tuple[str, str, Tensor | np.ndarray,
                                               Tensor | np.ndarray | None]]],
                path: Path, *, col_width: float = 1.6, row_height: float = 4.0,
                suptitle: str | None = None) -> Path:
-    """Save a grid of panels.
+    """Save a grid of panels (see :func:`grid_figure`) to ``path``."""
+    return _save(grid_figure(rows, col_width=col_width, row_height=row_height,
+                             suptitle=suptitle), path)
+
+
+def grid_figure(rows: Sequence[Sequence[tuple[str, str, Tensor | np.ndarray,
+                                              Tensor | np.ndarray | None]]],
+                *, col_width: float = 1.6, row_height: float = 4.0,
+                suptitle: str | None = None) -> plt.Figure:
+    """A grid of panels, laid out (``tight_layout``).
 
     ``rows[r][c] = (title, kind, array, outline)`` where ``kind`` is ``"image"`` (gray),
     ``"heat"`` (jet colormap over [0, 1]) or ``"mask"`` (binary); ``outline`` is an optional
-    boolean mask drawn as a contour (e.g. the true defect).
+    boolean mask drawn as a contour (e.g. the true defect). Titles are wrapped to the panel
+    width (:func:`fit_title`).
     """
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(col_width * n_cols, row_height * n_rows),
@@ -67,10 +98,11 @@ def image_grid(rows: Sequence[Sequence[tuple[str, str, Tensor | np.ndarray,
                 ax.imshow(a, cmap="gray" if a.ndim == 2 else None)
             if outline is not None:
                 mask_outline(ax, outline)
-            ax.set_title(title, fontsize=7)
+            ax.set_title(fit_title(title, col_width * 0.9), fontsize=7)
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
 def line_plot(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: Path, *,

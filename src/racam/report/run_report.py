@@ -48,6 +48,20 @@ def _num(v: float | None) -> str:
     return f"{v:.4f}" if v is not None else "-"
 
 
+def _data_problems(data: dict[str, list[str]]) -> list[str]:
+    """Report lines listing the dataset's problems and the images left out of pixel metrics."""
+    lines: list[str] = []
+    if data.get("problems"):
+        lines += ["## Data problems", "", f"{len(data['problems'])} problem(s) found in the "
+                  "dataset's files (`racam data info` lists the same; `data.strict: true` makes "
+                  "them errors):", ""] + [f"- `{p}`" for p in data["problems"]] + [""]
+    if data.get("left_out_of_pixel_metrics"):
+        lines += ["Images without a usable mask, used to train the classifier but left out of "
+                  "the pixel metrics:", ""]
+        lines += [f"- `{p}`" for p in data["left_out_of_pixel_metrics"]] + [""]
+    return lines
+
+
 def _transpose(rows: list[list[tuple]]) -> list[list[tuple]]:
     return [list(col) for col in zip(*rows)] if rows else rows
 
@@ -88,6 +102,7 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
             table.append([label, pct(r["iou"]), pct(r["miou"]), pct(r["precision"]),
                           pct(r["recall"]), pct(r["f1"])])
     lines += [md_table(["what", "defect IoU", "mIoU", "precision", "recall", "F1"], table)]
+    lines += _data_problems(results.get("data") or {})
     if fig:
         lines += [f"## Overlays (fold {overlay_fold} test images)", "",
                   f"![overlays]({fig.name})", ""]

@@ -1,0 +1,62 @@
+"""``racam predict`` and ``racam export``: use a trained run on new images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+RunArg = typer.Argument(..., help="Folder of a finished racam run (racam run / racam demo).")
+FoldOpt = typer.Option(None, "--fold", help="Which fold's networks (default: the run's first).")
+
+
+def predict(
+    run_dir: Path = RunArg,
+    images: Path = typer.Option(..., "--images", help="Folder of images (searched recursively; "
+                                "any size; grayscale, RGB, RGBA, palette or 16-bit; files "
+                                "named *_label.* or *_GT.* are masks and are skipped)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: masks/, overlays/, "
+                             "predictions.csv, index.html."),
+    source: str = typer.Option("seg", "--source", help="Masks from the segmentation network "
+                               "(seg) or from the run's heat map + Otsu (cam; torch only, not "
+                               "with --onnx; empty for images called defect-free)."),
+    threshold: float = typer.Option(None, "--threshold", help="Decision threshold on the "
+                                    "defect probability (default: the run's "
+                                    "classifier.threshold, 0.5)."),
+    onnx: Path = typer.Option(None, "--onnx", help="Run the ONNX files of this racam export "
+                              "folder with onnxruntime instead of the torch checkpoints."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Images per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, ..."),
+    fold: int = FoldOpt,
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Defect probability, original-size mask and overlay of every image, predictions.csv and
+    an index.html gallery. A second call skips the images already done."""
+    from racam.predict.engine import PredictOptions, predict_folder
+
+    s = predict_folder(run_dir, PredictOptions(
+        images=images, out=out, source=source, threshold=threshold, batch_size=batch_size,
+        device=device, onnx=onnx, fold=fold, progress=not quiet))
+    typer.echo(f"{s.total} images: {s.predicted} predicted, {s.skipped} already done, "
+               f"{s.errors} unreadable")
+    typer.echo(f"table: {s.csv}")
+    typer.echo(f"gallery: {s.gallery}")
+
+
+def export(run_dir: Path = RunArg,
+           out: Path = typer.Option(..., "--out", help="Folder for classifier.onnx, "
+                                    "segmentation.onnx and export.json."),
+           fold: int = FoldOpt) -> None:
+    """Write the run's classifier and segmentation network as ONNX (dynamic batch, and height
+    and width where the network allows) for racam predict --onnx or any ONNX runtime."""
+    from racam.export.onnx import export_run
+
+    info = export_run(run_dir, out, fold)
+    for part in ("classifier", "segmentation"):
+        typer.echo(f"{out / info[part]['file']}: dynamic {', '.join(info[part]['dynamic_axes'])}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``predict`` and ``export``."""
+    app.command("predict")(predict)
+    app.command("export")(export)

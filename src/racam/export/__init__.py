@@ -1,0 +1,1 @@
+"""Export a trained run's networks to other formats (``racam export``)."""

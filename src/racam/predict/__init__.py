@@ -1,0 +1,1 @@
+"""Apply a trained run to new images: ``racam predict`` (masks, overlays, CSV, gallery)."""

@@ -1,0 +1,79 @@
+"""A finished ``racam run`` folder: its config and the checkpoints ``racam predict`` and
+``racam export`` apply.
+
+Layout read here (written by :class:`racam.pipeline.run.Pipeline`)::
+
+    RUN_DIR/config.json                                      the run's config
+    RUN_DIR/fold<k>/classifier/best.pt                       classifier (selected epoch)
+    RUN_DIR/fold<k>/segmentation/<arch>-<pseudo key>/last.pt segmentation network
+
+Checkpoints are loaded with ``torch.load(weights_only=True)`` (:mod:`racam.checkpoint`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from racam.config import RunConfig, config_from_dict
+from racam.errors import CheckpointError, ConfigError, DataError
+from racam.io import read_json
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """The parts of a run folder that prediction needs."""
+
+    root: Path
+    cfg: RunConfig
+    fold: int
+    classifier_path: Path
+    segmentation_path: Path
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Network input size ``(width, height)``."""
+        return (int(self.cfg.data.size[0]), int(self.cfg.data.size[1]))
+
+    @property
+    def channels(self) -> int:
+        """1 (grayscale) or 3 (RGB) input channels."""
+        return int(self.cfg.data.channels)
+
+    @property
+    def threshold(self) -> float:
+        """The run's decision threshold on the defect probability."""
+        return float(self.cfg.classifier.threshold)
+
+
+def open_run(run_dir: Path, fold: int | None = None) -> TrainedRun:
+    """Read ``run_dir``'s config and find its checkpoints (``fold``: the config's first fold when
+    ``None``). Raises a racam error naming the missing or bad file."""
+    from racam.pipeline.folds import fold_list
+    from racam.pipeline.run import segmentation_tag
+
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise DataError(f"{root}: run folder not found")
+    cfg_path = root / "config.json"
+    if not cfg_path.is_file():
+        raise DataError(f"{cfg_path}: missing; {root} is not a racam run folder")
+    try:
+        cfg = config_from_dict(read_json(cfg_path))
+    except ValueError as exc:  # JSON errors and ConfigError
+        raise ConfigError(f"{cfg_path}: not a valid run config ({exc})") from None
+    folds = fold_list(cfg.data)
+    k = folds[0] if fold is None else fold
+    if k not in folds:
+        raise ConfigError(f"--fold {k}: the run {root} has folds {folds}")
+    fold_dir = root / f"fold{k}"
+    clf = fold_dir / "classifier" / "best.pt"
+    if not clf.is_file():
+        raise CheckpointError(f"{clf}: classifier checkpoint missing (did the run finish?)")
+    seg = fold_dir / "segmentation" / segmentation_tag(cfg) / "last.pt"
+    if not seg.is_file():
+        found = sorted((fold_dir / "segmentation").glob("*/last.pt"))
+        if len(found) != 1:
+            raise CheckpointError(f"{seg}: segmentation checkpoint missing (did the run finish?)")
+        seg = found[0]
+    return TrainedRun(root, cfg, k, clf, seg)

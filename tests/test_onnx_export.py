@@ -1,0 +1,79 @@
+"""``racam export`` + ``racam predict --onnx`` against the torch networks on real images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from PIL import Image
+
+from racam.checkpoint import load_classifier
+from racam.export.onnx import export_run
+from racam.predict.engine import PredictOptions, predict_folder
+from racam.segmentation import load_segmentation
+
+pytestmark = pytest.mark.data
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("onnx")
+    export_run(trained_run, out)
+    return out
+
+
+def real_batch(ksdd_root: Path, size: tuple[int, int]) -> torch.Tensor:
+    files = [ksdd_root / f"kos{k:02d}" / f"Part{k % 8}.jpg" for k in (6, 7, 8)]
+    arrays = [np.asarray(Image.open(f).convert("L").resize(size, Image.Resampling.BILINEAR),
+                         dtype=np.float32) / 255.0 for f in files]
+    return torch.from_numpy(np.stack(arrays))[:, None]
+
+
+def ort_logits(path: Path, x: torch.Tensor) -> np.ndarray:
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return s.run(None, {s.get_inputs()[0].name: x.numpy()})[0]
+
+
+def test_onnx_logits_match_torch_on_real_images(trained_run, exported, ksdd_root) -> None:
+    info = json.loads((exported / "export.json").read_text())
+    assert info["size"] == [64, 160] and info["channels"] == 1
+    clf, _ = load_classifier(trained_run / "fold0/classifier/best.pt")
+    seg, _ = load_segmentation(next((trained_run / "fold0/segmentation").glob("*/last.pt")))
+    # the run's input size, and another size and batch where the axes are dynamic
+    for size in ((64, 160), (96, 224)):
+        x = real_batch(ksdd_root, size)
+        with torch.no_grad():
+            want_c, want_s = clf(x).numpy(), seg(x).numpy()
+        if size == (64, 160) or "height" in info["classifier"]["dynamic_axes"]:
+            got = ort_logits(exported / "classifier.onnx", x)
+            assert got.shape == want_c.shape and np.abs(got - want_c).max() <= 1e-4
+        if size == (64, 160) or "height" in info["segmentation"]["dynamic_axes"]:
+            got = ort_logits(exported / "segmentation.onnx", x)
+            assert got.shape == want_s.shape and np.abs(got - want_s).max() <= 1e-4
+
+
+def test_predict_with_onnx_gives_the_torch_masks(trained_run, exported, ksdd_root,
+                                                 tmp_path) -> None:
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for k in (9, 10, 11, 12):  # original size, 500 x ~1250
+        Image.open(ksdd_root / f"kos{k:02d}" / "Part3.jpg").save(imgs / f"kos{k:02d}.png")
+    runs = {}
+    for name, onnx in (("torch", None), ("onnx", exported)):
+        runs[name] = tmp_path / name
+        predict_folder(trained_run, PredictOptions(images=imgs, out=runs[name], onnx=onnx,
+                                                   device="cpu", progress=False))
+    agree = total = 0
+    masks = sorted((runs["torch"] / "masks").glob("*.png"))
+    assert len(masks) == 4
+    for f in masks:
+        a = np.asarray(Image.open(f))
+        b = np.asarray(Image.open(runs["onnx"] / "masks" / f.name))
+        assert a.shape == b.shape == np.asarray(Image.open(imgs / f.name)).shape
+        agree += int((a == b).sum())
+        total += a.size
+    assert agree / total >= 0.999
