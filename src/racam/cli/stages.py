@@ -26,7 +26,19 @@ def _pipe(config: str, set_: list[str] | None, out: Path | None):
 
 
 def _folds(pipe, fold: int | None) -> list[int]:
-    return pipe.folds if fold is None else [fold]
+    """The config's folds, or ``[fold]`` when the dataset has that fold."""
+    import dataclasses
+
+    from racam.data import registry
+    from racam.errors import ConfigError
+
+    if fold is None:
+        return pipe.folds
+    data = dataclasses.replace(pipe.cfg.data, folds=[fold])
+    try:
+        return registry.get(data.dataset).folds(data)
+    except ConfigError as exc:
+        raise ConfigError(f"--fold {fold}: {exc}") from None
 
 
 def train_classifier(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,

@@ -109,7 +109,7 @@ def undefined_reasons(counts: Counts) -> dict[str, str]:
     """``{score: why it is None}`` for the undefined scores of ``counts`` (empty when all are
     defined), e.g. ``{"precision": "no pixel predicted as defect"}``."""
     if counts.tp + counts.fp + counts.fn + counts.tn == 0:
-        return {k: "no image (no pixel) was scored" for k in (*_EMPTY, "miou")}
+        return {k: "the set is empty: no image was scored" for k in (*_EMPTY, "miou")}
     scores = counts.scores()
     out = {k: why for k, why in _EMPTY.items() if scores[k] is None}
     if scores["miou"] is None:
@@ -166,7 +166,8 @@ class SegmentationMeter:
 
     def summary(self) -> dict[str, float | None]:
         """Micro scores (``iou``, ``iou_background``, ``miou``, ``precision``, ``recall``,
-        ``f1``, each in [0, 1] or ``None`` when undefined) plus the counts ``tp``, ``fp``, ``fn``, ``tn`` and ``images``."""
+        ``f1``, each in [0, 1] or ``None`` when undefined) plus the counts ``tp``, ``fp``,
+        ``fn``, ``tn`` and ``images``."""
         t = self.total
         return {**t.scores(), "tp": t.tp, "fp": t.fp, "fn": t.fn, "tn": t.tn,
                 "images": len(self.per_image)}

@@ -30,7 +30,8 @@ def pooled(folds: dict[int, dict[str, Any]],
            pick: Callable[[dict[str, Any]], dict[str, int] | None]) -> dict[str, Any] | None:
     """Pool the micro counts ``pick`` takes from each fold's results and score the sum
     (``None`` when no fold has counts). A score over an empty set is ``None``, and
-    ``"undefined"`` then maps it to the reason (:func:`~racam.evaluation.metrics.undefined_reasons`)."""
+    ``"undefined"`` then maps it to the reason
+    (:func:`~racam.evaluation.metrics.undefined_reasons`)."""
     counts = [counts_from(c) for c in (pick(f) for f in folds.values()) if c]
     if not counts:
         return None

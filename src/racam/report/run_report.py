@@ -11,11 +11,11 @@ from torch import nn
 
 from racam.config import RunConfig
 from racam.data.io import RecordDataset
+from racam.evaluation.pooling import undefined_note
 from racam.io import atomic_write_text
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid
 from racam.report.html import write_html
-from racam.evaluation.pooling import undefined_note
 from racam.report.tables import md_table, pct
 
 
