@@ -81,15 +81,17 @@ PARTIAL = ".racam-cam.partial"
 
 
 def _device(name: str) -> torch.device:
-    from racam.training import resolve_device
-
+    """``auto`` -> cuda when available, else cpu; a CUDA device without CUDA is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return resolve_device(name)
-    except (RuntimeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise ConfigError(f"--device: {exc}") from None
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
         raise ConfigError(f"--device: unknown device {name!r}; use auto, cpu, cuda or "
                           "cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device: device {name!r} requested but CUDA is not available")
+    return dev
 
 
 def check_sizes(model: nn.Module, channels: int, files: list[Path],
