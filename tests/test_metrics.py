@@ -77,21 +77,24 @@ def test_equals_segmentation_models_pytorch_on_random_masks() -> None:
         assert c == Counts(*row)
 
 
+N = None  # a score over an empty set of pixels: undefined
+
+
 @pytest.mark.parametrize(
     ("pred", "true", "expected"),
     [
-        # empty prediction, empty mask: perfect agreement
+        # empty prediction, empty mask: no defect score (nothing to find, nothing found)
         (["00", "00"], ["00", "00"],
-         dict(iou=1, iou_background=1, miou=1, precision=1, recall=1, f1=1)),
-        # empty prediction, non-empty mask
+         dict(iou=N, iou_background=1, miou=N, precision=N, recall=N, f1=N)),
+        # empty prediction, non-empty mask: nothing predicted, so no precision
         (["00", "00"], ["10", "00"],
-         dict(iou=0, iou_background=3 / 4, miou=3 / 8, precision=0, recall=0, f1=0)),
-        # non-empty prediction, empty mask
+         dict(iou=0, iou_background=3 / 4, miou=3 / 8, precision=N, recall=0, f1=0)),
+        # non-empty prediction, empty mask: nothing to find, so no recall
         (["01", "00"], ["00", "00"],
-         dict(iou=0, iou_background=3 / 4, miou=3 / 8, precision=0, recall=0, f1=0)),
+         dict(iou=0, iou_background=3 / 4, miou=3 / 8, precision=0, recall=N, f1=0)),
         # both full: no background at all
         (["11", "11"], ["11", "11"],
-         dict(iou=1, iou_background=1, miou=1, precision=1, recall=1, f1=1)),
+         dict(iou=1, iou_background=N, miou=N, precision=1, recall=1, f1=1)),
         # complementary
         (["11", "00"], ["00", "11"],
          dict(iou=0, iou_background=0, miou=0, precision=0, recall=0, f1=0)),
@@ -102,13 +105,16 @@ def test_zero_division_rules(pred, true, expected) -> None:
     meter.update(_m(pred)[None], _m(true)[None])
     s = meter.summary()
     for k in KEYS:
-        assert not math.isnan(s[k])
-        assert s[k] == pytest.approx(expected[k]), k
+        if expected[k] is None:
+            assert s[k] is None, k
+        else:
+            assert not math.isnan(s[k])
+            assert s[k] == pytest.approx(expected[k]), k
 
 
 def test_empty_meter_and_bad_inputs() -> None:
     s = SegmentationMeter().summary()
-    assert all(s[k] == 1.0 for k in KEYS) and s["images"] == 0
+    assert all(s[k] is None for k in KEYS) and s["images"] == 0
     with pytest.raises(TypeError, match="bool"):
         confusion_counts(torch.rand(1, 2, 2), torch.zeros(1, 2, 2, dtype=torch.bool))
     with pytest.raises(ValueError, match="shape"):

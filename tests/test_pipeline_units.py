@@ -125,6 +125,8 @@ def _captured_stage_keys(tmp_path, monkeypatch, **cam) -> dict[str, tuple]:
         return {}
 
     monkeypatch.setattr(run, "cached", fake_cached)
+    # the image and checkpoint digests need data and a classifier; these tests are about config
+    monkeypatch.setattr(run.Pipeline, "_inputs", lambda self, fold, checkpoint=True: {})
     pipe = run.Pipeline(cfg, tmp_path, progress=False, log=lambda s: None)
     for m in ("gradcam", "layercam+fgbp", "racam"):
         pipe.cam_quality(0, m, 50, "test", per_image=True)

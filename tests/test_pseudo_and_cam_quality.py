@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from racam.data import KolektorSDD
+from racam.errors import ConfigError
 from racam.evaluation.cam_quality import evaluate_cam
 from racam.pipeline.folds import SAMPLE_ROOT
 from racam.pseudo.labels import PseudoLabelDataset, mask_filename, write_pseudo_labels
@@ -47,37 +49,64 @@ def _sample(split: str) -> KolektorSDD:
 def test_pseudo_labels_equal_true_masks_under_an_oracle(tmp_path) -> None:
     ds = _sample("train")
     defective = [i for i, y in enumerate(ds.labels) if y == 1]
-    manifest = write_pseudo_labels(OracleCam(ds, defective), ds, tmp_path,
+    manifest = write_pseudo_labels(OracleCam(ds, defective), ds, tmp_path / "p",
                                    meta={"method": "oracle", "delta": 50}, batch_size=1,
                                    progress=False)
     assert manifest["method"] == "oracle" and manifest["num_images"] == len(ds)
     assert manifest["num_defective"] == len(defective) == 10
-    on_disk = json.loads((tmp_path / "manifest.json").read_text())
+    on_disk = json.loads((tmp_path / "p" / "manifest.json").read_text())
     assert on_disk["images"] == manifest["images"]
     for i, rec in enumerate(ds.records):
-        got = np.array(Image.open(tmp_path / "masks" / mask_filename(rec.id))) > 0
+        got = np.array(Image.open(tmp_path / "p" / "masks" / mask_filename(rec.id))) > 0
         assert np.array_equal(got, ds.true_mask(i)), rec.id
     # the wrapper serves them resized like the dataset's own masks
     small = KolektorSDD(SAMPLE_ROOT, fold=0, split="train", size=(64, 160), channels=1,
                         split_file="demo_split.pyb")
-    wrapped = PseudoLabelDataset(small, tmp_path)
+    wrapped = PseudoLabelDataset(small, tmp_path / "p")
     for i in defective[:3]:
         assert torch.equal(wrapped[i].mask, small[i].mask)
+
+
+def _killed_run(ds, defective, out, key):
+    """A pseudo-label run killed before its manifest: the work folder with one mask missing."""
+    write_pseudo_labels(OracleCam(ds, defective), ds, out, meta={}, batch_size=1,
+                        progress=False, key=key)
+    work = out.with_name(out.name + ".partial")
+    out.rename(work)
+    (work / "manifest.json").unlink()
+    (work / "key.json").write_text(json.dumps(key))
+    missing = ds.records[defective[4]].id
+    (work / "masks" / mask_filename(missing)).unlink()
+    return work, missing
 
 
 def test_pseudo_labels_resume_only_missing_masks(tmp_path) -> None:
     ds = _sample("train")
     defective = [i for i, y in enumerate(ds.labels) if y == 1]
-    write_pseudo_labels(OracleCam(ds, defective), ds, tmp_path, meta={}, batch_size=1,
-                        progress=False)
-    # a killed run: no manifest, one defective mask missing
-    (tmp_path / "manifest.json").unlink()
-    missing = ds.records[defective[4]].id
-    (tmp_path / "masks" / mask_filename(missing)).unlink()
+    out = tmp_path / "pseudo"
+    work, missing = _killed_run(ds, defective, out, {"fusion": "max"})
     cam = OracleCam(ds, [defective[4]])
-    write_pseudo_labels(cam, ds, tmp_path, meta={}, batch_size=1, progress=False)
-    assert cam.calls == 1 and (tmp_path / "masks" / mask_filename(missing)).exists()
-    assert (tmp_path / "manifest.json").exists()
+    write_pseudo_labels(cam, ds, out, meta={}, batch_size=1, progress=False,
+                        key={"fusion": "max"})
+    assert cam.calls == 1 and (out / "masks" / mask_filename(missing)).exists()
+    assert (out / "manifest.json").exists() and not work.exists()
+    assert not (out / "key.json").exists()
+
+
+def test_pseudo_labels_under_another_key_start_again(tmp_path) -> None:
+    ds = _sample("train")
+    defective = [i for i, y in enumerate(ds.labels) if y == 1]
+    out = tmp_path / "pseudo"
+    _killed_run(ds, defective, out, {"fusion": "max"})
+    cam = OracleCam(ds, defective)
+    manifest = write_pseudo_labels(cam, ds, out, meta={}, batch_size=1, progress=False,
+                                   key={"fusion": "mean"})
+    assert cam.calls == len(defective)  # every mask recomputed: none of the max-fused kept
+    assert manifest["key"] == {"fusion": "mean"}
+    # the finished folder is reused under its key only
+    assert write_pseudo_labels(cam, ds, out, meta={}, key={"fusion": "mean"}) == manifest
+    with pytest.raises(ConfigError, match="different config"):
+        write_pseudo_labels(cam, ds, out, meta={}, key={"fusion": "max"})
 
 
 def test_cam_quality_paper_and_deployment_views() -> None:

@@ -15,6 +15,7 @@ training history and config.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,13 @@ def load_checkpoint(path: str | os.PathLike[str],
         raise CheckpointError(f"checkpoint {p}: no such file")
     try:
         state = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"checkpoint {p}: refused, it holds Python objects that are not "
+                              f"tensors or plain data ({_refusal_reason(exc)}); racam loads "
+                              "weights only and never runs code from a file") from None
     except Exception as exc:
         raise CheckpointError(f"checkpoint {p}: corrupt or not a torch file "
-                              f"({type(exc).__name__}: {exc})") from exc
+                              f"({type(exc).__name__}: {_first_line(exc)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {p}: not a racam checkpoint "
                               f"(expected format {FORMAT!r})")
@@ -110,6 +115,20 @@ def load_checkpoint(path: str | os.PathLike[str],
         if key not in state:
             raise CheckpointError(f"checkpoint {p}: missing entry {key!r}")
     return state
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _refusal_reason(exc: BaseException) -> str:
+    """The line of torch's weights-only refusal that names what the file holds, without torch's
+    advice to load it with ``weights_only=False`` (never to be followed for an untrusted file)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if "weights_only" not in ln and "torch.load" not in ln
+              and not ln.startswith(("Weights only load failed", "Check the documentation"))]
+    return useful[0].rstrip(".") if useful else "not a weights-only file"
 
 
 def load_model_state(model: nn.Module, state: dict[str, Any], path: str | os.PathLike[str]) -> None:

@@ -305,10 +305,15 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
         else:
             names = sorted(x.stem for x in BUILTIN_CONFIGS.glob("*.yaml"))
             raise ConfigError(f"config {path}: no such file, and not a built-in config {names}")
+    if p.is_dir():
+        raise ConfigError(f"config {p}: is a folder, not a YAML file")
     try:
         values = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config {p}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"config {p}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"config {p}: cannot be read ({reason})") from None
     if not isinstance(values, dict):
         raise ConfigError(f"config {p}: expected a mapping of keys, got {type(values).__name__}")
     for dotted, value in (overrides or {}).items():

@@ -133,13 +133,21 @@ class BaseCAM:
 
     def __call__(self, images: Tensor, targets: object = None) -> Tensor:
         """Heat maps ``(B, H, W)`` in [0, 1] for ``targets`` (None: each image's argmax class,
-        an int: that class for all images, a sequence: one class per image)."""
+        an int: that class for all images, a sequence: one class per image).
+
+        A constant image (every pixel and channel equal) gets an all-zero map: it holds nothing
+        to locate, and min-max would only stretch the network's border effects to [0, 1]."""
         x = self._prepare(images)
         with self._heap(x):
             with eval_mode(self.model), self._backprop_context():
                 raw = self._raw_maps(x, targets)
             with torch.no_grad():
                 self.layer_maps, fused = self._combine(raw, (x.shape[-2], x.shape[-1]))
+                flat = x.reshape(x.shape[0], -1)
+                blank = (flat.amax(dim=1) == flat.amin(dim=1))[:, None, None]
+                if bool(blank.any()):
+                    self.layer_maps = [m.masked_fill(blank, 0.0) for m in self.layer_maps]
+                    fused = fused.masked_fill(blank, 0.0)
         self.layer_maps = [m.to(images.device) for m in self.layer_maps]
         return fused.to(images.device)
 

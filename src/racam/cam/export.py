@@ -9,11 +9,18 @@ Output folder layout::
 
 Maps and overlays are at the network's input size (``size``; the image's own size when no size
 is given and the checkpoint does not record one).
+
+Every argument, the device and each image's size against the network are checked before any file
+is written. Maps and overlays are written into ``<out>/.racam-cam.partial`` and moved into place
+at the end, the old ``manifest.json`` removed first and the new one written last, so a run that
+fails part-way leaves the previous results untouched and no manifest describes maps it did not
+write.
 """
 
 from __future__ import annotations
 
 import io
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,10 +77,48 @@ def list_images(folder: Path) -> list[Path]:
     return files
 
 
+PARTIAL = ".racam-cam.partial"
+
+
 def _device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; a CUDA device without CUDA is a ConfigError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"--device: unknown device {name!r}; use auto, cpu, cuda or "
+                          "cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device: device {name!r} requested but CUDA is not available")
+    return dev
+
+
+def check_sizes(model: nn.Module, channels: int, files: list[Path],
+                size: tuple[int, int] | None) -> None:
+    """:class:`DataError` naming the first image too small for ``model`` (at ``size``, or at its
+    own size when ``size`` is None); :class:`ConfigError` when ``size`` itself is."""
+    from racam.data.io import image_size
+    from racam.models.input_size import input_problem
+
+    if size is not None:
+        if min(size) < 1:
+            raise ConfigError(f"--size: width and height must be >= 1, got {size[0]} {size[1]}")
+        problem = input_problem(model, channels, size)
+        if problem:
+            raise ConfigError(f"--size {size[0]} {size[1]}: too small for the network "
+                              f"({problem})")
+        return
+    sizes = {p: image_size(p) for p in files}
+    corner = (min(w for w, _ in sizes.values()), min(h for _, h in sizes.values()))
+    if input_problem(model, channels, corner) is None:  # the smallest width and height fit
+        return
+    for (w, h) in sorted(set(sizes.values()), key=lambda s: (s[0] * s[1], s)):
+        problem = input_problem(model, channels, (w, h))
+        if problem:
+            bad = next(p for p, s in sizes.items() if s == (w, h))
+            raise DataError(f"{bad}: image is {w}x{h} (width x height), too small for the "
+                            f"network ({problem}); give --size W H to resize every image")
 
 
 def load_job_model(job: CamJob, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
@@ -127,7 +172,7 @@ def overlay(image: Tensor, m: Tensor, colormap: str = "jet", alpha: float = 0.5)
 def run_cam_job(job: CamJob) -> int:
     """Compute and write the maps of every image of ``job.images``; returns how many."""
     from racam.cam.registry import build_cam, cam_options
-    from racam.data.io import image_to_tensor, read_image
+    from racam.data.io import read_image_tensor
     from racam.io import atomic_write_bytes, atomic_write_json
 
     if job.fmt not in FORMATS:
@@ -143,6 +188,11 @@ def run_cam_job(job: CamJob) -> int:
         except ValueError:
             raise ConfigError(f"--target must be a class index or 'argmax', got "
                               f"{job.target!r}") from None
+    if job.size is not None and min(job.size) < 1:
+        raise ConfigError(f"--size: width and height must be >= 1, got {job.size[0]} "
+                          f"{job.size[1]}")
+    if job.out.exists() and not job.out.is_dir():
+        raise ConfigError(f"--out {job.out}: exists and is not a folder")
     files = list_images(job.images)
     device = _device(job.device)
     model, meta = load_job_model(job, device)
@@ -154,28 +204,45 @@ def run_cam_job(job: CamJob) -> int:
     kw = cam_options(job.method, delta=job.delta, fusion=job.fusion, weighting=job.weighting,
                      fgbp_head=job.fgbp_head)
     cam = build_cam(job.method, model, target_layers=job.layers, **kw)
-    (job.out / "maps").mkdir(parents=True, exist_ok=True)
-    (job.out / "overlays").mkdir(parents=True, exist_ok=True)
+    check_sizes(model, channels, files, size)
+    work = job.out / PARTIAL
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "maps").mkdir(parents=True)
+    (work / "overlays").mkdir(parents=True)
     records: list[dict[str, str]] = []
 
     def flush(batch: list[tuple[Path, Tensor]]) -> None:
         x = torch.stack([t for _, t in batch]).to(device)
         maps = cam(x, target)
         for (path, img), m in zip(batch, maps):
-            map_path = save_map(job.out / "maps" / path.stem, m, job.fmt)
+            map_path = save_map(work / "maps" / path.stem, m, job.fmt)
             buf = io.BytesIO()
             Image.fromarray(overlay(img, m, job.colormap, job.alpha)).save(buf, format="PNG")
-            ov = atomic_write_bytes(job.out / "overlays" / f"{path.stem}.png", buf.getvalue())
-            records.append({"image": str(path), "map": str(map_path), "overlay": str(ov)})
+            ov = atomic_write_bytes(work / "overlays" / f"{path.stem}.png", buf.getvalue())
+            records.append({"image": str(path), "map": f"maps/{map_path.name}",
+                            "overlay": f"overlays/{ov.name}"})
 
-    batch: list[tuple[Path, Tensor]] = []
-    for path in files:
-        t = image_to_tensor(read_image(path, channels), size)
-        if batch and (len(batch) == job.batch_size or batch[0][1].shape != t.shape):
-            flush(batch)
-            batch = []
-        batch.append((path, t))
-    flush(batch)
+    try:
+        batch: list[tuple[Path, Tensor]] = []
+        for path in files:
+            t = read_image_tensor(path, channels, size)
+            if batch and (len(batch) == job.batch_size or batch[0][1].shape != t.shape):
+                flush(batch)
+                batch = []
+            batch.append((path, t))
+        flush(batch)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    (job.out / "manifest.json").unlink(missing_ok=True)
+    for sub in ("maps", "overlays"):
+        if (job.out / sub).exists():
+            shutil.rmtree(job.out / sub)
+        (work / sub).rename(job.out / sub)
+    work.rmdir()
+    for r in records:
+        r["map"], r["overlay"] = str(job.out / r["map"]), str(job.out / r["overlay"])
     atomic_write_json(job.out / "manifest.json", {
         "method": job.method, "delta": kw.get("delta"), "fusion": kw.get("fusion"),
         "weighting": kw.get("weighting"), "fgbp_head": kw.get("fgbp_head"),

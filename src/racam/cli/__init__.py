@@ -23,11 +23,29 @@ for _module in (_data, _cam, _stages, _pipeline, _predict):
 
 
 def main() -> None:
-    """Entry point of the ``racam`` script: racam errors print one clear line, exit code 2."""
-    from racam.errors import RacamError
-
+    """Entry point of the ``racam`` script: a :class:`~racam.errors.RacamError` (bad data,
+    config, checkpoint) or an ``OSError`` (a path that cannot be read or written) prints one
+    line naming the file, key or path and what is wrong, exit code 2. Any other exception is a
+    bug in racam and keeps its traceback."""
     try:
         app()
-    except RacamError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+    except Exception as exc:
+        line = error_line(exc)
+        if line is None:
+            raise
+        typer.secho(f"error: {line}", err=True, fg=typer.colors.RED)
         raise SystemExit(2) from None
+
+
+def error_line(exc: BaseException) -> str | None:
+    """The one-line message of an expected error (see :func:`main`), ``None`` for a bug."""
+    from racam.errors import RacamError
+
+    if isinstance(exc, RacamError):
+        return " ".join(str(exc).split())
+    if isinstance(exc, OSError):
+        what = exc.strerror or str(exc)
+        if exc.filename is not None and exc.filename2 is not None:
+            return f"{exc.filename} -> {exc.filename2}: {what}"
+        return f"{exc.filename}: {what}" if exc.filename is not None else what
+    return None

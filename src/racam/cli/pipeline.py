@@ -16,11 +16,17 @@ def _print_summary(results: dict, out: Path) -> None:
     auroc = c.get("test_auroc_pooled")
     shown = f"{auroc:.3f}" if isinstance(auroc, float) else "n/a (one class in the test set)"
     typer.echo(f"classifier test AUROC (pooled): {shown}")
+    from racam.evaluation.pooling import undefined_note
+
     for key in ("cam_paper", "cam_deployment", "pseudo_labels", "segmentation"):
         r = results.get(key)
         if r:
             typer.echo(f"{key:15s} IoU {pct(r['iou'])}  mIoU {pct(r['miou'])}  "
                        f"P {pct(r['precision'])}  R {pct(r['recall'])}  F1 {pct(r['f1'])}")
+    for key in ("cam_paper", "cam_deployment", "pseudo_labels", "segmentation"):
+        note = undefined_note(key, results.get(key))
+        if note:
+            typer.secho(f"warning: {note}", err=True, fg=typer.colors.YELLOW)
     typer.echo(f"report: {out / 'run-report.md'}")
 
 

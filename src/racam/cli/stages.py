@@ -26,7 +26,19 @@ def _pipe(config: str, set_: list[str] | None, out: Path | None):
 
 
 def _folds(pipe, fold: int | None) -> list[int]:
-    return pipe.folds if fold is None else [fold]
+    """The config's folds, or ``[fold]`` when the dataset has that fold."""
+    import dataclasses
+
+    from racam.data import registry
+    from racam.errors import ConfigError
+
+    if fold is None:
+        return pipe.folds
+    data = dataclasses.replace(pipe.cfg.data, folds=[fold])
+    try:
+        return registry.get(data.dataset).folds(data)
+    except ConfigError as exc:
+        raise ConfigError(f"--fold {fold}: {exc}") from None
 
 
 def train_classifier(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
@@ -43,13 +55,14 @@ def pseudo_labels(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path =
                   fold: int = FoldOpt) -> None:
     """Write Otsu pseudo-labels of the configured heat map for the training images."""
     from racam.evaluation.pooling import counts_from
+    from racam.report.tables import pct
 
     pipe = _pipe(config, set_, out)
     for k in _folds(pipe, fold):
         r = pipe.pseudo_labels(k)
         q = r["pseudo_vs_true_defective"]
-        iou = f"{100 * counts_from(q).iou:.2f}" if q else "-"
-        typer.echo(f"fold {k}: {r['num_images']} masks, IoU vs true masks {iou}%: {r['manifest']}")
+        iou = f"{pct(counts_from(q).iou)}%" if q else "n/a (no true masks)"
+        typer.echo(f"fold {k}: {r['num_images']} masks, IoU vs true masks {iou}: {r['manifest']}")
 
 
 def train_seg(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
@@ -58,13 +71,18 @@ def train_seg(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = Out
               arch: str = typer.Option(None, help="deeplabv3, deeplabv3plus or unet")) -> None:
     """Train a segmentation network on pseudo-labels (or true masks) and score it on test."""
     from racam.evaluation.pooling import counts_from
+    from racam.report.tables import pct
 
     pipe = _pipe(config, set_, out)
     for k in _folds(pipe, fold):
         r = pipe.segmentation(k, arch, source)
+        if r["counts"] is None:
+            typer.echo(f"fold {k}: {r['arch']} ({source}) trained, checkpoint {r['checkpoint']}; "
+                       "not scored: the test images have no masks")
+            continue
         c = counts_from(r["counts"])
-        typer.echo(f"fold {k}: {r['arch']} ({source}) defect IoU {100 * c.iou:.2f}%, "
-                   f"mIoU {100 * c.miou:.2f}%")
+        typer.echo(f"fold {k}: {r['arch']} ({source}) defect IoU {pct(c.iou)}%, "
+                   f"mIoU {pct(c.miou)}%")
 
 
 def evaluate(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,

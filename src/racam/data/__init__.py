@@ -13,6 +13,7 @@ from racam.data.io import (
                            image_size,
                            image_to_tensor,
                            read_image,
+                           read_image_tensor,
                            read_mask,
                            resize_mask,
 )
@@ -30,5 +31,6 @@ __all__ = [
     "Batch", "DataSummary", "DatasetSpec", "FolderDataset", "InfoOptions", "KolektorSDD",
     "KolektorSDD2", "Record", "RecordDataset", "Sample", "SplitCount", "collate_samples",
     "image_size", "image_to_tensor", "ksdd_folds", "load_split_file", "random_flips",
-    "read_image", "read_mask", "register", "resize_mask", "stratified_split", "summarize",
+    "read_image", "read_image_tensor", "read_mask", "register", "resize_mask", "stratified_split",
+    "summarize",
 ]

@@ -7,7 +7,8 @@ Conventions:
 
 - sizes are ``(width, height)`` everywhere (as PIL), tensors are ``(C, H, W)`` / ``(H, W)``;
 - images are resized with PIL's bilinear filter (antialiased when shrinking) and scaled to
-  ``[0, 1]``; masks are resized with nearest neighbour (pixel-centre convention, torch
+  ``[0, 1]`` by their real range: 8-bit images (every PIL mode) by 255, 16-bit ones by 65535
+  (:func:`read_image`); masks are resized with nearest neighbour (pixel-centre convention, torch
   ``mode="nearest-exact"``, the same as PIL's ``NEAREST``), so they stay binary;
 - a mask pixel is *defect* when it is nonzero (``np.array(Image.open(p)) > 0``; for a
   multi-channel mask, when any channel is nonzero); an image is defective when its mask has
@@ -61,15 +62,55 @@ def image_size(path: PathLike) -> tuple[int, int]:
 
 
 def read_image(path: PathLike, channels: int = 1) -> Image.Image:
-    """Decode an image file as a PIL image in mode ``L`` (``channels=1``) or ``RGB`` (3).
+    """Decode an image file as a PIL image with its true values.
+
+    8-bit images of any mode (``L``, ``P``, ``LA``, ``RGBA``, ``CMYK``, ``1``, ...) come back in
+    mode ``L`` (``channels=1``) or ``RGB`` (3), as PIL converts them (alpha dropped, palette
+    applied). Images of more than 8 bits come back in mode ``F`` (one channel) holding values
+    already scaled to ``[0, 1]`` by their type's real range (:func:`high_depth_to_unit`), so a
+    16-bit image is neither clipped nor rounded to 8 bits; :func:`image_to_tensor` repeats that
+    channel when ``channels=3``. A file whose values cannot be scaled is a :class:`DataError`.
 
     Returns the PIL image at its original size (``.size`` is ``(width, height)``); use
-    :func:`image_to_tensor` to resize it and turn it into a tensor.
+    :func:`image_to_tensor` (or :func:`read_image_tensor`) to resize it into a tensor.
     """
     if channels not in _MODES:
         raise ConfigError(f"channels must be 1 or 3, got {channels}")
     img = _open(path, "image")
+    if img.mode in HIGH_DEPTH_MODES:
+        return high_depth_to_unit(img, path)
     return img if img.mode == _MODES[channels] else img.convert(_MODES[channels])
+
+
+#: PIL modes with more than 8 bits per pixel (one channel): 16-bit unsigned, 32-bit int, float.
+HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+#: Largest value of a 16-bit image (its values are divided by it).
+UINT16_MAX = 65535
+
+
+def high_depth_to_unit(img: Image.Image, path: PathLike) -> Image.Image:
+    """A mode ``F`` copy of a single-channel image of more than 8 bits, scaled to ``[0, 1]``.
+
+    - 16-bit (``I;16*``): ``value / 65535``;
+    - 32-bit integer (``I``, how some decoders give 16-bit files): ``value / 65535``, and values
+      outside ``0..65535`` are a :class:`DataError` (their range is unknown);
+    - float (``F``): kept as is; values outside ``[0, 1]`` or not finite are a DataError.
+    """
+    arr = np.asarray(img)
+    if img.mode == "F":
+        arr = arr.astype(np.float32)
+        if arr.size and (not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1):
+            raise DataError(f"{path}: float image with values outside [0, 1] "
+                            f"(min {np.nanmin(arr):g}, max {np.nanmax(arr):g}); scale it to "
+                            "[0, 1] or save it as 8- or 16-bit")
+        unit = arr
+    else:
+        wide = arr.astype(np.int64)
+        if wide.size and (wide.min() < 0 or wide.max() > UINT16_MAX):
+            raise DataError(f"{path}: 32-bit integer image with values outside 0..{UINT16_MAX} "
+                            f"(min {wide.min()}, max {wide.max()}); save it as 8- or 16-bit")
+        unit = (wide.astype(np.float64) / UINT16_MAX).astype(np.float32)
+    return Image.fromarray(np.ascontiguousarray(unit), mode="F")
 
 
 def read_mask(path: PathLike, expected_size: tuple[int, int] | None = None, *,
@@ -88,14 +129,28 @@ def read_mask(path: PathLike, expected_size: tuple[int, int] | None = None, *,
     return np.asarray(arr.any(axis=-1) if arr.ndim == 3 else arr > 0)
 
 
-def image_to_tensor(img: Image.Image, size: tuple[int, int] | None = None) -> Tensor:
-    """PIL image -> float tensor ``(C, H, W)`` in [0, 1], bilinear-resized to ``size=(w, h)``."""
+def image_to_tensor(img: Image.Image, size: tuple[int, int] | None = None,
+                    channels: int | None = None) -> Tensor:
+    """PIL image of :func:`read_image` -> float tensor ``(C, H, W)`` in [0, 1], bilinear-resized
+    to ``size=(w, h)``. An 8-bit image is divided by 255; a mode ``F`` image (already in [0, 1])
+    is kept and, with ``channels=3``, repeated over three channels."""
     if size is not None and tuple(img.size) != tuple(size):
         img = img.resize((size[0], size[1]), Image.Resampling.BILINEAR)
+    if img.mode == "F":
+        unit = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)  # bilinear stays in range
+        t = torch.from_numpy(unit.copy())[None]
+        return t.expand(channels, -1, -1).clone() if channels and channels > 1 else t
     arr = np.asarray(img, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def read_image_tensor(path: PathLike, channels: int = 1,
+                      size: tuple[int, int] | None = None) -> Tensor:
+    """An image file as a float tensor ``(channels, H, W)`` in [0, 1] at ``size=(w, h)`` (its
+    own size when ``None``): :func:`read_image` then :func:`image_to_tensor`."""
+    return image_to_tensor(read_image(path, channels), size, channels)
 
 
 def resize_mask(mask: Tensor | np.ndarray, size: tuple[int, int]) -> Tensor:
@@ -206,7 +261,7 @@ class RecordDataset(Dataset):
         img = read_image(rec.image_path, self.channels)
         original: tuple[int, int] = img.size
         size = self.size or original
-        image = image_to_tensor(img, size)
+        image = image_to_tensor(img, size, self.channels)
         mask = None
         if rec.mask_path is not None:
             m = read_mask(rec.mask_path, original, image_path=rec.image_path)

@@ -28,6 +28,10 @@ class DataFields(Protocol):
     test_fraction: float
 
 
+#: ``data.folds`` of a config that does not set it (KolektorSDD's three folds).
+DEFAULT_FOLDS = (0, 1, 2)
+
+
 @dataclass(frozen=True)
 class SplitCount:
     """Counts of one split: ``name`` such as ``"fold 0 / test"``, ``"train"`` or ``"all"``."""
@@ -113,7 +117,15 @@ class DatasetSpec:
         raise NotImplementedError
 
     def folds(self, cfg: DataFields) -> list[int]:
-        """The folds a run goes through; results are pooled over them. Default ``[0]``."""
+        """The folds a run goes through; results are pooled over them. Default ``[0]``: one
+        split, and a ``data.folds`` naming another fold is refused (:class:`ConfigError`) rather
+        than ignored; the config's default ``[0, 1, 2]`` (KolektorSDD's folds) is accepted."""
+        folds = list(cfg.folds)
+        if folds not in ([0], list(DEFAULT_FOLDS)):
+            from racam.errors import ConfigError
+
+            raise ConfigError(f"data.folds: {folds}: dataset {self.name} has a single split "
+                              "(fold 0); set data.folds to [0] or leave it out")
         return [0]
 
     def detect(self, root: Path) -> bool:

@@ -10,16 +10,20 @@ With TP, FP, FN, TN counted over pixels (defect = positive):
 Micro averaging: counts are summed over every pixel of every image first, then scored
 (:attr:`SegmentationMeter.total`); per-image counts are kept too.
 
-Zero-division rule (never NaN): a ratio whose denominator is 0 is **1 when prediction and
-mask agree on every pixel (FP = FN = 0), else 0**. Hence:
+Zero-division rule (never NaN, never a made-up 0 or 1): a ratio whose denominator is 0 is
+computed over an empty set of pixels and is **undefined, ``None``** ("n/a" in reports; the
+reason is given by :func:`undefined_reasons`). Hence:
 
-- empty prediction on an empty mask: IoU = precision = recall = F1 = 1;
-- empty prediction on a non-empty mask: precision = recall = IoU = F1 = 0;
-- non-empty prediction on an empty mask: precision = IoU = F1 = 0 and recall = 0;
-- prediction and mask both covering the whole image: ``iou_background`` = 1.
+- empty prediction on an empty mask: IoU, precision, recall and F1 are ``None`` (nothing to
+  find, nothing found); background IoU is defined (1 when every pixel is background);
+- empty prediction on a non-empty mask: IoU = recall = F1 = 0, precision ``None``;
+- non-empty prediction on an empty mask: IoU = precision = F1 = 0, recall ``None``;
+- prediction and mask both covering the whole image: ``iou_background`` is ``None``;
+- no pixel at all (no image): every score is ``None``;
+- ``miou`` is ``None`` when either class IoU is.
 
-(``segmentation_models_pytorch.metrics`` returns 1 for every 0/0 instead; the two agree
-whenever no denominator is 0.)
+(``segmentation_models_pytorch.metrics`` returns 1 for every 0/0 instead, scikit-learn 0; the
+three agree whenever no denominator is 0.)
 """
 
 from __future__ import annotations
@@ -31,10 +35,9 @@ import torch
 from torch import Tensor
 
 
-def _ratio(num: int, den: int, agree: bool) -> float:
-    if den == 0:
-        return 1.0 if agree else 0.0
-    return num / den
+def _ratio(num: int, den: int) -> float | None:
+    """``num / den``, ``None`` when ``den`` is 0 (a score over an empty set)."""
+    return None if den == 0 else num / den
 
 
 @dataclass(frozen=True)
@@ -51,50 +54,67 @@ class Counts:
                       self.tn + other.tn)
 
     @property
-    def _agree(self) -> bool:
-        return self.fp == 0 and self.fn == 0
-
-    @property
-    def iou(self) -> float:
+    def iou(self) -> float | None:
         """Defect IoU ``TP / (TP + FP + FN)``."""
-        return _ratio(self.tp, self.tp + self.fp + self.fn, self._agree)
+        return _ratio(self.tp, self.tp + self.fp + self.fn)
 
     @property
-    def iou_background(self) -> float:
+    def iou_background(self) -> float | None:
         """Background IoU ``TN / (TN + FN + FP)``."""
-        return _ratio(self.tn, self.tn + self.fp + self.fn, self._agree)
+        return _ratio(self.tn, self.tn + self.fp + self.fn)
 
     @property
-    def miou(self) -> float:
-        """Mean of defect and background IoU."""
-        return (self.iou + self.iou_background) / 2.0
+    def miou(self) -> float | None:
+        """Mean of defect and background IoU (``None`` when either is)."""
+        fg, bg = self.iou, self.iou_background
+        return None if fg is None or bg is None else (fg + bg) / 2.0
 
     @property
-    def precision(self) -> float:
+    def precision(self) -> float | None:
         """``TP / (TP + FP)``."""
-        return _ratio(self.tp, self.tp + self.fp, self._agree)
+        return _ratio(self.tp, self.tp + self.fp)
 
     @property
-    def recall(self) -> float:
+    def recall(self) -> float | None:
         """``TP / (TP + FN)``."""
-        return _ratio(self.tp, self.tp + self.fn, self._agree)
+        return _ratio(self.tp, self.tp + self.fn)
 
     @property
-    def f1(self) -> float:
+    def f1(self) -> float | None:
         """``2 TP / (2 TP + FP + FN)``."""
-        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn, self._agree)
+        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
 
-    def scores(self) -> dict[str, float]:
-        """The six scores as a dict."""
+    def scores(self) -> dict[str, float | None]:
+        """The six scores as a dict (``None``: undefined, see the module docstring)."""
         return {"iou": self.iou, "iou_background": self.iou_background, "miou": self.miou,
                 "precision": self.precision, "recall": self.recall, "f1": self.f1}
 
 
-def scores_from_counts(counts: Counts | Tensor | Sequence[int]) -> dict[str, float]:
+def scores_from_counts(counts: Counts | Tensor | Sequence[int]) -> dict[str, float | None]:
     """Scores of one set of counts (a :class:`Counts` or ``(tp, fp, fn, tn)``)."""
     if not isinstance(counts, Counts):
         counts = Counts(*(int(v) for v in counts))
     return counts.scores()
+
+
+#: Why each score is undefined (its denominator's pixels, all absent).
+_EMPTY = {"iou": "no defect pixel in the masks and none predicted",
+          "f1": "no defect pixel in the masks and none predicted",
+          "precision": "no pixel predicted as defect",
+          "recall": "no defect pixel in the masks",
+          "iou_background": "no background pixel in the masks and none predicted"}
+
+
+def undefined_reasons(counts: Counts) -> dict[str, str]:
+    """``{score: why it is None}`` for the undefined scores of ``counts`` (empty when all are
+    defined), e.g. ``{"precision": "no pixel predicted as defect"}``."""
+    if counts.tp + counts.fp + counts.fn + counts.tn == 0:
+        return {k: "the set is empty: no image was scored" for k in (*_EMPTY, "miou")}
+    scores = counts.scores()
+    out = {k: why for k, why in _EMPTY.items() if scores[k] is None}
+    if scores["miou"] is None:
+        out["miou"] = "defect or background IoU is n/a"
+    return out
 
 
 def _as_bool(x: Tensor, name: str) -> Tensor:
@@ -144,9 +164,10 @@ class SegmentationMeter:
             self.total = self.total + c
         return counts
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, float | None]:
         """Micro scores (``iou``, ``iou_background``, ``miou``, ``precision``, ``recall``,
-        ``f1``, each in [0, 1]) plus the counts ``tp``, ``fp``, ``fn``, ``tn`` and ``images``."""
+        ``f1``, each in [0, 1] or ``None`` when undefined) plus the counts ``tp``, ``fp``,
+        ``fn``, ``tn`` and ``images``."""
         t = self.total
         return {**t.scores(), "tp": t.tp, "fp": t.fp, "fn": t.fn, "tn": t.tn,
                 "images": len(self.per_image)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from racam.evaluation.metrics import Counts
+from racam.evaluation.metrics import Counts, undefined_reasons
 
 
 def counts_dict(c: Counts) -> dict[str, int]:
@@ -29,11 +29,34 @@ def pool_counts(counts: Sequence[Counts]) -> Counts:
 def pooled(folds: dict[int, dict[str, Any]],
            pick: Callable[[dict[str, Any]], dict[str, int] | None]) -> dict[str, Any] | None:
     """Pool the micro counts ``pick`` takes from each fold's results and score the sum
-    (``None`` when no fold has counts)."""
+    (``None`` when no fold has counts). A score over an empty set is ``None``, and
+    ``"undefined"`` then maps it to the reason
+    (:func:`~racam.evaluation.metrics.undefined_reasons`)."""
     counts = [counts_from(c) for c in (pick(f) for f in folds.values()) if c]
     if not counts:
         return None
     total = pool_counts(counts)
-    return {"iou": total.iou, "iou_background": total.iou_background, "miou": total.miou,
-            "precision": total.precision, "recall": total.recall, "f1": total.f1,
-            **counts_dict(total)}
+    out: dict[str, Any] = {**total.scores(), **counts_dict(total)}
+    reasons = undefined_reasons(total)
+    if reasons:
+        out["undefined"] = reasons
+    return out
+
+
+def undefined_note(what: str, result: dict[str, Any] | None) -> str | None:
+    """One line saying which scores of a pooled ``result`` are n/a and why (``None`` when every
+    score is defined), e.g. ``"segmentation: IoU, F1 n/a (no defect pixel in the masks and none
+    predicted)"``."""
+    reasons = (result or {}).get("undefined")
+    if not reasons:
+        return None
+    by_reason: dict[str, list[str]] = {}
+    for score, why in reasons.items():
+        by_reason.setdefault(why, []).append(SCORE_NAMES.get(score, score))
+    return f"{what}: " + "; ".join(f"{', '.join(names)} n/a ({why})"
+                                   for why, names in by_reason.items())
+
+
+#: Display names of the scores.
+SCORE_NAMES = {"iou": "IoU", "iou_background": "background IoU", "miou": "mIoU",
+               "precision": "precision", "recall": "recall", "f1": "F1"}

@@ -10,6 +10,33 @@ from typing import Any
 from racam.errors import ConfigError
 from racam.io import atomic_write_json, read_json
 
+#: Differences named in a refusal's message (the rest are counted).
+SHOWN_DIFFERENCES = 4
+
+
+def plain_key(key: dict[str, Any]) -> dict[str, Any]:
+    """``key`` as it is stored (tuples become lists)."""
+    return json.loads(json.dumps(key, default=str))
+
+
+def check_key(path: Path, key: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stored result at ``path`` (``None`` when there is none); :class:`ConfigError` when it
+    was computed under another ``key``, naming only the keys that differ."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    value = read_json(path)
+    if key is not None:
+        stored = _comparable(value.get("key"), plain_key(key))
+        diffs = key_differences(stored, plain_key(key))
+        if diffs:
+            more = len(diffs) - SHOWN_DIFFERENCES
+            shown = "; ".join(diffs[:SHOWN_DIFFERENCES]) + (f"; and {more} more" if more > 0
+                                                            else "")
+            raise ConfigError(f"{path.parent}: computed with a different config ({shown}); use "
+                              "another output folder or delete that folder to recompute")
+    return value
+
 
 def cached(path: Path, compute: Callable[[], dict[str, Any]],
            key: dict[str, Any] | None = None, require: Sequence[str] = ()) -> dict[str, Any]:
@@ -17,34 +44,51 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]],
 
     A stage writes its result file last, so a killed stage leaves no result and reruns.
     ``key`` (the config the stage depends on) is stored as ``"key"`` in the result; a result
-    computed under a different key is an error rather than silently reused. ``require`` names
-    fields the caller needs: a stored result (same key) without one of them, written before
-    that field existed, is recomputed and replaced.
+    computed under a different key is an error rather than silently reused (:func:`check_key`).
+    ``require`` names fields the caller needs: a stored result (same key) without one of them,
+    written before that field existed, is recomputed and replaced.
     """
     path = Path(path)
-    if key is not None:
-        key = json.loads(json.dumps(key, default=str))  # tuples -> lists, as stored
-    if path.exists():
-        value = read_json(path)
-        if key is not None and _without_retired(value.get("key")) != key:
-            raise ConfigError(f"{path.parent}: computed with a different config "
-                              f"(stored {value.get('key')}, now {key}); use another output "
-                              "folder or delete that folder to recompute")
-        if all(f in value for f in require):
-            return value
+    value = check_key(path, key)
+    if value is not None and all(f in value for f in require):
+        return value
     value = compute()
     if key is not None:
-        value["key"] = key
+        value["key"] = plain_key(key)
     atomic_write_json(path, value)
     return value
+
+
+def key_differences(stored: Any, now: Any, prefix: str = "") -> list[str]:
+    """``["classifier.epochs: 1 stored, 2 now", ...]``: the dotted keys whose values differ."""
+    if isinstance(stored, dict) and isinstance(now, dict):
+        out: list[str] = []
+        for k in list(stored) + [k for k in now if k not in stored]:
+            name = f"{prefix}.{k}" if prefix else str(k)
+            if k not in now:
+                out.append(f"{name}: {stored[k]!r} stored, absent now")
+            elif k not in stored:
+                out.append(f"{name}: absent stored, {now[k]!r} now")
+            else:
+                out += key_differences(stored[k], now[k], name)
+        return out
+    if stored != now:
+        return [f"{prefix or 'key'}: {stored!r} stored, {now!r} now"]
+    return []
 
 
 #: ``(section, key)`` of config keys removed because they did nothing; a result stored with
 #: such a key (``null``) was computed exactly as now and is reused.
 RETIRED_KEYS = (("data", "units"),)
+#: Top-level key entries added after results were first cached (``inputs``: digests of the
+#: images and checkpoint, :mod:`racam.pipeline.identity`); a result stored without one was
+#: computed before it was recorded and is compared on the rest.
+ADDED_KEYS = ("inputs",)
 
 
-def _without_retired(stored: Any) -> Any:
+def _comparable(stored: Any, now: dict[str, Any]) -> Any:
+    """``stored`` without retired keys, and with the :data:`ADDED_KEYS` it lacks taken from
+    ``now``."""
     if not isinstance(stored, dict):
         return stored
     out = dict(stored)
@@ -52,4 +96,7 @@ def _without_retired(stored: Any) -> Any:
         part = out.get(section)
         if isinstance(part, dict) and key in part and part[key] is None:
             out[section] = {k: v for k, v in part.items() if k != key}
+    for key in ADDED_KEYS:
+        if key not in out and key in now:
+            out[key] = now[key]
     return out

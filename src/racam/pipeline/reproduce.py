@@ -128,7 +128,7 @@ class Reproduction:
                 row[split] = {**(mean or {}), "iou_sd": sd["iou"] if sd else None,
                               "per_seed": {str(s): v for s, v in views.items()}}
             rows.append(row)
-        best = max(rows, key=lambda r: (r["train"].get("iou", -1.0), -abs(r["delta"] - 50)))
+        best = max(rows, key=lambda r: (_or(r["train"].get("iou"), -1.0), -abs(r["delta"] - 50)))
         return {"rows": rows, "chosen_delta": best["delta"]}
 
     def table_i(self, delta: float) -> tuple[list[dict[str, Any]], dict[str, dict[int, Any]]]:
@@ -280,6 +280,11 @@ class Reproduction:
         return totals
 
 
+def _or(value: float | None, default: float) -> float:
+    """``value``, or ``default`` when it is ``None``."""
+    return default if value is None else value
+
+
 def _clf_summary(v: dict[str, Any]) -> dict[str, Any]:
     return {"test_auroc": v.get("test_auroc"), "test_ap": v.get("test_ap"),
             "best_epoch": v.get("best_epoch"), "seconds": v.get("seconds")}
@@ -291,7 +296,7 @@ def variant_key(options: dict[str, str]) -> str:
 
 
 def mean_sd(views: list[dict[str, Any] | None]) -> tuple[dict[str, Any] | None,
-                                                         dict[str, float] | None]:
+                                                         dict[str, float | None] | None]:
     """Mean and sample sd over seeds of the :data:`SCORES` of pooled views (``None`` views, a
     seed without that result, are left out). One view: itself (counts included) and no sd."""
     vs = [v for v in views if v]
@@ -299,9 +304,16 @@ def mean_sd(views: list[dict[str, Any] | None]) -> tuple[dict[str, Any] | None,
         return None, None
     if len(vs) == 1:
         return {**vs[0], "seeds": 1}, None
-    mean = {k: statistics.mean(v[k] for v in vs) for k in SCORES if all(k in v for v in vs)}
-    sd = {k: statistics.stdev(v[k] for v in vs) for k in mean}
+    mean = {k: _mean_or_none([v[k] for v in vs]) for k in SCORES if all(k in v for v in vs)}
+    sd = {k: None if mean[k] is None else statistics.stdev(v[k] for v in vs) for k in mean}
     return {**mean, "seeds": len(vs)}, sd
+
+
+def _mean_or_none(values: list[float | None]) -> float | None:
+    """Mean of ``values``; ``None`` when any is ``None`` (a score over an empty set)."""
+    if any(v is None for v in values):
+        return None
+    return statistics.mean(v for v in values if v is not None)
 
 
 def paired_interval(images_a: dict[int, Any] | None, images_b: dict[int, Any] | None,
@@ -332,12 +344,15 @@ def paired_interval(images_a: dict[int, Any] | None, images_b: dict[int, Any] | 
 
 
 # --------------------------------------------------------------------- report
-def _fmt(view: dict[str, Any] | None, sd: dict[str, float] | None, key: str) -> str:
-    """``12.34`` or ``12.34 ± 0.56`` (percent), ``-`` when missing."""
-    if not view or view.get(key) is None:
+def _fmt(view: dict[str, Any] | None, sd: dict[str, float | None] | None, key: str) -> str:
+    """``12.34`` or ``12.34 ± 0.56`` (percent), ``-`` when missing, ``n/a`` when undefined."""
+    if not view or key not in view:
         return "-"
-    if sd and sd.get(key) is not None:
-        return f"{100 * view[key]:.2f} ± {100 * sd[key]:.2f}"
+    if view[key] is None:
+        return pct(None)
+    spread = sd.get(key) if sd else None
+    if spread is not None:
+        return f"{100 * view[key]:.2f} ± {100 * spread:.2f}"
     return pct(view[key])
 
 

@@ -2,7 +2,12 @@
 
 Every stage writes its result under ``<output>/fold<k>/...`` last and atomically; when a run is
 started again, finished stages are read back instead of recomputed (see
-:mod:`racam.pipeline.cache`).
+:mod:`racam.pipeline.cache`). A stage's key holds the config it depends on and digests of the
+images and classifier checkpoint it read (:mod:`racam.pipeline.identity`), so a stored result is
+reused only for the same computation. The input size is checked against the networks when the
+pipeline is created (:mod:`racam.pipeline.preflight`), and :meth:`Pipeline.run` checks every
+stored result it would reuse before computing anything, so a refused run changes nothing on
+disk; ``config.json`` is written only when a stage is computed.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from racam.cam.registry import (
 from racam.config import RunConfig
 from racam.evaluation.pooling import counts_dict, pooled
 from racam.io import atomic_write_json
-from racam.pipeline.cache import cached
+from racam.pipeline.cache import cached, check_key
 from racam.pipeline.folds import FoldData, fold_datasets, fold_list
+from racam.pipeline.identity import file_digest, records_digest
+from racam.pipeline.preflight import check_input_sizes
 from racam.training import resolve_device
 
 #: Config keys added after runs were first cached, with the value that reproduces the earlier
@@ -99,8 +106,10 @@ class Pipeline:
         self._data: dict[int, FoldData] = {}
         self._models: dict[int, nn.Module] = {}
         self._warned = False
-        self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.out / "config.json", cfg.to_dict())
+        self._digests: dict[tuple[str, int], str] = {}
+        self._config_written = False
+        self.folds  # noqa: B018  # a fold the dataset lacks is refused here
+        check_input_sizes(cfg)
 
     # ----------------------------------------------------------------- helpers
     @property
@@ -128,8 +137,16 @@ class Pipeline:
         return {"problems": [str(p) for p in audit.problems],
                 "left_out_of_pixel_metrics": [str(p) for p in audit.without_usable_mask]}
 
+    def _write_config(self) -> None:
+        """``config.json``: the config of the latest call that computed a stage (written before
+        its first stage, never by a call that only reuses or refuses)."""
+        if not self._config_written:
+            atomic_write_json(self.out / "config.json", self.cfg.to_dict())
+            self._config_written = True
+
     def _timed(self, label: str, fn: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
         def run() -> dict[str, Any]:
+            self._write_config()
             self.log(f"[racam] {label} ...")
             t0 = time.perf_counter()
             value = fn()
@@ -153,6 +170,21 @@ class Pipeline:
                 part.update(self._method_options(self.cfg.cam.method))
             key[name] = without_later_defaults(name, part)
         return key
+
+    def _inputs(self, fold: int, checkpoint: bool = True) -> dict[str, Any]:
+        """The ``inputs`` entry of a stage key: digests of the fold's images and (with
+        ``checkpoint``) of the classifier checkpoint."""
+        if ("data", fold) not in self._digests:
+            fd = self.data(fold)
+            self._digests["data", fold] = records_digest([("train", fd.train_all),
+                                                          ("test", fd.test)])
+        out = {"data": self._digests["data", fold]}
+        if checkpoint:
+            if ("checkpoint", fold) not in self._digests:
+                path = self.classifier(fold)["checkpoint"]
+                self._digests["checkpoint", fold] = file_digest(path)
+            out["checkpoint"] = self._digests["checkpoint", fold]
+        return out
 
     def _method_options(self, method: str, weighting: str | None = None,
                         fgbp_head: str | None = None) -> dict[str, str]:
@@ -196,7 +228,10 @@ class Pipeline:
                     / max(1, len(labels))}
 
         return cached(d / "result.json", self._timed(f"fold {fold}: classifier", compute),
-                      self._key("data", "classifier"))
+                      self._classifier_key(fold))
+
+    def _classifier_key(self, fold: int) -> dict[str, Any]:
+        return {**self._key("data", "classifier"), "inputs": self._inputs(fold, checkpoint=False)}
 
     def model(self, fold: int) -> nn.Module:
         if fold not in self._models:
@@ -226,11 +261,11 @@ class Pipeline:
         """
         from racam.evaluation.cam_quality import evaluate_cam
 
+        path, stage_key = self._cam_path_key(fold, method, delta, split, weighting, fgbp_head)
         spec = get_method(method)
         delta = (self.cfg.cam.delta if delta is None else delta) if spec.uses_delta else None
         opts = self._method_options(method, weighting, fgbp_head)
         key = method_key(method, delta, **opts)
-        path = self.fold_dir(fold) / "cam" / split / f"{key}.json"
 
         def compute() -> dict[str, Any]:
             fd = self.data(fold)
@@ -246,13 +281,24 @@ class Pipeline:
                     if r["deployment_counts"] is not None else None,
                     "paper_per_image": per_image_counts(r["paper_per_image"])}
 
+        return cached(path, self._timed(f"fold {fold}: {key} on {split}", compute), stage_key,
+                      require=("paper_per_image",) if per_image else ())
+
+    def _cam_path_key(self, fold: int, method: str, delta: float | None = None,
+                      split: str = "test", weighting: str | None = None,
+                      fgbp_head: str | None = None) -> tuple[Path, dict[str, Any]]:
+        """Result file and stage key of :meth:`cam_quality`."""
+        spec = get_method(method)
+        delta = (self.cfg.cam.delta if delta is None else delta) if spec.uses_delta else None
+        opts = self._method_options(method, weighting, fgbp_head)
+        path = self.fold_dir(fold) / "cam" / split / f"{method_key(method, delta, **opts)}.json"
         stage_key: dict[str, Any] = {**self._key("data", "classifier"), "method": method,
                                      "delta": delta}
         if spec.multi_layer:  # fusion and layers matter only there
             stage_key.update(fusion=self.cfg.cam.fusion, layers=self.cfg.cam.layers)
         stage_key.update(opts)  # RA-CAM's weighting, FGBP's head scope: only where they apply
-        return cached(path, self._timed(f"fold {fold}: {key} on {split}", compute), stage_key,
-                      require=("paper_per_image",) if per_image else ())
+        stage_key["inputs"] = self._inputs(fold)
+        return path, stage_key
 
     # ------------------------------------------------------------ pseudo-labels
     def pseudo_key(self) -> str:
@@ -267,6 +313,7 @@ class Pipeline:
         from racam.pseudo.labels import write_pseudo_labels
 
         d = self.pseudo_dir(fold)
+        stage_key = self._pseudo_stage_key(fold)
 
         def compute() -> dict[str, Any]:
             fd = self.data(fold)
@@ -278,13 +325,16 @@ class Pipeline:
                       "threshold": c.pseudo_threshold,
                       "checkpoint": self.classifier(fold)["checkpoint"]},
                 batch_size=c.batch_size, device=self.device, progress=self.progress,
-                threshold=c.pseudo_threshold)
+                threshold=c.pseudo_threshold, key=stage_key)
             quality = self._pseudo_quality(fd, d)
             return {"manifest": str(d / "manifest.json"), "num_images": manifest["num_images"],
                     "pseudo_vs_true_defective": quality}
 
         return cached(d / "result.json", self._timed(f"fold {fold}: pseudo-labels", compute),
-                      self._key("data", "classifier", "cam"))
+                      stage_key)
+
+    def _pseudo_stage_key(self, fold: int) -> dict[str, Any]:
+        return {**self._key("data", "classifier", "cam"), "inputs": self._inputs(fold)}
 
     @staticmethod
     def _pseudo_quality(fd: FoldData, d: Path) -> dict[str, int] | None:
@@ -310,8 +360,8 @@ class Pipeline:
         from racam.segmentation import load_segmentation, train_segmentation
 
         arch = arch or self.cfg.segmentation.arch
-        tag = segmentation_tag(self.cfg, arch, source)
-        d = self.fold_dir(fold) / "segmentation" / tag
+        d, stage_key = self._seg_path_key(fold, arch, source)
+        tag = d.name
 
         def compute() -> dict[str, Any]:
             fd = self.data(fold)
@@ -338,12 +388,40 @@ class Pipeline:
                 out["counts"] = counts_dict(r["counts"])
             return out
 
+        return cached(d / "result.json", self._timed(f"fold {fold}: segmentation {tag}", compute),
+                      stage_key)
+
+    def _seg_path_key(self, fold: int, arch: str,
+                      source: str = "pseudo") -> tuple[Path, dict[str, Any]]:
+        """Folder and stage key of :meth:`segmentation`."""
+        tag = segmentation_tag(self.cfg, arch, source)
         seg = without_later_defaults("segmentation", {
             k: v for k, v in dataclasses.asdict(self.cfg.segmentation).items()
             if k not in ("arch", "num_workers")})
         parts = ("data", "classifier", "cam") if source == "pseudo" else ("data",)
-        return cached(d / "result.json", self._timed(f"fold {fold}: segmentation {tag}", compute),
-                      {**self._key(*parts), "segmentation": seg})
+        return (self.fold_dir(fold) / "segmentation" / tag,
+                {**self._key(*parts), "segmentation": seg,
+                 "inputs": self._inputs(fold, checkpoint=source == "pseudo")})
+
+    def check_stored(self, folds: list[int] | None = None, *, cam: bool = True,
+                     pseudo: bool = True, segmentation: bool = True,
+                     arch: str | None = None, source: str = "pseudo") -> None:
+        """Refuse (:class:`ConfigError`, nothing written) when a stored result that the stages
+        would reuse was computed under another key. Stages after the classifier are checked
+        only when the classifier result exists (their key holds its checkpoint's digest)."""
+        for k in self.folds if folds is None else folds:
+            d = self.fold_dir(k)
+            check_key(d / "classifier" / "result.json", self._classifier_key(k))
+            if not (d / "classifier" / "result.json").exists():
+                continue
+            if cam and self.has_masks(k):
+                check_key(*self._cam_path_key(k, self.cfg.cam.method))
+            if pseudo:
+                check_key(self.pseudo_dir(k) / "result.json", self._pseudo_stage_key(k))
+            if segmentation:
+                seg_dir, seg_key = self._seg_path_key(k, arch or self.cfg.segmentation.arch,
+                                                      source)
+                check_key(seg_dir / "result.json", seg_key)
 
     # ------------------------------------------------------------------- whole
     def run(self) -> dict[str, Any]:
@@ -351,6 +429,7 @@ class Pipeline:
         from racam.report.run_report import write_run_report
 
         t0 = time.perf_counter()
+        self.check_stored()
         folds = {}
         for k in self.folds:
             folds[k] = {"classifier": self.classifier(k)}

@@ -1,11 +1,14 @@
 """Pseudo-labels: Otsu masks of heat maps for the training images, written as PNG (PROTOCOL §6).
 
 Defective training images get the Otsu mask of their heat map; defect-free ones an empty mask.
-Masks are written at each image's original size as 0/255 PNGs under ``out_dir/masks`` (file name
-= sample id with ``/`` replaced by ``__``), then ``manifest.json`` is written last and atomically:
-a folder without a manifest is an unfinished run and is recomputed. Rules with an uncertain band
-(``band``) also write the band as 0/255 PNGs under ``out_dir/ignore``; training leaves those
-pixels out of the loss.
+Masks are written at each image's original size as 0/255 PNGs under ``masks/`` (file name
+= sample id with ``/`` replaced by ``__``) of a work folder ``<out_dir>.partial`` holding
+``key.json`` (the stage key the masks are computed under); ``manifest.json`` is written last, and
+the work folder is then renamed to ``out_dir``. An interrupted run resumes the work folder only
+under the same key (otherwise it starts it again), so masks of two configs are never mixed, and
+a folder named ``out_dir`` is always complete. Rules with an uncertain band
+(``band``) also write the band as 0/255 PNGs under ``ignore/``; training leaves those pixels out
+of the loss.
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from racam.data.sample import Sample
+from racam.errors import ConfigError
 from racam.io import atomic_write_json, read_json
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps
 from racam.pseudo.otsu import pseudo_trimap
 
 MANIFEST = "manifest.json"
 IGNORE = "ignore"  # sub-folder of the ignore bands
+KEY_FILE = "key.json"
+PARTIAL_SUFFIX = ".partial"
 
 
 def mask_filename(sample_id: str) -> str:
@@ -39,22 +45,53 @@ def _save_png(path: Path, mask: np.ndarray) -> None:
     tmp.replace(path)
 
 
+def _work_dir(out_dir: Path, key: Any) -> Path:
+    """``<out_dir>.partial``, emptied unless it holds masks computed under ``key``."""
+    import shutil
+
+    work = out_dir.with_name(out_dir.name + PARTIAL_SUFFIX)
+    key_path = work / KEY_FILE
+    if work.exists() and not (key_path.exists() and read_json(key_path) == key):
+        shutil.rmtree(work)
+    if not work.exists():
+        (work / "masks").mkdir(parents=True)
+        atomic_write_json(key_path, key)
+    return work
+
+
 def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: dict[str, Any],
                         batch_size: int = 4, device: torch.device | str = "cpu",
-                        progress: bool = True, threshold: str = "otsu") -> dict[str, Any]:
+                        progress: bool = True, threshold: str = "otsu",
+                        key: Any = None) -> dict[str, Any]:
     """Write one pseudo-label mask per image of ``dataset`` and return the manifest.
 
-    ``meta`` (method, delta, checkpoint, ...) is recorded in the manifest with the image list.
-    ``threshold`` turns a map into a mask (:func:`racam.pseudo.otsu.pseudo_mask`: ``otsu``, the
-    protocol, or ``otsu2``). Already-written masks are kept when the run resumes.
+    ``meta`` (method, delta, checkpoint, ...) is recorded in the manifest with the image list,
+    and ``key`` (JSON data: everything the masks depend on) as ``"key"``. ``threshold`` turns a
+    map into a mask (:func:`racam.pseudo.otsu.pseudo_trimap`: ``otsu``, the protocol, ``otsu2``
+    or ``band``). Masks already written under the same key are kept when the run resumes (see the
+    module docstring). A finished ``out_dir`` is returned as it is when its manifest has the same
+    key (or none, written before keys were kept), else it is a :class:`ConfigError`.
     """
+    import json
+    import shutil
+
     out_dir = Path(out_dir)
+    key = json.loads(json.dumps(key, default=str))  # as stored
     manifest_path = out_dir / MANIFEST
     if manifest_path.exists():
-        return read_json(manifest_path)
-    masks_dir = out_dir / "masks"
-    masks_dir.mkdir(parents=True, exist_ok=True)
-    ignore_dir = out_dir / IGNORE
+        done = read_json(manifest_path)
+        if "key" in done and done["key"] != key:
+            raise ConfigError(f"{out_dir}: pseudo-labels computed with a different config; use "
+                              "another output folder or delete that folder to recompute")
+        return done
+    if out_dir.exists():  # no manifest: empty, or unfinished by an earlier racam version
+        if {p.name for p in out_dir.iterdir()} - {"masks", IGNORE}:
+            raise ConfigError(f"{out_dir}: exists, has no {MANIFEST} and holds other files than "
+                              "masks/ and ignore/; not a pseudo-label folder, delete or move it")
+        shutil.rmtree(out_dir)
+    work = _work_dir(out_dir, key)
+    masks_dir = work / "masks"
+    ignore_dir = work / IGNORE
     labels = list(dataset.labels)  # type: ignore[attr-defined]  # racam datasets have .labels
     records = dataset.records  # type: ignore[attr-defined]  # racam datasets have .records
     todo = [i for i, lab in enumerate(labels)
@@ -85,8 +122,10 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
                        "mask": f"masks/{name}"})
     manifest = {**meta, "num_images": len(images),
                 "num_defective": int(sum(labels)), "seconds": round(time.perf_counter() - t0, 2),
-                "images": images}
-    atomic_write_json(manifest_path, manifest)
+                "images": images, "key": key}
+    atomic_write_json(work / MANIFEST, manifest)
+    (work / KEY_FILE).unlink()
+    work.rename(out_dir)
     return manifest
 
 

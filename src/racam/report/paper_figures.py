@@ -61,9 +61,12 @@ def method_grid_figure(dataset: Dataset, method_cams: dict[str, CamFn], n: int,
 def delta_figure(sweep: dict[str, Any], path: Path) -> Path:
     """Figs. 8-9: RA-CAM IoU (%) against delta on training and test images."""
     xs = [r["delta"] for r in sweep["rows"]]
+    def pct(v: float | None) -> float:  # an undefined IoU is a gap in the line
+        return float("nan") if v is None else 100 * v
+
     series = {
-        "train": (xs, [100 * r["train"]["iou"] for r in sweep["rows"]]),
-        "test": (xs, [100 * r["test"]["iou"] for r in sweep["rows"]]),
+        "train": (xs, [pct(r["train"].get("iou")) for r in sweep["rows"]]),
+        "test": (xs, [pct(r["test"].get("iou")) for r in sweep["rows"]]),
     }
     return line_plot(series, path, xlabel="delta (percentile)", ylabel="IoU (%)",
                      title="RA-CAM IoU against FGBP delta (dashed: chosen on train)",

@@ -11,6 +11,7 @@ from torch import nn
 
 from racam.config import RunConfig
 from racam.data.io import RecordDataset
+from racam.evaluation.pooling import undefined_note
 from racam.io import atomic_write_text
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid
@@ -91,7 +92,7 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
                       [[_num(c["test_auroc_pooled"]), _num(c["test_ap_pooled"])]
                        + [_num(v) for v in c["per_fold_auroc"].values()]]),
              "## Masks (%, micro over pooled test folds)", ""]
-    table = []
+    table, notes = [], []
     for label, key in [
             (f"{cfg.cam.method} heat map, defective test images (paper view)", "cam_paper"),
             (f"{cfg.cam.method} heat map, all test images (deployment view)", "cam_deployment"),
@@ -101,7 +102,12 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
         if r:
             table.append([label, pct(r["iou"]), pct(r["miou"]), pct(r["precision"]),
                           pct(r["recall"]), pct(r["f1"])])
+            note = undefined_note(label, r)
+            if note:
+                notes.append(f"- {note}")
     lines += [md_table(["what", "defect IoU", "mIoU", "precision", "recall", "F1"], table)]
+    if notes:
+        lines += ["n/a: a score over an empty set of pixels is not a number:", "", *notes, ""]
     lines += _data_problems(results.get("data") or {})
     if fig:
         lines += [f"## Overlays (fold {overlay_fold} test images)", "",

@@ -7,8 +7,13 @@ from typing import Any
 
 
 def pct(x: float | None) -> str:
-    """A fraction in [0, 1] as a percentage with two decimals ('-' when missing)."""
-    return "-" if x is None else f"{100 * x:.2f}"
+    """A fraction in [0, 1] as a percentage with two decimals; ``None`` (a score over an empty
+    set, see :mod:`racam.evaluation.metrics`) is ``n/a``."""
+    return NA if x is None else f"{100 * x:.2f}"
+
+
+#: How a score over an empty set is shown.
+NA = "n/a"
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
