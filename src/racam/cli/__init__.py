@@ -22,11 +22,19 @@ for _module in (_data, _cam, _stages, _pipeline):
 
 
 def main() -> None:
-    """Entry point of the ``racam`` script: racam errors print one clear line, exit code 2."""
+    """Entry point of the ``racam`` script: racam errors print one clear line, exit code 2.
+
+    Launched by ``torchrun``, the process first joins torchrun's process group
+    (:func:`racam.distributed.init_from_env`) and leaves it at the end.
+    """
+    from racam import distributed
     from racam.errors import RacamError
 
     try:
+        distributed.init_from_env()
         app()
     except RacamError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise SystemExit(2) from None
+    finally:
+        distributed.shutdown()

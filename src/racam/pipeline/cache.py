@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from racam import distributed
 from racam.errors import ConfigError
 from racam.io import atomic_write_json, read_json
 
@@ -19,12 +20,14 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]],
     ``key`` (the config the stage depends on) is stored as ``"key"`` in the result; a result
     computed under a different key is an error rather than silently reused. ``require`` names
     fields the caller needs: a stored result (same key) without one of them, written before
-    that field existed, is recomputed and replaced.
+    that field existed, is recomputed and replaced. Under ``torchrun`` every rank calls this in
+    step: rank 0 decides whether the result exists, every rank computes it when not, and rank 0
+    alone writes it.
     """
     path = Path(path)
     if key is not None:
         key = json.loads(json.dumps(key, default=str))  # tuples -> lists, as stored
-    if path.exists():
+    if distributed.broadcast(path.exists()):  # rank 0 decides, so all ranks compute or none
         value = read_json(path)
         if key is not None and _without_retired(value.get("key")) != key:
             raise ConfigError(f"{path.parent}: computed with a different config "
@@ -35,7 +38,8 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]],
     value = compute()
     if key is not None:
         value["key"] = key
-    atomic_write_json(path, value)
+    if distributed.is_main():
+        atomic_write_json(path, value)
     return value
 
 

@@ -3,7 +3,9 @@
 Defective training images get the Otsu mask of their heat map; defect-free ones an empty mask.
 Masks are written at each image's original size as 0/255 PNGs under ``out_dir/masks`` (file name
 = sample id with ``/`` replaced by ``__``), then ``manifest.json`` is written last and atomically:
-a folder without a manifest is an unfinished run and is recomputed.
+a folder without a manifest is an unfinished run and is recomputed. Under ``torchrun`` each rank
+computes and writes the masks of 1/N of the images (distinct files) and rank 0 writes the
+manifest once every rank is done.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from racam import distributed
 from racam.data.sample import Sample
 from racam.io import atomic_write_json, read_json
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps
@@ -53,32 +56,34 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
     masks_dir.mkdir(parents=True, exist_ok=True)
     labels = list(dataset.labels)  # type: ignore[attr-defined]  # racam datasets have .labels
     records = dataset.records  # type: ignore[attr-defined]  # racam datasets have .records
-    todo = [i for i, lab in enumerate(labels)
-            if lab == 1 and not (masks_dir / mask_filename(records[i].id)).exists()]
+    # rank 0's list: the other ranks may look after some masks of this run are written
+    todo = distributed.broadcast([i for i, lab in enumerate(labels) if lab == 1 and not (
+        masks_dir / mask_filename(records[i].id)).exists()])
+    todo = distributed.shard(todo, block=batch_size)
     t0 = time.perf_counter()
     it = iter_heatmaps(cam, dataset, todo, batch_size=batch_size, device=device)
-    if progress:
+    if progress and distributed.is_main():
         from tqdm import tqdm
         it = tqdm(it, total=len(todo), desc="pseudo-labels", leave=False)
     for _, sample, heat, mask in it:
         if threshold != "otsu":
             mask = pseudo_mask(heat, threshold)
         _save_png(masks_dir / mask_filename(sample.id), mask.numpy())
-    images = []
-    for i, rec in enumerate(records):
-        name = mask_filename(rec.id)
-        if labels[i] == 0:
-            path = masks_dir / name
-            if not path.exists():
-                from racam.data import image_size
-                width, height = image_size(rec.image_path)
-                _save_png(path, np.zeros((height, width), dtype=bool))
-        images.append({"id": rec.id, "image": str(rec.image_path), "label": labels[i],
-                       "mask": f"masks/{name}"})
+    for i in distributed.shard([i for i, lab in enumerate(labels) if lab == 0]):
+        path = masks_dir / mask_filename(records[i].id)
+        if not path.exists():
+            from racam.data import image_size
+            width, height = image_size(records[i].image_path)
+            _save_png(path, np.zeros((height, width), dtype=bool))
+    images = [{"id": rec.id, "image": str(rec.image_path), "label": labels[i],
+               "mask": f"masks/{mask_filename(rec.id)}"} for i, rec in enumerate(records)]
+    distributed.barrier()  # every rank's masks are written
     manifest = {**meta, "num_images": len(images),
                 "num_defective": int(sum(labels)), "seconds": round(time.perf_counter() - t0, 2),
                 "images": images}
-    atomic_write_json(manifest_path, manifest)
+    if distributed.is_main():
+        atomic_write_json(manifest_path, manifest)
+    distributed.barrier()  # the manifest is written
     return manifest
 
 
