@@ -64,6 +64,16 @@ def init_from_env() -> bool:
     return True
 
 
+def peer_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says that another rank went away (killed or crashed) mid-collective;
+    torchrun then stops every rank, and rerunning the command resumes."""
+    if not is_distributed() or not isinstance(exc, RuntimeError):
+        return False
+    text = str(exc)
+    return isinstance(exc, dist.DistError) or any(
+        s in text for s in ("Connection closed by peer", "Connection reset by peer"))
+
+
 def shutdown() -> None:
     """Leave the process group, if any."""
     if is_initialized():

@@ -25,7 +25,8 @@ def main() -> None:
     """Entry point of the ``racam`` script: racam errors print one clear line, exit code 2.
 
     Launched by ``torchrun``, the process first joins torchrun's process group
-    (:func:`racam.distributed.init_from_env`) and leaves it at the end.
+    (:func:`racam.distributed.init_from_env`) and leaves it at the end; when another rank
+    dies mid-run this rank says so in one line (exit 1) and torchrun stops the run.
     """
     from racam import distributed
     from racam.errors import RacamError
@@ -36,5 +37,12 @@ def main() -> None:
     except RacamError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise SystemExit(2) from None
+    except RuntimeError as exc:
+        if not distributed.peer_lost(exc):
+            raise
+        typer.secho(f"error: rank {distributed.rank()}: another rank stopped "
+                    f"({str(exc).splitlines()[0][:200]}); run the same command again to resume",
+                    err=True, fg=typer.colors.RED)
+        raise SystemExit(1) from None
     finally:
         distributed.shutdown()
