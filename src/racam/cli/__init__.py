@@ -33,7 +33,7 @@ def main() -> None:
 
     try:
         distributed.init_from_env()
-        app()
+        app(prog_name="racam")
     except RacamError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise SystemExit(2) from None

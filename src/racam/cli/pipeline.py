@@ -29,7 +29,8 @@ def run(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
         quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
     """Whole pipeline: classifier, heat maps, pseudo-labels, segmentation, evaluation, report.
 
-    Also under ``torchrun --nproc_per_node N -m racam run ...`` (N ranks, DDP; docs/distributed.md).
+    Also under torchrun: torchrun --nproc_per_node N -m racam run ... (N ranks, DDP;
+    docs/distributed.md).
     """
     from racam.pipeline.run import Pipeline
 
