@@ -2,12 +2,16 @@
 
 Devices, per-epoch seeding, data loaders, class-balanced epoch samplers, mixed precision, one
 optimiser step, and resuming from ``last.pt`` (the checkpoint's meta must match the run's).
+
+Under ``torchrun`` (:mod:`racam.distributed`) the trainers wrap the model in
+DistributedDataParallel (:func:`wrap_ddp`) and each rank loads its share of every global batch
+(:func:`train_loader`); :func:`global_batch_loss` makes the loss a mean over the global batch.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +19,17 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import (
+    BatchSampler,
     DataLoader,
     Dataset,
     RandomSampler,
     Sampler,
+    SequentialSampler,
     Subset,
     WeightedRandomSampler,
 )
 
+from racam import distributed
 from racam.checkpoint import load_checkpoint, restore_rng_states
 from racam.config import OPTIMIZERS, ClassifierConfig, SegmentationConfig
 from racam.data.sample import collate_samples
@@ -57,6 +64,13 @@ def _seed_worker(worker_id: int) -> None:
     s = torch.initial_seed() % 2**32
     np.random.seed(s)
     random.seed(s)
+
+
+def _seed_rank_worker(worker_id: int) -> None:
+    """``worker_init_fn`` under DDP: the loader's worker seeds are the same on every rank, so
+    the rank is mixed into the worker's torch seed first (different flips on each rank)."""
+    torch.manual_seed((torch.initial_seed() + 1_000_003 * distributed.rank()) % 2**63)
+    _seed_worker(worker_id)
 
 
 def make_loader(dataset: Dataset, batch_size: int, sampler: Sampler | None,
@@ -188,3 +202,95 @@ def optimizer_and_scaler(model: nn.Module, cfg: ClassifierConfig | SegmentationC
         if state.get("rng_states"):
             restore_rng_states(state["rng_states"])
     return optimizer, scaler
+
+
+# ------------------------------------------------------------------ DistributedDataParallel
+class RankBatchSampler(Sampler[list[int]]):
+    """This rank's part of each global batch of ``sampler``'s draws: the global batches are
+    those of ``BatchSampler(sampler, batch_size, drop_last)`` (the single-process batches),
+    each split into ``world_size`` consecutive near-equal parts (``numpy.array_split``)."""
+
+    def __init__(self, sampler: Sampler, batch_size: int, drop_last: bool) -> None:
+        self.batches = BatchSampler(sampler, batch_size, drop_last)
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.batches:
+            yield [int(i) for i in np.array_split(np.asarray(batch), self.world)[self.rank]]
+
+
+def check_global_batches(draws: int, batch_size: int, drop_last: bool, stage: str) -> None:
+    """:class:`ConfigError` when some global batch would leave a rank without an image."""
+    n = distributed.world_size()
+    if n == 1:
+        return
+    last = draws % batch_size
+    if batch_size < n or (not drop_last and 0 < last < n):
+        raise ConfigError(f"{stage}: {n} ranks need at least {n} images in every batch, but "
+                          f"{stage}.batch_size is {batch_size} and {draws} draws per epoch leave "
+                          f"a last batch of {last or batch_size}; change {stage}.batch_size or "
+                          f"{stage}.samples_per_epoch")
+
+
+def train_loader(dataset: Dataset, batch_size: int, sampler: Sampler | None,
+                 generator: torch.Generator, num_workers: int, device: torch.device,
+                 drop_last: bool = False, *, seed: int, epoch: int) -> DataLoader:
+    """One epoch's training loader: :func:`make_loader` with one rank; under DDP this rank's
+    part of every global batch of ``batch_size`` draws (:class:`RankBatchSampler`; the draws
+    are the single-process ones: the same sampler and generator on every rank), with this
+    rank's RNGs reseeded from ``(seed, epoch, rank)`` so that flips and dropout differ between
+    ranks."""
+    if not distributed.is_distributed():
+        return make_loader(dataset, batch_size, sampler, generator, num_workers, device,
+                           drop_last)
+    s = np.random.SeedSequence([int(seed), int(epoch), 1 + distributed.rank()]).generate_state(1)
+    torch.manual_seed(int(s[0]))
+    np.random.seed(int(s[0]))
+    random.seed(int(s[0]))
+    batches = RankBatchSampler(sampler or SequentialSampler(dataset), batch_size, drop_last)  # type: ignore[arg-type]  # a Dataset with __len__
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_samples,
+                      num_workers=num_workers, generator=generator,
+                      worker_init_fn=_seed_rank_worker if num_workers else None,
+                      pin_memory=device.type == "cuda")
+
+
+def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` (already on ``device``) under DistributedDataParallel when more than one rank
+    takes part, else ``model`` itself. On CUDA BatchNorm becomes SyncBatchNorm (statistics of
+    the global batch); torch's SyncBatchNorm does not run on CPU, so there each rank's
+    BatchNorm sees its own part of the batch (docs/distributed.md)."""
+    if not distributed.is_distributed():
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    if device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return DistributedDataParallel(model, device_ids=[index])
+    return DistributedDataParallel(model)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a DistributedDataParallel wrapper (``model`` itself otherwise)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def global_batch_loss(loss_sum: torch.Tensor, weight: float, images: int
+                      ) -> tuple[torch.Tensor, float, int]:
+    """Make this rank's loss a share of the global batch's mean loss (one all-reduce).
+
+    ``loss_sum`` is this rank's summed loss, ``weight`` what a mean divides it by (its images,
+    or their class weights) and ``images`` its batch size. Returns ``(loss to back-propagate,
+    mean loss of the global batch, images in the global batch)``; the first is
+    ``loss_sum * N / W`` with ``W`` the global weight, so that DDP's average of the N ranks'
+    gradients is the gradient of ``sum over ranks / W``, the mean over the global batch.
+    """
+    total_weight, total_loss, total_images = distributed.all_sum(
+        [weight, float(loss_sum.detach()), images])
+    scaled = loss_sum * (distributed.world_size() / total_weight)
+    return scaled, total_loss / total_weight, int(total_images)

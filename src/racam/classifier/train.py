@@ -20,6 +20,11 @@ Choices the paper leaves open (protocol section 2), made here:
   history, RNG states) is written atomically after every epoch; starting again with the same
   ``out_dir`` resumes from it, and a run killed after epoch ``k`` and resumed reaches the same
   weights as an uninterrupted run (bit-exact on CPU with ``num_workers=0``).
+- Under ``torchrun`` (:mod:`racam.distributed`) the model trains under DistributedDataParallel:
+  ``cfg.batch_size`` is the global batch, each rank takes its part of every batch of the
+  single-process draws and the loss is the mean over the global batch, so one step equals the
+  single-process step (up to float rounding; flips, dropout and, on CPU, BatchNorm statistics
+  are per rank). Validation images are split across ranks; only rank 0 writes checkpoints.
 """
 
 from __future__ import annotations
@@ -35,9 +40,10 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
+from racam import distributed
 from racam.checkpoint import capture_rng_states, load_model_state, save_checkpoint
 from racam.config import ClassifierConfig, check_config
 from racam.data.sample import Batch
@@ -46,14 +52,19 @@ from racam.models.registry import build_classifier, effective_width
 from racam.training import (
     amp_context,
     check_first_sample,
+    check_global_batches,
     dataset_labels,
     epoch_sampler,
+    global_batch_loss,
     make_loader,
     optimizer_and_scaler,
     optimizer_step,
     resolve_device,
     resume_state,
     seed_epoch,
+    train_loader,
+    unwrap,
+    wrap_ddp,
 )
 
 
@@ -96,6 +107,24 @@ def _check_cfg(cfg: ClassifierConfig, train_ds: Dataset) -> ClassifierConfig:
     return cfg
 
 
+def _predict_logits_sharded(model: nn.Module, dataset: Dataset, batch_size: int,
+                            device: torch.device, num_workers: int = 0
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_predict_logits` with the images split across ranks (every rank gets all)."""
+    if not distributed.is_distributed():
+        return _predict_logits(model, dataset, batch_size, device, num_workers)
+
+    def part(indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        logits, labels = _predict_logits(model, Subset(dataset, indices), batch_size, device,
+                                         num_workers)
+        return list(zip(logits, labels))
+
+    rows = distributed.sharded_map(part, range(len(dataset)), block=batch_size)  # type: ignore[arg-type]  # torch's Dataset type has no __len__
+    if not rows:
+        return torch.empty(0, 2), torch.empty(0, dtype=torch.long)
+    return torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])
+
+
 @torch.inference_mode()
 def _predict_logits(model: nn.Module, dataset: Dataset, batch_size: int,
                     device: torch.device, num_workers: int = 0,
@@ -130,7 +159,8 @@ def _validate(model: nn.Module, val_ds: Dataset | None, cfg: ClassifierConfig,
 
     if val_ds is None or len(val_ds) == 0:  # type: ignore[arg-type]  # torch's Dataset type has no __len__
         return {"val_loss": None, "val_auroc": None, "val_ap": None}
-    logits, labels = _predict_logits(model, val_ds, cfg.batch_size, device, cfg.num_workers)
+    logits, labels = _predict_logits_sharded(model, val_ds, cfg.batch_size, device,
+                                             cfg.num_workers)
     val_loss = float(F.cross_entropy(logits, labels))
     prob = logits.softmax(dim=1)[:, 1].numpy()
     y = labels.numpy()
@@ -164,10 +194,16 @@ def _train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Op
         y = batch.labels.to(device, non_blocking=True)
         with amp_context(device, use_amp):
             logits = model(x)
-        loss = F.cross_entropy(logits.float(), y, weight=class_weights)
+        if distributed.is_distributed():  # a share of the global batch's mean
+            weight = float(len(y) if class_weights is None else class_weights[y].sum())
+            loss, value, n = global_batch_loss(F.cross_entropy(
+                logits.float(), y, weight=class_weights, reduction="sum"), weight, len(y))
+        else:
+            loss = F.cross_entropy(logits.float(), y, weight=class_weights)
+            value, n = loss.item(), len(y)
         optimizer_step(loss, optimizer, scaler, "classifier", epoch)
-        total += loss.item() * len(y)
-        count += len(y)
+        total += value * n
+        count += n
         bar.set_postfix(loss=f"{total / count:.4f}")
     return total / max(count, 1)
 
@@ -191,6 +227,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
             the run were killed there (checkpoints are written); a later call resumes.
     """
     cfg = _check_cfg(cfg, train_ds)
+    progress = progress and distributed.is_main()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
@@ -211,36 +248,42 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
     if state is not None and start >= cfg.epochs:  # finished: nothing to do
         return ClassifierResult(best_path, last_path, history, best_epoch_of(history))
 
+    check_global_batches(cfg.samples_per_epoch or len(labels), cfg.batch_size, False,
+                         "classifier")
     torch.manual_seed(int(seed))
     model = build_classifier(cfg.backbone, num_classes=2, in_channels=in_channels,
                              width=cfg.width, weights=None if state else cfg.weights,
                              batch_norm=bool(cfg.batch_norm))
     if state is not None:
         load_model_state(model, state, last_path)
-    model.to(dev)
+    model = wrap_ddp(model.to(dev), dev)
     optimizer, scaler = optimizer_and_scaler(model, cfg, use_amp, state, last_path)
+    main = distributed.is_main()
 
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="classifier",
                disable=not progress)
     for epoch in bar:
         t0 = time.perf_counter()
         gen = seed_epoch(seed, epoch)
-        loader = make_loader(train_ds, cfg.batch_size, epoch_sampler(labels, cfg, gen, train_ds),
-                             gen, cfg.num_workers, dev)
+        loader = train_loader(train_ds, cfg.batch_size, epoch_sampler(labels, cfg, gen, train_ds),
+                              gen, cfg.num_workers, dev, seed=seed, epoch=epoch)
         loss = _train_epoch(model, loader, optimizer, scaler, weights, dev, use_amp,
                             epoch + 1, progress)
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss,
-                                  **_validate(model, val_ds, cfg, dev),
+                                  **_validate(unwrap(model), val_ds, cfg, dev),
                                   "lr": optimizer.param_groups[0]["lr"]}
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
         best = best_epoch_of(history)
         meta = {**expected, "history": history, "best_epoch": best}
-        if best == epoch + 1:
-            save_checkpoint(best_path, model, None, None, epoch + 1, meta)
-        save_checkpoint(last_path, model, optimizer, None, epoch + 1, meta,
-                        capture_rng_states(), scaler=scaler if use_amp else None)
+        if main and best == epoch + 1:
+            save_checkpoint(best_path, unwrap(model), None, None, epoch + 1, meta)
+        if main:
+            save_checkpoint(last_path, unwrap(model), optimizer, None, epoch + 1, meta,
+                            capture_rng_states(), scaler=scaler if use_amp else None)
         bar.set_postfix(loss=f"{loss:.4f}", val_auroc=record["val_auroc"])
         if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < cfg.epochs:
+            distributed.barrier()  # rank 0's checkpoints are written
             return ClassifierResult(best_path, last_path, history, best, finished=False)
+    distributed.barrier()
     return ClassifierResult(best_path, last_path, history, best_epoch_of(history))

@@ -26,15 +26,30 @@ def main() -> None:
     """Entry point of the ``racam`` script: a :class:`~racam.errors.RacamError` (bad data,
     config, checkpoint) or an ``OSError`` (a path that cannot be read or written) prints one
     line naming the file, key or path and what is wrong, exit code 2. Any other exception is a
-    bug in racam and keeps its traceback."""
+    bug in racam and keeps its traceback.
+
+    Launched by ``torchrun``, the process first joins torchrun's process group
+    (:func:`racam.distributed.init_from_env`) and leaves it at the end; when another rank
+    dies mid-run this rank says so in one line (exit 1) and torchrun stops the run.
+    """
+    from racam import distributed
+
     try:
-        app()
+        distributed.init_from_env()
+        app(prog_name="racam")
     except Exception as exc:
         line = error_line(exc)
-        if line is None:
-            raise
-        typer.secho(f"error: {line}", err=True, fg=typer.colors.RED)
-        raise SystemExit(2) from None
+        if line is not None:
+            typer.secho(f"error: {line}", err=True, fg=typer.colors.RED)
+            raise SystemExit(2) from None
+        if isinstance(exc, RuntimeError) and distributed.peer_lost(exc):
+            typer.secho(f"error: rank {distributed.rank()}: another rank stopped "
+                        f"({str(exc).splitlines()[0][:200]}); run the same command again to "
+                        "resume", err=True, fg=typer.colors.RED)
+            raise SystemExit(1) from None
+        raise
+    finally:
+        distributed.shutdown()
 
 
 def error_line(exc: BaseException) -> str | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from racam.cli.options import ConfigArg, OutOpt, SetOpt, load
+from racam.distributed import is_distributed, is_main
 
 
 def _print_summary(results: dict, out: Path) -> None:
@@ -32,12 +33,18 @@ def _print_summary(results: dict, out: Path) -> None:
 
 def run(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
         quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
-    """Whole pipeline: classifier, heat maps, pseudo-labels, segmentation, evaluation, report."""
+    """Whole pipeline: classifier, heat maps, pseudo-labels, segmentation, evaluation, report.
+
+    Also under torchrun: torchrun --nproc_per_node N -m racam run ... (N ranks, DDP;
+    docs/distributed.md).
+    """
     from racam.pipeline.run import Pipeline
 
     cfg = load(config, set_, out)
     pipe = Pipeline(cfg, progress=not quiet)
-    _print_summary(pipe.run(), pipe.out)
+    results = pipe.run()
+    if is_main():
+        _print_summary(results, pipe.out)
 
 
 def demo(out: Path = typer.Option(Path("racam-demo"), "--out", help="Output folder."),
@@ -47,14 +54,20 @@ def demo(out: Path = typer.Option(Path("racam-demo"), "--out", help="Output fold
 
     cfg = load("demo", None, out)
     pipe = Pipeline(cfg, progress=not quiet)
-    _print_summary(pipe.run(), pipe.out)
+    results = pipe.run()
+    if is_main():
+        _print_summary(results, pipe.out)
 
 
 def reproduce(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
               quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
     """Paper Tables I, III, IV and Figures 1, 4-5, 8-9 side by side with the paper's numbers."""
+    from racam.errors import ConfigError
     from racam.pipeline.reproduce import Reproduction
 
+    if is_distributed():
+        raise ConfigError("racam reproduce runs in one process; under torchrun use racam run "
+                          "(or the stage commands)")
     cfg = load(config, set_, out)
     rep = Reproduction(cfg, progress=not quiet)
     path = rep.run()

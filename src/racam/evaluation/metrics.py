@@ -159,10 +159,13 @@ class SegmentationMeter:
             raise ValueError(f"{len(ids)} ids for a batch of {counts.shape[0]} masks")
         start = len(self.per_image)
         for k, row in enumerate(counts.tolist()):
-            c = Counts(*row)
-            self.per_image.append((str(ids[k]) if ids is not None else str(start + k), c))
-            self.total = self.total + c
+            self.add(Counts(*row), str(ids[k]) if ids is not None else str(start + k))
         return counts
+
+    def add(self, counts: Counts, image_id: str) -> None:
+        """Add one image's counts (computed elsewhere, e.g. on another rank)."""
+        self.per_image.append((str(image_id), counts))
+        self.total = self.total + counts
 
     def summary(self) -> dict[str, float | None]:
         """Micro scores (``iou``, ``iou_background``, ``miou``, ``precision``, ``recall``,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from racam.evaluation.metrics import SegmentationMeter
+from racam import distributed
+from racam.evaluation.metrics import Counts, SegmentationMeter, confusion_counts
 from racam.pseudo.heatmaps import to_original_size
 
 
@@ -20,28 +21,43 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
     Images whose record has ``mask_usable=False`` are left out.
 
     ``bf16`` runs the network under bfloat16 autocast on a CPU (the CPU recipe trains that way).
+    Under ``torchrun`` every rank calls this and predicts 1/N of the images (whole batches of
+    the single-process run); every rank returns the full result.
 
     Returns ``{"summary": ..., "counts": Counts, "examples": {index: mask}}``.
     """
     model.eval()
-    meter = SegmentationMeter()
-    examples = {}
     cpu_bf16 = bf16 and torch.device(device).type == "cpu"
     n = len(dataset)  # type: ignore[arg-type]  # torch's Dataset type has no __len__
-    for start in range(0, n, batch_size):
-        idx = list(range(start, min(n, start + batch_size)))
-        samples = [dataset[i] for i in idx]
-        images = torch.stack([s.image for s in samples]).to(device)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16):
-            logits = model(images)
-        prob = logits.float().softmax(1)[:, 1].cpu()
-        for i, s, p in zip(idx, samples, prob):
-            pred = to_original_size(p[None], s.original_size)[0] > 0.5
-            true_np = dataset.true_mask(i)  # type: ignore[attr-defined]  # racam datasets have .true_mask
-            if true_np is None and not getattr(dataset.records[i], "mask_usable", True):  # type: ignore[attr-defined]  # racam datasets have .records
-                continue  # left out of pixel metrics (racam.data.audit)
-            true = torch.from_numpy(true_np)
-            meter.update(pred[None], true[None], ids=[s.id])
-            if i in keep:
-                examples[i] = pred
+
+    def scored(indices: list[int]) -> list[tuple[str, Counts | None, Tensor | None]]:
+        """(id, counts, kept mask) of each of ``indices``, batch by batch."""
+        out: list[tuple[str, Counts | None, Tensor | None]] = []
+        for start in range(0, len(indices), batch_size):
+            idx = indices[start:start + batch_size]
+            samples = [dataset[i] for i in idx]
+            images = torch.stack([s.image for s in samples]).to(device)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16):
+                logits = model(images)
+            prob = logits.float().softmax(1)[:, 1].cpu()
+            for i, s, p in zip(idx, samples, prob):
+                pred = to_original_size(p[None], s.original_size)[0] > 0.5
+                true_np = dataset.true_mask(i)  # type: ignore[attr-defined]  # racam datasets have .true_mask
+                if true_np is None and not getattr(dataset.records[i], "mask_usable", True):  # type: ignore[attr-defined]  # racam datasets have .records
+                    out.append((s.id, None, None))  # left out of pixel metrics (data.audit)
+                    continue
+                true = torch.from_numpy(true_np)
+                counts = Counts(*confusion_counts(pred[None], true[None])[0].tolist())
+                out.append((s.id, counts, pred if i in keep else None))
+        return out
+
+    meter = SegmentationMeter()
+    examples = {}
+    rows = distributed.sharded_map(scored, range(n), batch_size)
+    for i, (sid, counts, pred) in enumerate(rows):
+        if counts is None:
+            continue
+        meter.add(counts, sid)
+        if pred is not None:
+            examples[i] = pred
     return {"summary": meter.summary(), "counts": meter.total, "examples": examples}

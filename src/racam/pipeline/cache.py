@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from racam import distributed
 from racam.errors import ConfigError
 from racam.io import atomic_write_json, read_json
 
@@ -46,16 +47,20 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]],
     ``key`` (the config the stage depends on) is stored as ``"key"`` in the result; a result
     computed under a different key is an error rather than silently reused (:func:`check_key`).
     ``require`` names fields the caller needs: a stored result (same key) without one of them,
-    written before that field existed, is recomputed and replaced.
+    written before that field existed, is recomputed and replaced. Under ``torchrun`` every rank
+    calls this in step: rank 0 decides whether the result exists, every rank computes it when
+    not, and rank 0 alone writes it.
     """
     path = Path(path)
-    value = check_key(path, key)
+    exists = distributed.broadcast(path.exists())  # rank 0 decides: all ranks compute or none
+    value = check_key(path, key) if exists else None
     if value is not None and all(f in value for f in require):
         return value
     value = compute()
     if key is not None:
         value["key"] = plain_key(key)
-    atomic_write_json(path, value)
+    if distributed.is_main():
+        atomic_write_json(path, value)
     return value
 
 

@@ -7,7 +7,9 @@ images and classifier checkpoint it read (:mod:`racam.pipeline.identity`), so a 
 reused only for the same computation. The input size is checked against the networks when the
 pipeline is created (:mod:`racam.pipeline.preflight`), and :meth:`Pipeline.run` checks every
 stored result it would reuse before computing anything, so a refused run changes nothing on
-disk; ``config.json`` is written only when a stage is computed.
+disk; ``config.json`` is written only when a stage is computed. Under ``torchrun`` every rank
+runs every stage (training under DistributedDataParallel, per-image work split across ranks)
+and only rank 0 writes results and the report (:mod:`racam.distributed`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
+from racam import distributed
 from racam.cam.registry import (
     CAM_OPTION_DEFAULTS,
     cam_options,
@@ -100,8 +103,9 @@ class Pipeline:
                  log: Callable[[str], None] = print) -> None:
         self.cfg = cfg
         self.out = Path(output or cfg.output)
-        self.progress = progress
-        self.log = log
+        main = distributed.is_main()
+        self.progress = progress and main
+        self.log = log if main else _quiet
         self.device = resolve_device(cfg.device)
         self._data: dict[int, FoldData] = {}
         self._models: dict[int, nn.Module] = {}
@@ -141,7 +145,8 @@ class Pipeline:
         """``config.json``: the config of the latest call that computed a stage (written before
         its first stage, never by a call that only reuses or refuses)."""
         if not self._config_written:
-            atomic_write_json(self.out / "config.json", self.cfg.to_dict())
+            if distributed.is_main():
+                atomic_write_json(self.out / "config.json", self.cfg.to_dict())
             self._config_written = True
 
     def _timed(self, label: str, fn: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
@@ -214,8 +219,11 @@ class Pipeline:
                                    seed=self.cfg.seed + fold, device=self.device,
                                    in_channels=self.cfg.data.channels, progress=self.progress)
             model, _ = load_classifier(res.best_path, map_location=self.device)
-            probs = predict_proba(model, fd.test, batch_size=self.cfg.cam.batch_size,
-                                  device=self.device).tolist()
+            bs = self.cfg.cam.batch_size
+            probs = distributed.sharded_map(  # each rank 1/N of the test images
+                lambda idx: predict_proba(model, Subset(fd.test, idx), batch_size=bs,
+                                          device=self.device).tolist(),
+                range(len(fd.test)), block=bs)
             labels = list(fd.test.labels)
             two = len(set(labels)) == 2
             return {"checkpoint": str(res.best_path), "best_epoch": res.best_epoch,
@@ -342,13 +350,19 @@ class Pipeline:
         from racam.evaluation.metrics import SegmentationMeter
         from racam.pseudo.labels import mask_filename
 
+        def score(recs: list[Any]) -> list[tuple[str, Any]]:
+            part = SegmentationMeter()
+            for rec in recs:
+                pred = torch.from_numpy(read_mask(d / "masks" / mask_filename(rec.id)))
+                part.update(pred[None], torch.from_numpy(read_mask(rec.mask_path))[None],
+                            ids=[rec.id])
+            return part.per_image
+
         meter = SegmentationMeter()
-        for rec, lab in zip(fd.train_all.records, fd.train_all.labels):
-            if lab != 1 or rec.mask_path is None:
-                continue
-            pred = torch.from_numpy(read_mask(d / "masks" / mask_filename(rec.id)))
-            meter.update(pred[None], torch.from_numpy(read_mask(rec.mask_path))[None],
-                         ids=[rec.id])
+        defective = [rec for rec, lab in zip(fd.train_all.records, fd.train_all.labels)
+                     if lab == 1 and rec.mask_path is not None]
+        for image_id, counts in distributed.sharded_map(score, defective):  # 1/N per rank
+            meter.add(counts, image_id)
         return counts_dict(meter.total) if meter.per_image else None
 
     # ------------------------------------------------------------- segmentation
@@ -441,10 +455,14 @@ class Pipeline:
         results["data"] = self.data_problems(self.folds[0])
         results["wall_seconds_this_call"] = round(time.perf_counter() - t0, 1)
         results["machine"] = machine_info()
-        atomic_write_json(self.out / "results.json", results)
+        results["world_size"] = distributed.world_size()
         fold = self.folds[0]
-        write_run_report(self.cfg, results, self.out, device=self.device,
-                         overlays=self.overlays(fold), overlay_fold=fold)
+        overlays = self.overlays(fold)  # every rank: it reads cached stages in step
+        if distributed.is_main():
+            atomic_write_json(self.out / "results.json", results)
+            write_run_report(self.cfg, results, self.out, device=self.device,
+                             overlays=overlays, overlay_fold=fold)
+        distributed.barrier()  # the report is written
         return results
 
     def overlays(self, fold: int, n: int = 4) -> list[list[tuple]]:
@@ -457,6 +475,10 @@ class Pipeline:
         seg, _ = load_segmentation(self.segmentation(fold)["checkpoint"], map_location=self.device)
         return overlay_rows(test, self.cam(fold, self.cfg.cam.method), seg, self.device,
                             self.cfg.cam.method, n)
+
+
+def _quiet(line: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def per_image_counts(items: list[tuple[str, Any]]) -> dict[str, list[int]]:

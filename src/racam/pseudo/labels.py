@@ -9,6 +9,8 @@ under the same key (otherwise it starts it again), so masks of two configs are n
 a folder named ``out_dir`` is always complete. Rules with an uncertain band
 (``band``) also write the band as 0/255 PNGs under ``ignore/``; training leaves those pixels out
 of the loss.
+Under ``torchrun`` each rank computes and writes the masks of 1/N of the images (distinct
+files) and rank 0 writes the manifest and renames the folder once every rank is done.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from racam import distributed
 from racam.data.sample import Sample
 from racam.errors import ConfigError
 from racam.io import atomic_write_json, read_json
@@ -84,21 +87,27 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
             raise ConfigError(f"{out_dir}: pseudo-labels computed with a different config; use "
                               "another output folder or delete that folder to recompute")
         return done
-    if out_dir.exists():  # no manifest: empty, or unfinished by an earlier racam version
-        if {p.name for p in out_dir.iterdir()} - {"masks", IGNORE}:
-            raise ConfigError(f"{out_dir}: exists, has no {MANIFEST} and holds other files than "
-                              "masks/ and ignore/; not a pseudo-label folder, delete or move it")
-        shutil.rmtree(out_dir)
-    work = _work_dir(out_dir, key)
+    if distributed.is_main():
+        if out_dir.exists():  # no manifest: empty, or unfinished by an earlier racam version
+            if {p.name for p in out_dir.iterdir()} - {"masks", IGNORE}:
+                raise ConfigError(f"{out_dir}: exists, has no {MANIFEST} and holds other files "
+                                  "than masks/ and ignore/; not a pseudo-label folder, delete or "
+                                  "move it")
+            shutil.rmtree(out_dir)
+        _work_dir(out_dir, key)
+    distributed.barrier()  # the work folder is ready
+    work = out_dir.with_name(out_dir.name + PARTIAL_SUFFIX)
     masks_dir = work / "masks"
     ignore_dir = work / IGNORE
     labels = list(dataset.labels)  # type: ignore[attr-defined]  # racam datasets have .labels
     records = dataset.records  # type: ignore[attr-defined]  # racam datasets have .records
-    todo = [i for i, lab in enumerate(labels)
-            if lab == 1 and not (masks_dir / mask_filename(records[i].id)).exists()]
+    # rank 0's list: the other ranks may look after some masks of this run are written
+    todo = distributed.broadcast([i for i, lab in enumerate(labels) if lab == 1 and not (
+        masks_dir / mask_filename(records[i].id)).exists()])
+    todo = distributed.shard(todo, block=batch_size)
     t0 = time.perf_counter()
     it = iter_heatmaps(cam, dataset, todo, batch_size=batch_size, device=device)
-    if progress:
+    if progress and distributed.is_main():
         from tqdm import tqdm
         it = tqdm(it, total=len(todo), desc="pseudo-labels", leave=False)
     for _, sample, heat, mask in it:
@@ -109,23 +118,23 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
             ignore_dir.mkdir(exist_ok=True)
             _save_png(ignore_dir / mask_filename(sample.id), ignore.numpy())
         _save_png(masks_dir / mask_filename(sample.id), mask.numpy())
-    images = []
-    for i, rec in enumerate(records):
-        name = mask_filename(rec.id)
-        if labels[i] == 0:
-            path = masks_dir / name
-            if not path.exists():
-                from racam.data import image_size
-                width, height = image_size(rec.image_path)
-                _save_png(path, np.zeros((height, width), dtype=bool))
-        images.append({"id": rec.id, "image": str(rec.image_path), "label": labels[i],
-                       "mask": f"masks/{name}"})
+    for i in distributed.shard([i for i, lab in enumerate(labels) if lab == 0]):
+        path = masks_dir / mask_filename(records[i].id)
+        if not path.exists():
+            from racam.data import image_size
+            width, height = image_size(records[i].image_path)
+            _save_png(path, np.zeros((height, width), dtype=bool))
+    images = [{"id": rec.id, "image": str(rec.image_path), "label": labels[i],
+               "mask": f"masks/{mask_filename(rec.id)}"} for i, rec in enumerate(records)]
+    distributed.barrier()  # every rank's masks are written
     manifest = {**meta, "num_images": len(images),
                 "num_defective": int(sum(labels)), "seconds": round(time.perf_counter() - t0, 2),
                 "images": images, "key": key}
-    atomic_write_json(work / MANIFEST, manifest)
-    (work / KEY_FILE).unlink()
-    work.rename(out_dir)
+    if distributed.is_main():
+        atomic_write_json(work / MANIFEST, manifest)
+        (work / KEY_FILE).unlink()
+        work.rename(out_dir)
+    distributed.barrier()  # the folder is complete
     return manifest
 
 

@@ -8,7 +8,12 @@ branch applies BatchNorm to a 1x1 map and needs more than one image per batch in
 There is no validation split at this stage (pseudo-labels are all the supervision there is), so
 the last epoch is the model: ``last.pt``. Checkpointing, seeding and resuming follow
 :mod:`racam.training` (same helpers): a resumed run reaches the same weights as an
-uninterrupted one on CPU.
+uninterrupted one on CPU. Under ``torchrun`` the network trains under DistributedDataParallel
+as the classifier does (:mod:`racam.classifier.train`): each rank takes its part of every
+global batch of ``cfg.batch_size`` draws (crops or sampled images) and the loss is weighted so
+that DDP's gradient average is the global batch mean of the per-image losses (exact for the
+cross-entropy; the soft Dice terms are computed over each rank's part); rank 0 writes
+``last.pt``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from racam import distributed
 from racam.checkpoint import (
     capture_rng_states,
     load_model_state,
@@ -39,14 +45,19 @@ from racam.segmentation.optim import lr_factor, set_lr
 from racam.training import (
     amp_context,
     check_first_sample,
+    check_global_batches,
     dataset_labels,
     epoch_sampler,
+    global_batch_loss,
     make_loader,
     optimizer_and_scaler,
     optimizer_step,
     resolve_device,
     resume_state,
     seed_epoch,
+    train_loader,
+    unwrap,
+    wrap_ddp,
 )
 
 
@@ -60,7 +71,7 @@ class SegmentationResult:
     finished: bool = True
 
 
-def _check(cfg: SegmentationConfig, train_ds: Dataset) -> None:
+def _check(cfg: SegmentationConfig, train_ds: Dataset, device: torch.device) -> None:
     for name in ("epochs", "batch_size"):
         if int(getattr(cfg, name)) < 1:
             raise ConfigError(f"segmentation.{name} must be >= 1, got {getattr(cfg, name)}")
@@ -71,6 +82,14 @@ def _check(cfg: SegmentationConfig, train_ds: Dataset) -> None:
     if n < cfg.batch_size:
         raise DataError(f"segmentation training set has {n} images per epoch, fewer than one "
                         f"batch of {cfg.batch_size} (incomplete batches are dropped)")
+    check_global_batches(n, cfg.batch_size, True, "segmentation")
+    ranks = distributed.world_size()
+    deeplab_cpu = device.type == "cpu" and cfg.arch.startswith("deeplab")
+    if ranks > 1 and deeplab_cpu and cfg.batch_size < 2 * ranks:
+        raise ConfigError(f"segmentation.batch_size {cfg.batch_size} gives some of the {ranks} "
+                          f"ranks a single image per step; {cfg.arch}'s image-pooling BatchNorm "
+                          "needs two per rank on CPU (no SyncBatchNorm there): use a batch of "
+                          f"at least {2 * ranks}")
 
 
 def autocast_context(device: torch.device, cuda_fp16: bool, cpu_bf16: bool) -> torch.autocast:
@@ -119,24 +138,29 @@ def _train_epoch(model: nn.Module, loader: Any, st: _Step, epoch: int, first_ste
         with autocast_context(st.device, st.use_amp, st.bf16):
             logits = model(x)
         loss = st.loss_fn(logits.float(), y)
+        if distributed.is_distributed():  # a share of the global batch's mean
+            loss, value, n = global_batch_loss(loss * len(x), len(x), len(x))
+        else:
+            value, n = loss.item(), len(x)
         optimizer_step(loss, st.optimizer, st.scaler, "segmentation", epoch)
-        total += loss.item() * len(x)
-        count += len(x)
+        total += value * n
+        count += n
         bar.set_postfix(loss=f"{total / count:.4f}")
     return total / max(count, 1)
 
 
 def _epoch_loader(cfg: SegmentationConfig, train_ds: Dataset, crops: DefectCropDataset | None,
                   labels: list[int], seed: int, epoch: int, dev: torch.device) -> Any:
-    """One epoch's loader: the crop draws of ``epoch``, or whole images from the sampler."""
+    """One epoch's loader: the crop draws of ``epoch``, or whole images from the sampler
+    (this rank's part of every batch under DDP)."""
     gen = seed_epoch(seed, epoch)
     if crops is not None:
         crops.set_epoch(epoch)
-        return make_loader(crops, cfg.batch_size, None, gen, cfg.num_workers, dev,
-                           drop_last=True)
+        return train_loader(crops, cfg.batch_size, None, gen, cfg.num_workers, dev,
+                            drop_last=True, seed=seed, epoch=epoch)
     sampler = epoch_sampler(labels, cfg, gen, train_ds)
-    return make_loader(train_ds, cfg.batch_size, sampler, gen, cfg.num_workers, dev,
-                       drop_last=True)
+    return train_loader(train_ds, cfg.batch_size, sampler, gen, cfg.num_workers, dev,
+                        drop_last=True, seed=seed, epoch=epoch)
 
 
 def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str | Path, *,
@@ -159,11 +183,12 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
         progress: show tqdm progress bars.
         stop_after: return after this (1-based) epoch, as if killed there.
     """
-    _check(cfg, train_ds)
+    dev = resolve_device(device)
+    _check(cfg, train_ds, dev)
+    progress = progress and distributed.is_main()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path = out_dir / "last.pt"
-    dev = resolve_device(device)
     use_amp = bool(cfg.amp) and dev.type == "cuda"
     shape = check_first_sample(train_ds, in_channels, "segmentation network")
     expected = {"kind": "segmentation", "arch": cfg.arch, "encoder": cfg.encoder,
@@ -186,6 +211,7 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
     model.to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    model = wrap_ddp(model, dev)
     optimizer, scaler = optimizer_and_scaler(model, cfg, use_amp, state, last_path)
 
     labels = dataset_labels(train_ds)
@@ -203,12 +229,15 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
         loss = _train_epoch(model, loader, st, epoch + 1, epoch * steps, progress)
         history.append({"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"],
                         "seconds": time.perf_counter() - t0})
-        save_checkpoint(last_path, model, optimizer, None, epoch + 1,
-                        {**expected, "history": history}, capture_rng_states(),
-                        scaler=scaler if use_amp else None)
+        if distributed.is_main():
+            save_checkpoint(last_path, unwrap(model), optimizer, None, epoch + 1,
+                            {**expected, "history": history}, capture_rng_states(),
+                            scaler=scaler if use_amp else None)
         bar.set_postfix(loss=f"{loss:.4f}")
         if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < cfg.epochs:
+            distributed.barrier()  # rank 0's checkpoint is written
             return SegmentationResult(last_path, history, finished=False)
+    distributed.barrier()
     return SegmentationResult(last_path, history)
 
 
