@@ -11,6 +11,7 @@ validation images, pooled pixels, at original resolution). Prints one JSON line.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -57,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     digest = hashlib.sha1(json.dumps([overrides, str(args.pseudo)], sort_keys=True).encode())
     out = args.out / f"fold{args.fold}-{args.split}-{digest.hexdigest()[:12]}"
     t0 = time.perf_counter()
-    res = train_segmentation(cfg.segmentation, train, out, seed=cfg.seed + args.fold,
+    scfg = cfg.segmentation
+    if not scfg.arch.startswith("deeplab"):  # as the pipeline does: output_stride is DeepLab's
+        scfg = dataclasses.replace(scfg, output_stride=None)
+    res = train_segmentation(scfg, train, out, seed=cfg.seed + args.fold,
                              device="cpu", in_channels=cfg.data.channels, progress=False)
     train_s = time.perf_counter() - t0
     model, _ = load_segmentation(res.last_path)
