@@ -123,3 +123,19 @@ def test_rng_states_round_trip(tmp_path) -> None:
     assert np.array_equal(first[1], second[1])
     assert first[2] == second[2]
     assert torch.equal(first[3], second[3])
+
+
+def test_resume_accepts_keys_added_later_at_their_earlier_value(tmp_path) -> None:
+    from racam.training import check_resume
+
+    path = tmp_path / "last.pt"
+    old = {"kind": "segmentation", "config": {"lr": 0.01, "epochs": 4}}  # before "optimizer"
+    check_resume(path, old, {"kind": "segmentation",
+                             "config": {"lr": 0.01, "epochs": 8, "optimizer": "sgd"}})
+    with pytest.raises(CheckpointError, match=r"config\.optimizer: None in checkpoint, 'adamw'"):
+        check_resume(path, old, {"kind": "segmentation",
+                                 "config": {"lr": 0.01, "epochs": 4, "optimizer": "adamw"}})
+    with pytest.raises(CheckpointError, match=r"config\.lr: 0\.01 in checkpoint, 0\.02 now"):
+        check_resume(path, old, {"kind": "segmentation", "config": {"lr": 0.02}})
+    clf = {"kind": "classifier", "config": {"lr": 0.01}}  # written before 'threshold'
+    check_resume(path, clf, {"kind": "classifier", "config": {"lr": 0.01, "threshold": 0.7}})

@@ -239,6 +239,24 @@ class ReproduceConfig:
     wall_goal_minutes: float | None = option(None, above(0))
 
 
+#: Config keys added after runs were first cached, with the value that reproduces the earlier
+#: behaviour. At that value a key is left out of stage keys, so earlier run folders stay valid.
+LATER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "data": {"strict": False},
+    "classifier": {"threshold": 0.5},
+    "cam": {"pseudo_threshold": "otsu"},
+    "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
+                     "defect_crop_fraction": 0.5, "bf16": False, "channels_last": False},
+}
+
+
+def without_later_defaults(section: str, part: dict[str, Any]) -> dict[str, Any]:
+    """``part`` (one config section as a dict) without the :data:`LATER_DEFAULTS` of
+    ``section`` that it holds at their earlier-behaviour value."""
+    later = LATER_DEFAULTS.get(section, {})
+    return {k: v for k, v in part.items() if not (k in later and later[k] == v)}
+
+
 @dataclass
 class RunConfig:
     """A whole pipeline run."""

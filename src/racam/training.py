@@ -35,8 +35,9 @@ from racam.config import OPTIMIZERS, ClassifierConfig, SegmentationConfig
 from racam.data.sample import collate_samples
 from racam.errors import CheckpointError, ConfigError, DataError, RacamError
 
-# Config fields that may change between a killed run and its resumption.
-RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "amp"})
+# Config fields that may change between a killed run and its resumption (``threshold``: the
+# classifier's decision threshold, used after training only).
+RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "amp", "threshold"})
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -97,13 +98,22 @@ def dataset_labels(dataset: Dataset) -> list[int]:
 
 def check_resume(path: Path, meta: dict[str, Any], expected: dict[str, Any],
                  ignore: Iterable[str] = RESUMABLE_CHANGES) -> None:
-    """Raise :class:`CheckpointError` when ``path`` was written by a differently configured run."""
+    """Raise :class:`CheckpointError` when ``path`` was written by a differently configured run.
+
+    A config key the checkpoint lacks (added to racam after it was written) matches when it
+    holds its :data:`racam.config.LATER_DEFAULTS` value of the section ``expected["kind"]``.
+    """
+    from racam.config import LATER_DEFAULTS
+
     ignore = set(ignore)
+    later = LATER_DEFAULTS.get(str(expected.get("kind")), {})
     diffs = []
     for key, want in expected.items():
         have = meta.get(key)
         if key == "config" and isinstance(have, dict):
             for k, v in want.items():
+                if k not in have and k in later and _plain(later[k]) == _plain(v):
+                    continue
                 if k not in ignore and _plain(have.get(k)) != _plain(v):
                     diffs.append(f"{key}.{k}: {have.get(k)!r} in checkpoint, {v!r} now")
         elif _plain(have) != _plain(want):

@@ -33,7 +33,7 @@ from racam.cam.registry import (
     method_key,
     method_options,
 )
-from racam.config import RunConfig
+from racam.config import LATER_DEFAULTS, RunConfig, without_later_defaults
 from racam.evaluation.pooling import counts_dict, pooled
 from racam.io import atomic_write_json
 from racam.pipeline.cache import cached, check_key
@@ -42,22 +42,7 @@ from racam.pipeline.identity import file_digest, records_digest
 from racam.pipeline.preflight import check_input_sizes
 from racam.training import resolve_device
 
-#: Config keys added after runs were first cached, with the value that reproduces the earlier
-#: behaviour. At that value a key is left out of stage keys, so earlier run folders stay valid.
-LATER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "data": {"strict": False},
-    "classifier": {"threshold": 0.5},
-    "cam": {"pseudo_threshold": "otsu"},
-    "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
-                     "defect_crop_fraction": 0.5, "bf16": False, "channels_last": False},
-}
-
-
-def without_later_defaults(section: str, part: dict[str, Any]) -> dict[str, Any]:
-    """``part`` (one config section as a dict) without the :data:`LATER_DEFAULTS` of
-    ``section`` that it holds at their earlier-behaviour value."""
-    later = LATER_DEFAULTS.get(section, {})
-    return {k: v for k, v in part.items() if not (k in later and later[k] == v)}
+__all__ = ["LATER_DEFAULTS", "Pipeline", "without_later_defaults"]
 
 
 def pseudo_key(cfg: RunConfig) -> str:
