@@ -19,3 +19,15 @@ def tiny_vgg(seed: int = 0, slope: float = 0.01, dropout: float = 0.5) -> VGG16L
         if isinstance(mod, (nn.Conv2d, nn.Linear)):
             nn.init.normal_(mod.bias, 0, 0.1)
     return m.eval()
+
+
+def tiny_folder_run(root, out, classifier_epochs: int = 1) -> list[str]:
+    """CLI arguments of ``racam run folder-example`` on ``root`` at 64 x 64 with a tiny
+    narrow VGG16 and one segmentation epoch, writing to ``out`` (seconds on a CPU)."""
+    return ["run", "folder-example", "--quiet", "--out", str(out),
+            "--set", f"data.root={root}", "--set", "data.size=[64, 64]",
+            "--set", "data.channels=1", "--set", "classifier.backbone=vgg16_narrow",
+            "--set", "classifier.weights=null", "--set", "classifier.width=16",
+            "--set", "classifier.batch_norm=true",
+            "--set", f"classifier.epochs={classifier_epochs}",
+            "--set", "segmentation.epochs=1", "--set", "device=cpu"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import tiny_folder_run
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -72,13 +73,8 @@ def test_strict_makes_each_problem_an_error(tmp_path) -> None:
 def test_run_warns_trains_on_readable_images_and_reports_left_out(tmp_path) -> None:
     expected = problem_folder(tmp_path / "parts")
     out = tmp_path / "run"
-    res = CliRunner().invoke(app, [
-        "run", "folder-example", "--quiet", "--out", str(out),
-        "--set", f"data.root={tmp_path / 'parts'}", "--set", "data.size=[64, 64]",
-        "--set", "data.channels=1", "--set", "classifier.backbone=vgg16_narrow",
-        "--set", "classifier.weights=null", "--set", "classifier.width=16",
-        "--set", "classifier.batch_norm=true", "--set", "classifier.epochs=1",
-        "--set", "segmentation.epochs=1", "--set", "device=cpu"], catch_exceptions=False)
+    res = CliRunner().invoke(app, tiny_folder_run(tmp_path / 'parts', out, 1),
+                           catch_exceptions=False)
     assert res.exit_code == 0, res.output
     for path in expected:
         if path.name != "defect0.png" or path.parent.name == "masks":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from helpers import tiny_folder_run
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -27,13 +28,8 @@ def _folder(root, n: int = 12) -> None:
 def test_folder_dataset_without_masks_runs_end_to_end(tmp_path) -> None:
     _folder(tmp_path / "imgs")
     out = tmp_path / "run"
-    res = CliRunner().invoke(app, [
-        "run", "folder-example", "--quiet", "--out", str(out),
-        "--set", f"data.root={tmp_path / 'imgs'}", "--set", "data.size=[64, 64]",
-        "--set", "data.channels=1", "--set", "classifier.backbone=vgg16_narrow",
-        "--set", "classifier.weights=null", "--set", "classifier.width=16",
-        "--set", "classifier.batch_norm=true", "--set", "classifier.epochs=2",
-        "--set", "segmentation.epochs=1", "--set", "device=cpu"], catch_exceptions=False)
+    res = CliRunner().invoke(app, tiny_folder_run(tmp_path / 'imgs', out, 2),
+                           catch_exceptions=False)
     assert res.exit_code == 0, res.output
     results = json.loads((out / "results.json").read_text())
     assert results["cam_paper"] is None and results["segmentation"] is None
