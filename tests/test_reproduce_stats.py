@@ -320,3 +320,10 @@ def test_goal_values_are_checked_on_load() -> None:
         config_from_dict({"reproduce": {"segmentation_goals": {"unet-true": 120}}})
     with pytest.raises(ConfigError, match="reproduce.segmentation_goals: expected a mapping"):
         config_from_dict({"reproduce": {"segmentation_goals": [55]}})
+
+
+def test_a_fusion_other_than_the_protocols_is_said(cfg, tmp_path) -> None:
+    mean = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam, fusion="mean"))
+    maxed = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam, fusion="max"))
+    assert "the protocol's default is max" in rp.render_report(mean, _results(), tmp_path)
+    assert "the protocol's default is max" not in rp.render_report(maxed, _results(), tmp_path)

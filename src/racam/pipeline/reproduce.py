@@ -538,7 +538,11 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
           f"(width x height), {cfg.data.channels} channel(s). Classifier "
           f"`{cfg.classifier.backbone}` (width divisor {cfg.classifier.width}), "
           f"{cfg.classifier.epochs} epochs. Fusion of "
-          f"layers: **{cfg.cam.fusion}**. RA-CAM: Eq. 7 read **{cfg.cam.weighting}**-wise, FGBP "
+          f"layers: **{cfg.cam.fusion}**"
+          + ("" if cfg.cam.fusion == "max" else
+             " (the protocol's default is max; this config's choice, made on training images, "
+             "is explained in docs/protocol.md)")
+          + f". RA-CAM: Eq. 7 read **{cfg.cam.weighting}**-wise, FGBP "
           f"head scope **{cfg.cam.fgbp_head}**, delta chosen on training images: **{dtext}**"
           + (" (delta 0 is guided backpropagation: FGBP's percentile filter is off)"
              if delta == 0 else "")
