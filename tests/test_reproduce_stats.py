@@ -327,3 +327,13 @@ def test_a_fusion_other_than_the_protocols_is_said(cfg, tmp_path) -> None:
     maxed = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam, fusion="max"))
     assert "the protocol's default is max" in rp.render_report(mean, _results(), tmp_path)
     assert "the protocol's default is max" not in rp.render_report(maxed, _results(), tmp_path)
+
+
+def test_segmentation_off_trains_nothing_and_says_so(cfg, tmp_path) -> None:
+    cfg = dataclasses.replace(cfg, reproduce=dataclasses.replace(cfg.reproduce,
+                                                                 segmentation=False))
+    repro = rp.Reproduction.__new__(rp.Reproduction)  # no pipeline: nothing may be trained
+    repro.cfg = cfg
+    assert repro.table_iii() == []
+    text = rp.render_report(cfg, {**_results(), "table_iii": []}, tmp_path)
+    assert "Table III's networks were not trained by this reproduction" in text

@@ -221,6 +221,8 @@ class ReproduceConfig:
     deltas: list[float] = option([0, 10, 20, 30, 40, 50, 60, 70, 80, 90], within(0, 100))
     supervised_archs: list[str] = option(["unet", "deeplabv3", "deeplabv3plus"],
                                          one_of(SEGMENTATION_ARCHS, "arch"))
+    #: train Table III's networks (``false``: heat-map tables and figures only)
+    segmentation: bool = True
     figure_images: int = option(4, at_least(1))
     #: classifier seeds: each trains its own classifiers (Table I as mean +- sd over them); the
     #: config's own ``seed`` writes to the output folder, any other seed ``s`` to ``seed<s>/``

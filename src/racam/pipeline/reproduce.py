@@ -167,7 +167,9 @@ class Reproduction:
         return rows, images
 
     def table_iii(self) -> list[dict[str, Any]]:
-        rows = []
+        rows: list[dict[str, Any]] = []
+        if not self.cfg.reproduce.segmentation:
+            return rows
         runs = [(self.cfg.segmentation.arch, "pseudo")] + \
                [(a, "true") for a in self.cfg.reproduce.supervised_archs]
         for arch, source in runs:
@@ -654,6 +656,10 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
                     "paper defect IoU", "paper mIoU"] + (["goal"] if goals else []), rows)]
     trained = {r["arch"] for r in t3 if r["source"] == "true"}
     left = [a for a in PAPER_SUPERVISED_ARCHS if a not in trained]
+    if not cfg.reproduce.segmentation:
+        L += ["Table III's networks were not trained by this reproduction "
+              "(`reproduce.segmentation: false`); see `docs/results.md` for the segmentation "
+              "runs of this configuration.", ""]
     if t3 and left:
         L += [f"Fully supervised {', '.join(map(_name, left))} (the paper's other Table III "
               f"rows) are not trained in this run (`reproduce.supervised_archs`); they are left "
