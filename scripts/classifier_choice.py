@@ -17,9 +17,7 @@ import json
 import time
 from pathlib import Path
 
-import yaml
-
-from racam.config import load_config
+from racam.cli.options import load
 from racam.evaluation.pooling import counts_from
 from racam.pipeline.run import Pipeline
 
@@ -34,11 +32,7 @@ def main() -> None:
                     help="folds to compare on (default: the config's; the stages keep the "
                          "config's keys, so the run folder stays reusable)")
     a = ap.parse_args()
-    overrides = {}
-    for item in a.overrides:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
-    cfg = load_config(a.config, overrides)
+    cfg = load(a.config, a.overrides)
     pipe = Pipeline(cfg, a.out, progress=False, log=lambda _: None)
     folds = pipe.folds if a.folds is None else [k for k in pipe.folds if k in a.folds]
     row: dict[str, object] = {"overrides": a.overrides}

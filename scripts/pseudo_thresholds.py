@@ -14,11 +14,10 @@ import argparse
 from pathlib import Path
 
 import torch
-import yaml
 
 from racam.cam import build_cam
 from racam.checkpoint import load_classifier
-from racam.config import load_config
+from racam.cli.options import load
 from racam.evaluation.metrics import SegmentationMeter
 from racam.models import classifier_target_layers
 from racam.pipeline.folds import fold_datasets
@@ -34,8 +33,7 @@ def main() -> None:
     ap.add_argument("--delta", type=float, default=10)
     ap.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2])
     a = ap.parse_args()
-    cfg = load_config(a.config, {k: yaml.safe_load(v) for k, _, v in
-                                 (s.partition("=") for s in a.sets)})
+    cfg = load(a.config, a.sets)
     rules = ["otsu", "otsu2", "0.3max", "0.5max", "0.7max"]
     meters = {r: SegmentationMeter() for r in rules}
     for k in a.folds:

@@ -17,9 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
-from racam.config import load_config
+from racam.cli.options import load
 from racam.pipeline.folds import LabelledSubset, fold_datasets
 
 
@@ -33,11 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", choices=("val", "test"), default="val",
                     help="score on validation images (default) or, for a chosen recipe, test")
     args = ap.parse_args(argv)
-    overrides = {}
-    for item in args.sets:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
-    cfg = load_config(args.config, overrides)
+    cfg = load(args.config, args.sets)
+    overrides = args.sets
 
     import torch
 
