@@ -84,6 +84,20 @@ def test_cached_reuses_results_stored_with_a_retired_key(tmp_path) -> None:
         cached(p, lambda: {"x": 2}, {"seed": 1, "data": {"size": (8, 8)}})
 
 
+def test_cached_reuses_results_stored_with_a_later_default_at_its_earlier_value(tmp_path) -> None:
+    """Keys leave out a later-added config key at its earlier-behaviour value
+    (``racam.config.LATER_DEFAULTS``); a result stored while that key was written out (e.g.
+    ``segmentation.defect_crop_fraction: 0.5``) matches, and any other value still refuses."""
+    p = tmp_path / "r.json"
+    atomic_write_json(p, {"x": 1, "key": {"seed": 0, "segmentation": {
+        "epochs": 8, "defect_crop_fraction": 0.5, "bf16": False}}})
+    assert cached(p, lambda: {"x": 2}, {"seed": 0, "segmentation": {"epochs": 8}})["x"] == 1
+    atomic_write_json(p, {"x": 1, "key": {"seed": 0, "segmentation": {
+        "epochs": 8, "defect_crop_fraction": 0.25}}})
+    with pytest.raises(ConfigError, match="defect_crop_fraction"):
+        cached(p, lambda: {"x": 2}, {"seed": 0, "segmentation": {"epochs": 8}})
+
+
 @pytest.mark.parametrize("method,opts,key", [
     ("racam", {"weighting": "channel"}, "racam-wchannel-d50"),
     ("racam", {"weighting": "element", "fgbp_head": "sample"}, "racam-d50"),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from racam import distributed
+from racam.config import LATER_DEFAULTS, without_later_defaults
 from racam.errors import ConfigError
 from racam.io import atomic_write_json, read_json
 
@@ -92,11 +93,15 @@ ADDED_KEYS = ("inputs",)
 
 
 def _comparable(stored: Any, now: dict[str, Any]) -> Any:
-    """``stored`` without retired keys, and with the :data:`ADDED_KEYS` it lacks taken from
-    ``now``."""
+    """``stored`` without retired keys and without config keys held at their earlier-behaviour
+    value (:data:`racam.config.LATER_DEFAULTS`, which keys leave out when they are written), and
+    with the :data:`ADDED_KEYS` it lacks taken from ``now``."""
     if not isinstance(stored, dict):
         return stored
     out = dict(stored)
+    for section in LATER_DEFAULTS:
+        if isinstance(out.get(section), dict):
+            out[section] = without_later_defaults(section, out[section])
     for section, key in RETIRED_KEYS:
         part = out.get(section)
         if isinstance(part, dict) and key in part and part[key] is None:
