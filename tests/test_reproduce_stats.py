@@ -66,7 +66,7 @@ class FakePipeline:
         c = dict(zip(("tp", "fp", "fn", "tn"), total))
         return {"paper": c, "deployment": {**c, "fp": c["fp"] + 7}, "paper_per_image": per}
 
-    def segmentation(self, k, arch, source) -> dict:
+    def segmentation(self, k, arch, source, round=None) -> dict:
         tp = 0 if (source == "true" and self.seg_iou_zero) else 10
         return {"counts": {"tp": tp, "fp": 5, "fn": 20, "tn": 1000}}
 
@@ -337,3 +337,16 @@ def test_segmentation_off_trains_nothing_and_says_so(cfg, tmp_path) -> None:
     assert repro.table_iii() == []
     text = rp.render_report(cfg, {**_results(), "table_iii": []}, tmp_path)
     assert "Table III's networks were not trained by this reproduction" in text
+
+
+def test_self_training_row_and_note(cfg, tmp_path) -> None:
+    goals = dataclasses.replace(cfg.reproduce, segmentation_goals={"deeplabv3-pseudo-st1": 25})
+    res = _results(fs_iou=0.5)
+    res["table_iii"].insert(1, {"arch": "deeplabv3", "source": "pseudo-st1", "round": 1,
+                                "pooled": _view(0.3), "fold_iou": [0.3]})
+    text = rp.render_report(dataclasses.replace(cfg, reproduce=goals), res, tmp_path)
+    row = next(line for line in text.splitlines() if "self-training round 1" in line)
+    assert "| 30.00 |" in row and "met: >= 25" in row
+    assert ("deeplabv3-pseudo-st1 (trained on the masks of the round before it) has a defect IoU "
+            "of 30.00 against 5.00 for deeplabv3-pseudo") in text
+    assert "deeplabv3-pseudo reaches 10.0% of the best fully supervised" in text

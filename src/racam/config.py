@@ -186,6 +186,11 @@ class SegmentationConfig:
     ``optimizer``: ``sgd`` (the paper; ``momentum``) or ``adamw``; ``schedule``: ``constant``,
     ``cosine`` (per step, to 0) or ``poly`` (power 0.9). ``bf16``: bfloat16 autocast on CPUs
     (AVX512-BF16); ``channels_last``: NHWC memory format.
+
+    ``self_training``: rounds of self-training on top of the pseudo-labels (0: none, the
+    paper). Round ``r`` trains a new network on round ``r-1``'s masks (``p > 0.5``) of the
+    defective training images (defect-free ones keep an empty mask); the last round is the
+    run's network.
     """
 
     arch: str = option("deeplabv3", one_of(SEGMENTATION_ARCHS, "arch"))
@@ -208,6 +213,7 @@ class SegmentationConfig:
     defect_crop_fraction: float = option(0.5, within(0, 1))
     bf16: bool = False
     channels_last: bool = False
+    self_training: int = option(0, at_least(0))
 
 
 @dataclass
@@ -234,7 +240,8 @@ class ReproduceConfig:
     #: bootstrap resamples of the defective test images for RA-CAM minus each baseline
     bootstrap_resamples: int = option(10000, at_least(100))
     #: defect-IoU goals (%) the report checks next to Table III, by ``<arch>-<source>``
-    #: (``unet-true``, ``unet-pseudo``, ...): each row says whether it met its goal
+    #: (``unet-true``, ``unet-pseudo``, ``unet-pseudo-st1`` for a self-trained round, ...):
+    #: each row says whether it met its goal
     segmentation_goals: dict[str, float] = option({}, within(0, 100))
     #: wall-time goal (minutes) of a whole reproduction from nothing, checked in the report
     #: against the stage seconds it sums

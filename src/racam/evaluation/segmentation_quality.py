@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 from racam import distributed
 from racam.evaluation.metrics import Counts, SegmentationMeter, confusion_counts
 from racam.pseudo.heatmaps import to_original_size
+from racam.segmentation.probability import defect_probability
 
 
 @torch.no_grad()
@@ -39,7 +40,7 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
             images = torch.stack([s.image for s in samples]).to(device)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16):
                 logits = model(images)
-            prob = logits.float().softmax(1)[:, 1].cpu()
+            prob = defect_probability(logits).cpu()
             for i, s, p in zip(idx, samples, prob):
                 pred = to_original_size(p[None], s.original_size)[0] > 0.5
                 true_np = dataset.true_mask(i)  # type: ignore[attr-defined]  # racam datasets have .true_mask

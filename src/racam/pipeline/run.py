@@ -53,10 +53,16 @@ def pseudo_key(cfg: RunConfig) -> str:
     return key if c.pseudo_threshold == "otsu" else f"{key}-{c.pseudo_threshold}"
 
 
-def segmentation_tag(cfg: RunConfig, arch: str | None = None, source: str = "pseudo") -> str:
-    """Folder name of a segmentation network under ``fold<k>/segmentation/``."""
+def segmentation_tag(cfg: RunConfig, arch: str | None = None, source: str = "pseudo",
+                     round: int | None = None) -> str:
+    """Folder name of a segmentation network under ``fold<k>/segmentation/``: ``<arch>-true``,
+    ``<arch>-<pseudo key>`` or, for self-training round ``r > 0``, ``<arch>-<pseudo key>-st<r>``
+    (``round=None``: the config's last round, ``segmentation.self_training``)."""
     arch = arch or cfg.segmentation.arch
-    return f"{arch}-{source}" if source == "true" else f"{arch}-{pseudo_key(cfg)}"
+    if source == "true":
+        return f"{arch}-true"
+    r = cfg.segmentation.self_training if round is None else round
+    return f"{arch}-{pseudo_key(cfg)}" + (f"-st{r}" if r else "")
 
 
 def build_run_cam(cfg: RunConfig, model: nn.Module, method: str, delta: float | None = None,
@@ -351,15 +357,22 @@ class Pipeline:
         return counts_dict(meter.total) if meter.per_image else None
 
     # ------------------------------------------------------------- segmentation
-    def segmentation(self, fold: int, arch: str | None = None,
-                     source: str = "pseudo") -> dict[str, Any]:
-        """Train a segmentation network on pseudo-labels (or true masks) and score it on test."""
+    def segmentation(self, fold: int, arch: str | None = None, source: str = "pseudo",
+                     round: int | None = None) -> dict[str, Any]:
+        """Train a segmentation network on pseudo-labels (or true masks) and score it on test.
+
+        With pseudo-labels, ``round`` is the self-training round (``None``: the config's last,
+        ``segmentation.self_training``): round 0 learns the heat maps' pseudo-labels, round
+        ``r > 0`` the masks round ``r - 1`` draws on the training images
+        (:meth:`self_training_labels`)."""
         from racam.evaluation.segmentation_quality import evaluate_segmentation
         from racam.pseudo.labels import PseudoLabelDataset
         from racam.segmentation import load_segmentation, train_segmentation
 
         arch = arch or self.cfg.segmentation.arch
-        d, stage_key = self._seg_path_key(fold, arch, source)
+        r = 0 if source == "true" else (self.cfg.segmentation.self_training if round is None
+                                         else round)
+        d, stage_key = self._seg_path_key(fold, arch, source, r)
         tag = d.name
 
         def compute() -> dict[str, Any]:
@@ -367,9 +380,12 @@ class Pipeline:
             crops = self.cfg.segmentation.crop
             train: Dataset
             if source == "pseudo":
-                self.pseudo_labels(fold)
-                train = PseudoLabelDataset(fd.train_all, self.pseudo_dir(fold),
-                                           augment=crops is None)
+                if r:
+                    labels = self.self_training_labels(fold, arch, r)
+                else:
+                    self.pseudo_labels(fold)
+                    labels = self.pseudo_dir(fold)
+                train = PseudoLabelDataset(fd.train_all, labels, augment=crops is None)
             else:
                 train = fd.train_all_aug if crops is None else fd.train_all  # crops flip
             scfg = dataclasses.replace(self.cfg.segmentation, arch=arch)
@@ -377,30 +393,53 @@ class Pipeline:
                 scfg = dataclasses.replace(scfg, output_stride=None)
             res = train_segmentation(scfg, train, d, seed=self.cfg.seed + fold, device=self.device,
                                      in_channels=self.cfg.data.channels, progress=self.progress)
-            out: dict[str, Any] = {"arch": arch, "source": source,
+            out: dict[str, Any] = {"arch": arch, "source": source, "round": r,
                                    "checkpoint": str(res.last_path), "counts": None}
             if self.has_masks(fold):
                 model, _ = load_segmentation(res.last_path, map_location=self.device)
-                r = evaluate_segmentation(model, fd.test, device=self.device,
-                                          bf16=self.cfg.segmentation.bf16,
-                                          batch_size=self.cfg.segmentation.batch_size)
-                out["counts"] = counts_dict(r["counts"])
+                scored = evaluate_segmentation(model, fd.test, device=self.device,
+                                               bf16=self.cfg.segmentation.bf16,
+                                               batch_size=self.cfg.segmentation.batch_size)
+                out["counts"] = counts_dict(scored["counts"])
             return out
 
         return cached(d / "result.json", self._timed(f"fold {fold}: segmentation {tag}", compute),
                       stage_key)
 
-    def _seg_path_key(self, fold: int, arch: str,
-                      source: str = "pseudo") -> tuple[Path, dict[str, Any]]:
-        """Folder and stage key of :meth:`segmentation`."""
-        tag = segmentation_tag(self.cfg, arch, source)
+    def _seg_path_key(self, fold: int, arch: str, source: str = "pseudo",
+                      round: int = 0) -> tuple[Path, dict[str, Any]]:
+        """Folder and stage key of :meth:`segmentation` (round ``r > 0`` of self-training:
+        the key holds ``self_training_round``; round 0's key holds no self-training setting)."""
+        tag = segmentation_tag(self.cfg, arch, source, round)
         seg = without_later_defaults("segmentation", {
             k: v for k, v in dataclasses.asdict(self.cfg.segmentation).items()
-            if k not in ("arch", "num_workers")})
+            if k not in ("arch", "num_workers", "self_training")})
+        if round:
+            seg["self_training_round"] = round
         parts = ("data", "classifier", "cam") if source == "pseudo" else ("data",)
         return (self.fold_dir(fold) / "segmentation" / tag,
                 {**self._key(*parts), "segmentation": seg,
                  "inputs": self._inputs(fold, checkpoint=source == "pseudo")})
+
+    def self_training_labels(self, fold: int, arch: str, round: int) -> Path:
+        """Folder of round ``round``'s training labels: the masks (``p > 0.5``, at each image's
+        original size) that round ``round - 1``'s network draws on the defective training
+        images; defect-free training images keep an empty mask (their image label is known)."""
+        from racam.pseudo.labels import write_pseudo_labels
+        from racam.segmentation import load_segmentation
+        from racam.segmentation.probability import probability_fn
+
+        prev = self.segmentation(fold, arch, "pseudo", round - 1)
+        d = self.fold_dir(fold) / "pseudo" / (
+            segmentation_tag(self.cfg, arch, "pseudo", round - 1) + "-masks")
+        _, prev_key = self._seg_path_key(fold, arch, "pseudo", round - 1)
+        model, _ = load_segmentation(prev["checkpoint"], map_location=self.device)
+        write_pseudo_labels(  # returns at once when the folder is complete under this key
+            probability_fn(model, bf16=self.cfg.segmentation.bf16), self.data(fold).train_all, d,
+            meta={"source": "self-training", "round": round, "network": prev["checkpoint"]},
+            batch_size=self.cfg.segmentation.batch_size, device=self.device,
+            progress=self.progress, threshold="half", key={"network": prev_key, "rule": "half"})
+        return d
 
     def check_stored(self, folds: list[int] | None = None, *, cam: bool = True,
                      pseudo: bool = True, segmentation: bool = True,

@@ -42,6 +42,7 @@ from racam.segmentation.crops import DefectCropDataset
 from racam.segmentation.losses import IGNORE_INDEX, LossFn, segmentation_loss
 from racam.segmentation.networks import build_segmentation, check_input_size
 from racam.segmentation.optim import lr_factor, set_lr
+from racam.segmentation.probability import defect_probability
 from racam.training import (
     amp_context,
     check_first_sample,
@@ -256,6 +257,5 @@ def predict_masks(model: nn.Module, dataset: Dataset, batch_size: int = 4,
             check_input_size(model, batch.images.shape[2], batch.images.shape[3],
                              f"image {batch.ids[0]}")
             checked = True
-        logits = model(batch.images.to(dev, non_blocking=True)).float()
-        prob = logits.softmax(dim=1)[:, 1] if logits.shape[1] > 1 else logits.sigmoid()[:, 0]
+        prob = defect_probability(model(batch.images.to(dev, non_blocking=True)))
         yield batch.ids, prob.cpu()
