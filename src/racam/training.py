@@ -37,7 +37,8 @@ from racam.errors import CheckpointError, ConfigError, DataError, RacamError
 from racam.precision import Precision, resolve_precision
 
 # Config fields that may change between a killed run and its resumption (``threshold``: the
-# classifier's decision threshold, used after training only).
+# classifier's decision threshold, used after training only; precision and the speed keys of
+# docs/gpu.md change how the steps run, not what they train).
 RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "amp", "threshold", "precision",
                                "channels_last", "compile", "device_cache"})
 

@@ -50,7 +50,8 @@ def _wrapped(dataset: object) -> Iterator[object]:
     while node is not None and id(node) not in seen:
         seen.add(id(node))
         yield node
-        node = getattr(node, "dataset", None) or getattr(node, "base", None)
+        inner = getattr(node, "dataset", None)  # not `or`: an empty dataset is falsy
+        node = inner if inner is not None else getattr(node, "base", None)
 
 
 def augments(dataset: Dataset) -> bool:
