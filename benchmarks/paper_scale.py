@@ -19,8 +19,10 @@ in the config's precision, memory format and batch sizes:
 
 Per stage: seconds per iteration (median of ``--steps`` after ``--warmup``; CUDA synchronised),
 images/s, FLOPs per image (``torch.utils.flop_counter.FlopCounterMode``, one iteration: convs
-and matmuls, forward and backward; elementwise work is not counted), the achieved TFLOP/s and
-its share of ``--peak-tflops`` (default 790, the H200's dense bf16 rate).
+and matmuls, forward and backward; elementwise work is not counted; a training step counts as
+3 x its forward pass, because torch's counter overstates the backward pass of grouped
+convolutions about tenfold), the achieved TFLOP/s and its share of ``--peak-tflops`` (default
+790, the H200's dense bf16 rate).
 
 Then an ESTIMATE of the whole ``racam reproduce`` wall time from those rates and the
 workload of the config (KolektorSDD's image counts per fold; heat maps on defective images
@@ -86,12 +88,13 @@ def count_flops(fn: Callable[[], object]) -> float:
 
 
 def measure(name: str, fn: Callable[[], object], images: int, device: torch.device,
-            steps: int, warmup: int) -> Stage:
-    """Median seconds of ``fn`` over ``steps`` calls after ``warmup``; FLOPs of one call."""
+            steps: int, warmup: int, forward: Callable[[], object] | None = None) -> Stage:
+    """Median seconds of ``fn`` over ``steps`` calls after ``warmup``; FLOPs of one call, or
+    3 x those of ``forward`` when given (a training step: see the module docstring)."""
     for _ in range(warmup):
         fn()
     _sync(device)
-    flops = count_flops(fn)
+    flops = count_flops(fn) if forward is None else 3 * count_flops(forward)
     times = []
     for _ in range(steps):
         _sync(device)
@@ -154,8 +157,9 @@ def main() -> None:
           f"peak {a.peak_tflops:g} TFLOP/s")
     stages: list[Stage] = []
 
-    def run(name: str, fn: Callable[[], object], images: int) -> Stage:
-        st = measure(name, fn, images, dev, steps, warmup)
+    def run(name: str, fn: Callable[[], object], images: int,
+            forward: Callable[[], object] | None = None) -> Stage:
+        st = measure(name, fn, images, dev, steps, warmup, forward)
         stages.append(st)
         tflops = st.flops * st.rate / 1e12
         print(f"{name:<28}{st.seconds:>9.3f}{st.rate:>10.1f}{st.flops / 1e9:>12.4g}"
@@ -182,7 +186,11 @@ def main() -> None:
         loss.backward()
         opt.step()
 
-    clf_train = run("classifier train", clf_step, bs)
+    def clf_fwd_only() -> None:
+        with torch.no_grad(), cp.autocast():
+            model(x)
+
+    clf_train = run("classifier train", clf_step, bs, clf_fwd_only)
     model.eval()
 
     def clf_forward() -> None:
@@ -227,7 +235,11 @@ def main() -> None:
             loss.backward()
             sopt.step()
 
-        seg_rate[arch] = run(f"seg train {arch}", seg_step, sb).rate
+        def seg_fwd_only(net=net) -> None:
+            with torch.no_grad(), sp.autocast():
+                net(xs)
+
+        seg_rate[arch] = run(f"seg train {arch}", seg_step, sb, seg_fwd_only).rate
         net.eval()
 
         def seg_pred(net=net) -> None:
