@@ -31,6 +31,9 @@ SCHEDULES: tuple[str, ...] = ("constant", "cosine", "poly")
 #: Allowed values of ``classifier.balance`` and ``segmentation.balance``.
 CLASSIFIER_BALANCE: tuple[str, ...] = ("sampler", "loss", "none")
 SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
+#: Allowed values of ``classifier.precision`` and ``segmentation.precision``
+#: (:mod:`racam.precision`).
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "fp16")
 
 
 # Names kept by registries elsewhere, read when a config is checked.
@@ -142,6 +145,16 @@ class ClassifierConfig:
     #: defect probability at or above which an image is called defective (test accuracy,
     #: ``racam predict``'s default ``--threshold``)
     threshold: float = option(0.5, within(0, 1))
+    #: ``float32``, ``bf16`` (autocast), ``fp16`` (autocast + GradScaler) on any device;
+    #: ``auto``: ``amp`` decides (float16 on CUDA), float32 on CPU (:mod:`racam.precision`)
+    precision: str = option("auto", one_of(PRECISIONS, "precision"))
+    #: NHWC memory format for the model and its input batches
+    channels_last: bool = False
+    #: ``torch.compile`` the training forward pass (eager, with a warning, if it fails)
+    compile: bool = False
+    #: decode the training (and validation) images once into a tensor on the training device
+    #: and draw every batch there, flips included (:mod:`racam.data.device_cache`)
+    device_cache: bool = False
 
 
 @dataclass
@@ -168,6 +181,9 @@ class CamConfig:
                                                   "pseudo-label threshold"))
     layers: list[str] | None = None
     batch_size: int = option(4, at_least(1))
+    #: Score-CAM's masked images per forward pass (``None``: 256 on CUDA, halved on running
+    #: out of memory; 8 on CPU)
+    scorecam_batch: int | None = option(None, at_least(1))
 
 
 @dataclass
@@ -213,6 +229,12 @@ class SegmentationConfig:
     defect_crop_fraction: float = option(0.5, within(0, 1))
     bf16: bool = False
     channels_last: bool = False
+    #: as ``classifier.precision``; ``auto``: ``amp`` on CUDA, ``bf16`` on CPU
+    precision: str = option("auto", one_of(PRECISIONS, "precision"))
+    #: as ``classifier.compile``
+    compile: bool = False
+    #: as ``classifier.device_cache`` (crops, flips and the balanced draws on the device)
+    device_cache: bool = False
     self_training: int = option(0, at_least(0))
 
 
@@ -252,10 +274,12 @@ class ReproduceConfig:
 #: behaviour. At that value a key is left out of stage keys, so earlier run folders stay valid.
 LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"strict": False},
-    "classifier": {"threshold": 0.5},
-    "cam": {"pseudo_threshold": "otsu"},
+    "classifier": {"threshold": 0.5, "precision": "auto", "channels_last": False,
+                   "compile": False, "device_cache": False},
+    "cam": {"pseudo_threshold": "otsu", "scorecam_batch": None},
     "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
-                     "defect_crop_fraction": 0.5, "bf16": False, "channels_last": False},
+                     "defect_crop_fraction": 0.5, "bf16": False, "channels_last": False,
+                     "precision": "auto", "compile": False, "device_cache": False},
 }
 
 

@@ -34,10 +34,13 @@ from racam.checkpoint import load_checkpoint, restore_rng_states
 from racam.config import OPTIMIZERS, ClassifierConfig, SegmentationConfig
 from racam.data.sample import collate_samples
 from racam.errors import CheckpointError, ConfigError, DataError, RacamError
+from racam.precision import Precision, resolve_precision
 
 # Config fields that may change between a killed run and its resumption (``threshold``: the
-# classifier's decision threshold, used after training only).
-RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "amp", "threshold"})
+# classifier's decision threshold, used after training only; precision and the speed keys of
+# docs/gpu.md change how the steps run, not what they train).
+RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "amp", "threshold", "precision",
+                               "channels_last", "compile", "device_cache"})
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -82,6 +85,12 @@ def make_loader(dataset: Dataset, batch_size: int, sampler: Sampler | None,
                       collate_fn=collate_samples, num_workers=num_workers,
                       generator=generator, worker_init_fn=_seed_worker if num_workers else None,
                       pin_memory=device.type == "cuda", drop_last=drop_last)
+
+
+def loader_base_seed(generator: torch.Generator) -> int:
+    """The draw a DataLoader takes from its ``generator`` before its sampler's (its workers'
+    base seed): a device cache takes it too, so its sampler draws the loader's order."""
+    return int(torch.empty((), dtype=torch.int64).random_(generator=generator).item())
 
 
 def dataset_labels(dataset: Dataset) -> list[int]:
@@ -138,9 +147,34 @@ def _plain(value: Any) -> Any:
 
 
 def amp_context(device: torch.device, enabled: bool) -> torch.autocast:
-    """Mixed precision (float16 autocast) on CUDA when ``enabled``; a no-op elsewhere."""
-    return torch.autocast(device_type=device.type, dtype=torch.float16,
-                          enabled=enabled and device.type == "cuda")
+    """float16 autocast on CUDA when ``enabled``, a no-op elsewhere (``precision: auto`` with
+    ``amp``; :mod:`racam.precision` decides every autocast)."""
+    return resolve_precision("auto", device, amp=enabled).autocast()
+
+
+class EpochLoss:
+    """The mean training loss of an epoch, summed on the device: adding a batch's loss is no
+    host sync; :meth:`mean` reads it once (and raises when training diverged)."""
+
+    def __init__(self, stage: str, epoch: int) -> None:
+        self.stage, self.epoch = stage, epoch
+        self.total: torch.Tensor | float = 0.0
+        self.count = 0
+
+    def add(self, loss: torch.Tensor | float, n: int) -> None:
+        """Add a batch of ``n`` images whose mean loss is ``loss`` (a tensor stays on its
+        device, detached)."""
+        value = loss.detach().float() if isinstance(loss, torch.Tensor) else float(loss)
+        self.total = self.total + value * n
+        self.count += n
+
+    def mean(self) -> float:
+        """The epoch's mean loss (one host sync); :class:`RacamError` when it is not finite."""
+        value = float(self.total) / max(self.count, 1)
+        if not np.isfinite(value):
+            raise RacamError(f"{self.stage} training diverged at epoch {self.epoch} (mean loss "
+                             f"{value}): lower {self.stage}.lr")
+        return value
 
 
 def epoch_sampler(labels: list[int], cfg: ClassifierConfig | SegmentationConfig,
@@ -161,11 +195,9 @@ def epoch_sampler(labels: list[int], cfg: ClassifierConfig | SegmentationConfig,
 
 
 def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
-                   scaler: torch.amp.GradScaler, stage: str, epoch: int) -> None:
-    """One (AMP-scaled) SGD step on ``loss``; a non-finite loss is an error naming ``stage``."""
-    if not torch.isfinite(loss):
-        raise RacamError(f"{stage} training diverged at epoch {epoch} (loss {loss.item()}): "
-                         f"lower {stage}.lr")
+                   scaler: torch.amp.GradScaler) -> None:
+    """One (loss-scaled under float16) optimiser step on ``loss``. No host sync: a diverged
+    loss is caught once per epoch (:meth:`EpochLoss.mean`)."""
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
@@ -195,14 +227,16 @@ def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
 
 
 def optimizer_and_scaler(model: nn.Module, cfg: ClassifierConfig | SegmentationConfig,
-                         use_amp: bool, state: dict[str, Any] | None, last_path: Path
+                         precision: Precision, state: dict[str, Any] | None, last_path: Path
                          ) -> tuple[torch.optim.Optimizer, torch.amp.GradScaler]:
     """The optimiser (``cfg.optimizer`` where the config has one, else SGD; ``cfg.lr``,
-    momentum, weight decay) and the CUDA AMP grad scaler; when resuming from ``state`` (a loaded
-    ``last.pt``), their states and the RNG states are restored from it."""
+    momentum, weight decay) and the grad scaler of ``precision`` (enabled for float16 only);
+    when resuming from ``state`` (a loaded ``last.pt``), their states and the RNG states are
+    restored from it."""
     optimizer = build_optimizer(model, getattr(cfg, "optimizer", "sgd"), cfg.lr,
                                 cfg.weight_decay, cfg.momentum)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    use_amp = precision.uses_scaler
+    scaler = precision.grad_scaler()
     if state is not None:
         if state.get("optimizer") is None:
             raise CheckpointError(f"checkpoint {last_path}: has no optimizer state to resume")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,22 +41,27 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
 from racam import distributed
+from racam.accel import configure_backends, to_format
 from racam.checkpoint import capture_rng_states, load_model_state, save_checkpoint
+from racam.compiled import CompiledForward
 from racam.config import ClassifierConfig, check_config
+from racam.data.device_cache import DeviceBatch, DeviceCache, device_generator
 from racam.data.sample import Batch
 from racam.errors import DataError
 from racam.models.registry import build_classifier, effective_width
+from racam.precision import Precision, resolve_precision
 from racam.training import (
-    amp_context,
+    EpochLoss,
     check_first_sample,
     check_global_batches,
     dataset_labels,
     epoch_sampler,
     global_batch_loss,
+    loader_base_seed,
     make_loader,
     optimizer_and_scaler,
     optimizer_step,
@@ -153,14 +159,29 @@ def predict_proba(model: nn.Module, dataset: Dataset, batch_size: int = 8,
     return logits.softmax(dim=1)[:, 1]
 
 
+@torch.inference_mode()
+def _predict_cached(model: nn.Module, cache: DeviceCache, batch_size: int
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_predict_logits` of a device cache (every rank computes every image)."""
+    was_training = model.training
+    model.eval()
+    logits = [model(b.images).float() for b in cache.in_order(batch_size)]
+    model.train(was_training)
+    return torch.cat(logits).cpu(), cache.labels.cpu()
+
+
 def _validate(model: nn.Module, val_ds: Dataset | None, cfg: ClassifierConfig,
-              device: torch.device) -> dict[str, float | None]:
+              device: torch.device, cache: DeviceCache | None = None
+              ) -> dict[str, float | None]:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     if val_ds is None or len(val_ds) == 0:  # type: ignore[arg-type]  # torch's Dataset type has no __len__
         return {"val_loss": None, "val_auroc": None, "val_ap": None}
-    logits, labels = _predict_logits_sharded(model, val_ds, cfg.batch_size, device,
-                                             cfg.num_workers)
+    if cache is not None:
+        logits, labels = _predict_cached(model, cache, cfg.batch_size)
+    else:
+        logits, labels = _predict_logits_sharded(model, val_ds, cfg.batch_size, device,
+                                                 cfg.num_workers)
     val_loss = float(F.cross_entropy(logits, labels))
     prob = logits.softmax(dim=1)[:, 1].numpy()
     y = labels.numpy()
@@ -182,30 +203,55 @@ def best_epoch_of(history: list[dict[str, Any]]) -> int:
     return max(history, key=key)["epoch"] if history else 0
 
 
-def _train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                 scaler: torch.amp.GradScaler, class_weights: torch.Tensor | None,
-                 device: torch.device, use_amp: bool, epoch: int, progress: bool) -> float:
+@dataclass
+class _Step:
+    """What one optimisation step needs besides the batch."""
+
+    forward: CompiledForward
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    class_weights: torch.Tensor | None
+    device: torch.device
+    precision: Precision
+    channels_last: bool
+
+
+def _train_epoch(model: nn.Module, loader: Iterable[Batch | DeviceBatch], st: _Step,
+                 epoch: int, progress: bool) -> float:
+    """One epoch; the mean loss is summed on the device and read once at the end (no host
+    sync per batch outside DDP); a non-finite mean is a :class:`RacamError`."""
     model.train()
-    total, count = 0.0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress)
-    for batch in bar:
-        assert isinstance(batch, Batch)
-        x = batch.images.to(device, non_blocking=True)
-        y = batch.labels.to(device, non_blocking=True)
-        with amp_context(device, use_amp):
-            logits = model(x)
+    meter = EpochLoss("classifier", epoch)
+    for batch in tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress):
+        x = to_format(batch.images.to(st.device, non_blocking=True), st.channels_last)
+        y = batch.labels.to(st.device, non_blocking=True)
+        with st.precision.autocast():
+            logits = st.forward(x)
+        w = st.class_weights
         if distributed.is_distributed():  # a share of the global batch's mean
-            weight = float(len(y) if class_weights is None else class_weights[y].sum())
+            weight = float(len(y) if w is None else w[y].sum())
             loss, value, n = global_batch_loss(F.cross_entropy(
-                logits.float(), y, weight=class_weights, reduction="sum"), weight, len(y))
+                logits.float(), y, weight=w, reduction="sum"), weight, len(y))
+            meter.add(value, n)
         else:
-            loss = F.cross_entropy(logits.float(), y, weight=class_weights)
-            value, n = loss.item(), len(y)
-        optimizer_step(loss, optimizer, scaler, "classifier", epoch)
-        total += value * n
-        count += n
-        bar.set_postfix(loss=f"{total / count:.4f}")
-    return total / max(count, 1)
+            loss = F.cross_entropy(logits.float(), y, weight=w)
+            meter.add(loss, len(y))
+        optimizer_step(loss, st.optimizer, st.scaler)
+    return meter.mean()
+
+
+def _epoch_batches(cfg: ClassifierConfig, train_ds: Dataset, cache: DeviceCache | None,
+                   labels: list[int], seed: int, epoch: int, dev: torch.device
+                   ) -> Iterable[Batch | DeviceBatch]:
+    """One epoch's batches: from the device cache (same sampler draws, flips on the device)
+    or from a DataLoader."""
+    gen = seed_epoch(seed, epoch)
+    sampler = epoch_sampler(labels, cfg, gen, train_ds)
+    if cache is not None:
+        flips = device_generator(dev, loader_base_seed(gen))  # the draw a DataLoader takes
+        return cache.epoch_batches(list(sampler), cfg.batch_size, False, flips)
+    return train_loader(train_ds, cfg.batch_size, sampler, gen, cfg.num_workers, dev,
+                        seed=seed, epoch=epoch)
 
 
 def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset | None,
@@ -232,7 +278,8 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     dev = resolve_device(device)
-    use_amp = bool(cfg.amp) and dev.type == "cuda"
+    configure_backends(dev)
+    precision = resolve_precision(cfg.precision, dev, amp=bool(cfg.amp))
     labels = dataset_labels(train_ds)
     _check_labels(labels)
     weights = _class_weights(labels, cfg)
@@ -256,21 +303,25 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
                              batch_norm=bool(cfg.batch_norm))
     if state is not None:
         load_model_state(model, state, last_path)
-    model = wrap_ddp(model.to(dev), dev)
-    optimizer, scaler = optimizer_and_scaler(model, cfg, use_amp, state, last_path)
+    model = wrap_ddp(to_format(model.to(dev), cfg.channels_last), dev)
+    optimizer, scaler = optimizer_and_scaler(model, cfg, precision, state, last_path)
     main = distributed.is_main()
+    st = _Step(CompiledForward(model, cfg.compile, "classifier"), optimizer, scaler, weights,
+               dev, precision, bool(cfg.channels_last))
+    cache = val_cache = None
+    if cfg.device_cache:
+        cache = DeviceCache.build(train_ds, dev, num_workers=cfg.num_workers)
+        if val_ds is not None and len(val_ds):  # type: ignore[arg-type]  # torch's Dataset type has no __len__
+            val_cache = DeviceCache.build(val_ds, dev, num_workers=cfg.num_workers)
 
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="classifier",
                disable=not progress)
     for epoch in bar:
         t0 = time.perf_counter()
-        gen = seed_epoch(seed, epoch)
-        loader = train_loader(train_ds, cfg.batch_size, epoch_sampler(labels, cfg, gen, train_ds),
-                              gen, cfg.num_workers, dev, seed=seed, epoch=epoch)
-        loss = _train_epoch(model, loader, optimizer, scaler, weights, dev, use_amp,
-                            epoch + 1, progress)
+        batches = _epoch_batches(cfg, train_ds, cache, labels, seed, epoch, dev)
+        loss = _train_epoch(model, batches, st, epoch + 1, progress)
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss,
-                                  **_validate(unwrap(model), val_ds, cfg, dev),
+                                  **_validate(unwrap(model), val_ds, cfg, dev, val_cache),
                                   "lr": optimizer.param_groups[0]["lr"]}
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
@@ -280,7 +331,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
             save_checkpoint(best_path, unwrap(model), None, None, epoch + 1, meta)
         if main:
             save_checkpoint(last_path, unwrap(model), optimizer, None, epoch + 1, meta,
-                            capture_rng_states(), scaler=scaler if use_amp else None)
+                            capture_rng_states(), scaler=scaler if precision.uses_scaler else None)
         bar.set_postfix(loss=f"{loss:.4f}", val_auroc=record["val_auroc"])
         if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < cfg.epochs:
             distributed.barrier()  # rank 0's checkpoints are written

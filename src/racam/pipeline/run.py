@@ -33,7 +33,7 @@ from racam.cam.registry import (
     method_key,
     method_options,
 )
-from racam.config import LATER_DEFAULTS, RunConfig, without_later_defaults
+from racam.config import LATER_DEFAULTS, RunConfig, SegmentationConfig, without_later_defaults
 from racam.evaluation.pooling import counts_dict, pooled
 from racam.io import atomic_write_json
 from racam.pipeline.cache import cached, check_key
@@ -43,6 +43,9 @@ from racam.pipeline.preflight import check_input_sizes
 from racam.training import resolve_device
 
 __all__ = ["LATER_DEFAULTS", "Pipeline", "without_later_defaults"]
+
+#: Config keys left out of stage keys: they change how fast, not what, a stage computes.
+VOLATILE: dict[str, tuple[str, ...]] = {"cam": ("num_workers", "batch_size", "scorecam_batch")}
 
 
 def pseudo_key(cfg: RunConfig) -> str:
@@ -84,6 +87,8 @@ def build_run_cam(cfg: RunConfig, model: nn.Module, method: str, delta: float | 
     c = cfg.cam
     kw = cam_options(method, delta=c.delta if delta is None else delta, fusion=c.fusion,
                      weighting=weighting or c.weighting, fgbp_head=fgbp_head or c.fgbp_head)
+    if spec.base == "scorecam" and c.scorecam_batch is not None:
+        kw["batch_size"] = c.scorecam_batch
     return build_cam(method, model, target_layers=layers, **kw)
 
 
@@ -152,13 +157,14 @@ class Pipeline:
         return run
 
     def _key(self, *sections: str) -> dict[str, Any]:
-        """The config a stage depends on: the named sections, the seed (not batch sizes; the
-        ``cam`` options of :data:`CAM_OPTION_DEFAULTS` only where they apply to ``cam.method``
-        and differ from their default)."""
+        """The config a stage depends on: the named sections, the seed (not the
+        :data:`VOLATILE` keys such as batch sizes; the ``cam`` options of
+        :data:`CAM_OPTION_DEFAULTS` only where they apply to ``cam.method`` and differ from
+        their default)."""
         key: dict[str, Any] = {"seed": self.cfg.seed}
         for name in sections:
             part = dataclasses.asdict(getattr(self.cfg, name))
-            for volatile in ("num_workers", "batch_size") if name == "cam" else ("num_workers",):
+            for volatile in VOLATILE.get(name, ("num_workers",)):
                 part.pop(volatile, None)
             if name == "cam":
                 for opt in CAM_OPTION_DEFAULTS:
@@ -398,7 +404,7 @@ class Pipeline:
             if self.has_masks(fold):
                 model, _ = load_segmentation(res.last_path, map_location=self.device)
                 scored = evaluate_segmentation(model, fd.test, device=self.device,
-                                               bf16=self.cfg.segmentation.bf16,
+                                               bf16=_trains_in_bf16(scfg, self.device),
                                                batch_size=self.cfg.segmentation.batch_size)
                 out["counts"] = counts_dict(scored["counts"])
             return out
@@ -434,8 +440,9 @@ class Pipeline:
             segmentation_tag(self.cfg, arch, "pseudo", round - 1) + "-masks")
         _, prev_key = self._seg_path_key(fold, arch, "pseudo", round - 1)
         model, _ = load_segmentation(prev["checkpoint"], map_location=self.device)
+        bf16 = _trains_in_bf16(self.cfg.segmentation, self.device)
         write_pseudo_labels(  # returns at once when the folder is complete under this key
-            probability_fn(model, bf16=self.cfg.segmentation.bf16), self.data(fold).train_all, d,
+            probability_fn(model, bf16=bf16), self.data(fold).train_all, d,
             meta={"source": "self-training", "round": round, "network": prev["checkpoint"]},
             batch_size=self.cfg.segmentation.batch_size, device=self.device,
             progress=self.progress, threshold="half", key={"network": prev_key, "rule": "half"})
@@ -499,6 +506,14 @@ class Pipeline:
         seg, _ = load_segmentation(self.segmentation(fold)["checkpoint"], map_location=self.device)
         return overlay_rows(test, self.cam(fold, self.cfg.cam.method), seg, self.device,
                             self.cfg.cam.method, n)
+
+
+def _trains_in_bf16(cfg: SegmentationConfig, device: torch.device) -> bool:
+    """Whether the segmentation network trains under bfloat16 autocast on ``device`` (its
+    evaluation then runs so too on a CPU)."""
+    from racam.precision import resolve_precision
+
+    return resolve_precision(cfg.precision, device, amp=cfg.amp, bf16=cfg.bf16).name == "bf16"
 
 
 def _quiet(line: str) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,25 +31,32 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from racam import distributed
+from racam.accel import configure_backends, to_format
 from racam.checkpoint import (
     capture_rng_states,
     load_model_state,
     save_checkpoint,
 )
+from racam.compiled import CompiledForward
 from racam.config import SegmentationConfig
+from racam.data.device_cache import DeviceBatch, DeviceCache, device_generator
+from racam.data.sample import Batch
 from racam.errors import ConfigError, DataError
+from racam.precision import Precision, resolve_precision
 from racam.segmentation.crops import DefectCropDataset
+from racam.segmentation.device_crops import DeviceCropSampler
 from racam.segmentation.losses import IGNORE_INDEX, LossFn, segmentation_loss
 from racam.segmentation.networks import build_segmentation, check_input_size
 from racam.segmentation.optim import lr_factor, set_lr
 from racam.segmentation.probability import defect_probability
 from racam.training import (
-    amp_context,
+    EpochLoss,
     check_first_sample,
     check_global_batches,
     dataset_labels,
     epoch_sampler,
     global_batch_loss,
+    loader_base_seed,
     make_loader,
     optimizer_and_scaler,
     optimizer_step,
@@ -94,22 +101,20 @@ def _check(cfg: SegmentationConfig, train_ds: Dataset, device: torch.device) -> 
 
 
 def autocast_context(device: torch.device, cuda_fp16: bool, cpu_bf16: bool) -> torch.autocast:
-    """float16 autocast on CUDA when ``cuda_fp16``, bfloat16 autocast on CPU when ``cpu_bf16``;
-    otherwise a disabled autocast (full float32)."""
-    if device.type == "cpu":
-        return torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=cpu_bf16)
-    return amp_context(device, cuda_fp16)
+    """The autocast of ``precision: auto`` (:func:`racam.precision.resolve_precision` with
+    ``amp=cuda_fp16``, ``bf16=cpu_bf16``): float16 on CUDA, bfloat16 on CPU, or none."""
+    return resolve_precision("auto", device, amp=cuda_fp16, bf16=cpu_bf16).autocast()
 
 
 @dataclass
 class _Step:
     """What one optimisation step needs besides the batch."""
 
+    forward: CompiledForward
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     device: torch.device
-    use_amp: bool
-    bf16: bool
+    precision: Precision
     channels_last: bool
     loss_fn: LossFn
     base_lr: float
@@ -117,37 +122,36 @@ class _Step:
     total_steps: int
 
 
-def _train_epoch(model: nn.Module, loader: Any, st: _Step, epoch: int, first_step: int,
-                 progress: bool) -> float:
+def _train_epoch(model: nn.Module, loader: Iterable[Batch | DeviceBatch], st: _Step, epoch: int,
+                 first_step: int, progress: bool) -> float:
+    """One epoch; the mean loss is summed on the device and read once at the end (no host
+    sync per batch outside DDP); a non-finite mean is a :class:`RacamError`."""
     model.train()
-    total, count = 0.0, 0
+    meter = EpochLoss("segmentation", epoch)
     bar = tqdm(loader, desc=f"seg epoch {epoch}", leave=False, disable=not progress)
     for i, batch in enumerate(bar):
         if batch.masks is None:
+            assert isinstance(batch, Batch)
             missing = [i for i, p in zip(batch.ids, batch.mask_paths) if p is None]
             raise DataError(f"segmentation training needs a mask for every image; missing for "
                             f"{missing or batch.ids}")
         if st.schedule != "constant":
             set_lr(st.optimizer, st.base_lr * lr_factor(st.schedule, first_step + i,
                                                         st.total_steps))
-        x = batch.images.to(st.device, non_blocking=True)
-        if st.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_format(batch.images.to(st.device, non_blocking=True), st.channels_last)
         y = batch.masks.to(st.device, non_blocking=True).long()
-        if batch.ignore is not None:
-            y[batch.ignore.to(st.device)] = IGNORE_INDEX
-        with autocast_context(st.device, st.use_amp, st.bf16):
-            logits = model(x)
+        if batch.ignore is not None:  # torch.where: boolean indexing would sync
+            y = torch.where(batch.ignore.to(st.device), IGNORE_INDEX, y)
+        with st.precision.autocast():
+            logits = st.forward(x)
         loss = st.loss_fn(logits.float(), y)
         if distributed.is_distributed():  # a share of the global batch's mean
             loss, value, n = global_batch_loss(loss * len(x), len(x), len(x))
+            meter.add(value, n)
         else:
-            value, n = loss.item(), len(x)
-        optimizer_step(loss, st.optimizer, st.scaler, "segmentation", epoch)
-        total += value * n
-        count += n
-        bar.set_postfix(loss=f"{total / count:.4f}")
-    return total / max(count, 1)
+            meter.add(loss, len(x))
+        optimizer_step(loss, st.optimizer, st.scaler)
+    return meter.mean()
 
 
 def _epoch_loader(cfg: SegmentationConfig, train_ds: Dataset, crops: DefectCropDataset | None,
@@ -162,6 +166,19 @@ def _epoch_loader(cfg: SegmentationConfig, train_ds: Dataset, crops: DefectCropD
     sampler = epoch_sampler(labels, cfg, gen, train_ds)
     return train_loader(train_ds, cfg.batch_size, sampler, gen, cfg.num_workers, dev,
                         drop_last=True, seed=seed, epoch=epoch)
+
+
+def _epoch_device_batches(cfg: SegmentationConfig, train_ds: Dataset,
+                          source: DeviceCache | DeviceCropSampler, labels: list[int],
+                          seed: int, epoch: int) -> Iterator[DeviceBatch]:
+    """:func:`_epoch_loader` from the device cache: the crop sampler's draws of ``epoch``, or
+    the epoch sampler's order (the loader's) with flips on the device."""
+    gen = seed_epoch(seed, epoch)
+    if isinstance(source, DeviceCropSampler):
+        return source.epoch_batches(epoch, cfg.batch_size)
+    sampler = epoch_sampler(labels, cfg, gen, train_ds)
+    flips = device_generator(source.device, loader_base_seed(gen))
+    return source.epoch_batches(list(sampler), cfg.batch_size, True, flips)
 
 
 def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str | Path, *,
@@ -190,7 +207,8 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path = out_dir / "last.pt"
-    use_amp = bool(cfg.amp) and dev.type == "cuda"
+    configure_backends(dev)
+    precision = resolve_precision(cfg.precision, dev, amp=bool(cfg.amp), bf16=bool(cfg.bf16))
     shape = check_first_sample(train_ds, in_channels, "segmentation network")
     expected = {"kind": "segmentation", "arch": cfg.arch, "encoder": cfg.encoder,
                 "output_stride": cfg.output_stride,
@@ -209,31 +227,38 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
     check_input_size(model, shape[1], shape[2], f"segmentation input {train_ds[0].id}")
     if state is not None:
         load_model_state(model, state, last_path)
-    model.to(dev)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    model = wrap_ddp(model, dev)
-    optimizer, scaler = optimizer_and_scaler(model, cfg, use_amp, state, last_path)
+    model = wrap_ddp(to_format(model.to(dev), cfg.channels_last), dev)
+    optimizer, scaler = optimizer_and_scaler(model, cfg, precision, state, last_path)
 
     labels = dataset_labels(train_ds)
     n = cfg.samples_per_epoch or len(labels)
-    crops = None if cfg.crop is None else DefectCropDataset(
-        train_ds, cfg.crop, cfg.defect_crop_fraction, n, seed=seed, labels=labels)
+    crops: DefectCropDataset | None = None
+    on_device: DeviceCache | DeviceCropSampler | None = None
+    if cfg.device_cache:
+        cache = DeviceCache.build(train_ds, dev, masks=True, num_workers=cfg.num_workers)
+        on_device = cache if cfg.crop is None else DeviceCropSampler(
+            cache, cfg.crop, cfg.defect_crop_fraction, n, seed=seed)
+    elif cfg.crop is not None:
+        crops = DefectCropDataset(train_ds, cfg.crop, cfg.defect_crop_fraction, n, seed=seed,
+                                  labels=labels)
     steps = n // cfg.batch_size
-    st = _Step(optimizer, scaler, dev, use_amp, bool(cfg.bf16), bool(cfg.channels_last),
-               segmentation_loss(cfg.loss), float(cfg.lr), cfg.schedule, steps * cfg.epochs)
+    st = _Step(CompiledForward(model, cfg.compile, "segmentation"), optimizer, scaler, dev,
+               precision, bool(cfg.channels_last), segmentation_loss(cfg.loss), float(cfg.lr),
+               cfg.schedule, steps * cfg.epochs)
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="segmentation",
                disable=not progress)
     for epoch in bar:
         t0 = time.perf_counter()
-        loader = _epoch_loader(cfg, train_ds, crops, labels, seed, epoch, dev)
+        loader = (_epoch_loader(cfg, train_ds, crops, labels, seed, epoch, dev)
+                  if on_device is None
+                  else _epoch_device_batches(cfg, train_ds, on_device, labels, seed, epoch))
         loss = _train_epoch(model, loader, st, epoch + 1, epoch * steps, progress)
         history.append({"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"],
                         "seconds": time.perf_counter() - t0})
         if distributed.is_main():
             save_checkpoint(last_path, unwrap(model), optimizer, None, epoch + 1,
                             {**expected, "history": history}, capture_rng_states(),
-                            scaler=scaler if use_amp else None)
+                            scaler=scaler if precision.uses_scaler else None)
         bar.set_postfix(loss=f"{loss:.4f}")
         if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < cfg.epochs:
             distributed.barrier()  # rank 0's checkpoint is written
