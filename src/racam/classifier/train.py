@@ -8,6 +8,10 @@ Choices the paper leaves open (protocol section 2), made here:
   equally often on average; ``"loss"`` weights the cross-entropy by ``w_c = N / (2 n_c)`` and
   shuffles without replacement; ``"none"`` shuffles only.
 - Random horizontal/vertical flips come from the dataset (built with ``augment=True``).
+- Learning rate (:class:`racam.schedule.StepSchedule`): ``cfg.lr`` throughout by default; with
+  ``cfg.warmup_epochs`` it rises linearly over the first steps, and ``cfg.schedule`` (``cosine``,
+  ``poly``) decays it per step afterwards. The rate is a function of the step alone, so resuming
+  continues it exactly.
 - Each epoch the validation set gives the cross-entropy ``val_loss``, AUROC and average
   precision of the softmax defect probability (scikit-learn). With a single class in the
   validation set AUROC/AP are undefined and recorded as ``None``.
@@ -49,6 +53,7 @@ from racam.config import ClassifierConfig, check_config
 from racam.data.sample import Batch
 from racam.errors import DataError
 from racam.models.registry import build_classifier, effective_width
+from racam.schedule import StepSchedule
 from racam.training import (
     amp_context,
     check_first_sample,
@@ -258,6 +263,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
         load_model_state(model, state, last_path)
     model = wrap_ddp(model.to(dev), dev)
     optimizer, scaler = optimizer_and_scaler(model, cfg, use_amp, state, last_path)
+    schedule = StepSchedule(optimizer, cfg.lr, cfg.schedule, cfg.epochs, cfg.warmup_epochs)
     main = distributed.is_main()
 
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="classifier",
@@ -267,6 +273,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
         gen = seed_epoch(seed, epoch)
         loader = train_loader(train_ds, cfg.batch_size, epoch_sampler(labels, cfg, gen, train_ds),
                               gen, cfg.num_workers, dev, seed=seed, epoch=epoch)
+        schedule.begin_epoch(epoch, len(loader))
         loss = _train_epoch(model, loader, optimizer, scaler, weights, dev, use_amp,
                             epoch + 1, progress)
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss,
@@ -283,7 +290,9 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
                             capture_rng_states(), scaler=scaler if use_amp else None)
         bar.set_postfix(loss=f"{loss:.4f}", val_auroc=record["val_auroc"])
         if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < cfg.epochs:
+            schedule.remove()
             distributed.barrier()  # rank 0's checkpoints are written
             return ClassifierResult(best_path, last_path, history, best, finished=False)
+    schedule.remove()
     distributed.barrier()
     return ClassifierResult(best_path, last_path, history, best_epoch_of(history))
