@@ -4,6 +4,8 @@ weight packages use), on a real KolektorSDD image."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -109,3 +111,32 @@ def test_lite1_segmentation_encoder_loads_offline() -> None:
     for key, value in enc.items():
         assert torch.equal(value, own[key]), key
     assert seg(torch.rand(1, 1, 64, 64)).shape == (1, 2, 64, 64)
+
+
+def test_compact_half_precision_copy_loads_as_the_package_weights(tmp_path) -> None:
+    """scripts/gpu/compact_lite_weights.py: no ImageNet head, float16; the classifier built from
+    it has the package's weights to float16 rounding and its (new) head."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "compact_lite_weights", Path(__file__).resolve().parent.parent / "scripts" / "gpu"
+        / "compact_lite_weights.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    full = load_state_dict_file(lite_weights_path(2))
+    small = mod.compact(full)
+    assert not any(k.startswith("_fc.") for k in small) and len(small) == len(full) - 2
+    path = tmp_path / "lite2-fp16.pth"
+    torch.save(small, path)
+    assert path.stat().st_size < 0.45 * lite_weights_path(2).stat().st_size
+    torch.manual_seed(0)
+    ours = build_classifier("efficientnet_lite2", weights=str(path)).state_dict()
+    torch.manual_seed(0)
+    ref = build_classifier("efficientnet_lite2", weights="imagenet").state_dict()
+    assert ours.keys() == ref.keys()
+    for key, value in ref.items():
+        if value.is_floating_point():
+            scale = float(value.abs().max())  # float16 rounds each weight by <= 2**-11
+            assert float((ours[key] - value).abs().max()) <= 2e-3 * scale + 1e-6, key
+    assert torch.equal(ours["classifier.weight"], ref["classifier.weight"])  # same seeded head

@@ -190,6 +190,8 @@ def prepare_lite0_state_dict(sd: dict[str, torch.Tensor], in_channels: int,
     if need:
         raise CheckpointError(f"weights file {source}: not EfficientNet-Lite weights "
                               f"(no {', '.join(need)})")
+    # a compact half-precision copy (scripts/gpu/compact_lite_weights.py) folds in float32
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
     sd = _fold_normalisation_lite0(sd)
     if in_channels == 1:
         sd["conv_stem.weight"] = sd["conv_stem.weight"].sum(dim=1, keepdim=True)
