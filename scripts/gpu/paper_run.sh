@@ -77,17 +77,20 @@ else
 fi
 rc=${PIPESTATUS[0]}
 
+if [ "$rc" = 0 ]; then
+  status="STATUS: complete (call $call)"
+elif [ "$rc" = 124 ] || [ "$rc" = 130 ] || [ "$rc" = 137 ]; then
+  status="STATUS: incomplete (call again: stages finished so far are kept in $state)"
+  rc=0
+else
+  status="STATUS: failed with exit code $rc (see $log)"
+fi
+echo "== $(date -u +%FT%TZ) $status" >> "$log"
+
 # what comes back: reports, JSON, the report's figures and the logs (no checkpoints, no maps)
 ( cd "$state" && find . \( -name '*.json' -o -name '*.md' -o -name '*.html' -o -name '*.log' \
     -o -path './run/figures/*.png' \) -type f -print0 \
   | tar --null -czf "$out/paper-run.tgz" -T - )
-echo "packed $(tar -tzf "$out/paper-run.tgz" | wc -l) files into $out/paper-run.tgz" | tee -a "$log"
-if [ "$rc" = 0 ]; then
-  echo "STATUS: complete (call $call)" | tee -a "$log"
-elif [ "$rc" = 124 ] || [ "$rc" = 130 ] || [ "$rc" = 137 ]; then
-  echo "STATUS: incomplete (call again: stages finished so far are kept in $state)" | tee -a "$log"
-  rc=0
-else
-  echo "STATUS: failed with exit code $rc (see $log)" | tee -a "$log"
-fi
+echo "packed $(tar -tzf "$out/paper-run.tgz" | wc -l) files into $out/paper-run.tgz"
+echo "$status"
 exit "$rc"
