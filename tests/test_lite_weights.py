@@ -96,8 +96,11 @@ def test_lite_classifier_recognises_a_cat_and_has_the_stages(variant: int) -> No
 
 def test_wrong_variant_weights_are_an_error() -> None:
     lite1 = load_state_dict_file(lite_weights_path(1))
-    with pytest.raises(CheckpointError, match="Lite0 weights: block 16 beyond its 16 blocks"):
-        lite_timm_state_dict(lite1, 0)
+    with pytest.raises(CheckpointError, match="lite1.pth: block 16 is beyond the 16 blocks of "
+                       "EfficientNet-Lite0"):
+        lite_timm_state_dict(lite1, 0, "lite1.pth")
+    with pytest.raises(CheckpointError, match=r"efficientnet-lite2-\w+\.pth: block 16"):
+        build_classifier("efficientnet_lite0", weights=str(lite_weights_path(2)))
     with pytest.raises(CheckpointError, match="does not fit efficientnet_lite2"):
         build_classifier("efficientnet_lite2", weights=str(lite_weights_path(1)))
 

