@@ -189,3 +189,23 @@ def test_bad_input(tmp_path) -> None:
         train_classifier(_cfg(), bad, None, tmp_path, seed=0)
     with pytest.raises(DataError, match="empty"):
         train_classifier(_cfg(), Blobs(0), None, tmp_path, seed=0)
+
+
+def test_warmup_cosine_run_resumes_exactly_and_logs_its_rates(tmp_path) -> None:
+    """20 images, batch 8: 3 steps per epoch; 1 warm-up epoch then cosine over 2 epochs."""
+    cfg = _cfg(epochs=3, warmup_epochs=1, schedule="cosine", lr=0.02)
+    train, val = Blobs(20, augment=True), Blobs(9, seed=1)
+    straight = train_classifier(cfg, train, val, tmp_path / "a", seed=3, progress=False)
+    # the rate after each epoch's last step: end of warm-up, cosine at 3/6 and 6/6 of the decay
+    lrs = [h["lr"] for h in straight.history]
+    assert lrs == pytest.approx([0.02, 0.02 * 0.5 * (1 + math.cos(math.pi * 2 / 6)),
+                                 0.02 * 0.5 * (1 + math.cos(math.pi * 5 / 6))])
+    train_classifier(cfg, train, val, tmp_path / "b", seed=3, progress=False, stop_after=1)
+    resumed = train_classifier(cfg, train, val, tmp_path / "b", seed=3, progress=False)
+    a = torch.load(straight.last_path, weights_only=True)
+    b = torch.load(resumed.last_path, weights_only=True)
+    assert _states_equal(a["model"], b["model"])
+    plain = train_classifier(_cfg(epochs=1, lr=0.02), train, val, tmp_path / "c", seed=3,
+                             progress=False)
+    assert plain.history[0]["lr"] == 0.02
+    assert plain.history[0]["loss"] != straight.history[0]["loss"]  # warm-up changed epoch 1

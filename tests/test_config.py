@@ -22,7 +22,8 @@ def test_builtin_configs_load(name: str) -> None:
 
 def test_expected_builtins_present() -> None:
     names = {p.stem for p in BUILTIN_CONFIGS.glob("*.yaml")}
-    assert {"demo", "ksdd-cpu", "ksdd-paper", "ksdd2-paper", "folder-example"} <= names
+    assert {"demo", "ksdd-cpu", "ksdd-paper", "ksdd-paper-offline", "ksdd2-paper",
+            "folder-example"} <= names
 
 
 def test_overrides_and_size_tuple(tmp_path) -> None:
@@ -168,3 +169,17 @@ def test_new_cam_and_reproduce_options_default_to_todays_behaviour() -> None:
                                "reproduce.seeds": ["1", 2]})
     assert (cfg.cam.weighting, cfg.cam.fgbp_head, cfg.reproduce.seeds) == ("channel", "unit",
                                                                            [1, 2])
+
+
+def test_offline_paper_config_differs_from_ksdd_paper_in_the_classifier_only() -> None:
+    """ksdd-paper-offline = ksdd-paper with a from-scratch VGG16-BN (with a warm-up) instead of
+    the downloaded ImageNet VGG16; every other section is the same."""
+    paper = load_config("ksdd-paper").to_dict()
+    offline = load_config("ksdd-paper-offline").to_dict()
+    for section in ("data", "cam", "segmentation", "reproduce", "seed", "device"):
+        assert offline[section] == paper[section], section
+    diff = {k: (paper["classifier"][k], v) for k, v in offline["classifier"].items()
+            if paper["classifier"][k] != v}
+    assert diff == {"batch_norm": (False, True), "weights": ("imagenet", None),
+                    "lr": (0.001, 0.01), "warmup_epochs": (0.0, 2.0)}
+    assert offline["classifier"]["backbone"] == "vgg16"

@@ -79,7 +79,8 @@ def test_bad_arguments() -> None:
         build_classifier("vgg16_narrow", in_channels=2)
     with pytest.raises(ConfigError, match="no known CAM stage"):
         classifier_target_layers(nn.Linear(2, 2))
-    assert set(BACKBONES) == {"vgg16", "vgg16_narrow", "efficientnet_lite0"}
+    assert set(BACKBONES) == {"vgg16", "vgg16_narrow", "efficientnet_lite0", "efficientnet_lite1",
+                              "efficientnet_lite2"}
 
 
 def test_missing_or_corrupt_weights_file(tmp_path) -> None:

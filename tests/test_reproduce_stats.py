@@ -246,7 +246,7 @@ def test_missing_rows_and_figures_render(cfg, tmp_path) -> None:
     res["delta_sweep"]["rows"][0]["test"] = None
     text = rp.render_report(cfg, res, tmp_path)
     assert "| RA-CAM | - | - | - | - |" in text
-    assert "(figure not produced)" in text and "nan" not in text.lower()
+    assert "(figure n/a: this run produced none" in text and "nan" not in text.lower()
     assert "fully supervised" not in text.split("## Classifier")[0]
     # even an empty results dict renders (every figure missing)
     empty = rp.render_report(cfg, {}, tmp_path)

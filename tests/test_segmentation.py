@@ -187,5 +187,5 @@ def test_lite0_encoder_loads_the_offline_imagenet_weights(arch: str, tmp_path) -
     assert not torch.equal(fresh.encoder.model.conv_stem.weight, enc["conv_stem.weight"])
     bad = tmp_path / "bad.pth"
     torch.save({"conv_stem.weight": torch.zeros(3)}, bad)
-    with pytest.raises(CheckpointError, match=r"bad\.pth: not EfficientNet-Lite0 weights"):
+    with pytest.raises(CheckpointError, match=r"bad\.pth: not EfficientNet-Lite weights"):
         build_segmentation(arch, "efficientnet_lite0", encoder_weights=str(bad))

@@ -122,6 +122,11 @@ class DataConfig:
 class ClassifierConfig:
     """Classifier backbone and its SGD training.
 
+    ``warmup_epochs``: the learning rate rises linearly from ``lr / W`` to ``lr`` over the first
+    ``warmup_epochs`` epochs' steps (``W`` steps; 0: no warm-up); ``schedule``: the learning rate
+    after it, ``constant``, ``cosine`` (per step, to 0 at the last step) or ``poly``
+    (:mod:`racam.schedule`).
+
     ``balance``: ``"sampler"`` draws defective and defect-free images equally often
     (WeightedRandomSampler), ``"loss"`` weights the cross-entropy by inverse class frequency,
     ``"none"`` does neither. ``samples_per_epoch`` caps the images drawn per epoch (``None``:
@@ -136,6 +141,8 @@ class ClassifierConfig:
     epochs: int = option(20, at_least(1))
     batch_size: int = option(8, at_least(1))
     lr: float = option(0.01, above(0))
+    warmup_epochs: float = option(0.0, at_least(0))
+    schedule: str = option("constant", one_of(SCHEDULES, "schedule"))
     momentum: float = option(0.9, at_least(0))
     weight_decay: float = option(5e-4, at_least(0))
     balance: str = option("sampler", one_of(CLASSIFIER_BALANCE, "balance mode"))
@@ -275,7 +282,8 @@ class ReproduceConfig:
 LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"strict": False},
     "classifier": {"threshold": 0.5, "precision": "auto", "channels_last": False,
-                   "compile": False, "device_cache": False},
+                   "compile": False, "device_cache": False, "warmup_epochs": 0.0,
+                   "schedule": "constant"},
     "cam": {"pseudo_threshold": "otsu", "scorecam_batch": None},
     "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
                      "defect_crop_fraction": 0.5, "bf16": False, "channels_last": False,

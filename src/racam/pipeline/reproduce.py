@@ -38,7 +38,7 @@ from racam.pipeline.folds import fold_list
 from racam.pipeline.run import Pipeline, machine_info
 from racam.report import paper_numbers as paper
 from racam.report.html import write_html
-from racam.report.tables import md_table, pct
+from racam.report.tables import NA, md_table, pct
 
 #: Scores averaged over seeds (fractions in [0, 1]).
 SCORES = ("iou", "precision", "recall", "f1", "miou", "iou_background")
@@ -360,6 +360,18 @@ def _fmt(view: dict[str, Any] | None, sd: dict[str, float | None] | None, key: s
     return pct(view[key])
 
 
+def _score4(record: dict[str, Any], key: str) -> str:
+    """``0.9876``; ``-`` when ``key`` is missing, ``n/a`` when it is recorded as undefined."""
+    if key not in record:
+        return "-"
+    value = record[key]
+    return NA if value is None else f"{value:.4f}"
+
+
+def _or_dash(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
 def _spread(values: list[float] | None) -> str:
     values = [v for v in (values or []) if v is not None]
     if len(values) < 2:
@@ -525,16 +537,30 @@ def _observations(results: dict[str, Any]) -> list[str]:
     return notes
 
 
+def figure_markdown(path: str | None, title: str, out: Path) -> str:
+    """Markdown image of a figure file for a report written to ``out``, linked relative to it;
+    ``n/a`` and why when there is no such file. A path outside ``out`` (a run folder copied to
+    ``results/``) is replaced by ``out/figures/<name>`` when that file exists."""
+    if not path:
+        return "(figure n/a: this run produced none; `reproduce.json` records no file for it)"
+    p = Path(path)
+    for cand in (p if p.is_absolute() else out / p, out / "figures" / p.name):
+        try:
+            inside = cand.resolve().relative_to(out.resolve()).as_posix()
+        except ValueError:
+            continue
+        if cand.is_file():
+            return f"![{title}]({inside})"
+    if p.is_absolute() and p.is_file():  # outside the report's folder, but there
+        return f"![{title}]({p.as_posix()})"
+    return (f"(figure n/a: `{p.name}` was not found next to this report nor at {path} when "
+            "the report was rendered)")
+
+
 def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
     """The Markdown report of a reproduction. Every figure may be missing or 0: a missing row
-    or number prints as ``-``, never a division by it."""
-    def rel(p: str | None) -> str | None:
-        if not p:
-            return None
-        try:
-            return str(Path(p).relative_to(out))
-        except ValueError:
-            return str(p)
+    or number prints as ``-``, an undefined one as ``n/a``, a missing figure file as ``n/a``
+    and why; nothing is divided by a zero or missing figure."""
 
     seeds = results.get("seeds") or [cfg.seed]
     multi = len(seeds) > 1
@@ -562,7 +588,10 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
           "ImageNet-initialised); ours are from the run described here. Where the scale differs "
           "(CPU scale), the comparison is of orderings, not of absolute values. Intervals are "
           f"paired bootstrap {100 * CONFIDENCE:g}% intervals over the defective test images "
-          "(`racam.evaluation.bootstrap`), in IoU points.", ""]
+          "(`racam.evaluation.bootstrap`), in IoU points. In the tables `-` marks a figure "
+          "this run did not compute (a stage not run, a result not recorded) and `n/a` one that "
+          "is undefined (a score over an empty set, e.g. precision when no pixel is predicted "
+          "defective, or AUROC over test images of a single class).", ""]
     notes = _observations(results)
     if notes:
         L += ["## What this run shows next to the paper", ""] + [f"- {n}" for n in notes] + [""]
@@ -572,11 +601,10 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
     crow = []
     for s, folds_ in per_seed.items():
         for k, v in (folds_ or {}).items():
-            auroc, ap = v.get("test_auroc"), v.get("test_ap")
+            v = v or {}
             crow.append(([s] if multi else []) + [
-                k, f"{auroc:.4f}" if auroc is not None else "-",
-                f"{ap:.4f}" if ap is not None else "-",
-                v.get("best_epoch", "-"), v.get("seconds", "-")])
+                k, _score4(v, "test_auroc"), _score4(v, "test_ap"),
+                _or_dash(v.get("best_epoch")), _or_dash(v.get("seconds"))])
     L += ["## Classifier", "",
           md_table((["seed"] if multi else []) + ["fold", "test AUROC", "test AP", "best epoch",
                                                   "seconds"], crow)]
@@ -695,12 +723,11 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
             ("fig8_9", "delta sweep", None),
             ("fig1", "Grad-CAM per stage", "## Figure 1: Grad-CAM at the five VGG16 stages"),
             ("fig4_5", "methods", "## Figures 4-5: heat maps and Otsu masks of every method")]:
-        path = rel(figs.get(key))
         if heading:
             L += [heading, ""]
             if key == "fig4_5":
                 L += ["Green outline: the true defect.", ""]
-        L += [f"![{title}]({path})" if path else "(figure not produced)", ""]
+        L += [figure_markdown(figs.get(key), title, out), ""]
     wall = results.get("wall_seconds_this_call")
     stage_s = results.get("stage_seconds") or {}
     total = sum(stage_s.values())
@@ -709,11 +736,14 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
           md_table(["stage", "seconds (sum over folds" + (" and seeds)" if multi else ")")],
                    [[k, v] for k, v in sorted(stage_s.items())]
                    + [["all stages", round(total, 1)]]),
-          f"Wall time of the `racam reproduce` call that wrote this report: "
-          f"{wall if wall is not None else '-'} s (stages finished by earlier calls are reused)."
+          "Wall time of the `racam reproduce` call that wrote this report: "
+          + (f"{wall} s (stages finished by earlier calls are reused)." if wall is not None
+             else "n/a (not recorded in `reproduce.json`).")
           + (f" Goal for a whole reproduction: <= {goal_min:g} minutes; the stages sum to "
              f"{total / 60:.1f} minutes: **{'met' if total <= 60 * goal_min else 'not met'}**."
              if goal_min and total else ""),
-          "", "## Machine", "", "```json", json.dumps(results.get("machine"), indent=2), "```",
+          "", "## Machine", "",
+          *(["```json", json.dumps(results["machine"], indent=2), "```"]
+            if results.get("machine") else ["n/a (not recorded in `reproduce.json`)."]),
           "", "## Config", "", "```json", json.dumps(cfg.to_dict(), indent=2), "```", ""]
     return "\n".join(L)

