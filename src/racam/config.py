@@ -162,6 +162,11 @@ class ClassifierConfig:
     #: decode the training (and validation) images once into a tensor on the training device
     #: and draw every batch there, flips included (:mod:`racam.data.device_cache`)
     device_cache: bool = False
+    #: train again from a fresh initialisation (another seed) while the kept epoch's
+    #: validation AUROC is below ``min_val_auroc``, at most ``restarts`` times
+    #: (:mod:`racam.classifier.restarts`; 0: never)
+    restarts: int = option(0, at_least(0))
+    min_val_auroc: float = option(0.75, within(0, 1))
 
 
 @dataclass
@@ -283,7 +288,7 @@ LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"strict": False},
     "classifier": {"threshold": 0.5, "precision": "auto", "channels_last": False,
                    "compile": False, "device_cache": False, "warmup_epochs": 0.0,
-                   "schedule": "constant"},
+                   "schedule": "constant", "restarts": 0, "min_val_auroc": 0.75},
     "cam": {"pseudo_threshold": "otsu", "scorecam_batch": None},
     "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
                      "defect_crop_fraction": 0.5, "bf16": False, "channels_last": False,

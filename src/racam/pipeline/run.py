@@ -206,15 +206,13 @@ class Pipeline:
         def compute() -> dict[str, Any]:
             from sklearn.metrics import average_precision_score, roc_auc_score
 
-            from racam.classifier import (
-                load_classifier,
-                predict_proba,
-                train_classifier,
-            )
+            from racam.classifier import load_classifier, predict_proba
+            from racam.classifier.restarts import train_until_learned
             fd = self.data(fold)
-            res = train_classifier(self.cfg.classifier, fd.train, fd.val, d,
-                                   seed=self.cfg.seed + fold, device=self.device,
-                                   in_channels=self.cfg.data.channels, progress=self.progress)
+            res, attempts = train_until_learned(
+                self.cfg.classifier, fd.train, fd.val, d, seed=self.cfg.seed + fold,
+                log=self.log, device=self.device, in_channels=self.cfg.data.channels,
+                progress=self.progress)
             model, _ = load_classifier(res.best_path, map_location=self.device)
             bs = self.cfg.cam.batch_size
             probs = distributed.sharded_map(  # each rank 1/N of the test images
@@ -224,7 +222,9 @@ class Pipeline:
             labels = list(fd.test.labels)
             two = len(set(labels)) == 2
             return {"checkpoint": str(res.best_path), "best_epoch": res.best_epoch,
-                    "history": res.history, "test_ids": [r.id for r in fd.test.records],
+                    "history": res.history,
+                    **({"attempts": attempts} if len(attempts) > 1 else {}),
+                    "test_ids": [r.id for r in fd.test.records],
                     "test_labels": labels, "test_probs": probs,
                     "test_auroc": roc_auc_score(labels, probs) if two else None,
                     "test_ap": average_precision_score(labels, probs) if two else None,

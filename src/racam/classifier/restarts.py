@@ -1,0 +1,65 @@
+"""Restarting a classifier that did not learn (``classifier.restarts``).
+
+A classifier trained from scratch sometimes never leaves the chance level: its training loss
+stays at ln 2 and its validation AUROC near 0.5 for every epoch (at CPU scale one run in three to
+six, whatever the warm-up). Its heat maps then find nothing, and every later stage inherits that.
+Judged on validation images only, such a run is detected and trained again from a fresh
+initialisation: attempt ``k`` uses the seed ``seed + RESTART_SEED_STEP * k`` and the folder
+``out_dir/restart<k>`` (attempt 0 is ``out_dir`` itself, so run folders from before the option
+stay valid). The first attempt whose kept epoch reaches ``min_val_auroc`` is used; if none does,
+the attempt with the highest validation AUROC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from racam.classifier.train import ClassifierResult, train_classifier
+from racam.config import ClassifierConfig
+
+#: seed offset between attempts
+RESTART_SEED_STEP = 1000
+
+
+def kept_val_auroc(result: ClassifierResult) -> float | None:
+    """Validation AUROC of the epoch ``result`` keeps (``None`` when undefined)."""
+    if not result.history or result.best_epoch < 1:
+        return None
+    value = result.history[result.best_epoch - 1].get("val_auroc")
+    return None if value is None else float(value)
+
+
+def attempt_dir(out_dir: Path, attempt: int) -> Path:
+    """Folder of attempt ``attempt``: ``out_dir`` for the first, ``out_dir/restart<k>`` after."""
+    return Path(out_dir) if attempt == 0 else Path(out_dir) / f"restart{attempt}"
+
+
+def train_until_learned(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset | None,
+                        out_dir: Path, *, seed: int, log: Callable[[str], None] = print,
+                        **kwargs: Any) -> tuple[ClassifierResult, list[dict[str, Any]]]:
+    """:func:`train_classifier`, again with another seed while the kept epoch's validation
+    AUROC is below ``cfg.min_val_auroc`` (at most ``cfg.restarts`` more attempts; none without
+    validation images). Returns the chosen result and one record per attempt (seed, folder,
+    validation AUROC, whether it was chosen)."""
+    attempts: list[tuple[ClassifierResult, dict[str, Any]]] = []
+    for k in range(cfg.restarts + 1):
+        s = seed + RESTART_SEED_STEP * k
+        res = train_classifier(cfg, train_ds, val_ds, attempt_dir(out_dir, k), seed=s, **kwargs)
+        auroc = kept_val_auroc(res)
+        attempts.append((res, {"attempt": k, "seed": s, "checkpoint": str(res.best_path),
+                               "val_auroc": auroc}))
+        if val_ds is None or (auroc is not None and auroc >= cfg.min_val_auroc):
+            break
+        if k < cfg.restarts:
+            log(f"[racam] classifier: validation AUROC {auroc} < {cfg.min_val_auroc:g} "
+                f"(seed {s}); training again with seed {s + RESTART_SEED_STEP}")
+    passed = [a for a in attempts if a[1]["val_auroc"] is not None
+              and a[1]["val_auroc"] >= cfg.min_val_auroc]
+    chosen = passed[0] if passed else max(
+        attempts, key=lambda a: -1.0 if a[1]["val_auroc"] is None else a[1]["val_auroc"])
+    records = [{**rec, "chosen": rec is chosen[1]} for _, rec in attempts]
+    return chosen[0], records
