@@ -62,3 +62,4 @@ def test_restart_keys_leave_earlier_stage_keys_unchanged() -> None:
     assert "restarts" not in without_later_defaults("classifier", part)
     assert "min_val_auroc" not in without_later_defaults("classifier", part)
     assert without_later_defaults("classifier", {**part, "restarts": 2})["restarts"] == 2
+

@@ -125,6 +125,12 @@ def test_finished_run_is_not_retrained_and_can_be_extended(tmp_path, monkeypatch
         train_classifier(_cfg(epochs=3, lr=0.5), train, val, tmp_path, seed=0, progress=False)
     with pytest.raises(CheckpointError, match="seed"):
         train_classifier(_cfg(epochs=3), train, val, tmp_path, seed=1, progress=False)
+    # the restart keys decide whether another attempt follows, not how one trains: a finished
+    # attempt written without them is returned as it is
+    monkeypatch.setattr(train_mod, "_train_epoch", boom)
+    same = train_classifier(_cfg(epochs=2, restarts=2, min_val_auroc=0.9), train, val, tmp_path,
+                            seed=0, progress=False)
+    assert same.history == longer.history
 
 
 def test_balancing_modes() -> None:

@@ -40,7 +40,9 @@ from racam.precision import Precision, resolve_precision
 # classifier's decision threshold, used after training only; precision and the speed keys of
 # docs/gpu.md change how the steps run, not what they train).
 RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "amp", "threshold", "precision",
-                               "channels_last", "compile", "device_cache"})
+                               "channels_last", "compile", "device_cache",
+                               # decide whether another attempt follows, not how one trains
+                               "restarts", "min_val_auroc"})
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
