@@ -21,9 +21,9 @@ import torch
 def measure(arch: str, encoder: str, crop: tuple[int, int], batch: int, steps: int,
             bf16: bool, channels_last: bool) -> float:
     """Median seconds of one training step."""
+    from racam.precision import resolve_precision
     from racam.segmentation import build_segmentation
     from racam.segmentation.losses import segmentation_loss
-    from racam.segmentation.train import autocast_context
 
     torch.manual_seed(0)
     model = build_segmentation(arch, encoder, 1, None, 2)
@@ -37,7 +37,7 @@ def measure(arch: str, encoder: str, crop: tuple[int, int], batch: int, steps: i
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()
-        with autocast_context(torch.device("cpu"), False, bf16):
+        with resolve_precision("bf16" if bf16 else "float32", torch.device("cpu")).autocast():
             logits = model(x)
         loss = loss_fn(logits.float(), y)
         opt.zero_grad(set_to_none=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 
 import pytest
@@ -25,6 +26,7 @@ from racam.config import (
 )
 from racam.errors import ConfigError, RacamError
 from racam.precision import resolve_precision
+from racam.schedule import StepSchedule
 from racam.segmentation import train as seg_train
 from racam.segmentation import train_segmentation
 
@@ -127,12 +129,15 @@ def test_segmentation_epoch_reads_the_loss_once(monkeypatch) -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     prec = resolve_precision("float32", CPU)
     st = seg_train._Step(CompiledForward(model, False, "segmentation"), opt, prec.grad_scaler(),
-                         CPU, prec, False, seg_train.segmentation_loss(cfg.loss), 0.01,
-                         "cosine", 12)
+                         CPU, prec, False, seg_train.segmentation_loss(cfg.loss))
+    schedule = StepSchedule(opt, 0.01, "cosine", 3)  # per-step learning rates: no sync either
+    schedule.begin_epoch(0, 4)
     batches = list(training.make_loader(Banded(8), 2, None, None, 0, CPU))
     counter = _SyncCounter(monkeypatch)
-    loss = seg_train._train_epoch(model, batches, st, 1, 0, progress=False)
+    loss = seg_train._train_epoch(model, batches, st, 1, progress=False)
+    schedule.remove()
     assert len(counter.calls) <= 1, counter.calls
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01 * (1 + math.cos(math.pi * 3 / 12)) / 2)
     assert loss > 0
 
 

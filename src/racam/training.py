@@ -34,7 +34,7 @@ from racam.checkpoint import load_checkpoint, restore_rng_states
 from racam.config import OPTIMIZERS, ClassifierConfig, SegmentationConfig
 from racam.data.sample import collate_samples
 from racam.errors import CheckpointError, ConfigError, DataError, RacamError
-from racam.precision import Precision, resolve_precision
+from racam.precision import Precision
 
 # Config fields that may change between a killed run and its resumption (``threshold``: the
 # classifier's decision threshold, used after training only; precision and the speed keys of
@@ -146,12 +146,6 @@ def check_first_sample(dataset: Dataset, in_channels: int, what: str) -> list[in
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
-
-
-def amp_context(device: torch.device, enabled: bool) -> torch.autocast:
-    """float16 autocast on CUDA when ``enabled``, a no-op elsewhere (``precision: auto`` with
-    ``amp``; :mod:`racam.precision` decides every autocast)."""
-    return resolve_precision("auto", device, amp=enabled).autocast()
 
 
 class EpochLoss:

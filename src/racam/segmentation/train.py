@@ -43,11 +43,11 @@ from racam.data.device_cache import DeviceBatch, DeviceCache, device_generator
 from racam.data.sample import Batch
 from racam.errors import ConfigError, DataError
 from racam.precision import Precision, resolve_precision
+from racam.schedule import StepSchedule
 from racam.segmentation.crops import DefectCropDataset
 from racam.segmentation.device_crops import DeviceCropSampler
 from racam.segmentation.losses import IGNORE_INDEX, LossFn, segmentation_loss
 from racam.segmentation.networks import build_segmentation, check_input_size
-from racam.segmentation.optim import lr_factor, set_lr
 from racam.segmentation.probability import defect_probability
 from racam.training import (
     EpochLoss,
@@ -100,12 +100,6 @@ def _check(cfg: SegmentationConfig, train_ds: Dataset, device: torch.device) -> 
                           f"at least {2 * ranks}")
 
 
-def autocast_context(device: torch.device, cuda_fp16: bool, cpu_bf16: bool) -> torch.autocast:
-    """The autocast of ``precision: auto`` (:func:`racam.precision.resolve_precision` with
-    ``amp=cuda_fp16``, ``bf16=cpu_bf16``): float16 on CUDA, bfloat16 on CPU, or none."""
-    return resolve_precision("auto", device, amp=cuda_fp16, bf16=cpu_bf16).autocast()
-
-
 @dataclass
 class _Step:
     """What one optimisation step needs besides the batch."""
@@ -117,27 +111,21 @@ class _Step:
     precision: Precision
     channels_last: bool
     loss_fn: LossFn
-    base_lr: float
-    schedule: str
-    total_steps: int
 
 
 def _train_epoch(model: nn.Module, loader: Iterable[Batch | DeviceBatch], st: _Step, epoch: int,
-                 first_step: int, progress: bool) -> float:
+                 progress: bool) -> float:
     """One epoch; the mean loss is summed on the device and read once at the end (no host
     sync per batch outside DDP); a non-finite mean is a :class:`RacamError`."""
     model.train()
     meter = EpochLoss("segmentation", epoch)
     bar = tqdm(loader, desc=f"seg epoch {epoch}", leave=False, disable=not progress)
-    for i, batch in enumerate(bar):
+    for batch in bar:
         if batch.masks is None:
             assert isinstance(batch, Batch)
             missing = [i for i, p in zip(batch.ids, batch.mask_paths) if p is None]
             raise DataError(f"segmentation training needs a mask for every image; missing for "
                             f"{missing or batch.ids}")
-        if st.schedule != "constant":
-            set_lr(st.optimizer, st.base_lr * lr_factor(st.schedule, first_step + i,
-                                                        st.total_steps))
         x = to_format(batch.images.to(st.device, non_blocking=True), st.channels_last)
         y = batch.masks.to(st.device, non_blocking=True).long()
         if batch.ignore is not None:  # torch.where: boolean indexing would sync
@@ -243,8 +231,8 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
                                   labels=labels)
     steps = n // cfg.batch_size
     st = _Step(CompiledForward(model, cfg.compile, "segmentation"), optimizer, scaler, dev,
-               precision, bool(cfg.channels_last), segmentation_loss(cfg.loss), float(cfg.lr),
-               cfg.schedule, steps * cfg.epochs)
+               precision, bool(cfg.channels_last), segmentation_loss(cfg.loss))
+    schedule = StepSchedule(optimizer, cfg.lr, cfg.schedule, cfg.epochs)
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="segmentation",
                disable=not progress)
     for epoch in bar:
@@ -252,7 +240,8 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
         loader = (_epoch_loader(cfg, train_ds, crops, labels, seed, epoch, dev)
                   if on_device is None
                   else _epoch_device_batches(cfg, train_ds, on_device, labels, seed, epoch))
-        loss = _train_epoch(model, loader, st, epoch + 1, epoch * steps, progress)
+        schedule.begin_epoch(epoch, steps)
+        loss = _train_epoch(model, loader, st, epoch + 1, progress)
         history.append({"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"],
                         "seconds": time.perf_counter() - t0})
         if distributed.is_main():
@@ -261,8 +250,10 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
                             scaler=scaler if precision.uses_scaler else None)
         bar.set_postfix(loss=f"{loss:.4f}")
         if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < cfg.epochs:
+            schedule.remove()
             distributed.barrier()  # rank 0's checkpoint is written
             return SegmentationResult(last_path, history, finished=False)
+    schedule.remove()
     distributed.barrier()
     return SegmentationResult(last_path, history)
 
