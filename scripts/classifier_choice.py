@@ -7,7 +7,8 @@ defective *training* images, pooled over the folds. Stages are cached in ``--out
 run folder can be reused by ``racam reproduce`` with the same settings.
 
     python scripts/classifier_choice.py ksdd-cpu --out runs/ksdd-cpu \\
-        [--set classifier.backbone=efficientnet_lite0 --set classifier.weights=imagenet]
+        [--set classifier.backbone=efficientnet_lite0 --set classifier.weights=imagenet
+         --set classifier.batch_norm=false]
 """
 
 from __future__ import annotations

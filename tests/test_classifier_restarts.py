@@ -63,3 +63,21 @@ def test_restart_keys_leave_earlier_stage_keys_unchanged() -> None:
     assert "min_val_auroc" not in without_later_defaults("classifier", part)
     assert without_later_defaults("classifier", {**part, "restarts": 2})["restarts"] == 2
 
+
+
+def test_the_chosen_attempt_is_read_back(monkeypatch, tmp_path) -> None:
+    """``chosen_checkpoint`` finds the chosen attempt's checkpoint from ``result.json``'s
+    attempt numbers, also after the run folder moved; without attempts it is ``best.pt``."""
+    from racam.io import atomic_write_json
+
+    _fake(monkeypatch, [0.51, 0.93])
+    cfg = dataclasses.replace(ClassifierConfig(), restarts=2)
+    _, recs = restarts.train_until_learned(cfg, [], [1], tmp_path / "a", seed=0, log=print)
+    atomic_write_json(tmp_path / "a" / "result.json", {"checkpoint": "x", "attempts": recs})
+    assert restarts.chosen_checkpoint(tmp_path / "a") == tmp_path / "a" / "restart1" / "best.pt"
+    (tmp_path / "a").rename(tmp_path / "moved")
+    assert restarts.chosen_checkpoint(tmp_path / "moved") == \
+        tmp_path / "moved" / "restart1" / "best.pt"
+    atomic_write_json(tmp_path / "b" / "result.json", {"checkpoint": "x"})
+    assert restarts.chosen_checkpoint(tmp_path / "b") == tmp_path / "b" / "best.pt"
+    assert restarts.chosen_checkpoint(tmp_path / "none") == tmp_path / "none" / "best.pt"

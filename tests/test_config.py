@@ -100,6 +100,9 @@ def test_bad_yaml_names_file(tmp_path) -> None:
     ("segmentation.output_stride", 32, r"segmentation\.output_stride: unknown output stride 32"),
     ("seed", -1, r"seed: must be >= 0, got -1"),
     ("data.channels", 2, r"data\.channels: unknown channel count 2"),
+    # rules between keys
+    ("classifier.backbone", "efficientnet_lite0",
+     r"classifier\.batch_norm: applies to the VGG16 backbones, not 'efficientnet_lite0'"),
 ])
 def test_bad_value_names_its_key(key: str, value, message: str) -> None:
     with pytest.raises(ConfigError, match="^" + message):

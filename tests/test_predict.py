@@ -114,3 +114,24 @@ def test_predict_from_heat_maps_follows_the_decision(trained_run, ksdd_root, tmp
 def test_predict_names_a_missing_run_folder(tmp_path) -> None:
     with pytest.raises(DataError, match=str(tmp_path / "nope")):
         predict_folder(tmp_path / "nope", PredictOptions(images=tmp_path, out=tmp_path / "o"))
+
+
+def test_predict_uses_the_classifier_attempt_the_run_chose(trained_run, tmp_path) -> None:
+    """A run whose first classifier never learned and whose restart was chosen: ``racam
+    predict`` / ``export`` load ``restart1/best.pt``, not the failed first attempt."""
+    import json
+    import shutil
+
+    from racam.predict.run_dir import open_run
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    clf = run / "fold0" / "classifier"
+    assert open_run(run).classifier_path == clf / "best.pt"
+    (clf / "restart1").mkdir()
+    shutil.copy(clf / "best.pt", clf / "restart1" / "best.pt")
+    result = json.loads((clf / "result.json").read_text())
+    result["attempts"] = [{"attempt": 0, "seed": 0, "val_auroc": 0.5, "chosen": False},
+                          {"attempt": 1, "seed": 1000, "val_auroc": 1.0, "chosen": True}]
+    (clf / "result.json").write_text(json.dumps(result))
+    assert open_run(run).classifier_path == clf / "restart1" / "best.pt"

@@ -168,6 +168,13 @@ class ClassifierConfig:
     restarts: int = option(0, at_least(0))
     min_val_auroc: float = option(0.75, within(0, 1))
 
+    def cross_check(self, where: str = "classifier") -> None:
+        """``batch_norm`` only with a VGG16 backbone (EfficientNet has its own BatchNorm)."""
+        if self.batch_norm and not self.backbone.startswith("vgg16"):
+            raise ConfigError(f"{where or 'classifier'}.batch_norm: applies to the VGG16 "
+                              f"backbones, not {self.backbone!r} (set classifier.batch_norm: "
+                              "false)")
+
 
 @dataclass
 class CamConfig:
@@ -181,7 +188,9 @@ class CamConfig:
     maps, ``otsu`` (the protocol), ``otsu2`` (Otsu again inside the Otsu foreground,
     :func:`racam.pseudo.otsu.pseudo_mask`) or ``band`` (the ``otsu2`` mask, with the pixels
     between the two thresholds left out of segmentation training); heat-map scores (Table I)
-    always use Otsu.
+    always use Otsu. ``guided_radius`` (``None``: off) refines the maps of the pseudo-labels with
+    a guided filter, the image as guide, before they are cut (:mod:`racam.pseudo.guided`;
+    radius in pixels of the model's input, regularisation ``guided_eps``).
     """
 
     method: str = option("racam", one_of(_methods, "method"))
@@ -191,6 +200,8 @@ class CamConfig:
     fgbp_head: str = option("sample", one_of(_head_scopes, "FGBP head scope"))
     pseudo_threshold: str = option("otsu", one_of(("otsu", "otsu2", "band"),
                                                   "pseudo-label threshold"))
+    guided_radius: int | None = option(None, at_least(1))
+    guided_eps: float = option(1e-3, above(0))
     layers: list[str] | None = None
     batch_size: int = option(4, at_least(1))
     #: Score-CAM's masked images per forward pass (``None``: 256 on CUDA, halved on running
@@ -289,7 +300,8 @@ LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "classifier": {"threshold": 0.5, "precision": "auto", "channels_last": False,
                    "compile": False, "device_cache": False, "warmup_epochs": 0.0,
                    "schedule": "constant", "restarts": 0, "min_val_auroc": 0.75},
-    "cam": {"pseudo_threshold": "otsu", "scorecam_batch": None},
+    "cam": {"pseudo_threshold": "otsu", "scorecam_batch": None, "guided_radius": None,
+            "guided_eps": 1e-3},
     "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
                      "defect_crop_fraction": 0.5, "bf16": False, "channels_last": False,
                      "precision": "auto", "compile": False, "device_cache": False},

@@ -64,6 +64,8 @@ def checked(obj: Any, where: str = "") -> Any:
     """``obj`` (a config dataclass) with every field converted and checked, recursively.
 
     Returns ``obj`` itself when no value changed, else a copy (``dataclasses.replace``).
+    A dataclass with a ``cross_check(where)`` method has it called last, for rules between
+    its keys.
     ``where`` is the dotted prefix of the keys in error messages (``""`` at the top).
     """
     hints = typing.get_type_hints(type(obj))
@@ -79,7 +81,10 @@ def checked(obj: Any, where: str = "") -> Any:
                 _apply(f.metadata.get("rules", ()), new, key)
         if new is not value:
             changes[f.name] = new
-    return dataclasses.replace(obj, **changes) if changes else obj
+    out = dataclasses.replace(obj, **changes) if changes else obj
+    if hasattr(out, "cross_check"):  # rules between the keys of one section
+        out.cross_check(where)
+    return out
 
 
 def _apply(rules: Sequence[Rule], value: Any, key: str) -> None:

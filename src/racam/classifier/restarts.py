@@ -8,7 +8,8 @@ Judged on validation images only, such a run is detected and trained again from 
 initialisation: attempt ``k`` uses the seed ``seed + RESTART_SEED_STEP * k`` and the folder
 ``out_dir/restart<k>`` (attempt 0 is ``out_dir`` itself, so run folders from before the option
 stay valid). The first attempt whose kept epoch reaches ``min_val_auroc`` is used; if none does,
-the attempt with the highest validation AUROC.
+the attempt with the highest validation AUROC. The stage's ``result.json`` lists the attempts;
+:func:`chosen_checkpoint` reads the chosen one back (``racam predict``, scripts).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch.utils.data import Dataset
 
 from racam.classifier.train import ClassifierResult, train_classifier
 from racam.config import ClassifierConfig
+from racam.io import read_json
 
 #: seed offset between attempts
 RESTART_SEED_STEP = 1000
@@ -64,3 +66,14 @@ def train_until_learned(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Datase
         attempts, key=lambda a: -1.0 if a[1]["val_auroc"] is None else a[1]["val_auroc"])
     records = [{**rec, "chosen": rec is chosen[1]} for _, rec in attempts]
     return chosen[0], records
+
+
+def chosen_checkpoint(classifier_dir: Path) -> Path:
+    """The checkpoint a finished classifier stage uses: ``best.pt`` of the chosen attempt listed
+    in ``classifier_dir/result.json`` (found by attempt number, so a moved run folder still
+    works), else ``classifier_dir/best.pt``."""
+    classifier_dir = Path(classifier_dir)
+    result = classifier_dir / "result.json"
+    chosen = [a for a in (read_json(result).get("attempts", []) if result.is_file() else [])
+              if a.get("chosen")]
+    return attempt_dir(classifier_dir, int(chosen[0]["attempt"]) if chosen else 0) / "best.pt"

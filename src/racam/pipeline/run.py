@@ -53,6 +53,8 @@ def pseudo_key(cfg: RunConfig) -> str:
     rule when it is not ``otsu``); also names the segmentation folder ``<arch>-<key>``."""
     c = cfg.cam
     key = method_key(c.method, c.delta, **method_options(c.method, c.weighting, c.fgbp_head))
+    if c.guided_radius is not None:
+        key += f"-g{c.guided_radius}e{c.guided_eps:g}"
     return key if c.pseudo_threshold == "otsu" else f"{key}-{c.pseudo_threshold}"
 
 
@@ -169,6 +171,8 @@ class Pipeline:
             if name == "cam":
                 for opt in CAM_OPTION_DEFAULTS:
                     part.pop(opt, None)
+                if part.get("guided_radius") is None:  # eps means nothing without a radius
+                    part.pop("guided_eps", None)
                 part.update(self._method_options(self.cfg.cam.method))
             key[name] = without_later_defaults(name, part)
         return key
@@ -315,6 +319,7 @@ class Pipeline:
 
     def pseudo_labels(self, fold: int) -> dict[str, Any]:
         """Write pseudo-labels for the fold's training images; return quality vs true masks."""
+        from racam.pseudo.guided import guided_refiner
         from racam.pseudo.labels import write_pseudo_labels
 
         d = self.pseudo_dir(fold)
@@ -328,9 +333,13 @@ class Pipeline:
                 meta={"method": c.method, "delta": c.delta, "fusion": c.fusion,
                       **self._method_options(c.method),
                       "threshold": c.pseudo_threshold,
+                      "guided": None if c.guided_radius is None else [c.guided_radius,
+                                                                      c.guided_eps],
                       "checkpoint": self.classifier(fold)["checkpoint"]},
                 batch_size=c.batch_size, device=self.device, progress=self.progress,
-                threshold=c.pseudo_threshold, key=stage_key)
+                threshold=c.pseudo_threshold, key=stage_key,
+                refine=None if c.guided_radius is None else guided_refiner(c.guided_radius,
+                                                                           c.guided_eps))
             quality = self._pseudo_quality(fd, d)
             return {"manifest": str(d / "manifest.json"), "num_images": manifest["num_images"],
                     "pseudo_vs_true_defective": quality}

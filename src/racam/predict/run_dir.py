@@ -4,7 +4,8 @@
 Layout read here (written by :class:`racam.pipeline.run.Pipeline`)::
 
     RUN_DIR/config.json                                      the run's config
-    RUN_DIR/fold<k>/classifier/best.pt                       classifier (selected epoch)
+    RUN_DIR/fold<k>/classifier/best.pt                       classifier (selected epoch; of
+                                                             restart<n>/ if result.json chose it)
     RUN_DIR/fold<k>/segmentation/<arch>-<pseudo key>/last.pt segmentation network
 
 Checkpoints are loaded with ``torch.load(weights_only=True)`` (:mod:`racam.checkpoint`).
@@ -49,6 +50,7 @@ class TrainedRun:
 def open_run(run_dir: Path, fold: int | None = None) -> TrainedRun:
     """Read ``run_dir``'s config and find its checkpoints (``fold``: the config's first fold when
     ``None``). Raises a racam error naming the missing or bad file."""
+    from racam.classifier.restarts import chosen_checkpoint
     from racam.pipeline.folds import fold_list
     from racam.pipeline.run import segmentation_tag
 
@@ -67,7 +69,7 @@ def open_run(run_dir: Path, fold: int | None = None) -> TrainedRun:
     if k not in folds:
         raise ConfigError(f"--fold {k}: the run {root} has folds {folds}")
     fold_dir = root / f"fold{k}"
-    clf = fold_dir / "classifier" / "best.pt"
+    clf = chosen_checkpoint(fold_dir / "classifier")  # a restart's, when the first failed
     if not clf.is_file():
         raise CheckpointError(f"{clf}: classifier checkpoint missing (did the run finish?)")
     seg = fold_dir / "segmentation" / segmentation_tag(cfg) / "last.pt"

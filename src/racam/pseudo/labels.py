@@ -16,12 +16,14 @@ files) and rank 0 writes the manifest and renames the folder once every rank is 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from racam import distributed
@@ -65,14 +67,17 @@ def _work_dir(out_dir: Path, key: Any) -> Path:
 def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: dict[str, Any],
                         batch_size: int = 4, device: torch.device | str = "cpu",
                         progress: bool = True, threshold: str = "otsu",
-                        key: Any = None) -> dict[str, Any]:
+                        key: Any = None,
+                        refine: Callable[[Tensor, Tensor], Tensor] | None = None
+                        ) -> dict[str, Any]:
     """Write one pseudo-label mask per image of ``dataset`` and return the manifest.
 
     ``meta`` (method, delta, checkpoint, ...) is recorded in the manifest with the image list,
     and ``key`` (JSON data: everything the masks depend on) as ``"key"``. ``threshold`` turns a
     map into a mask (:func:`racam.pseudo.otsu.pseudo_trimap`: ``otsu``, the protocol, ``otsu2``
-    or ``band``). Masks already written under the same key are kept when the run resumes (see the
-    module docstring). A finished ``out_dir`` is returned as it is when its manifest has the same
+    or ``band``); ``refine`` changes the maps first (:func:`iter_heatmaps`). Masks already
+    written under the same key are kept when the run resumes (see the module docstring). A
+    finished ``out_dir`` is returned as it is when its manifest has the same
     key (or none, written before keys were kept), else it is a :class:`ConfigError`.
     """
     import json
@@ -106,7 +111,7 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
         masks_dir / mask_filename(records[i].id)).exists()])
     todo = distributed.shard(todo, block=batch_size)
     t0 = time.perf_counter()
-    it = iter_heatmaps(cam, dataset, todo, batch_size=batch_size, device=device)
+    it = iter_heatmaps(cam, dataset, todo, batch_size=batch_size, device=device, refine=refine)
     if progress and distributed.is_main():
         from tqdm import tqdm
         it = tqdm(it, total=len(todo), desc="pseudo-labels", leave=False)
