@@ -12,6 +12,7 @@ ConfigArg = typer.Argument(..., help="YAML config file, or a built-in name (ksdd
 SetOpt = typer.Option(None, "--set", help="Override a config key, e.g. --set classifier.epochs=2 "
                                           "(repeatable; values parsed as YAML).")
 OutOpt = typer.Option(None, "--out", help="Output folder (default: the config's `output`).")
+QuietOpt = typer.Option(False, "--quiet", help="No progress bars.")
 
 
 def load(config: str, overrides: list[str] | None, out: Path | None = None):

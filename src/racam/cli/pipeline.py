@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from racam.cli.options import ConfigArg, OutOpt, SetOpt, load
+from racam.cli.options import ConfigArg, OutOpt, QuietOpt, SetOpt, load
 from racam.distributed import is_distributed, is_main
 
 
@@ -32,7 +32,7 @@ def _print_summary(results: dict, out: Path) -> None:
 
 
 def run(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
-        quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+        quiet: bool = QuietOpt) -> None:
     """Whole pipeline: classifier, heat maps, pseudo-labels, segmentation, evaluation, report.
 
     Also under torchrun: torchrun --nproc_per_node N -m racam run ... (N ranks, DDP;
@@ -48,7 +48,7 @@ def run(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
 
 
 def demo(out: Path = typer.Option(Path("racam-demo"), "--out", help="Output folder."),
-         quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+         quiet: bool = QuietOpt) -> None:
     """The whole pipeline on the bundled KolektorSDD sample (a few minutes on 2 CPU cores)."""
     from racam.pipeline.run import Pipeline
 
@@ -60,7 +60,7 @@ def demo(out: Path = typer.Option(Path("racam-demo"), "--out", help="Output fold
 
 
 def reproduce(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
-              quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+              quiet: bool = QuietOpt) -> None:
     """Paper Tables I, III, IV and Figures 1, 4-5, 8-9 side by side with the paper's numbers."""
     from racam.errors import ConfigError
     from racam.pipeline.reproduce import Reproduction

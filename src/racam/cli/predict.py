@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from racam.cli.options import QuietOpt
+
 RunArg = typer.Argument(..., help="Folder of a finished racam run (racam run / racam demo).")
 FoldOpt = typer.Option(None, "--fold", help="Which fold's networks (default: the run's first).")
 
@@ -28,7 +30,7 @@ def predict(
     batch_size: int = typer.Option(4, "--batch-size", help="Images per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, ..."),
     fold: int = FoldOpt,
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = QuietOpt,
 ) -> None:
     """Defect probability, original-size mask and overlay of every image, predictions.csv and
     an index.html gallery. A second call skips the images already done."""

@@ -13,16 +13,16 @@ from pathlib import Path
 import typer
 
 from racam.cli.methods_help import MethodsHelpCommand
-from racam.cli.options import ConfigArg, OutOpt, SetOpt, load
+from racam.cli.options import ConfigArg, OutOpt, QuietOpt, SetOpt, load
 
 FoldOpt = typer.Option(None, "--fold",
                        help="Run one fold only (default: every fold of the config).")
 
 
-def _pipe(config: str, set_: list[str] | None, out: Path | None):
+def _pipe(config: str, set_: list[str] | None, out: Path | None, quiet: bool = False):
     from racam.pipeline.run import Pipeline
 
-    return Pipeline(load(config, set_, out))
+    return Pipeline(load(config, set_, out), progress=not quiet)
 
 
 def _folds(pipe, fold: int | None) -> list[int]:
@@ -42,9 +42,9 @@ def _folds(pipe, fold: int | None) -> list[int]:
 
 
 def train_classifier(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
-                     fold: int = FoldOpt) -> None:
+                     fold: int = FoldOpt, quiet: bool = QuietOpt) -> None:
     """Train the image-level classifier (resumes from last.pt) and score it on test images."""
-    pipe = _pipe(config, set_, out)
+    pipe = _pipe(config, set_, out, quiet)
     for k in _folds(pipe, fold):
         r = pipe.classifier(k)
         typer.echo(f"fold {k}: best epoch {r['best_epoch']}, test AUROC {r['test_auroc']}, "
@@ -52,12 +52,12 @@ def train_classifier(config: str = ConfigArg, set_: list[str] = SetOpt, out: Pat
 
 
 def pseudo_labels(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
-                  fold: int = FoldOpt) -> None:
+                  fold: int = FoldOpt, quiet: bool = QuietOpt) -> None:
     """Write Otsu pseudo-labels of the configured heat map for the training images."""
     from racam.evaluation.pooling import counts_from
     from racam.report.tables import pct
 
-    pipe = _pipe(config, set_, out)
+    pipe = _pipe(config, set_, out, quiet)
     for k in _folds(pipe, fold):
         r = pipe.pseudo_labels(k)
         q = r["pseudo_vs_true_defective"]
@@ -68,12 +68,13 @@ def pseudo_labels(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path =
 def train_seg(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
               fold: int = FoldOpt,
               source: str = typer.Option("pseudo", help="pseudo (weak) or true (fully supervised)"),
-              arch: str = typer.Option(None, help="deeplabv3, deeplabv3plus or unet")) -> None:
+              arch: str = typer.Option(None, help="deeplabv3, deeplabv3plus or unet"),
+              quiet: bool = QuietOpt) -> None:
     """Train a segmentation network on pseudo-labels (or true masks) and score it on test."""
     from racam.evaluation.pooling import counts_from
     from racam.report.tables import pct
 
-    pipe = _pipe(config, set_, out)
+    pipe = _pipe(config, set_, out, quiet)
     for k in _folds(pipe, fold):
         r = pipe.segmentation(k, arch, source)
         if r["counts"] is None:
@@ -88,11 +89,12 @@ def train_seg(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = Out
 def evaluate(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
              method: str = typer.Option(None, help="Heat-map method (default: the config's): "
                                         "{methods}"),
-             delta: float = typer.Option(None, help="FGBP delta (default: the config's)")) -> None:
+             delta: float = typer.Option(None, help="FGBP delta (default: the config's)"),
+             quiet: bool = QuietOpt) -> None:
     """CAM quality of a heat-map method on the test images, pooled over folds."""
     from racam.evaluation.pooling import pooled
 
-    pipe = _pipe(config, set_, out)
+    pipe = _pipe(config, set_, out, quiet)
     method = method or pipe.cfg.cam.method
     folds = {k: pipe.cam_quality(k, method, delta) for k in pipe.folds}
     res = {view: pooled(folds, itemgetter(view)) for view in ("paper", "deployment")}
