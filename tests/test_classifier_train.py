@@ -215,3 +215,51 @@ def test_warmup_cosine_run_resumes_exactly_and_logs_its_rates(tmp_path) -> None:
                              progress=False)
     assert plain.history[0]["lr"] == 0.02
     assert plain.history[0]["loss"] != straight.history[0]["loss"]  # warm-up changed epoch 1
+
+
+def test_divergence_stops_training_and_keeps_the_best_epoch_before(tmp_path, monkeypatch) -> None:
+    """Epoch 3's loss is NaN (a real NaN: its images are NaN): training stops there, best.pt is
+    the best of epochs 1-2 by validation, last.pt records it, a rerun trains nothing more, and
+    the restart rule sees the kept epoch. Diverging in epoch 1 leaves nothing to keep: error."""
+    from racam.checkpoint import load_checkpoint
+    from racam.classifier.restarts import train_until_learned
+    from racam.errors import TrainingDiverged
+
+    real = train_mod._train_epoch
+
+    def poisoned(model, loader, st, epoch, progress):
+        if epoch == 3:
+            loader = [_with_images(b, float("nan")) for b in loader]
+        return real(model, loader, st, epoch, progress)
+
+    monkeypatch.setattr(train_mod, "_train_epoch", poisoned)
+    cfg = _cfg(epochs=5)
+    said: list[str] = []
+    res, attempts = train_until_learned(cfg, Blobs(24, seed=3, augment=True), Blobs(12, seed=4),
+                                        tmp_path, seed=0, log=said.append, progress=False)
+    assert res.diverged_at == 3 and [h["epoch"] for h in res.history] == [1, 2]
+    assert res.best_epoch == train_mod.best_epoch_of(res.history)
+    assert load_checkpoint(res.best_path)["epoch"] == res.best_epoch
+    assert load_checkpoint(res.last_path)["meta"]["diverged_at"] == 3
+    assert attempts[0]["diverged_at"] == 3
+    assert len(said) == 1 and "diverged at epoch 3" in said[0]
+    monkeypatch.setattr(train_mod, "_train_epoch", real)
+    again = train_classifier(cfg, Blobs(24, seed=3, augment=True), Blobs(12, seed=4), tmp_path,
+                             seed=0, progress=False)
+    assert again.diverged_at == 3 and len(again.history) == 2  # nothing trained again
+
+    def nan_at_once(model, loader, st, epoch, progress):
+        return real(model, [_with_images(b, float("nan")) for b in loader], st,
+                    epoch, progress)
+
+    monkeypatch.setattr(train_mod, "_train_epoch", nan_at_once)
+    with pytest.raises(TrainingDiverged, match="diverged at epoch 1.*lower classifier.lr"):
+        train_classifier(cfg, Blobs(24, seed=3), Blobs(12, seed=4), tmp_path / "b", seed=0,
+                         progress=False)
+
+
+def _with_images(batch, value: float):
+    """``batch`` with every image pixel set to ``value``."""
+    import dataclasses
+
+    return dataclasses.replace(batch, images=torch.full_like(batch.images, value))

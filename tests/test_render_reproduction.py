@@ -42,6 +42,8 @@ def paper_run(tmp_path: Path) -> Path:
     res["classifier_per_seed"]["1"]["2"]["test_auroc"] = None  # one class: undefined
     del res["classifier_per_seed"]["2"]["0"]["seconds"]
     res["classifier_per_seed"]["2"]["1"] = None
+    res["classifier_per_seed"]["0"]["2"].update(diverged_at=20, best_epoch=4)
+    res["classifier_per_seed"]["0"]["1"]["restarted"] = True
     for key in ("stage_seconds", "wall_seconds_this_call", "machine"):
         del res[key]
     res["delta_sweep"]["rows"][1]["test"] = None
@@ -73,6 +75,10 @@ def test_paper_report_renders_with_zero_and_missing_figures(paper_run: Path) -> 
     # classifier: an undefined AUROC is n/a, an unrecorded number or seed-fold is -
     clf = text.split("## Classifier")[1].split("\n## ")[0]
     assert "| 1 | 2 | n/a |" in clf and "| 2 | 1 | - | - | - | - |" in clf
+    assert "- Seed 0, fold 2: training diverged at epoch 20 (mean loss not finite) and " \
+        "stopped; the kept epoch 4 is from before" in clf
+    assert "- Seed 0, fold 1: the first training stayed below the validation AUROC floor" in clf
+    assert clf.count("- Seed") == 2
     assert "Wall time of the `racam reproduce` call that wrote this report: n/a (not recorded" \
         in text
     assert "## Machine\n\nn/a (not recorded in `reproduce.json`)." in text

@@ -66,6 +66,14 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
     atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
+def mark_diverged(path: str | os.PathLike[str], epoch: int) -> None:
+    """Record in the checkpoint ``path`` (``last.pt``) that training diverged at ``epoch``
+    (``meta["diverged_at"]``), atomically; the weights stay those of the epoch before."""
+    state = load_checkpoint(path)
+    state["meta"]["diverged_at"] = int(epoch)
+    atomic_torch_save(state, path)
+
+
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 

@@ -20,3 +20,13 @@ class ConfigError(RacamError, ValueError):
 
 class CheckpointError(RacamError, ValueError):
     """A checkpoint file is missing, corrupt or does not match the model."""
+
+
+class TrainingDiverged(RacamError):
+    """A training epoch's mean loss was not finite (``epoch``: 1-based, ``stage``: which
+    network). The classifier keeps its best epoch from before when it has one."""
+
+    def __init__(self, stage: str, epoch: int, loss: float) -> None:
+        super().__init__(f"{stage} training diverged at epoch {epoch} (mean loss {loss}): "
+                         f"lower {stage}.lr")
+        self.stage, self.epoch, self.loss = stage, epoch, loss

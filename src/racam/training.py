@@ -33,7 +33,7 @@ from racam import distributed
 from racam.checkpoint import load_checkpoint, restore_rng_states
 from racam.config import OPTIMIZERS, ClassifierConfig, SegmentationConfig
 from racam.data.sample import collate_samples
-from racam.errors import CheckpointError, ConfigError, DataError, RacamError
+from racam.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from racam.precision import Precision
 
 # Config fields that may change between a killed run and its resumption (``threshold``: the
@@ -165,11 +165,11 @@ class EpochLoss:
         self.count += n
 
     def mean(self) -> float:
-        """The epoch's mean loss (one host sync); :class:`RacamError` when it is not finite."""
+        """The epoch's mean loss (one host sync); :class:`TrainingDiverged` when it is not
+        finite."""
         value = float(self.total) / max(self.count, 1)
         if not np.isfinite(value):
-            raise RacamError(f"{self.stage} training diverged at epoch {self.epoch} (mean loss "
-                             f"{value}): lower {self.stage}.lr")
+            raise TrainingDiverged(self.stage, self.epoch, value)
         return value
 
 

@@ -54,7 +54,11 @@ def train_until_learned(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Datase
         res = train_classifier(cfg, train_ds, val_ds, attempt_dir(out_dir, k), seed=s, **kwargs)
         auroc = kept_val_auroc(res)
         attempts.append((res, {"attempt": k, "seed": s, "checkpoint": str(res.best_path),
-                               "val_auroc": auroc}))
+                               "val_auroc": auroc,
+                               **({"diverged_at": res.diverged_at} if res.diverged_at else {})}))
+        if res.diverged_at:
+            log(f"[racam] warning: classifier training diverged at epoch {res.diverged_at} "
+                f"(seed {s}); keeping epoch {res.best_epoch} (validation AUROC {auroc})")
         if val_ds is None or (auroc is not None and auroc >= cfg.min_val_auroc):
             break
         if k < cfg.restarts:

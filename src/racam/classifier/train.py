@@ -18,6 +18,10 @@ Choices the paper leaves open (protocol section 2), made here:
 - ``best.pt`` is the epoch with the highest validation AUROC, ties broken by the lower
   validation loss; epochs without an AUROC rank below any epoch with one and among themselves
   by validation loss. Without a validation set the best epoch is the last one.
+- Divergence: an epoch whose mean loss is not finite ends training; the best of the epochs
+  before it is kept (``ClassifierResult.diverged_at``, also written into ``last.pt`` so a rerun
+  does not train that epoch again). Diverging in the first epoch is a
+  :class:`racam.errors.TrainingDiverged` error.
 - Reproducibility and resuming: at the start of epoch ``e`` every RNG (torch CPU/CUDA, numpy,
   ``random``) and the sampler's generator are seeded from ``(seed, e)``, so an epoch's
   randomness never depends on how the run got there. ``last.pt`` (model, optimizer, AMP scaler,
@@ -50,12 +54,17 @@ from tqdm import tqdm
 
 from racam import distributed
 from racam.accel import configure_backends, to_format
-from racam.checkpoint import capture_rng_states, load_model_state, save_checkpoint
+from racam.checkpoint import (
+    capture_rng_states,
+    load_model_state,
+    mark_diverged,
+    save_checkpoint,
+)
 from racam.compiled import CompiledForward
 from racam.config import ClassifierConfig, check_config
 from racam.data.device_cache import DeviceBatch, DeviceCache, device_generator
 from racam.data.sample import Batch
-from racam.errors import DataError
+from racam.errors import DataError, TrainingDiverged
 from racam.models.registry import build_classifier, effective_width
 from racam.precision import Precision, resolve_precision
 from racam.schedule import StepSchedule
@@ -86,6 +95,7 @@ class ClassifierResult:
     ``history`` holds one dict per epoch: ``epoch`` (1-based), ``loss`` (mean training
     cross-entropy), ``val_loss``, ``val_auroc``, ``val_ap`` (``None`` when undefined), ``lr``,
     ``seconds``. ``finished`` is False when the call stopped early (``stop_after``).
+    ``diverged_at``: see below.
     """
 
     best_path: Path
@@ -93,6 +103,9 @@ class ClassifierResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int = 0
     finished: bool = True
+    #: the epoch whose mean loss was not finite; training stopped there and kept the best of the
+    #: epochs before it (``None``: it did not diverge)
+    diverged_at: int | None = None
 
 
 def _check_labels(labels: list[int]) -> None:
@@ -299,8 +312,10 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
                 "input_shape": check_first_sample(train_ds, in_channels, "classifier")}
 
     state, history, start = resume_state(last_path, expected)
-    if state is not None and start >= cfg.epochs:  # finished: nothing to do
-        return ClassifierResult(best_path, last_path, history, best_epoch_of(history))
+    diverged = None if state is None else state["meta"].get("diverged_at")
+    if state is not None and (start >= cfg.epochs or diverged):  # finished: nothing to do
+        return ClassifierResult(best_path, last_path, history, best_epoch_of(history),
+                                diverged_at=diverged)
 
     check_global_batches(cfg.samples_per_epoch or len(labels), cfg.batch_size, False,
                          "classifier")
@@ -328,7 +343,17 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
         t0 = time.perf_counter()
         batches, steps = _epoch_batches(cfg, train_ds, cache, labels, seed, epoch, dev)
         schedule.begin_epoch(epoch, steps)
-        loss = _train_epoch(model, batches, st, epoch + 1, progress)
+        try:
+            loss = _train_epoch(model, batches, st, epoch + 1, progress)
+        except TrainingDiverged:
+            if not history:  # nothing to keep
+                raise
+            schedule.remove()
+            if main:  # last.pt says so: a rerun returns at once instead of diverging again
+                mark_diverged(last_path, epoch + 1)
+            distributed.barrier()
+            return ClassifierResult(best_path, last_path, history, best_epoch_of(history),
+                                    diverged_at=epoch + 1)
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss,
                                   **_validate(unwrap(model), val_ds, cfg, dev, val_cache),
                                   "lr": optimizer.param_groups[0]["lr"]}

@@ -291,7 +291,10 @@ def _or(value: float | None, default: float) -> float:
 
 def _clf_summary(v: dict[str, Any]) -> dict[str, Any]:
     return {"test_auroc": v.get("test_auroc"), "test_ap": v.get("test_ap"),
-            "best_epoch": v.get("best_epoch"), "seconds": v.get("seconds")}
+            "best_epoch": v.get("best_epoch"), "seconds": v.get("seconds"),
+            **({"diverged_at": v["diverged_at"]} if v.get("diverged_at") else {}),
+            **({"restarted": True} if any(a.get("chosen") and a.get("attempt", 0) > 0
+                                          for a in v.get("attempts", [])) else {})}
 
 
 def variant_key(options: dict[str, str]) -> str:
@@ -598,16 +601,27 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
 
     per_seed = results.get("classifier_per_seed") or {str(seeds[0]): results.get("classifier")
                                                       or {}}
-    crow = []
+    crow, clf_notes = [], []
     for s, folds_ in per_seed.items():
         for k, v in (folds_ or {}).items():
             v = v or {}
             crow.append(([s] if multi else []) + [
                 k, _score4(v, "test_auroc"), _score4(v, "test_ap"),
                 _or_dash(v.get("best_epoch")), _or_dash(v.get("seconds"))])
+            where = f"Seed {s}, fold {k}" if multi else f"Fold {k}"
+            if v.get("restarted"):
+                clf_notes.append(f"{where}: the first training stayed below the validation "
+                                 "AUROC floor; the table shows its restart "
+                                 "(`classifier.restarts`).")
+            if v.get("diverged_at"):
+                clf_notes.append(f"{where}: training diverged at epoch {v['diverged_at']} "
+                                 "(mean loss not finite) and stopped; the kept epoch "
+                                 f"{_or_dash(v.get('best_epoch'))} is from before, chosen on "
+                                 "validation images.")
     L += ["## Classifier", "",
           md_table((["seed"] if multi else []) + ["fold", "test AUROC", "test AP", "best epoch",
                                                   "seconds"], crow)]
+    L += [f"- {n}" for n in clf_notes] + ([""] if clf_notes else [])
 
     boot = _boot_index(results)
     sd_note = f" (mean ± sd over {len(seeds)} seeds)" if multi else ""

@@ -227,6 +227,7 @@ class Pipeline:
             two = len(set(labels)) == 2
             return {"checkpoint": str(res.best_path), "best_epoch": res.best_epoch,
                     "history": res.history,
+                    **({"diverged_at": res.diverged_at} if res.diverged_at else {}),
                     **({"attempts": attempts} if len(attempts) > 1 else {}),
                     "test_ids": [r.id for r in fd.test.records],
                     "test_labels": labels, "test_probs": probs,
