@@ -50,7 +50,7 @@ class FakePipeline:
     seg_iou_zero = True
 
     def __init__(self, cfg, output, *, progress=True, log=print) -> None:
-        self.cfg, self.out = cfg, Path(output)
+        self.cfg, self.out, self.log = cfg, Path(output), log
         self.out.mkdir(parents=True, exist_ok=True)
         self.folds, self.device = FOLDS, "cpu"
         FakePipeline.instances.append(self)
@@ -181,6 +181,21 @@ def test_a_seed_other_than_the_configs_goes_to_its_own_folder(fake, tmp_path) ->
     assert [(p.cfg.seed, p.out) for p in fake.instances] == [(3, out / "seed3"), (0, out)]
     with pytest.raises(Exception, match="distinct"):
         rp.Reproduction(_cfg([1, 1]), out, progress=False, log=lambda s: None)
+
+
+def test_each_seeds_log_lines_name_the_seed(fake, tmp_path) -> None:
+    said: list[str] = []
+    rp.Reproduction(_cfg([0, 1]), tmp_path / "r", progress=False, log=said.append)
+    for p in fake.instances:
+        p.log("[racam] fold 2: classifier ...")
+        p.log("plain line")
+    assert said == ["[racam] seed 0: fold 2: classifier ...", "plain line",
+                    "[racam] seed 1: fold 2: classifier ...", "plain line"]
+    fake.instances.clear()
+    said.clear()
+    rp.Reproduction(_cfg([0]), tmp_path / "one", progress=False, log=said.append)
+    fake.instances[0].log("[racam] fold 0: classifier ...")
+    assert said == ["[racam] fold 0: classifier ..."]  # one seed: no seed to name
 
 
 # ---------------------------------------------------------------- report sentences

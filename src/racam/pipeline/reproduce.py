@@ -72,7 +72,7 @@ class Reproduction:
         self.out = Path(output or cfg.output)
         self.pipes: dict[int, Pipeline] = {
             s: Pipeline(dataclasses.replace(cfg, seed=s), seed_dir(self.out, cfg.seed, s),
-                        progress=progress, log=log)
+                        progress=progress, log=_seed_log(log, s) if len(seeds) > 1 else log)
             for s in seeds}
         self.pipe = self.pipes[seeds[0]]  # Table III and figures
         self.fig_dir = self.out / "figures"
@@ -282,6 +282,15 @@ class Reproduction:
                     kind = f"heat maps ({rel[2]} images)"
                 totals[kind] = round(totals.get(kind, 0.0) + float(sec), 1)
         return totals
+
+
+def _seed_log(log: Callable[[str], None], seed: int) -> Callable[[str], None]:
+    """``log`` with ``[racam] seed S:`` in place of ``[racam]`` (one pipeline per classifier
+    seed: its lines say which)."""
+    def out(line: str) -> None:
+        tag = "[racam] "
+        log(f"{tag}seed {seed}: {line[len(tag):]}" if line.startswith(tag) else line)
+    return out
 
 
 def _or(value: float | None, default: float) -> float:
