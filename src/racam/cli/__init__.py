@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
+
 import typer
 
 from racam.cli import cam as _cam
@@ -48,8 +51,24 @@ def main() -> None:
                         "resume", err=True, fg=typer.colors.RED)
             raise SystemExit(1) from None
         raise
+    except SystemExit as exc:
+        if exc.code == INTERRUPTED:  # typer's exit for Ctrl-C (KeyboardInterrupt)
+            typer.secho(interrupted_line(sys.argv[1:]), err=True, fg=typer.colors.YELLOW)
+        raise
     finally:
         distributed.shutdown()
+
+
+#: Exit code of a command stopped by Ctrl-C (typer turns ``KeyboardInterrupt`` into it).
+INTERRUPTED = 130
+
+
+def interrupted_line(args: list[str]) -> str:
+    """What Ctrl-C prints: what is kept and the command that resumes."""
+    command = " ".join(shlex.quote(a) for a in ["racam", *args])
+    return ("interrupted: finished stages, the networks' last finished epochs and the "
+            f"pseudo-labels written so far are kept; to resume, run the same command again: "
+            f"{command}")
 
 
 def error_line(exc: BaseException) -> str | None:

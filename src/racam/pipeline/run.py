@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import platform
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from racam.config import LATER_DEFAULTS, RunConfig, SegmentationConfig, without_
 from racam.evaluation.pooling import counts_dict, pooled
 from racam.io import atomic_write_json
 from racam.pipeline.cache import cached, check_key
+from racam.pipeline.elapsed import CallLedger, timed_stage
 from racam.pipeline.folds import FoldData, fold_datasets, fold_list
 from racam.pipeline.identity import file_digest, records_digest
 from racam.pipeline.preflight import check_input_sizes
@@ -110,6 +110,8 @@ class Pipeline:
         self._warned = False
         self._digests: dict[tuple[str, int], str] = {}
         self._config_written = False
+        #: Stages this object computed (not reused from the cache).
+        self.stages_computed = 0
         self.folds  # noqa: B018  # a fold the dataset lacks is refused here
         check_input_sizes(cfg)
 
@@ -147,14 +149,19 @@ class Pipeline:
                 atomic_write_json(self.out / "config.json", self.cfg.to_dict())
             self._config_written = True
 
-    def _timed(self, label: str, fn: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    def _timed(self, label: str, fn: Callable[[], dict[str, Any]],
+               result: Path) -> Callable[[], dict[str, Any]]:
+        """``fn`` logged and timed: ``seconds`` includes earlier interrupted calls of the same
+        stage (:func:`racam.pipeline.elapsed.timed_stage`)."""
         def run() -> dict[str, Any]:
             self._write_config()
             self.log(f"[racam] {label} ...")
-            t0 = time.perf_counter()
-            value = fn()
-            value["seconds"] = round(time.perf_counter() - t0, 2)
-            self.log(f"[racam] {label} done in {value['seconds']:.1f} s")
+            value = timed_stage(result, fn)
+            self.stages_computed += 1
+            earlier = sum(value.get("interrupted_seconds", []))
+            self.log(f"[racam] {label} done in {value['seconds']:.1f} s"
+                     + (f" ({earlier:.1f} s of it in earlier interrupted calls)" if earlier
+                        else ""))
             return value
         return run
 
@@ -237,7 +244,8 @@ class Pipeline:
                                          for p, y in zip(probs, labels))
                     / max(1, len(labels))}
 
-        return cached(d / "result.json", self._timed(f"fold {fold}: classifier", compute),
+        return cached(d / "result.json",
+                      self._timed(f"fold {fold}: classifier", compute, d / "result.json"),
                       self._classifier_key(fold))
 
     def _classifier_key(self, fold: int) -> dict[str, Any]:
@@ -291,7 +299,8 @@ class Pipeline:
                     if r["deployment_counts"] is not None else None,
                     "paper_per_image": per_image_counts(r["paper_per_image"])}
 
-        return cached(path, self._timed(f"fold {fold}: {key} on {split}", compute), stage_key,
+        return cached(path, self._timed(f"fold {fold}: {key} on {split}", compute, path),
+                      stage_key,
                       require=("paper_per_image",) if per_image else ())
 
     def _cam_path_key(self, fold: int, method: str, delta: float | None = None,
@@ -345,7 +354,8 @@ class Pipeline:
             return {"manifest": str(d / "manifest.json"), "num_images": manifest["num_images"],
                     "pseudo_vs_true_defective": quality}
 
-        return cached(d / "result.json", self._timed(f"fold {fold}: pseudo-labels", compute),
+        return cached(d / "result.json",
+                      self._timed(f"fold {fold}: pseudo-labels", compute, d / "result.json"),
                       stage_key)
 
     def _pseudo_stage_key(self, fold: int) -> dict[str, Any]:
@@ -419,7 +429,8 @@ class Pipeline:
                 out["counts"] = counts_dict(scored["counts"])
             return out
 
-        return cached(d / "result.json", self._timed(f"fold {fold}: segmentation {tag}", compute),
+        return cached(d / "result.json",
+                      self._timed(f"fold {fold}: segmentation {tag}", compute, d / "result.json"),
                       stage_key)
 
     def _seg_path_key(self, fold: int, arch: str, source: str = "pseudo",
@@ -481,20 +492,24 @@ class Pipeline:
     # ------------------------------------------------------------------- whole
     def run(self) -> dict[str, Any]:
         """All stages on every fold, pooled results in ``results.json`` and a short report."""
+        with CallLedger(self.out, lambda: self.stages_computed) as calls:
+            self.check_stored()
+            folds = {}
+            for k in self.folds:
+                folds[k] = {"classifier": self.classifier(k)}
+                if self.has_masks(k):  # without masks there is nothing to score heat maps
+                    folds[k]["cam"] = self.cam_quality(k, self.cfg.cam.method)
+                folds[k]["pseudo"] = self.pseudo_labels(k)
+                folds[k]["segmentation"] = self.segmentation(k)
+            return self._finish(folds, calls)
+
+    def _finish(self, folds: dict[int, dict[str, Any]], calls: CallLedger) -> dict[str, Any]:
+        """``results.json`` and the report from the folds' stage results."""
         from racam.report.run_report import write_run_report
 
-        t0 = time.perf_counter()
-        self.check_stored()
-        folds = {}
-        for k in self.folds:
-            folds[k] = {"classifier": self.classifier(k)}
-            if self.has_masks(k):  # without masks there is nothing to score heat maps against
-                folds[k]["cam"] = self.cam_quality(k, self.cfg.cam.method)
-            folds[k]["pseudo"] = self.pseudo_labels(k)
-            folds[k]["segmentation"] = self.segmentation(k)
         results = summarize_run(folds)
         results["data"] = self.data_problems(self.folds[0])
-        results["wall_seconds_this_call"] = round(time.perf_counter() - t0, 1)
+        results.update(calls.summary())
         results["machine"] = machine_info()
         results["world_size"] = distributed.world_size()
         fold = self.folds[0]

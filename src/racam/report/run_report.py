@@ -116,10 +116,24 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
               md_table(["fold"] + list(next(iter(results["stage_seconds"].values())).keys()),
                        [[k] + [v if v is not None else "-" for v in st.values()]
                         for k, st in results["stage_seconds"].items()]),
-              "Times are of the call that computed each stage (a resumed run reuses them).", "",
+              "A stage's time includes the calls that started it and were interrupted (Ctrl-C); "
+              "finished stages are reused, not timed again.", "", *_wall_line(results),
               "## Machine", "", "```", json.dumps(results["machine"], indent=2), "```", "",
               "## Config", "", "```json", json.dumps(cfg.to_dict(), indent=2), "```", ""]
     text = "\n".join(lines)
     atomic_write_text(out / "run-report.md", text)
     write_html(text, out / "run-report.html", title=f"racam run: {cfg.name}")
     return out / "run-report.md"
+
+
+def _wall_line(results: dict[str, Any]) -> list[str]:
+    """Wall time of this call and of every call that computed stages (``n/a`` when absent)."""
+    this, every = results.get("wall_seconds_this_call"), results.get("wall_seconds_all_calls")
+    if this is None:
+        return ["Wall time: n/a (not recorded in `results.json`).", ""]
+    text = f"Wall time of this call: {this} s"
+    if every is not None:
+        text += (f"; of the {results.get('calls')} call(s) that computed stages or were "
+                 f"interrupted: {every} s")
+    return [text + ".", ""]
+
