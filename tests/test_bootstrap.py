@@ -12,6 +12,7 @@ from scipy import stats
 
 from racam.evaluation.bootstrap import (
     align_per_image,
+    bootstrap_iou,
     paired_bootstrap_iou_difference,
     pooled_iou,
 )
@@ -63,6 +64,34 @@ def test_equals_a_plain_loop_over_the_same_resamples(seeds: int | None) -> None:
                    for s in range(A.shape[0])])
     assert iv.estimate == pytest.approx(est, abs=1e-12)
     assert (iv.images, iv.seeds, iv.resamples, iv.confidence) == (n, A.shape[0], resamples, 0.95)
+
+
+@pytest.mark.parametrize("seeds", [None, 3])
+def test_one_method_interval_equals_a_plain_loop_and_scipy(seeds: int | None) -> None:
+    """:func:`bootstrap_iou` (Table III): the same draw, the pooled IoU of each resample
+    recomputed image by image; with one seed also against scipy.stats.bootstrap."""
+    rng = np.random.default_rng(4)
+    n, resamples = 13, 400
+    a = _counts(rng, n, seeds)
+    iv = bootstrap_iou(a, resamples=resamples, seed=9)
+    A = a if seeds else a[None]
+    idx = np.random.default_rng(9).integers(0, n, size=(resamples, n), dtype=np.int32)
+    loop = [np.mean([_loop_iou([A[s, i].tolist() for i in row]) for s in range(A.shape[0])])
+            for row in idx]
+    lo, hi = np.quantile(loop, [0.025, 0.975])
+    assert iv.low == pytest.approx(lo, abs=1e-12) and iv.high == pytest.approx(hi, abs=1e-12)
+    assert iv.estimate == pytest.approx(np.mean([_loop_iou(A[s].tolist())
+                                                 for s in range(A.shape[0])]), abs=1e-12)
+    assert iv.low < iv.estimate < iv.high
+    if seeds is None:
+        ref = stats.bootstrap((np.arange(n),), lambda i: float(pooled_iou(a[i.astype(int)])),
+                              vectorized=False, n_resamples=20000, method="percentile",
+                              random_state=np.random.default_rng(7))
+        big = bootstrap_iou(a, resamples=20000, seed=1)
+        spread = ref.standard_error
+        assert spread > 0.01
+        assert big.low == pytest.approx(ref.confidence_interval.low, abs=0.15 * spread)
+        assert big.high == pytest.approx(ref.confidence_interval.high, abs=0.15 * spread)
 
 
 def test_agrees_with_scipy_bootstrap() -> None:

@@ -101,3 +101,12 @@ def test_ctrl_c_says_how_to_resume_and_the_resumed_run_counts_both_calls(tmp_pat
     assert results["wall_seconds_all_calls"] > results["wall_seconds_this_call"]
     assert results["stage_seconds"]["0"]["classifier"] == clf["seconds"]
     assert "of the 2 call(s) that computed stages" in (out / "run-report.md").read_text()
+
+
+def test_a_call_that_only_reuses_stages_of_unrecorded_calls_claims_no_wall_time(tmp_path) -> None:
+    """Stages computed before calls were recorded: the whole run's wall time is unknown, and is
+    not replaced by the seconds of a call that only read them back."""
+    with CallLedger(tmp_path, lambda: 0) as calls:
+        summary = calls.summary()
+    assert summary["wall_seconds_all_calls"] is None and summary["calls"] == 0
+    assert not (tmp_path / "calls.json").exists()

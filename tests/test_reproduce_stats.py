@@ -67,9 +67,16 @@ class FakePipeline:
         c = dict(zip(("tp", "fp", "fn", "tn"), total))
         return {"paper": c, "deployment": {**c, "fp": c["fp"] + 7}, "paper_per_image": per}
 
-    def segmentation(self, k, arch, source, round=None) -> dict:
-        tp = 0 if (source == "true" and self.seg_iou_zero) else 10
-        return {"counts": {"tp": tp, "fp": 5, "fn": 20, "tn": 1000}}
+    def segmentation(self, k, arch, source, round=None, *, per_image=False) -> dict:
+        tp = (0 if self.seg_iou_zero else 14) if source == "true" else 10
+        return {"counts": {"tp": tp, "fp": 5, "fn": 20, "tn": 1000},
+                "per_image": fake_seg_images(k, tp)}
+
+
+def fake_seg_images(fold: int, tp: int) -> dict[str, list[int]]:
+    """Four test images per fold whose counts sum to the fake pooled counts above."""
+    tps = [tp // 2 + fold, tp - tp // 2 - fold, 0, 0] if tp else [0] * 4
+    return {f"seg{fold}/{i}": [tps[i], [2, 1, 1, 1][i], 5, 250] for i in range(4)}
 
 
 @pytest.fixture
@@ -371,3 +378,46 @@ def test_self_training_row_and_note(cfg, tmp_path) -> None:
     assert ("deeplabv3-pseudo-st1 (trained on the masks of the round before it) has a defect IoU "
             "of 30.00 against 5.00 for deeplabv3-pseudo") in text
     assert "deeplabv3-pseudo reaches 10.0% of the best fully supervised" in text
+
+
+def test_table_iii_intervals_from_per_image_counts(fake, tmp_path, monkeypatch) -> None:
+    """Table III: each network's pooled IoU gets a bootstrap interval over the test images of
+    all folds, each weakly supervised network a paired one against the fully supervised."""
+    from racam.evaluation.bootstrap import bootstrap_iou
+
+    monkeypatch.setattr(FakePipeline, "seg_iou_zero", False)
+    out = tmp_path / "t3"
+    report = rp.Reproduction(_cfg([0]), out, progress=False, log=lambda s: None).run()
+    rows = {f"{r['arch']}-{r['source']}": r
+            for r in json.loads((out / "reproduce.json").read_text())["table_iii"]}
+    ws, fs = rows["deeplabv3-pseudo"], rows["unet-true"]
+
+    def stacked(tp: int) -> np.ndarray:
+        per = {i: c for k in FOLDS for i, c in fake_seg_images(k, tp).items()}
+        return np.array([per[i] for i in sorted(per)])
+
+    want = bootstrap_iou(stacked(10), resamples=400, seed=rp.BOOTSTRAP_SEED).to_dict()
+    assert ws["interval"] == want and want["images"] == 4 * len(FOLDS)
+    assert ws["interval"]["estimate"] == pytest.approx(10 / 35)
+    assert want["low"] < want["estimate"] < want["high"]
+    diff = ws["minus_supervised"]
+    assert diff["b"] == "unet-true"  # no DeepLabV3 on true masks: the first supervised row
+    paired = paired_bootstrap_iou_difference(stacked(10), stacked(14), resamples=400,
+                                             seed=rp.BOOTSTRAP_SEED).to_dict()
+    assert diff["interval"] == paired and paired["estimate"] == pytest.approx(10 / 35 - 14 / 39)
+    assert "minus_supervised" not in fs and fs["interval"]["images"] == 4 * len(FOLDS)
+    text = report.read_text()
+    assert f"[{100 * want['low']:.2f}, {100 * want['high']:.2f}]" in text
+    assert f"- deeplabv3-pseudo minus unet-true: {100 * paired['estimate']:+.2f} [" in text
+    assert (f"percentile bootstrap over the test images of all folds ({4 * len(FOLDS)} images)"
+            in text)
+
+
+def test_table_iii_interval_is_na_without_per_image_counts(cfg, tmp_path) -> None:
+    res = _results(fs_iou=0.5)
+    res["table_iii"][0]["minus_supervised"] = {"b": "unet-true", "interval": None,
+                                               "reason": "per-image counts missing"}
+    text = rp.render_report(cfg, res, tmp_path)
+    row = next(line for line in text.splitlines() if line.startswith("| DeepLabV3 |"))
+    assert "| 5.00 | n/a |" in row
+    assert "- deeplabv3-pseudo minus unet-true: n/a (per-image counts missing)" in text

@@ -25,7 +25,8 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
     Under ``torchrun`` every rank calls this and predicts 1/N of the images (whole batches of
     the single-process run); every rank returns the full result.
 
-    Returns ``{"summary": ..., "counts": Counts, "examples": {index: mask}}``.
+    Returns ``{"summary": ..., "counts": Counts, "per_image": [(image id, Counts)],
+    "examples": {index: mask}}`` (``per_image`` in dataset order, for the bootstrap).
     """
     model.eval()
     cpu_bf16 = bf16 and torch.device(device).type == "cpu"
@@ -61,4 +62,5 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
         meter.add(counts, sid)
         if pred is not None:
             examples[i] = pred
-    return {"summary": meter.summary(), "counts": meter.total, "examples": examples}
+    return {"summary": meter.summary(), "counts": meter.total, "per_image": meter.per_image,
+            "examples": examples}

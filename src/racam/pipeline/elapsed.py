@@ -78,14 +78,16 @@ class CallLedger:
 
     def summary(self) -> dict[str, Any]:
         """``wall_seconds_this_call``; ``wall_seconds_all_calls``, the sum over the calls that
-        computed a stage or were interrupted (this one too, unless it only reused stages after
-        such calls); ``calls``, their number."""
+        computed a stage or were interrupted (this one too, unless it only reused stages);
+        ``calls``, their number. ``wall_seconds_all_calls`` is ``None`` when no call computed a
+        stage: the stages were computed before calls were recorded, their time is unknown."""
         this = round(time.perf_counter() - self.t0, 1)
         counted = [float(c.get("seconds") or 0) for c in self.earlier()
                    if c.get("stages_computed") or not c.get("finished")]
-        if self.stages_computed() or not counted:
+        if self.stages_computed():
             counted.append(this)
-        return {"wall_seconds_this_call": this, "wall_seconds_all_calls": round(sum(counted), 1),
+        return {"wall_seconds_this_call": this,
+                "wall_seconds_all_calls": round(sum(counted), 1) if counted else None,
                 "calls": len(counted)}
 
     def record(self, finished: bool) -> None:

@@ -36,6 +36,7 @@ from racam.io import atomic_write_json, atomic_write_text
 from racam.pipeline.elapsed import CallLedger
 from racam.pipeline.folds import fold_list
 from racam.pipeline.run import Pipeline, machine_info
+from racam.pipeline.table_iii import add_table_iii_intervals, merged_per_image
 from racam.report import paper_numbers as paper
 from racam.report.html import write_html
 from racam.report.tables import NA, md_table, pct
@@ -173,14 +174,18 @@ class Reproduction:
         arch = self.cfg.segmentation.arch
         runs = [(arch, "pseudo", r) for r in range(self.cfg.segmentation.self_training + 1)] + \
                [(a, "true", 0) for a in self.cfg.reproduce.supervised_archs]
+        images: list[dict[str, Any] | None] = []
         for arch, source, r in runs:
-            per_fold = {k: self.pipe.segmentation(k, arch, source, r) for k in self.pipe.folds}
+            per_fold = {k: self.pipe.segmentation(k, arch, source, r, per_image=True)
+                        for k in self.pipe.folds}
             rows.append({"arch": arch, "source": f"{source}-st{r}" if r else source,
                          "round": r, "seed": self.seeds[0],
                          "pooled": pooled(per_fold, lambda f: f["counts"]),
                          "fold_iou": [counts_from(f["counts"]).iou for f in per_fold.values()
                                       if f.get("counts")]})
-        return rows
+            images.append(merged_per_image(per_fold.values()))
+        return add_table_iii_intervals(rows, images, self.cfg.reproduce.bootstrap_resamples,
+                                       confidence=CONFIDENCE, seed=BOOTSTRAP_SEED)
 
     def bootstrap(self, pairs: list[tuple[str, str, dict[int, Any], dict[int, Any]]]
                   ) -> dict[str, Any]:
@@ -531,22 +536,29 @@ def _observations(results: dict[str, Any]) -> list[str]:
                 else "does not distinguishably change")
         notes.append(f"RA-CAM with {changed} instead of the default {what} its IoU ({level} "
                      f"interval {_ci(iv)}).")
-    t3 = {f"{r['arch']}-{r['source']}": r["pooled"] for r in results.get("table_iii") or []
-          if r.get("pooled")}
+    rows3 = {f"{r['arch']}-{r['source']}": r for r in results.get("table_iii") or []
+             if r.get("pooled")}
+    t3 = {k: r["pooled"] for k, r in rows3.items()}
     ws = [k for k in t3 if k.endswith("pseudo")]
     fs = [k for k in t3 if k.endswith("true")]
     for k in (k for k in t3 if "-pseudo-st" in k and ws):
         a, b = t3[ws[0]].get("iou"), t3[k].get("iou")
+        iv = (rows3[k].get("minus_round0") or {}).get("interval")
         if a is not None and b is not None:
             notes.append(f"Self-training: {k} (trained on the masks of the round before it) has "
                          f"a defect IoU of {100 * b:.2f} against {100 * a:.2f} for {ws[0]} "
-                         "(pooled, one classifier seed; no interval).")
+                         + (f"(difference {_ci(iv)}, 95% bootstrap interval over test images; "
+                            "one classifier seed)." if iv else
+                            "(pooled, one classifier seed; no interval)."))
     if ws and fs:
         w = t3[ws[0]].get("iou")
         best_fs = max((t3[k].get("iou") or 0.0) for k in fs)
         if w is not None and best_fs > 0:
+            iv = (rows3[ws[0]].get("minus_supervised") or {}).get("interval")
             notes.append(f"Weakly supervised {ws[0]} reaches {100 * w / best_fs:.1f}% of the best "
-                         "fully supervised defect IoU (paper: 37.86 / 55.59 = 68.1%).")
+                         "fully supervised defect IoU (paper: 37.86 / 55.59 = 68.1%)"
+                         + (f"; minus {rows3[ws[0]]['minus_supervised']['b']}: {_ci(iv)} points "
+                            "(95% bootstrap interval over test images)." if iv else "."))
         else:
             notes.append("No fully supervised network found a single true defect pixel (best "
                          "defect IoU 0), so the weakly supervised network is not expressed as a "
@@ -710,7 +722,9 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
                 f"WS, self-training round {r.get('round')} (the round before's masks)"
                 if r["source"].startswith("pseudo-st") else "FS (true masks)")
         p = r.get("pooled")
+        iv = r.get("interval")
         rows.append([_name(r["arch"]), kind, pct(p.get("iou")) if p else "-",
+                     f"[{100 * iv['low']:.2f}, {100 * iv['high']:.2f}]" if iv else NA,
                      pct(p.get("miou")) if p else "-", _spread(r.get("fold_iou")),
                      f"{ref[0]:.2f}" if ref else "-", f"{ref[1]:.2f}" if ref else "-"]
                     + ([_goal_text(goals.get(key), p.get("iou") if p else None)]
@@ -718,8 +732,9 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
     seg_seed = t3[0].get("seed", seeds[0]) if t3 else seeds[0]
     L += ["## Table III: segmentation (all test images)"
           + (f", classifier seed {seg_seed}" if multi else ""), "",
-          md_table(["network", "type", "defect IoU", "mIoU", "defect IoU per-fold mean ± sd",
-                    "paper defect IoU", "paper mIoU"] + (["goal"] if goals else []), rows)]
+          md_table(["network", "type", "defect IoU", "defect IoU 95% CI", "mIoU",
+                    "defect IoU per-fold mean ± sd", "paper defect IoU", "paper mIoU"]
+                   + (["goal"] if goals else []), rows), *_table_iii_differences(t3)]
     trained = {r["arch"] for r in t3 if r["source"] == "true"}
     left = [a for a in PAPER_SUPERVISED_ARCHS if a not in trained]
     if not cfg.reproduce.segmentation:
@@ -790,4 +805,26 @@ def _timing_lines(results: dict[str, Any], goal_min: float | None, multi: bool) 
                       f"{measure / 60:.1f} minutes: "
                       f"**{'met' if measure <= 60 * goal_min else 'not met'}**.")
     return lines
+
+
+def _table_iii_differences(t3: list[dict[str, Any]]) -> list[str]:
+    """Lines under Table III: each weakly supervised network minus its fully supervised
+    reference, and each self-training round minus round 0, with paired intervals."""
+    lines = []
+    for r in t3:
+        name = f"{r['arch']}-{r['source']}"
+        for field in ("minus_supervised", "minus_round0"):
+            d = r.get(field)
+            if d:
+                lines.append(f"- {name} minus {d['b']}: "
+                             + (f"{_ci(d['interval'])} points of defect IoU"
+                                if d.get("interval") else f"n/a ({d.get('reason')})"))
+    if not t3:
+        return []
+    n = next((r["interval"]["images"] for r in t3 if r.get("interval")), None)
+    head = ("95% intervals: percentile bootstrap over the test images of all folds"
+            + (f" ({n} images)" if n else "") + ", resampled with replacement (paired for a "
+            "difference); one classifier seed, so they cover the choice of test images, not "
+            "the training run. n/a: per-image counts missing.")
+    return ["", head, *([""] + lines if lines else []), ""]
 

@@ -384,16 +384,19 @@ class Pipeline:
 
     # ------------------------------------------------------------- segmentation
     def segmentation(self, fold: int, arch: str | None = None, source: str = "pseudo",
-                     round: int | None = None) -> dict[str, Any]:
+                     round: int | None = None, *, per_image: bool = False) -> dict[str, Any]:
         """Train a segmentation network on pseudo-labels (or true masks) and score it on test.
 
         With pseudo-labels, ``round`` is the self-training round (``None``: the config's last,
         ``segmentation.self_training``): round 0 learns the heat maps' pseudo-labels, round
         ``r > 0`` the masks round ``r - 1`` draws on the training images
-        (:meth:`self_training_labels`)."""
-        from racam.evaluation.segmentation_quality import evaluate_segmentation
+        (:meth:`self_training_labels`).
+
+        The result holds the pooled ``counts`` and ``per_image`` counts of every test image
+        (for Table III's bootstrap). ``per_image=True`` adds them to a result stored before
+        they were kept, by scoring its network again (:meth:`_rescore_segmentation`)."""
         from racam.pseudo.labels import PseudoLabelDataset
-        from racam.segmentation import load_segmentation, train_segmentation
+        from racam.segmentation import train_segmentation
 
         arch = arch or self.cfg.segmentation.arch
         r = 0 if source == "true" else (self.cfg.segmentation.self_training if round is None
@@ -422,16 +425,53 @@ class Pipeline:
             out: dict[str, Any] = {"arch": arch, "source": source, "round": r,
                                    "checkpoint": str(res.last_path), "counts": None}
             if self.has_masks(fold):
-                model, _ = load_segmentation(res.last_path, map_location=self.device)
-                scored = evaluate_segmentation(model, fd.test, device=self.device,
-                                               bf16=_trains_in_bf16(scfg, self.device),
-                                               batch_size=self.cfg.segmentation.batch_size)
-                out["counts"] = counts_dict(scored["counts"])
+                out.update(self._scored_segmentation(fold, res.last_path, scfg))
             return out
 
-        return cached(d / "result.json",
-                      self._timed(f"fold {fold}: segmentation {tag}", compute, d / "result.json"),
-                      stage_key)
+        value = cached(d / "result.json",
+                       self._timed(f"fold {fold}: segmentation {tag}", compute, d / "result.json"),
+                       stage_key)
+        if per_image and value.get("counts") is not None and "per_image" not in value:
+            value = self._rescore_segmentation(fold, arch, d, value)
+        return value
+
+    def _scored_segmentation(self, fold: int, checkpoint: Path,
+                             scfg: SegmentationConfig) -> dict[str, Any]:
+        """``counts`` (pooled) and ``per_image`` (``{image id: [tp, fp, fn, tn]}``) of the
+        network at ``checkpoint`` on the fold's test images."""
+        from racam.evaluation.segmentation_quality import evaluate_segmentation
+        from racam.segmentation import load_segmentation
+
+        model, _ = load_segmentation(checkpoint, map_location=self.device)
+        scored = evaluate_segmentation(model, self.data(fold).test, device=self.device,
+                                       bf16=_trains_in_bf16(scfg, self.device),
+                                       batch_size=self.cfg.segmentation.batch_size)
+        return {"counts": counts_dict(scored["counts"]),
+                "per_image": per_image_counts(scored["per_image"])}
+
+    def _rescore_segmentation(self, fold: int, arch: str, d: Path,
+                              value: dict[str, Any]) -> dict[str, Any]:
+        """A result stored before per-image counts were kept, with them added by scoring its
+        stored network again (no training). Its pooled ``counts`` stay; when the new scoring
+        sums to other counts, that is logged and recorded as ``rescored_counts``."""
+        checkpoint = Path(value.get("checkpoint") or d / "last.pt")
+        if not checkpoint.exists():
+            self.log(f"[racam] fold {fold}: {d.name}: no per-image counts and no network at "
+                     f"{checkpoint} to score again; its Table III interval is n/a")
+            return value
+        scfg = dataclasses.replace(self.cfg.segmentation, arch=arch)
+        self.log(f"[racam] fold {fold}: segmentation {d.name}: scoring the stored network "
+                 "again for per-image counts ...")
+        scored = self._scored_segmentation(fold, checkpoint, scfg)
+        value = {**value, "per_image": scored["per_image"]}
+        if scored["counts"] != value["counts"]:
+            value["rescored_counts"] = scored["counts"]
+            self.log(f"[racam] warning: fold {fold}: {d.name}: scored again, the pooled counts "
+                     f"differ from the stored ones ({scored['counts']} vs {value['counts']}); "
+                     "the table keeps the stored counts, the interval uses the new ones")
+        if distributed.is_main():
+            atomic_write_json(d / "result.json", value)
+        return value
 
     def _seg_path_key(self, fold: int, arch: str, source: str = "pseudo",
                       round: int = 0) -> tuple[Path, dict[str, Any]]:

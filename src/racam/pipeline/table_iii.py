@@ -1,0 +1,72 @@
+"""Bootstrap intervals of Table III (segmentation networks on all test images).
+
+Each network's pooled defect IoU gets a percentile interval, and each weakly supervised network
+a paired interval of its IoU minus the fully supervised network's (the same architecture when it
+was trained, else the first fully supervised row); a self-training round also gets one against
+round 0. The test images of every fold are resampled together, with replacement
+(:mod:`racam.evaluation.bootstrap`); one classifier seed, so the intervals cover the choice of
+test images, not the training run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from racam.evaluation.bootstrap import (
+    align_per_image,
+    bootstrap_iou,
+    paired_bootstrap_iou_difference,
+)
+
+
+def merged_per_image(results: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The per-image counts of several folds' segmentation results in one mapping; ``None``
+    when a fold's result has none (stored before they were kept, or no masks)."""
+    out: dict[str, Any] = {}
+    for r in results:
+        per = r.get("per_image")
+        if not per:
+            return None
+        out.update(per)
+    return out or None
+
+
+def add_table_iii_intervals(rows: list[dict[str, Any]], images: list[dict[str, Any] | None],
+                            resamples: int, *, confidence: float, seed: int
+                            ) -> list[dict[str, Any]]:
+    """``rows`` (Table III, as :meth:`Reproduction.table_iii` builds them) with ``interval``
+    (the pooled IoU's) and, on weakly supervised rows, ``minus_supervised`` and, on
+    self-training rounds, ``minus_round0``: ``{"b": row name, "interval": ...}`` or
+    ``{"interval": None, "reason": ...}``. ``images[i]`` holds row ``i``'s per-image counts."""
+    names = [f"{r['arch']}-{r['source']}" for r in rows]
+    supervised = {r["arch"]: i for i, r in enumerate(rows) if r["source"] == "true"}
+    first_fs = next(iter(supervised.values()), None)
+    round0 = {r["arch"]: i for i, r in enumerate(rows) if r["source"] == "pseudo"}
+
+    def paired(i: int, j: int | None) -> dict[str, Any] | None:
+        if j is None:
+            return None
+        if not images[i] or not images[j]:
+            return {"b": names[j], "interval": None, "reason": "per-image counts missing"}
+        try:
+            a, b, _ = align_per_image([images[i]], [images[j]])  # type: ignore[list-item]  # checked above
+        except ValueError as exc:
+            return {"b": names[j], "interval": None, "reason": str(exc)}
+        iv = paired_bootstrap_iou_difference(a, b, resamples=resamples, confidence=confidence,
+                                             seed=seed)
+        return {"b": names[j], "interval": iv.to_dict()}
+
+    out = []
+    for i, row in enumerate(rows):
+        row = dict(row)
+        per = images[i]
+        row["interval"] = (bootstrap_iou([list(c) for c in per.values()], resamples=resamples,
+                                         confidence=confidence, seed=seed).to_dict()
+                           if per else None)
+        if row["source"] != "true":
+            row["minus_supervised"] = paired(i, supervised.get(row["arch"], first_fs))
+        if row.get("round"):
+            row["minus_round0"] = paired(i, round0.get(row["arch"]))
+        out.append(row)
+    return out

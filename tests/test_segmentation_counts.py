@@ -1,0 +1,40 @@
+"""Per-image counts of a segmentation network (Table III's bootstrap), kept by the stage and
+added to a result stored before they were kept, on the demo run's real KolektorSDD images."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+
+from racam.config import config_from_dict
+from racam.pipeline.run import Pipeline
+
+
+def test_per_image_counts_are_kept_and_added_to_older_results(trained_run, tmp_path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    said: list[str] = []
+    cfg = config_from_dict(json.loads((run / "config.json").read_text()))
+    pipe = Pipeline(cfg, run, progress=False, log=said.append)
+    path = next((run / "fold0" / "segmentation").glob("*/result.json"))
+    stored = json.loads(path.read_text())
+    per = stored["per_image"]
+    test_ids = [r.id for r in pipe.data(0).test.records]
+    assert sorted(per) == sorted(test_ids)  # every test image of the fold, by its id
+    totals = np.array(list(per.values())).sum(0).tolist()
+    assert totals == [stored["counts"][k] for k in ("tp", "fp", "fn", "tn")]
+    assert sum(c[0] for c in per.values()) > 0 or stored["counts"]["tp"] == 0
+
+    # a result written before per-image counts were kept: scored again, not retrained
+    del stored["per_image"]
+    path.write_text(json.dumps(stored))
+    network = path.parent / "last.pt"
+    before = network.stat().st_mtime_ns
+    assert "per_image" not in pipe.segmentation(0)  # only asked for, it is not rescored
+    value = pipe.segmentation(0, per_image=True)
+    assert value["per_image"] == per and "rescored_counts" not in value
+    assert json.loads(path.read_text())["per_image"] == per  # written back
+    assert network.stat().st_mtime_ns == before and pipe.stages_computed == 0
+    assert any("scoring the stored network again" in s for s in said)
