@@ -110,3 +110,14 @@ def test_a_call_that_only_reuses_stages_of_unrecorded_calls_claims_no_wall_time(
         summary = calls.summary()
     assert summary["wall_seconds_all_calls"] is None and summary["calls"] == 0
     assert not (tmp_path / "calls.json").exists()
+
+
+@pytest.mark.parametrize(("command", "kept"), [
+    ("run", "finished stages"), ("reproduce", "finished stages"),
+    ("predict", "images already predicted are kept"), ("cam", "no half-written set"),
+    ("export", "no half-written model file")])
+def test_the_interrupt_line_says_what_each_command_keeps(command: str, kept: str) -> None:
+    from racam.cli import interrupted_line
+
+    line = interrupted_line([command, "ksdd cpu", "--out", "o"])
+    assert kept in line and line.endswith(f"racam {command} 'ksdd cpu' --out o")

@@ -63,12 +63,23 @@ def main() -> None:
 INTERRUPTED = 130
 
 
+#: What an interrupted command keeps, by command (the pipeline's stage commands otherwise).
+KEPT_ON_INTERRUPT = {
+    "predict": "the images already predicted are kept (journal); to go on with the rest",
+    "cam": "earlier maps in the output folder are untouched and no half-written set is left; "
+           "to write the maps",
+    "export": "no half-written model file is left; to export",
+    "data": "nothing was written; to inspect the data",
+}
+
+
 def interrupted_line(args: list[str]) -> str:
     """What Ctrl-C prints: what is kept and the command that resumes."""
     command = " ".join(shlex.quote(a) for a in ["racam", *args])
-    return ("interrupted: finished stages, the networks' last finished epochs and the "
-            f"pseudo-labels written so far are kept; to resume, run the same command again: "
-            f"{command}")
+    kept = KEPT_ON_INTERRUPT.get(args[0] if args else "",
+                                 "finished stages, the networks' last finished epochs and the "
+                                 "pseudo-labels written so far are kept; to resume")
+    return f"interrupted: {kept}, run the same command again: {command}"
 
 
 def error_line(exc: BaseException) -> str | None:
