@@ -13,8 +13,8 @@ from pathlib import Path
 
 from racam.config import config_from_dict
 from racam.io import atomic_write_text
-from racam.pipeline.reproduce import render_report
 from racam.report.html import write_html
+from racam.report.reproduction import render_report
 
 
 def main() -> None:

@@ -21,8 +21,9 @@ import pytest
 
 import racam.pipeline.reproduce as rp
 from racam.config import load_config
-from racam.evaluation.bootstrap import paired_bootstrap_iou_difference
+from racam.evaluation.bootstrap import BOOTSTRAP_SEED, paired_bootstrap_iou_difference
 from racam.evaluation.metrics import Counts
+from racam.report.reproduction import render_report
 
 FOLDS = [0, 1]
 IMAGES = 5  # defective test images per fold
@@ -140,7 +141,7 @@ def test_three_seeds_mean_sd_delta_choice_and_bootstrap(fake, tmp_path) -> None:
     for m in ("gradcam", "layercam"):
         want = paired_bootstrap_iou_difference(_arrays([0, 1, 2], "racam", 50),
                                                _arrays([0, 1, 2], m, None), resamples=400,
-                                               seed=rp.BOOTSTRAP_SEED)
+                                               seed=BOOTSTRAP_SEED)
         got = boot[("racam", m)]
         assert got["interval"] == want.to_dict() and got["seeds_used"] == [0, 1, 2]
         assert got["interval"]["excludes_zero"] and got["interval"]["low"] > 0
@@ -157,7 +158,7 @@ def test_three_seeds_mean_sd_delta_choice_and_bootstrap(fake, tmp_path) -> None:
                  "racam[weighting=element,fgbp_head=sample]")]["interval"]
     assert chan == paired_bootstrap_iou_difference(
         _arrays([0, 1, 2], "racam", 50, weighting="channel"), _arrays([0, 1, 2], "racam", 50),
-        resamples=400, seed=rp.BOOTSTRAP_SEED).to_dict()
+        resamples=400, seed=BOOTSTRAP_SEED).to_dict()
     assert set(res["classifier_per_seed"]) == {"0", "1", "2"}
     text = report.read_text()
     assert "mean ± sd over 3 seeds" in text and "nan" not in text.lower()
@@ -253,9 +254,9 @@ def cfg():
 
 
 def test_fully_supervised_iou_zero_does_not_divide(cfg, tmp_path) -> None:
-    text = rp.render_report(cfg, _results(fs_iou=0.0), tmp_path)
+    text = render_report(cfg, _results(fs_iou=0.0), tmp_path)
     assert "No fully supervised network" in text and "% of the best" not in text
-    text = rp.render_report(cfg, _results(fs_iou=0.5), tmp_path)
+    text = render_report(cfg, _results(fs_iou=0.5), tmp_path)
     assert "reaches 10.0% of the best fully supervised defect IoU" in text
 
 
@@ -267,12 +268,12 @@ def test_missing_rows_and_figures_render(cfg, tmp_path) -> None:
     res["table_iv"] = []
     res["bootstrap"] = None
     res["delta_sweep"]["rows"][0]["test"] = None
-    text = rp.render_report(cfg, res, tmp_path)
+    text = render_report(cfg, res, tmp_path)
     assert "| RA-CAM | - | - | - | - |" in text
     assert "(figure n/a: this run produced none" in text and "nan" not in text.lower()
     assert "fully supervised" not in text.split("## Classifier")[0]
     # even an empty results dict renders (every figure missing)
-    empty = rp.render_report(cfg, {}, tmp_path)
+    empty = render_report(cfg, {}, tmp_path)
     assert "## Table I" in empty and "nan" not in empty.lower()
 
 
@@ -280,7 +281,7 @@ def test_no_ranking_claim_the_intervals_do_not_support(cfg, tmp_path) -> None:
     # RA-CAM has the highest mean IoU, but its interval against LayerCAM contains 0
     res = _results(racam_vs={"gradcam": _iv(0.05, 0.01, 0.09),
                              "layercam": _iv(0.01, -0.02, 0.04)})
-    text = rp.render_report(cfg, res, tmp_path)
+    text = render_report(cfg, res, tmp_path)
     assert "higher IoU than each" not in text and "ranks first" not in text.replace(
         "the paper ranks it first", "")
     assert "above Grad-CAM (95% interval excludes 0)" in text
@@ -288,29 +289,29 @@ def test_no_ranking_claim_the_intervals_do_not_support(cfg, tmp_path) -> None:
     # every interval excludes 0: the paper's ranking is confirmed
     res = _results(racam_vs={"gradcam": _iv(0.05, 0.01, 0.09),
                              "layercam": _iv(0.01, 0.002, 0.04)})
-    assert "higher IoU than each of the other 2 methods" in rp.render_report(cfg, res, tmp_path)
+    assert "higher IoU than each of the other 2 methods" in render_report(cfg, res, tmp_path)
     # no interval at all: no order is claimed
-    text = rp.render_report(cfg, _results(), tmp_path)
+    text = render_report(cfg, _results(), tmp_path)
     assert "not compared with Grad-CAM, LayerCAM" in text and "higher IoU than" not in text
 
 
 def test_fgbp_helps_only_at_positive_delta_with_an_interval_excluding_zero(cfg,
                                                                           tmp_path) -> None:
     helps = {"layercam": _iv(0.01, 0.004, 0.02)}
-    text = rp.render_report(cfg, _results(delta=50, fgbp=helps), tmp_path)
+    text = render_report(cfg, _results(delta=50, fgbp=helps), tmp_path)
     assert "FGBP (delta 50) improves LayerCAM" in text
     # the same numbers at delta 0 are guided backpropagation: no FGBP claim
-    text = rp.render_report(cfg, _results(delta=0, fgbp=helps), tmp_path)
+    text = render_report(cfg, _results(delta=0, fgbp=helps), tmp_path)
     assert "improves" not in text and "At delta 0 FGBP is guided backpropagation" in text
     assert "| RA-CAM (delta 0: guided backpropagation, = LayerCAM+GBP) |" in text
     assert "| LayerCAM+FGBP (delta 0: guided backpropagation) |" in text
     assert "| 0 (guided backpropagation) |" in text
     # an interval containing 0 is reported as such
-    text = rp.render_report(cfg, _results(delta=50, fgbp={"layercam": _iv(0.01, -0.01, 0.03)}),
+    text = render_report(cfg, _results(delta=50, fgbp={"layercam": _iv(0.01, -0.01, 0.03)}),
                             tmp_path)
     assert "improves" not in text and "not distinguishable from 0" in text
     # no interval: no claim either way
-    text = rp.render_report(cfg, _results(delta=50), tmp_path)
+    text = render_report(cfg, _results(delta=50), tmp_path)
     assert "improves" not in text and "no claim either way" in text
 
 
@@ -320,21 +321,21 @@ def test_goals_are_checked_next_to_their_numbers(cfg, tmp_path) -> None:
     with_goals = dataclasses.replace(cfg, reproduce=goals)
     res = _results(fs_iou=0.6)
     res["stage_seconds"] = {"classifier": 3000.0, "segmentation": 4000.0}
-    text = rp.render_report(with_goals, res, tmp_path)
+    text = render_report(with_goals, res, tmp_path)
     table = text.split("## Table III")[1].split("##")[0]
     assert "| 60.00 |" in table and "met: >= 55" in table
     assert "not met: >= 25" in table and "docs/results.md" in table  # WS row: 5.00
     assert "DeepLabV3, DeepLabV3+ (the paper's other Table III rows) are not trained" in table
     assert "all stages | 7000.0" in text and "116.7 minutes: **met**" in text
     res["stage_seconds"]["segmentation"] = 5000.0
-    assert "133.3 minutes: **not met**" in rp.render_report(with_goals, res, tmp_path)
+    assert "133.3 minutes: **not met**" in render_report(with_goals, res, tmp_path)
     # with the calls recorded, the goal is checked on their wall time, not the stages' sum
     res.update(wall_seconds_this_call=600.0, wall_seconds_all_calls=7500.0, calls=2)
-    text = rp.render_report(with_goals, res, tmp_path)
+    text = render_report(with_goals, res, tmp_path)
     assert "All 2 call(s) that computed stages or were interrupted: 7500.0 s" in text
     assert "the calls took 125.0 minutes: **not met**" in text and "133.3" not in text
     # without goals the table has no goal column and the report no verdict
-    plain = rp.render_report(cfg, res, tmp_path)
+    plain = render_report(cfg, res, tmp_path)
     assert "| goal |" not in plain and "**not met**" not in plain
 
 
@@ -353,8 +354,8 @@ def test_goal_values_are_checked_on_load() -> None:
 def test_a_fusion_other_than_the_protocols_is_said(cfg, tmp_path) -> None:
     mean = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam, fusion="mean"))
     maxed = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam, fusion="max"))
-    assert "the protocol's default is max" in rp.render_report(mean, _results(), tmp_path)
-    assert "the protocol's default is max" not in rp.render_report(maxed, _results(), tmp_path)
+    assert "the protocol's default is max" in render_report(mean, _results(), tmp_path)
+    assert "the protocol's default is max" not in render_report(maxed, _results(), tmp_path)
 
 
 def test_segmentation_off_trains_nothing_and_says_so(cfg, tmp_path) -> None:
@@ -363,7 +364,7 @@ def test_segmentation_off_trains_nothing_and_says_so(cfg, tmp_path) -> None:
     repro = rp.Reproduction.__new__(rp.Reproduction)  # no pipeline: nothing may be trained
     repro.cfg = cfg
     assert repro.table_iii() == []
-    text = rp.render_report(cfg, {**_results(), "table_iii": []}, tmp_path)
+    text = render_report(cfg, {**_results(), "table_iii": []}, tmp_path)
     assert "Table III's networks were not trained by this reproduction" in text
 
 
@@ -372,7 +373,7 @@ def test_self_training_row_and_note(cfg, tmp_path) -> None:
     res = _results(fs_iou=0.5)
     res["table_iii"].insert(1, {"arch": "deeplabv3", "source": "pseudo-st1", "round": 1,
                                 "pooled": _view(0.3), "fold_iou": [0.3]})
-    text = rp.render_report(dataclasses.replace(cfg, reproduce=goals), res, tmp_path)
+    text = render_report(dataclasses.replace(cfg, reproduce=goals), res, tmp_path)
     row = next(line for line in text.splitlines() if "self-training round 1" in line)
     assert "| 30.00 |" in row and "met: >= 25" in row
     assert ("deeplabv3-pseudo-st1 (trained on the masks of the round before it) has a defect IoU "
@@ -396,14 +397,14 @@ def test_table_iii_intervals_from_per_image_counts(fake, tmp_path, monkeypatch) 
         per = {i: c for k in FOLDS for i, c in fake_seg_images(k, tp).items()}
         return np.array([per[i] for i in sorted(per)])
 
-    want = bootstrap_iou(stacked(10), resamples=400, seed=rp.BOOTSTRAP_SEED).to_dict()
+    want = bootstrap_iou(stacked(10), resamples=400, seed=BOOTSTRAP_SEED).to_dict()
     assert ws["interval"] == want and want["images"] == 4 * len(FOLDS)
     assert ws["interval"]["estimate"] == pytest.approx(10 / 35)
     assert want["low"] < want["estimate"] < want["high"]
     diff = ws["minus_supervised"]
     assert diff["b"] == "unet-true"  # no DeepLabV3 on true masks: the first supervised row
     paired = paired_bootstrap_iou_difference(stacked(10), stacked(14), resamples=400,
-                                             seed=rp.BOOTSTRAP_SEED).to_dict()
+                                             seed=BOOTSTRAP_SEED).to_dict()
     assert diff["interval"] == paired and paired["estimate"] == pytest.approx(10 / 35 - 14 / 39)
     assert "minus_supervised" not in fs and fs["interval"]["images"] == 4 * len(FOLDS)
     text = report.read_text()
@@ -417,7 +418,7 @@ def test_table_iii_interval_is_na_without_per_image_counts(cfg, tmp_path) -> Non
     res = _results(fs_iou=0.5)
     res["table_iii"][0]["minus_supervised"] = {"b": "unet-true", "interval": None,
                                                "reason": "per-image counts missing"}
-    text = rp.render_report(cfg, res, tmp_path)
+    text = render_report(cfg, res, tmp_path)
     row = next(line for line in text.splitlines() if line.startswith("| DeepLabV3 |"))
     assert "| 5.00 | n/a |" in row
     assert "- deeplabv3-pseudo minus unet-true: n/a (per-image counts missing)" in text

@@ -204,6 +204,11 @@ CAM_OPTION_DEFAULTS: dict[str, str] = {"weighting": "element", "fgbp_head": "sam
 _OPTION_TAGS = {"weighting": "w", "fgbp_head": "h"}
 
 
+def variant_key(options: dict[str, str]) -> str:
+    """Name of an RA-CAM variant in ``reproduce.json``: ``"weighting=element,fgbp_head=sample"``."""
+    return ",".join(f"{k}={options[k]}" for k in CAM_OPTION_DEFAULTS)
+
+
 def method_options(method: str, weighting: str | None = None, fgbp_head: str | None = None
                    ) -> dict[str, str]:
     """The ``cam`` options that apply to ``method`` and differ from their default

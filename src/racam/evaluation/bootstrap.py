@@ -27,6 +27,10 @@ from typing import Any
 
 import numpy as np
 
+#: Seed of the bootstrap's numpy generator in racam's reports (results are reproducible from it).
+BOOTSTRAP_SEED = 0
+#: Coverage of racam's reported intervals.
+CONFIDENCE = 0.95
 #: Most ``resamples x images`` cells handled at once (bounds memory; results do not depend on it).
 _CHUNK_CELLS = 1 << 22
 
