@@ -8,6 +8,7 @@ recomputed).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -23,6 +24,9 @@ def main() -> None:
     a = ap.parse_args()
     results = json.loads((a.folder / "reproduce.json").read_text())
     cfg = config_from_dict(json.loads((a.folder / "config.json").read_text()))
+    if results.get("chosen_delta") is not None:  # as `racam reproduce` renders it
+        cfg = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam,
+                                                               delta=results["chosen_delta"]))
     text = render_report(cfg, results, a.folder)
     atomic_write_text(a.folder / "report.md", text)
     write_html(text, a.folder / "report.html", title=f"racam reproduce: {cfg.name}")
