@@ -69,7 +69,7 @@ class FakePipeline:
         return {"paper": c, "deployment": {**c, "fp": c["fp"] + 7}, "paper_per_image": per}
 
     def segmentation(self, k, arch, source, round=None, *, per_image=False) -> dict:
-        tp = (0 if self.seg_iou_zero else 14) if source == "true" else 10
+        tp = (0 if self.seg_iou_zero else 14) if source == "true" else 10 + self.cfg.seed
         return {"counts": {"tp": tp, "fp": 5, "fn": 20, "tn": 1000},
                 "per_image": fake_seg_images(k, tp)}
 
@@ -422,3 +422,51 @@ def test_table_iii_interval_is_na_without_per_image_counts(cfg, tmp_path) -> Non
     row = next(line for line in text.splitlines() if line.startswith("| DeepLabV3 |"))
     assert "| 5.00 | n/a |" in row
     assert "- deeplabv3-pseudo minus unet-true: n/a (per-image counts missing)" in text
+
+
+def test_table_iii_over_several_classifier_seeds(fake, tmp_path, monkeypatch) -> None:
+    """``reproduce.segmentation_seeds``: one weakly supervised network per seed, mean ± sd in
+    Table III, the interval over images of the seeds' mean IoU, and the fully supervised row
+    (first seed) compared with every seed."""
+    from racam.evaluation.bootstrap import bootstrap_iou
+
+    monkeypatch.setattr(FakePipeline, "seg_iou_zero", False)
+    out = tmp_path / "t3s"
+    cfg = _cfg([0, 1, 2], **{"reproduce.segmentation_seeds": [0, 1, 2]})
+    report = rp.Reproduction(cfg, out, progress=False, log=lambda s: None).run()
+    rows = {f"{r['arch']}-{r['source']}": r
+            for r in json.loads((out / "reproduce.json").read_text())["table_iii"]}
+    ws, fs = rows["deeplabv3-pseudo"], rows["unet-true"]
+    assert ws["seeds"] == [0, 1, 2] and fs["seeds"] == [0]
+    ious = [(10 + s) / (35 + s) for s in (0, 1, 2)]  # per fold tp 10+s, fp 5, fn 20
+    assert ws["pooled"]["iou"] == pytest.approx(statistics.mean(ious))
+    assert ws["pooled_sd"]["iou"] == pytest.approx(statistics.stdev(ious))
+    assert [ws["per_seed"][str(s)]["iou"] for s in (0, 1, 2)] == pytest.approx(ious)
+
+    def stacked(tp: int) -> list[list[int]]:
+        per = {i: c for k in FOLDS for i, c in fake_seg_images(k, tp).items()}
+        return [per[i] for i in sorted(per)]
+
+    ws_counts = np.array([stacked(10 + s) for s in (0, 1, 2)])
+    assert ws["interval"] == bootstrap_iou(ws_counts, resamples=400,
+                                           seed=BOOTSTRAP_SEED).to_dict()
+    assert ws["interval"]["seeds"] == 3
+    fs_counts = np.array([stacked(14)] * 3)
+    assert ws["minus_supervised"]["interval"] == paired_bootstrap_iou_difference(
+        ws_counts, fs_counts, resamples=400, seed=BOOTSTRAP_SEED).to_dict()
+    text = report.read_text()
+    assert "mean ± sd over classifier seeds 0, 1, 2; fully supervised: seed 0" in text
+    assert f"{100 * statistics.mean(ious):.2f} ± {100 * statistics.stdev(ious):.2f}" in text
+    # fewer seeds for Table III than for Table I
+    cfg1 = _cfg([0, 1, 2], **{"reproduce.segmentation_seeds": [1]})
+    rp.Reproduction(cfg1, tmp_path / "one", progress=False, log=lambda s: None).run()
+    one = json.loads((tmp_path / "one" / "reproduce.json").read_text())["table_iii"][0]
+    assert one["seeds"] == [1] and one["pooled"]["iou"] == pytest.approx(11 / 36)
+
+
+@pytest.mark.parametrize("seeds", [[5], [0, 0], []])
+def test_table_iii_seeds_must_be_classifier_seeds(seeds) -> None:
+    from racam.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"reproduce\.segmentation_seeds"):
+        _cfg([0, 1], **{"reproduce.segmentation_seeds": seeds})

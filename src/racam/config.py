@@ -289,8 +289,24 @@ class ReproduceConfig:
     #: each row says whether it met its goal
     segmentation_goals: dict[str, float] = option({}, within(0, 100))
     #: wall-time goal (minutes) of a whole reproduction from nothing, checked in the report
-    #: against the stage seconds it sums
+    #: against the wall time of its calls (or the stage seconds it sums)
     wall_goal_minutes: float | None = option(None, above(0))
+    #: classifier seeds whose pseudo-labels train Table III's weakly supervised networks, each
+    #: one of ``seeds`` (``null``: the first of ``seeds``); Table III then shows their mean +- sd.
+    #: The fully supervised networks use the first seed.
+    segmentation_seeds: list[int] | None = option(None, at_least(0))
+
+    def cross_check(self, where: str = "reproduce") -> None:
+        """``segmentation_seeds`` are distinct classifier seeds of ``seeds``."""
+        chosen = self.segmentation_seeds
+        if chosen is None:
+            return
+        name = f"{where or 'reproduce'}.segmentation_seeds"
+        if not chosen or len(set(chosen)) != len(chosen):
+            raise ConfigError(f"{name}: expected distinct seeds, got {chosen}")
+        if any(s not in self.seeds for s in chosen):
+            raise ConfigError(f"{name}: {chosen} must be among reproduce.seeds {self.seeds} "
+                              "(each trains on the pseudo-labels of that seed's classifiers)")
 
 
 #: Config keys added after runs were first cached, with the value that reproduces the earlier

@@ -164,22 +164,33 @@ class Reproduction:
         return rows, images
 
     def table_iii(self) -> list[dict[str, Any]]:
+        """Table III: each network's pooled counts over the folds. Weakly supervised rows train
+        one network per classifier seed of ``reproduce.segmentation_seeds`` (default: the
+        first seed) and show the mean (``pooled``) and sd (``pooled_sd``) over them; fully
+        supervised rows use the first seed. Intervals: :mod:`racam.pipeline.table_iii`."""
         rows: list[dict[str, Any]] = []
         if not self.cfg.reproduce.segmentation:
             return rows
         arch = self.cfg.segmentation.arch
         runs = [(arch, "pseudo", r) for r in range(self.cfg.segmentation.self_training + 1)] + \
                [(a, "true", 0) for a in self.cfg.reproduce.supervised_archs]
-        images: list[dict[str, Any] | None] = []
+        ws_seeds = list(self.cfg.reproduce.segmentation_seeds or self.seeds[:1])
+        images: list[list[dict[str, Any] | None]] = []
         for arch, source, r in runs:
-            per_fold = {k: self.pipe.segmentation(k, arch, source, r, per_image=True)
-                        for k in self.pipe.folds}
+            seeds = ws_seeds if source == "pseudo" else self.seeds[:1]
+            per_seed = {s: {k: self.pipes[s].segmentation(k, arch, source, r, per_image=True)
+                            for k in self.pipes[s].folds} for s in seeds}
+            views = {s: pooled(pf, lambda f: f["counts"]) for s, pf in per_seed.items()}
+            mean, sd = mean_sd(list(views.values()))
+            first = per_seed[seeds[0]]
             rows.append({"arch": arch, "source": f"{source}-st{r}" if r else source,
-                         "round": r, "seed": self.seeds[0],
-                         "pooled": pooled(per_fold, lambda f: f["counts"]),
-                         "fold_iou": [counts_from(f["counts"]).iou for f in per_fold.values()
+                         "round": r, "seed": seeds[0], "seeds": seeds,
+                         "pooled": mean, "pooled_sd": sd,
+                         **({"per_seed": {str(s): v for s, v in views.items()}}
+                            if len(seeds) > 1 else {}),
+                         "fold_iou": [counts_from(f["counts"]).iou for f in first.values()
                                       if f.get("counts")]})
-            images.append(merged_per_image(per_fold.values()))
+            images.append([merged_per_image(pf.values()) for pf in per_seed.values()])
         return add_table_iii_intervals(rows, images, self.cfg.reproduce.bootstrap_resamples,
                                        confidence=CONFIDENCE, seed=BOOTSTRAP_SEED)
 

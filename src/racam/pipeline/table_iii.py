@@ -32,38 +32,51 @@ def merged_per_image(results: Iterable[dict[str, Any]]) -> dict[str, Any] | None
     return out or None
 
 
-def add_table_iii_intervals(rows: list[dict[str, Any]], images: list[dict[str, Any] | None],
+def add_table_iii_intervals(rows: list[dict[str, Any]],
+                            images: list[list[dict[str, Any] | None]],
                             resamples: int, *, confidence: float, seed: int
                             ) -> list[dict[str, Any]]:
     """``rows`` (Table III, as :meth:`Reproduction.table_iii` builds them) with ``interval``
-    (the pooled IoU's) and, on weakly supervised rows, ``minus_supervised`` and, on
-    self-training rounds, ``minus_round0``: ``{"b": row name, "interval": ...}`` or
-    ``{"interval": None, "reason": ...}``. ``images[i]`` holds row ``i``'s per-image counts."""
+    (the pooled IoU's, averaged over the row's classifier seeds) and, on weakly supervised
+    rows, ``minus_supervised`` and, on self-training rounds, ``minus_round0``: ``{"b": row
+    name, "interval": ...}`` or ``{"interval": None, "reason": ...}``. ``images[i]`` holds row
+    ``i``'s per-image counts, one mapping per seed. A row of one seed against a row of several
+    is compared seed by seed with that one row: ``mean_s IoU(a_s) - IoU(b)``."""
     names = [f"{r['arch']}-{r['source']}" for r in rows]
     supervised = {r["arch"]: i for i, r in enumerate(rows) if r["source"] == "true"}
     first_fs = next(iter(supervised.values()), None)
     round0 = {r["arch"]: i for i, r in enumerate(rows) if r["source"] == "pseudo"}
 
+    def complete(i: int) -> bool:
+        return bool(images[i]) and all(images[i])
+
     def paired(i: int, j: int | None) -> dict[str, Any] | None:
         if j is None:
             return None
-        if not images[i] or not images[j]:
+        if not complete(i) or not complete(j):
             return {"b": names[j], "interval": None, "reason": "per-image counts missing"}
+        a, b = images[i], images[j]
+        if len(a) != len(b):  # one side has a single seed: compare every seed with it
+            if min(len(a), len(b)) != 1:
+                return {"b": names[j], "interval": None,
+                        "reason": "the two rows hold different classifier seeds"}
+            a, b = (a * len(b), b) if len(a) == 1 else (a, b * len(a))
         try:
-            a, b, _ = align_per_image([images[i]], [images[j]])  # type: ignore[list-item]  # checked above
+            ca, cb, _ = align_per_image(a, b)  # type: ignore[arg-type]  # complete: no None
         except ValueError as exc:
             return {"b": names[j], "interval": None, "reason": str(exc)}
-        iv = paired_bootstrap_iou_difference(a, b, resamples=resamples, confidence=confidence,
+        iv = paired_bootstrap_iou_difference(ca, cb, resamples=resamples, confidence=confidence,
                                              seed=seed)
         return {"b": names[j], "interval": iv.to_dict()}
 
     out = []
     for i, row in enumerate(rows):
         row = dict(row)
-        per = images[i]
-        row["interval"] = (bootstrap_iou([list(c) for c in per.values()], resamples=resamples,
-                                         confidence=confidence, seed=seed).to_dict()
-                           if per else None)
+        row["interval"] = None
+        if complete(i):
+            counts, _, _ = align_per_image(images[i], images[i])  # type: ignore[arg-type]  # complete
+            row["interval"] = bootstrap_iou(counts, resamples=resamples, confidence=confidence,
+                                            seed=seed).to_dict()
         if row["source"] != "true":
             row["minus_supervised"] = paired(i, supervised.get(row["arch"], first_fs))
         if row.get("round"):

@@ -376,19 +376,28 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
                 if r["source"] == "pseudo" else
                 f"WS, self-training round {r.get('round')} (the round before's masks)"
                 if r["source"].startswith("pseudo-st") else "FS (true masks)")
-        p = r.get("pooled")
+        p, sd = r.get("pooled"), r.get("pooled_sd")
         iv = r.get("interval")
-        rows.append([_name(r["arch"]), kind, pct(p.get("iou")) if p else "-",
+        rows.append([_name(r["arch"]), kind, _fmt(p, sd, "iou"),
                      f"[{100 * iv['low']:.2f}, {100 * iv['high']:.2f}]" if iv else NA,
-                     pct(p.get("miou")) if p else "-", _spread(r.get("fold_iou")),
+                     _fmt(p, sd, "miou"), _spread(r.get("fold_iou")),
                      f"{ref[0]:.2f}" if ref else "-", f"{ref[1]:.2f}" if ref else "-"]
                     + ([_goal_text(goals.get(key), p.get("iou") if p else None)]
                        if goals else []))
     seg_seed = t3[0].get("seed", seeds[0]) if t3 else seeds[0]
-    L += ["## Table III: segmentation (all test images)"
-          + (f", classifier seed {seg_seed}" if multi else ""), "",
+    ws_seeds = next((r.get("seeds") for r in t3 if r["source"] != "true"), None) or [seg_seed]
+    fs_seed = next((r.get("seed") for r in t3 if r["source"] == "true"), seg_seed)
+    title = ""
+    if len(ws_seeds) > 1:
+        title = (f", weakly supervised (WS) rows: mean ± sd over classifier seeds "
+                 f"{', '.join(map(str, ws_seeds))}; fully supervised: seed {fs_seed}")
+    elif multi:
+        title = f", classifier seed {seg_seed}"
+    L += ["## Table III: segmentation (all test images)" + title, "",
           md_table(["network", "type", "defect IoU", "defect IoU 95% CI", "mIoU",
-                    "defect IoU per-fold mean ± sd", "paper defect IoU", "paper mIoU"]
+                    "defect IoU per-fold mean ± sd"
+                    + (f" (seed {ws_seeds[0]})" if len(ws_seeds) > 1 else ""),
+                    "paper defect IoU", "paper mIoU"]
                    + (["goal"] if goals else []), rows), *_table_iii_differences(t3)]
     trained = {r["arch"] for r in t3 if r["source"] == "true"}
     left = [a for a in PAPER_SUPERVISED_ARCHS if a not in trained]
@@ -477,8 +486,13 @@ def _table_iii_differences(t3: list[dict[str, Any]]) -> list[str]:
     if not t3:
         return []
     n = next((r["interval"]["images"] for r in t3 if r.get("interval")), None)
+    many = max((len(r.get("seeds") or [0]) for r in t3), default=1) > 1
     head = ("95% intervals: percentile bootstrap over the test images of all folds"
             + (f" ({n} images)" if n else "") + ", resampled with replacement (paired for a "
-            "difference); one classifier seed, so they cover the choice of test images, not "
-            "the training run. n/a: per-image counts missing.")
+            "difference)"
+            + ("; a row of several classifier seeds is their mean IoU, the seeds are not "
+               "resampled, so the intervals cover the choice of test images" if many else
+               "; one classifier seed, so they cover the choice of test images, not the "
+               "training run")
+            + ". n/a: per-image counts missing.")
     return [head, *([""] + lines if lines else []), ""]
