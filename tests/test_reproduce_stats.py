@@ -330,10 +330,14 @@ def test_goals_are_checked_next_to_their_numbers(cfg, tmp_path) -> None:
     res["stage_seconds"]["segmentation"] = 5000.0
     assert "133.3 minutes: **not met**" in render_report(with_goals, res, tmp_path)
     # with the calls recorded, the goal is checked on their wall time, not the stages' sum
-    res.update(wall_seconds_this_call=600.0, wall_seconds_all_calls=7500.0, calls=2)
+    res.update(wall_seconds_this_call=600.0, wall_seconds_all_calls=9000.0, calls=2)
     text = render_report(with_goals, res, tmp_path)
-    assert "All 2 call(s) that computed stages or were interrupted: 7500.0 s" in text
-    assert "the calls took 125.0 minutes: **not met**" in text and "133.3" not in text
+    assert "All 2 call(s) that computed stages or were interrupted: 9000.0 s" in text
+    assert "the calls took 150.0 minutes: **not met**" in text and "133.3" not in text
+    res.update(wall_seconds_all_calls=600.0, calls=1)  # calls recorded after most stages ran
+    text = render_report(with_goals, res, tmp_path)
+    assert ("the recorded calls (10.0 minutes) missed some, and the stages sum to 133.3 minutes: "
+            "**not met**") in text
     # without goals the table has no goal column and the report no verdict
     plain = render_report(cfg, res, tmp_path)
     assert "| goal |" not in plain and "**not met**" not in plain
