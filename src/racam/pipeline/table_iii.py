@@ -74,7 +74,12 @@ def add_table_iii_intervals(rows: list[dict[str, Any]],
         row = dict(row)
         row["interval"] = None
         if complete(i):
-            counts, _, _ = align_per_image(images[i], images[i])  # type: ignore[arg-type]  # complete
+            per = images[i]
+            try:
+                counts, _, _ = align_per_image(per, per)  # type: ignore[arg-type]  # complete
+            except ValueError:  # seeds tested different images (a folder's seeded split)
+                counts, _, _ = align_per_image(per[:1], per[:1])  # type: ignore[arg-type]  # complete
+                row["interval_seeds_used"] = row.get("seeds", [None])[:1]
             row["interval"] = bootstrap_iou(counts, resamples=resamples, confidence=confidence,
                                             seed=seed).to_dict()
         if row["source"] != "true":
