@@ -3,6 +3,7 @@ DDP training on 2 CPU processes (gloo) against one process with the whole batch.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -112,3 +113,14 @@ def test_ddp_epoch_equals_one_process_with_the_whole_batch(tmp_path) -> None:
         # the logged loss is the mean over the whole batch in both runs
         ha, hb = a["meta"]["history"][0], b["meta"]["history"][0]
         assert ha["loss"] == pytest.approx(hb["loss"], rel=1e-5)
+
+
+def test_a_loss_that_diverges_on_one_rank_stops_every_rank_at_that_epoch(tmp_path) -> None:
+    """Rank 1 alone sees NaN images in epoch 2: the per-step all-reduced loss makes both ranks
+    stop there and keep epoch 1, so no rank trains on while the other has stopped."""
+    worker = str(REPO / "tests" / "ddp_divergence_worker.py")
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    "--nproc_per_node", "2", worker, str(tmp_path)],
+                   env=_env(), check=True, timeout=300)
+    got = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert got[0] == got[1] == {"diverged_at": 2, "epochs": [1], "best_epoch": 1}
