@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 
 from racam.config import config_from_dict
+from racam.evaluation.bootstrap import BOOTSTRAP_SEED, bootstrap_iou
 from racam.pipeline.run import Pipeline
 
 
@@ -38,3 +39,23 @@ def test_per_image_counts_are_kept_and_added_to_older_results(trained_run, tmp_p
     assert json.loads(path.read_text())["per_image"] == per  # written back
     assert network.stat().st_mtime_ns == before and pipe.stages_computed == 0
     assert any("scoring the stored network again" in s for s in said)
+
+
+def test_the_run_report_gives_the_segmentation_iou_an_interval(trained_run) -> None:
+    """``racam run``'s results hold the bootstrap interval of the network's pooled IoU over
+    its stored per-image counts, and the report prints it."""
+    results = json.loads((trained_run / "results.json").read_text())
+    per: dict = {}
+    for path in sorted(trained_run.glob("fold*/segmentation/*/result.json")):
+        per.update(json.loads(path.read_text())["per_image"])
+    want = bootstrap_iou([per[i] for i in sorted(per)], seed=BOOTSTRAP_SEED).to_dict()
+    got = results["intervals"]["segmentation"]
+    assert got == want and got["images"] == len(per)
+    iou = results["segmentation"]["iou"]
+    assert iou is None or got["estimate"] == iou
+    cam = results["intervals"]["cam_paper"]
+    assert cam is not None and cam["images"] == sum(
+        len(json.loads(p.read_text())["paper_per_image"])
+        for p in trained_run.glob("fold*/cam/test/*.json"))
+    text = (trained_run / "run-report.md").read_text()
+    assert f"[{100 * got['low']:.2f}, {100 * got['high']:.2f}]" in text

@@ -632,5 +632,26 @@ def summarize_run(folds: dict[int, dict[str, Any]]) -> dict[str, Any]:
         "cam_deployment": pooled(folds, lambda f: f.get("cam", {}).get("deployment")),
         "pseudo_labels": pooled(folds, lambda f: f["pseudo"]["pseudo_vs_true_defective"]),
         "segmentation": pooled(folds, lambda f: f["segmentation"]["counts"]),
+        "intervals": {
+            "cam_paper": iou_interval(folds, lambda f: f.get("cam", {}).get("paper_per_image")),
+            "segmentation": iou_interval(folds, lambda f: f["segmentation"].get("per_image"))},
         "stage_seconds": {k: {s: f[s].get("seconds") for s in f} for k, f in folds.items()},
     }
+
+
+def iou_interval(folds: dict[int, dict[str, Any]],
+                 per_image: Callable[[dict[str, Any]], dict[str, Any] | None]
+                 ) -> dict[str, Any] | None:
+    """Bootstrap interval (:func:`racam.evaluation.bootstrap.bootstrap_iou`) of the pooled
+    IoU over the per-image counts ``per_image(fold result)`` of every fold, the images of all
+    folds resampled together; ``None`` when a fold has none."""
+    from racam.evaluation.bootstrap import BOOTSTRAP_SEED, CONFIDENCE, bootstrap_iou
+
+    merged: dict[str, Any] = {}
+    for f in folds.values():
+        counts = per_image(f)
+        if not counts:
+            return None
+        merged.update(counts)
+    return bootstrap_iou([merged[i] for i in sorted(merged)], confidence=CONFIDENCE,
+                         seed=BOOTSTRAP_SEED).to_dict()

@@ -100,12 +100,18 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
             (f"{cfg.segmentation.arch} on pseudo-labels, all test images", "segmentation")]:
         r = results.get(key)
         if r:
-            table.append([label, pct(r["iou"]), pct(r["miou"]), pct(r["precision"]),
-                          pct(r["recall"]), pct(r["f1"])])
+            iv = (results.get("intervals") or {}).get(key)
+            table.append([label, pct(r["iou"]),
+                          f"[{100 * iv['low']:.2f}, {100 * iv['high']:.2f}]" if iv else "-",
+                          pct(r["miou"]), pct(r["precision"]), pct(r["recall"]), pct(r["f1"])])
             note = undefined_note(label, r)
             if note:
                 notes.append(f"- {note}")
-    lines += [md_table(["what", "defect IoU", "mIoU", "precision", "recall", "F1"], table)]
+    lines += [md_table(["what", "defect IoU", "defect IoU 95% CI", "mIoU", "precision",
+                        "recall", "F1"], table),
+              "95% CI: percentile bootstrap of the pooled IoU over the test images of all folds "
+              "(`racam.evaluation.bootstrap`); it covers the choice of test images for this "
+              "trained run, not the training. `-`: not computed.", ""]
     if notes:
         lines += ["n/a: a score over an empty set of pixels is not a number:", "", *notes, ""]
     lines += _data_problems(results.get("data") or {})
