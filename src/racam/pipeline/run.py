@@ -454,7 +454,9 @@ class Pipeline:
         """A result stored before per-image counts were kept, with them added by scoring its
         stored network again (no training). Its pooled ``counts`` stay; when the new scoring
         sums to other counts, that is logged and recorded as ``rescored_counts``."""
-        checkpoint = Path(value.get("checkpoint") or d / "last.pt")
+        checkpoint = d / "last.pt"  # the folder's own network, also after the run was moved
+        if not checkpoint.exists() and value.get("checkpoint"):
+            checkpoint = Path(value["checkpoint"])
         if not checkpoint.exists():
             self.log(f"[racam] fold {fold}: {d.name}: no per-image counts and no network at "
                      f"{checkpoint} to score again; its Table III interval is n/a")
