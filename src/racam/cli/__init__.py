@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 
 import typer
@@ -37,6 +38,9 @@ def main() -> None:
     """
     from racam import distributed
 
+    # Ctrl-C / SIGINT stops racam cleanly (interrupted stages timed, how to resume said) even
+    # when it was started with SIGINT ignored, as a shell's background jobs are
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         distributed.init_from_env()
         app(prog_name="racam")
