@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from racam.evaluation.bootstrap import bootstrap_iou, paired_bootstrap_iou_difference
-from racam.pipeline.table_iii import add_table_iii_intervals, merged_per_image
+from racam.evaluation.pooling import merged_per_image
+from racam.pipeline.table_iii import add_table_iii_intervals
 
 A = {"a": [5, 1, 2, 90], "b": [0, 3, 1, 80], "c": [9, 0, 4, 70]}
 B = {"a": [6, 0, 1, 90], "b": [1, 1, 0, 80], "c": [7, 2, 6, 70]}
@@ -50,7 +51,10 @@ def test_missing_or_mismatched_counts_give_reasons_not_errors() -> None:
 
 
 def test_merged_per_image_needs_every_fold() -> None:
-    assert merged_per_image([{"per_image": {"f0/a": [1, 0, 0, 0]}},
-                             {"per_image": {"f1/a": [0, 1, 0, 0]}}]) == {
-        "f0/a": [1, 0, 0, 0], "f1/a": [0, 1, 0, 0]}
-    assert merged_per_image([{"per_image": {"f0/a": [1, 0, 0, 0]}}, {"counts": {}}]) is None
+    folds = {0: {"per_image": {"a": [1, 0, 0, 0]}}, 1: {"per_image": {"b": [0, 1, 0, 0]}}}
+    pick = lambda f: f.get("per_image")  # noqa: E731
+    assert merged_per_image(folds, pick) == {"a": [1, 0, 0, 0], "b": [0, 1, 0, 0]}
+    assert merged_per_image(folds, pick, fold_prefix=True) == {
+        "fold0/a": [1, 0, 0, 0], "fold1/b": [0, 1, 0, 0]}
+    assert merged_per_image({0: folds[0], 1: {"counts": {}}}, pick) is None
+    assert merged_per_image({0: folds[0], 1: {"per_image": {}}}, pick) == {"a": [1, 0, 0, 0]}

@@ -43,6 +43,21 @@ def pooled(folds: dict[int, dict[str, Any]],
     return out
 
 
+def merged_per_image(folds: dict[int, dict[str, Any]],
+                     pick: Callable[[dict[str, Any]], dict[str, Any] | None], *,
+                     fold_prefix: bool = False) -> dict[str, Any] | None:
+    """The per-image counts ``pick`` takes from each fold's results, in one mapping (keys
+    ``fold<k>/<id>`` with ``fold_prefix``, else the image ids); ``None`` when a fold has none
+    (a result stored before they were kept, or no masks). A fold without images adds none."""
+    out: dict[str, Any] = {}
+    for k, f in folds.items():
+        per = pick(f)
+        if per is None:
+            return None
+        out.update({f"fold{k}/{i}": c for i, c in per.items()} if fold_prefix else per)
+    return out
+
+
 def undefined_note(what: str, result: dict[str, Any] | None) -> str | None:
     """One line saying which scores of a pooled ``result`` are n/a and why (``None`` when every
     score is defined), e.g. ``"segmentation: IoU, F1 n/a (no defect pixel in the masks and none

@@ -37,11 +37,11 @@ from racam.evaluation.bootstrap import (
     align_per_image,
     paired_bootstrap_iou_difference,
 )
-from racam.evaluation.pooling import counts_from, pooled
+from racam.evaluation.pooling import counts_from, merged_per_image, pooled
 from racam.io import atomic_write_json, atomic_write_text
 from racam.pipeline.elapsed import CallLedger
 from racam.pipeline.run import Pipeline, machine_info
-from racam.pipeline.table_iii import add_table_iii_intervals, merged_per_image
+from racam.pipeline.table_iii import add_table_iii_intervals
 from racam.report.html import write_html
 from racam.report.paper_numbers import REFERENCE
 from racam.report.reproduction import render_report
@@ -84,12 +84,8 @@ class Reproduction:
         per_fold = {k: pipe.cam_quality(k, method, delta, split, weighting=weighting,
                                         fgbp_head=fgbp_head, per_image=per_image)
                     for k in pipe.folds}
-        images: dict[str, list[int]] | None = {}
-        for k, v in per_fold.items():
-            if images is None or v.get("paper_per_image") is None:
-                images = None
-                continue
-            images.update({f"fold{k}/{i}": c for i, c in v["paper_per_image"].items()})
+        images = merged_per_image(per_fold, lambda f: f.get("paper_per_image"),
+                                  fold_prefix=True)
         return {"paper_view": pooled(per_fold, lambda f: f.get("paper")),
                 "deployment_view": pooled(per_fold, lambda f: f.get("deployment")),
                 "fold_iou": [counts_from(v["paper"]).iou for v in per_fold.values()
@@ -190,7 +186,8 @@ class Reproduction:
                             if len(seeds) > 1 else {}),
                          "fold_iou": [counts_from(f["counts"]).iou for f in first.values()
                                       if f.get("counts")]})
-            images.append([merged_per_image(pf.values()) for pf in per_seed.values()])
+            images.append([merged_per_image(pf, lambda f: f.get("per_image"))
+                           for pf in per_seed.values()])
         return add_table_iii_intervals(rows, images, self.cfg.reproduce.bootstrap_resamples,
                                        confidence=CONFIDENCE, seed=BOOTSTRAP_SEED)
 

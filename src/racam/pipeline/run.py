@@ -33,7 +33,7 @@ from racam.cam.registry import (
     method_options,
 )
 from racam.config import LATER_DEFAULTS, RunConfig, SegmentationConfig, without_later_defaults
-from racam.evaluation.pooling import counts_dict, pooled
+from racam.evaluation.pooling import counts_dict, merged_per_image, pooled
 from racam.io import atomic_write_json
 from racam.pipeline.cache import cached, check_key
 from racam.pipeline.elapsed import CallLedger, timed_stage
@@ -649,11 +649,8 @@ def iou_interval(folds: dict[int, dict[str, Any]],
     folds resampled together; ``None`` when a fold has none."""
     from racam.evaluation.bootstrap import BOOTSTRAP_SEED, CONFIDENCE, bootstrap_iou
 
-    merged: dict[str, Any] = {}
-    for f in folds.values():
-        counts = per_image(f)
-        if not counts:
-            return None
-        merged.update(counts)
+    merged = merged_per_image(folds, per_image)
+    if not merged:
+        return None
     return bootstrap_iou([merged[i] for i in sorted(merged)], confidence=CONFIDENCE,
                          seed=BOOTSTRAP_SEED).to_dict()

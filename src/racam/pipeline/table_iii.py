@@ -10,7 +10,6 @@ test images, not the training run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from racam.evaluation.bootstrap import (
@@ -18,18 +17,6 @@ from racam.evaluation.bootstrap import (
     bootstrap_iou,
     paired_bootstrap_iou_difference,
 )
-
-
-def merged_per_image(results: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    """The per-image counts of several folds' segmentation results in one mapping; ``None``
-    when a fold's result has none (stored before they were kept, or no masks)."""
-    out: dict[str, Any] = {}
-    for r in results:
-        per = r.get("per_image")
-        if not per:
-            return None
-        out.update(per)
-    return out or None
 
 
 def add_table_iii_intervals(rows: list[dict[str, Any]],

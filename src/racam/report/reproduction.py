@@ -19,7 +19,7 @@ from racam.errors import ConfigError
 from racam.evaluation.bootstrap import CONFIDENCE
 from racam.report import paper_numbers as paper
 from racam.report.paper_numbers import REFERENCE
-from racam.report.tables import NA, md_table, pct
+from racam.report.tables import NA, interval_text, md_table, pct
 
 
 def _name(method: str) -> str:
@@ -377,9 +377,8 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
                 f"WS, self-training round {r.get('round')} (the round before's masks)"
                 if r["source"].startswith("pseudo-st") else "FS (true masks)")
         p, sd = r.get("pooled"), r.get("pooled_sd")
-        iv = r.get("interval")
         rows.append([_name(r["arch"]), kind, _fmt(p, sd, "iou"),
-                     f"[{100 * iv['low']:.2f}, {100 * iv['high']:.2f}]" if iv else NA,
+                     interval_text(r.get("interval"), NA),
                      _fmt(p, sd, "miou"), _spread(r.get("fold_iou")),
                      f"{ref[0]:.2f}" if ref else "-", f"{ref[1]:.2f}" if ref else "-"]
                     + ([_goal_text(goals.get(key), p.get("iou") if p else None)]

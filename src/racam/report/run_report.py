@@ -16,7 +16,7 @@ from racam.io import atomic_write_text
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid
 from racam.report.html import write_html
-from racam.report.tables import md_table, pct
+from racam.report.tables import interval_text, md_table, pct
 
 
 def overlay_rows(test: RecordDataset, cam: CamFn, seg: nn.Module, device: torch.device | str,
@@ -100,9 +100,8 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
             (f"{cfg.segmentation.arch} on pseudo-labels, all test images", "segmentation")]:
         r = results.get(key)
         if r:
-            iv = (results.get("intervals") or {}).get(key)
             table.append([label, pct(r["iou"]),
-                          f"[{100 * iv['low']:.2f}, {100 * iv['high']:.2f}]" if iv else "-",
+                          interval_text((results.get("intervals") or {}).get(key)),
                           pct(r["miou"]), pct(r["precision"]), pct(r["recall"]), pct(r["f1"])])
             note = undefined_note(label, r)
             if note:

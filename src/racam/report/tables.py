@@ -12,6 +12,11 @@ def pct(x: float | None) -> str:
     return NA if x is None else f"{100 * x:.2f}"
 
 
+def interval_text(iv: dict[str, Any] | None, missing: str = "-") -> str:
+    """A bootstrap interval (fractions) as ``[12.34, 56.78]`` in percent, ``missing`` if none."""
+    return missing if not iv else f"[{100 * iv['low']:.2f}, {100 * iv['high']:.2f}]"
+
+
 #: How a score over an empty set is shown.
 NA = "n/a"
 
