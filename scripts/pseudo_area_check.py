@@ -1,6 +1,6 @@
 """Pre-registered check of the pseudo-mask-area lead (outcome in docs/results.md).
 
-Written 2026-11-30 15:42 UTC, amended 15:50 UTC (seeds 3-5 replaced by 1000-1002), before any of
+Written 2026-11-30 15:42 UTC, amended 15:43 UTC (seeds 3-5 replaced by 1000-1002), before any of
 the new classifiers had finished training.
 
 Statistic A (label-free): for a classifier, the mean over the defective *training* images of its
