@@ -81,3 +81,51 @@ def test_the_chosen_attempt_is_read_back(monkeypatch, tmp_path) -> None:
     atomic_write_json(tmp_path / "b" / "result.json", {"checkpoint": "x"})
     assert restarts.chosen_checkpoint(tmp_path / "b") == tmp_path / "b" / "best.pt"
     assert restarts.chosen_checkpoint(tmp_path / "none") == tmp_path / "none" / "best.pt"
+
+
+def test_candidates_are_all_trained_and_the_lowest_score_is_kept(monkeypatch, tmp_path) -> None:
+    """``candidates: 3``: three attempts although the first passes; of the passing ones (the
+    second is below the floor and is not scored) the lowest score is chosen."""
+    calls = _fake(monkeypatch, [0.9, 0.6, 0.95])
+    scores = {tmp_path: 0.02, tmp_path / "restart2": 0.007}
+    scored: list[Path] = []
+
+    def score(res: ClassifierResult) -> float:
+        scored.append(res.best_path.parent)
+        return scores[res.best_path.parent]
+
+    cfg = dataclasses.replace(ClassifierConfig(), candidates=3, restarts=1, min_val_auroc=0.75)
+    res, recs = restarts.train_until_learned(cfg, [], [1], tmp_path, seed=5, log=print,
+                                             score=score, score_name="pseudo_area")
+    assert [s for s, _ in calls] == [5, 1005, 2005]  # no restart: one passed
+    assert scored == [tmp_path, tmp_path / "restart2"]
+    assert res.best_path == tmp_path / "restart2" / "best.pt"
+    assert [(r.get("pseudo_area"), r["chosen"]) for r in recs] == [
+        (0.02, False), (None, False), (0.007, True)]
+
+
+def test_candidates_below_the_floor_are_restarted_and_one_passing_needs_no_score(
+        monkeypatch, tmp_path) -> None:
+    calls = _fake(monkeypatch, [0.5, 0.6, 0.9, 0.99])
+
+    def score(res: ClassifierResult) -> float:
+        raise AssertionError("a single passing attempt is not scored")
+
+    cfg = dataclasses.replace(ClassifierConfig(), candidates=2, restarts=2, min_val_auroc=0.75)
+    res, recs = restarts.train_until_learned(cfg, [], [1], tmp_path, seed=0, log=print,
+                                             score=score)
+    assert len(calls) == 3 and res.best_path == tmp_path / "restart2" / "best.pt"
+    assert [r["chosen"] for r in recs] == [False, False, True]
+
+
+def test_candidates_without_validation_images_are_all_scored(monkeypatch, tmp_path) -> None:
+    calls = _fake(monkeypatch, [None, None])
+    cfg = dataclasses.replace(ClassifierConfig(), candidates=2, restarts=3)
+    res, recs = restarts.train_until_learned(
+        cfg, [], None, tmp_path, seed=0, log=print,
+        score=lambda r: 0.5 if r.best_path.parent == tmp_path else 0.1)
+    assert len(calls) == 2 and res.best_path == tmp_path / "restart1" / "best.pt"
+    assert [r["score"] for r in recs] == [0.5, 0.1]
+    part = dataclasses.asdict(ClassifierConfig())
+    from racam.config import without_later_defaults
+    assert "candidates" not in without_later_defaults("classifier", part)

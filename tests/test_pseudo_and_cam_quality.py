@@ -138,3 +138,17 @@ def test_cam_quality_paper_and_deployment_views() -> None:
         c = per[ds.records[i].id]
         assert (c.tp, c.fp, c.fn) == (areas[i], 0, 0)
         assert c.tp + c.fp + c.fn + c.tn == ds.true_mask(i).size
+
+
+def test_pseudo_label_area_is_the_mean_mask_share_under_an_oracle() -> None:
+    """Under the oracle heat map the pseudo-label of each image is its true mask, so the area
+    score is the mean share of defect pixels of the true masks (computed here with numpy)."""
+    from racam.pseudo.area import pseudo_label_area
+
+    ds = _sample("train")
+    defective = [i for i, y in enumerate(ds.labels) if y == 1]
+    got = pseudo_label_area(OracleCam(ds, defective), ds, defective, batch_size=1)
+    want = float(np.mean([ds.true_mask(i).mean() for i in defective]))
+    assert 0.001 < want < 0.05 and got == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match="no images"):
+        pseudo_label_area(OracleCam(ds, []), ds, [])

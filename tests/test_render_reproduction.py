@@ -44,6 +44,9 @@ def paper_run(tmp_path: Path) -> Path:
     res["classifier_per_seed"]["2"]["1"] = None
     res["classifier_per_seed"]["0"]["2"].update(diverged_at=20, best_epoch=4)
     res["classifier_per_seed"]["0"]["1"]["restarted"] = True
+    res["classifier_per_seed"]["1"]["0"]["candidates"] = [
+        {"seed": 1, "pseudo_area": 0.0197, "chosen": False},
+        {"seed": 1001, "pseudo_area": 0.0068, "chosen": True}]
     for key in ("stage_seconds", "wall_seconds_this_call", "machine"):
         del res[key]
     res["delta_sweep"]["rows"][1]["test"] = None
@@ -78,7 +81,10 @@ def test_paper_report_renders_with_zero_and_missing_figures(paper_run: Path) -> 
     assert "- Seed 0, fold 2: training diverged at epoch 20 (mean loss not finite) and " \
         "stopped; the kept epoch 4 is from before" in clf
     assert "- Seed 0, fold 1: the first training stayed below the validation AUROC floor" in clf
-    assert clf.count("- Seed") == 2
+    assert "- Seed 1, fold 0: of 2 classifiers passing the validation floor, the one whose " \
+        "pseudo-labels mark the least of the defective training images was kept " \
+        "(`classifier.candidates`; seed 1: 1.97 %, seed 1001: 0.68 % (kept))." in clf
+    assert clf.count("- Seed") == 3
     assert "Wall time of the `racam reproduce` call that wrote this report: n/a (not recorded" \
         in text
     assert "## Machine\n\nn/a (not recorded in `reproduce.json`)." in text

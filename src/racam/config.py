@@ -167,6 +167,10 @@ class ClassifierConfig:
     #: (:mod:`racam.classifier.restarts`; 0: never)
     restarts: int = option(0, at_least(0))
     min_val_auroc: float = option(0.75, within(0, 1))
+    #: train this many classifiers (seeds ``seed``, ``seed + 1000``, ...) and keep, of those
+    #: passing ``min_val_auroc``, the one whose pseudo-labels mark the least of the defective
+    #: training images (label-free; :mod:`racam.classifier.restarts`). 1: one classifier
+    candidates: int = option(1, at_least(1))
 
     def cross_check(self, where: str = "classifier") -> None:
         """``batch_norm`` only with a VGG16 backbone (EfficientNet has its own BatchNorm)."""
@@ -315,7 +319,8 @@ LATER_DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"strict": False},
     "classifier": {"threshold": 0.5, "precision": "auto", "channels_last": False,
                    "compile": False, "device_cache": False, "warmup_epochs": 0.0,
-                   "schedule": "constant", "restarts": 0, "min_val_auroc": 0.75},
+                   "schedule": "constant", "restarts": 0, "min_val_auroc": 0.75,
+                   "candidates": 1},
     "cam": {"pseudo_threshold": "otsu", "scorecam_batch": None, "guided_radius": None,
             "guided_eps": 1e-3},
     "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,

@@ -42,7 +42,7 @@ from racam.precision import Precision
 RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "amp", "threshold", "precision",
                                "channels_last", "compile", "device_cache",
                                # decide whether another attempt follows, not how one trains
-                               "restarts", "min_val_auroc"})
+                               "restarts", "min_val_auroc", "candidates"})
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

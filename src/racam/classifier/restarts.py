@@ -1,4 +1,5 @@
-"""Restarting a classifier that did not learn (``classifier.restarts``).
+"""Restarting a classifier that did not learn (``classifier.restarts``), and choosing among
+several (``classifier.candidates``).
 
 A classifier trained from scratch sometimes never leaves the chance level: its training loss
 stays at ln 2 and its validation AUROC near 0.5 for every epoch (at CPU scale 1 of 5 runs with
@@ -8,8 +9,14 @@ Judged on validation images only, such a run is detected and trained again from 
 initialisation: attempt ``k`` uses the seed ``seed + RESTART_SEED_STEP * k`` and the folder
 ``out_dir/restart<k>`` (attempt 0 is ``out_dir`` itself, so run folders from before the option
 stay valid). The first attempt whose kept epoch reaches ``min_val_auroc`` is used; if none does,
-the attempt with the highest validation AUROC. The stage's ``result.json`` lists the attempts;
-:func:`chosen_checkpoint` reads the chosen one back (``racam predict``, scripts).
+the attempt with the highest validation AUROC.
+
+With ``candidates: K`` the first ``K`` attempts are always trained (restarts follow only while
+none passes), and among those that pass the one with the lowest ``score`` is used: the pipeline
+scores a classifier by the share of the defective training images its pseudo-labels mark
+(:func:`racam.pseudo.area.pseudo_label_area`, label-free: a weak classifier's maps spread over
+the image). The stage's ``result.json`` lists the attempts; :func:`chosen_checkpoint` reads the
+chosen one back (``racam predict``, scripts).
 """
 
 from __future__ import annotations
@@ -43,13 +50,23 @@ def attempt_dir(out_dir: Path, attempt: int) -> Path:
 
 def train_until_learned(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset | None,
                         out_dir: Path, *, seed: int, log: Callable[[str], None] = print,
+                        score: Callable[[ClassifierResult], float] | None = None,
+                        score_name: str = "score",
                         **kwargs: Any) -> tuple[ClassifierResult, list[dict[str, Any]]]:
-    """:func:`train_classifier`, again with another seed while the kept epoch's validation
-    AUROC is below ``cfg.min_val_auroc`` (at most ``cfg.restarts`` more attempts; none without
-    validation images). Returns the chosen result and one record per attempt (seed, folder,
-    validation AUROC, whether it was chosen)."""
+    """:func:`train_classifier` for ``cfg.candidates`` attempts, then again with another seed
+    while no attempt's kept epoch reaches ``cfg.min_val_auroc`` on the validation images (at
+    most ``cfg.restarts`` more; without validation images every attempt passes). Among the
+    passing attempts the one with the lowest ``score(result)`` is chosen when there are several
+    and ``score`` is given, else the first; with none passing, the highest validation AUROC.
+    Returns the chosen result and one record per attempt (seed, folder, validation AUROC,
+    ``score_name`` where scored, whether it was chosen)."""
     attempts: list[tuple[ClassifierResult, dict[str, Any]]] = []
-    for k in range(cfg.restarts + 1):
+
+    def passes(rec: dict[str, Any]) -> bool:
+        auroc = rec["val_auroc"]
+        return val_ds is None or (auroc is not None and auroc >= cfg.min_val_auroc)
+
+    for k in range(cfg.candidates + cfg.restarts):
         s = seed + RESTART_SEED_STEP * k
         res = train_classifier(cfg, train_ds, val_ds, attempt_dir(out_dir, k), seed=s, **kwargs)
         auroc = kept_val_auroc(res)
@@ -59,15 +76,21 @@ def train_until_learned(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Datase
         if res.diverged_at:
             log(f"[racam] warning: classifier training diverged at epoch {res.diverged_at} "
                 f"(seed {s}); keeping epoch {res.best_epoch} (validation AUROC {auroc})")
-        if val_ds is None or (auroc is not None and auroc >= cfg.min_val_auroc):
+        if k + 1 >= cfg.candidates and any(passes(rec) for _, rec in attempts):
             break
-        if k < cfg.restarts:
+        if k + 1 >= cfg.candidates and k + 1 < cfg.candidates + cfg.restarts:
             log(f"[racam] classifier: validation AUROC {auroc} < {cfg.min_val_auroc:g} "
                 f"(seed {s}); training again with seed {s + RESTART_SEED_STEP}")
-    passed = [a for a in attempts if a[1]["val_auroc"] is not None
-              and a[1]["val_auroc"] >= cfg.min_val_auroc]
-    chosen = passed[0] if passed else max(
-        attempts, key=lambda a: -1.0 if a[1]["val_auroc"] is None else a[1]["val_auroc"])
+    passed = [a for a in attempts if passes(a[1])]
+    if score is not None and len(passed) > 1:
+        for res, rec in passed:
+            rec[score_name] = score(res)
+        chosen = min(passed, key=lambda a: a[1][score_name])
+    elif passed:
+        chosen = passed[0]
+    else:
+        chosen = max(attempts, key=lambda a: -1.0 if a[1]["val_auroc"] is None
+                     else a[1]["val_auroc"])
     records = [{**rec, "chosen": rec is chosen[1]} for _, rec in attempts]
     return chosen[0], records
 

@@ -40,7 +40,7 @@ from racam.evaluation.bootstrap import (
 from racam.evaluation.pooling import counts_from, merged_per_image, pooled
 from racam.io import atomic_write_json, atomic_write_text
 from racam.pipeline.elapsed import CallLedger
-from racam.pipeline.run import Pipeline, machine_info
+from racam.pipeline.run import Pipeline, classifier_summary, machine_info
 from racam.pipeline.table_iii import add_table_iii_intervals
 from racam.report.html import write_html
 from racam.report.paper_numbers import REFERENCE
@@ -266,8 +266,8 @@ class Reproduction:
         results = {"seeds": self.seeds, "chosen_delta": delta, "delta_sweep": sweep,
                    "table_i": t1, "table_iv": t4, "racam_variants": variants,
                    "bootstrap": boot, "table_iii": t3, "figures": figs,
-                   "classifier": {k: _clf_summary(v) for k, v in first.items()},
-                   "classifier_per_seed": {str(s): {k: _clf_summary(v) for k, v in c.items()}
+                   "classifier": {k: classifier_summary(v) for k, v in first.items()},
+                   "classifier_per_seed": {str(s): {k: classifier_summary(v) for k, v in c.items()}
                                            for s, c in clf.items()},
                    "stage_seconds": self._stage_seconds(), **calls.summary(),
                    "machine": machine_info()}
@@ -310,14 +310,6 @@ def _seed_log(log: Callable[[str], None], seed: int) -> Callable[[str], None]:
 def _or(value: float | None, default: float) -> float:
     """``value``, or ``default`` when it is ``None``."""
     return default if value is None else value
-
-
-def _clf_summary(v: dict[str, Any]) -> dict[str, Any]:
-    return {"test_auroc": v.get("test_auroc"), "test_ap": v.get("test_ap"),
-            "best_epoch": v.get("best_epoch"), "seconds": v.get("seconds"),
-            **({"diverged_at": v["diverged_at"]} if v.get("diverged_at") else {}),
-            **({"restarted": True} if any(a.get("chosen") and a.get("attempt", 0) > 0
-                                          for a in v.get("attempts", [])) else {})}
 
 
 def mean_sd(views: list[dict[str, Any] | None]) -> tuple[dict[str, Any] | None,

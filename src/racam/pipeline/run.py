@@ -223,7 +223,8 @@ class Pipeline:
             res, attempts = train_until_learned(
                 self.cfg.classifier, fd.train, fd.val, d, seed=self.cfg.seed + fold,
                 log=self.log, device=self.device, in_channels=self.cfg.data.channels,
-                progress=self.progress)
+                progress=self.progress, score_name="pseudo_area",
+                score=lambda r: self._pseudo_area(fold, r.best_path))
             model, _ = load_classifier(res.best_path, map_location=self.device)
             bs = self.cfg.cam.batch_size
             probs = distributed.sharded_map(  # each rank 1/N of the test images
@@ -247,6 +248,27 @@ class Pipeline:
         return cached(d / "result.json",
                       self._timed(f"fold {fold}: classifier", compute, d / "result.json"),
                       self._classifier_key(fold))
+
+    def _pseudo_area(self, fold: int, checkpoint: Path) -> float:
+        """Share of the defective training images that the config's pseudo-labels from
+        ``checkpoint`` mark (:func:`racam.pseudo.area.pseudo_label_area`; label-free), the
+        score by which ``classifier.candidates`` chooses."""
+        from racam.classifier import load_classifier
+        from racam.pseudo.area import pseudo_label_area
+        from racam.pseudo.guided import guided_refiner
+
+        c = self.cfg.cam
+        ds = self.data(fold).train_all
+        model, _ = load_classifier(checkpoint, map_location=self.device)
+        area = pseudo_label_area(
+            build_run_cam(self.cfg, model.eval(), c.method, c.delta), ds,
+            [i for i, y in enumerate(ds.labels) if y == 1], threshold=c.pseudo_threshold,
+            batch_size=c.batch_size, device=self.device,
+            refine=None if c.guided_radius is None else guided_refiner(c.guided_radius,
+                                                                       c.guided_eps))
+        self.log(f"[racam] fold {fold}: classifier {checkpoint}: pseudo-labels mark "
+                 f"{100 * area:.2f} % of the defective training images")
+        return area
 
     def _classifier_key(self, fold: int) -> dict[str, Any]:
         return {**self._key("data", "classifier"), "inputs": self._inputs(fold, checkpoint=False)}
@@ -616,6 +638,21 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def classifier_summary(v: dict[str, Any]) -> dict[str, Any]:
+    """The report's view of a classifier stage result: test scores, kept epoch, seconds, and
+    (where they happened) divergence, a restart, and the scored ``classifier.candidates``."""
+    attempts = v.get("attempts", [])
+    scored = [{"seed": a["seed"], "pseudo_area": a["pseudo_area"], "chosen": a["chosen"]}
+              for a in attempts if "pseudo_area" in a]
+    return {"test_auroc": v.get("test_auroc"), "test_ap": v.get("test_ap"),
+            "best_epoch": v.get("best_epoch"), "seconds": v.get("seconds"),
+            **({"diverged_at": v["diverged_at"]} if v.get("diverged_at") else {}),
+            **({"restarted": True} if any(a.get("chosen") and a.get("attempt", 0) > 0
+                                          and "pseudo_area" not in a for a in attempts)
+               else {}),
+            **({"candidates": scored} if scored else {})}
+
+
 def summarize_run(folds: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """Pooled numbers of a :meth:`Pipeline.run`."""
     from sklearn.metrics import average_precision_score, roc_auc_score
@@ -629,6 +666,8 @@ def summarize_run(folds: dict[int, dict[str, Any]]) -> dict[str, Any]:
                        "test_ap_pooled": average_precision_score(labels, probs) if two else None,
                        "per_fold_auroc": {k: f["classifier"]["test_auroc"]
                                           for k, f in folds.items()},
+                       "per_fold": {k: classifier_summary(f["classifier"])
+                                    for k, f in folds.items()},
                        "seconds": sum(f["classifier"].get("seconds", 0) for f in folds.values())},
         "cam_paper": pooled(folds, lambda f: f.get("cam", {}).get("paper")),
         "cam_deployment": pooled(folds, lambda f: f.get("cam", {}).get("deployment")),

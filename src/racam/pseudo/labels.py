@@ -16,7 +16,7 @@ files) and rank 0 writes the manifest and renames the folder once every rank is 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,22 @@ def _work_dir(out_dir: Path, key: Any) -> Path:
         (work / "masks").mkdir(parents=True)
         atomic_write_json(key_path, key)
     return work
+
+
+def iter_pseudo_masks(cam: CamFn, dataset: Dataset, indices: Sequence[int], *,
+                      threshold: str = "otsu", batch_size: int = 4,
+                      device: torch.device | str = "cpu",
+                      refine: Callable[[Tensor, Tensor], Tensor] | None = None
+                      ) -> Iterator[tuple[Sample, Tensor, Tensor | None]]:
+    """Yield ``(sample, mask, ignore band or None)`` at original size for each of ``indices``:
+    the heat map of :func:`iter_heatmaps` (``refine`` applied) thresholded by ``threshold``
+    (:func:`racam.pseudo.otsu.pseudo_trimap`)."""
+    for _, sample, heat, mask in iter_heatmaps(cam, dataset, indices, batch_size=batch_size,
+                                               device=device, refine=refine):
+        ignore = None
+        if threshold != "otsu":
+            mask, ignore = pseudo_trimap(heat, threshold)
+        yield sample, mask, ignore
 
 
 def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: dict[str, Any],
@@ -111,14 +127,12 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
         masks_dir / mask_filename(records[i].id)).exists()])
     todo = distributed.shard(todo, block=batch_size)
     t0 = time.perf_counter()
-    it = iter_heatmaps(cam, dataset, todo, batch_size=batch_size, device=device, refine=refine)
+    it = iter_pseudo_masks(cam, dataset, todo, threshold=threshold, batch_size=batch_size,
+                           device=device, refine=refine)
     if progress and distributed.is_main():
         from tqdm import tqdm
         it = tqdm(it, total=len(todo), desc="pseudo-labels", leave=False)
-    for _, sample, heat, mask in it:
-        ignore = None
-        if threshold != "otsu":
-            mask, ignore = pseudo_trimap(heat, threshold)
+    for sample, mask, ignore in it:
         if ignore is not None:  # written before the mask: a mask on disk has its band
             ignore_dir.mkdir(exist_ok=True)
             _save_png(ignore_dir / mask_filename(sample.id), ignore.numpy())

@@ -19,7 +19,7 @@ from racam.errors import ConfigError
 from racam.evaluation.bootstrap import CONFIDENCE
 from racam.report import paper_numbers as paper
 from racam.report.paper_numbers import REFERENCE
-from racam.report.tables import NA, interval_text, md_table, pct
+from racam.report.tables import NA, classifier_notes, interval_text, md_table, pct
 
 
 def _name(method: str) -> str:
@@ -290,15 +290,7 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
                 k, _score4(v, "test_auroc"), _score4(v, "test_ap"),
                 _or_dash(v.get("best_epoch")), _or_dash(v.get("seconds"))])
             where = f"Seed {s}, fold {k}" if multi else f"Fold {k}"
-            if v.get("restarted"):
-                clf_notes.append(f"{where}: the first training stayed below the validation "
-                                 "AUROC floor; the table shows its restart "
-                                 "(`classifier.restarts`).")
-            if v.get("diverged_at"):
-                clf_notes.append(f"{where}: training diverged at epoch {v['diverged_at']} "
-                                 "(mean loss not finite) and stopped; the kept epoch "
-                                 f"{_or_dash(v.get('best_epoch'))} is from before, chosen on "
-                                 "validation images.")
+            clf_notes += classifier_notes(where, v)
     L += ["## Classifier", "",
           md_table((["seed"] if multi else []) + ["fold", "test AUROC", "test AP", "best epoch",
                                                   "seconds"], crow)]

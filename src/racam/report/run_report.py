@@ -16,7 +16,7 @@ from racam.io import atomic_write_text
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid
 from racam.report.html import write_html
-from racam.report.tables import interval_text, md_table, pct
+from racam.report.tables import classifier_notes, interval_text, md_table, pct
 
 
 def overlay_rows(test: RecordDataset, cam: CamFn, seg: nn.Module, device: torch.device | str,
@@ -81,6 +81,8 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
         fig = image_grid(_transpose(overlays), out / "overlays.png", col_width=1.4, row_height=3.6,
                          suptitle="green: true defect outline")
     c = results["classifier"]
+    clf_notes = [n for k, v in (c.get("per_fold") or {}).items()
+                 for n in classifier_notes(f"Fold {k}", v)]
     lines = [f"# racam run: {cfg.name}", "",
              f"Dataset `{cfg.data.dataset}`, folds {results['folds']} (test folds pooled), input "
              f"{cfg.data.size[0]}x{cfg.data.size[1]} (width x height), classifier "
@@ -91,6 +93,7 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
              md_table(["pooled AUROC", "pooled AP"] + [f"fold {k} AUROC" for k in results["folds"]],
                       [[_num(c["test_auroc_pooled"]), _num(c["test_ap_pooled"])]
                        + [_num(v) for v in c["per_fold_auroc"].values()]]),
+             *[f"- {n}" for n in clf_notes], *([""] if clf_notes else []),
              "## Masks (%, micro over pooled test folds)", ""]
     table, notes = [], []
     for label, key in [

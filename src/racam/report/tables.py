@@ -26,3 +26,27 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def classifier_notes(where: str, v: dict[str, Any]) -> list[str]:
+    """Report lines on one classifier stage (:func:`racam.pipeline.run.classifier_summary`):
+    a restart, the ``classifier.candidates`` choice, a divergence; ``where``: "Fold 0" etc."""
+    notes = []
+    if v.get("restarted"):
+        notes.append(f"{where}: the first training stayed below the validation AUROC floor; "
+                     "the table shows its restart (`classifier.restarts`).")
+    if v.get("candidates"):
+        areas = ", ".join(f"seed {c['seed']}: {100 * c['pseudo_area']:.2f} %"
+                          + (" (kept)" if c["chosen"] else "") for c in v["candidates"])
+        notes.append(f"{where}: of {len(v['candidates'])} classifiers passing the validation "
+                     "floor, the one whose pseudo-labels mark the least of the defective "
+                     f"training images was kept (`classifier.candidates`; {areas}).")
+    if v.get("diverged_at"):
+        notes.append(f"{where}: training diverged at epoch {v['diverged_at']} (mean loss not "
+                     f"finite) and stopped; the kept epoch {_dash(v.get('best_epoch'))} is from "
+                     "before, chosen on validation images.")
+    return notes
+
+
+def _dash(value: Any) -> str:
+    return "-" if value is None else str(value)
