@@ -22,6 +22,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from racam.evaluation.bootstrap import (
     BOOTSTRAP_SEED,
     align_per_image,
@@ -29,6 +31,7 @@ from racam.evaluation.bootstrap import (
     paired_bootstrap_iou_difference,
     pooled_iou,
 )
+from racam.evaluation.pooling import merged_per_image
 
 KEY = "unet-racam-d70-g16e0.0001-otsu2"
 
@@ -52,8 +55,7 @@ def main() -> None:
     with_c: list[dict[str, Any]] = []
     without: list[dict[str, Any]] = []
     for s in a.seeds:
-        merged_with: dict[str, Any] = {}
-        merged_without: dict[str, Any] = {}
+        folds: dict[int, dict[str, Any]] = {}
         for k in a.folds:
             clf = read(seed_dir(a.cand, s, False) / f"fold{k}" / "classifier" / "result.json")
             attempts = clf.get("attempts", [])
@@ -61,18 +63,18 @@ def main() -> None:
             base_seg = seed_dir(a.base, s, True) / f"fold{k}" / "segmentation" / KEY
             seg = base_seg if kept["attempt"] == 0 else (
                 seed_dir(a.cand, s, False) / f"fold{k}" / "segmentation" / KEY)
-            per_with = read(seg / "result.json")["per_image"]
-            per_without = read(base_seg / "result.json")["per_image"]
-            merged_with.update({f"fold{k}/{i}": c for i, c in per_with.items()})
-            merged_without.update({f"fold{k}/{i}": c for i, c in per_without.items()})
+            folds[k] = {"with": read(seg / "result.json")["per_image"],
+                        "without": read(base_seg / "result.json")["per_image"]}
             areas = ", ".join(f"seed {x['seed']} {100 * x['pseudo_area']:.2f} %"
                               for x in attempts if "pseudo_area" in x)
-            fold_iou = {n: 100 * float(pooled_iou(align_per_image([p], [p])[0])[0])
-                        for n, p in (("with", per_with), ("without", per_without))}
+            fold_iou = {n: 100 * float(pooled_iou(np.array(list(per.values()))))
+                        for n, per in folds[k].items()}
             print(f"seed {s} fold {k}: kept attempt {kept['attempt']} ({areas or 'not scored'})"
                   f"  IoU with {fold_iou['with']:.2f}  without {fold_iou['without']:.2f}")
-        with_c.append(merged_with)
-        without.append(merged_without)
+        for n, out in (("with", with_c), ("without", without)):
+            merged = merged_per_image(folds, lambda f, n=n: f[n], fold_prefix=True)
+            assert merged is not None
+            out.append(merged)
     ca, cb, ids = align_per_image(with_c, without)
     per_seed = {n: [100 * float(x) for x in pooled_iou(c)] for n, c in (("with", ca),
                                                                        ("without", cb))}

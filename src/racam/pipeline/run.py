@@ -255,17 +255,13 @@ class Pipeline:
         score by which ``classifier.candidates`` chooses."""
         from racam.classifier import load_classifier
         from racam.pseudo.area import pseudo_label_area
-        from racam.pseudo.guided import guided_refiner
 
         c = self.cfg.cam
         ds = self.data(fold).train_all
         model, _ = load_classifier(checkpoint, map_location=self.device)
-        area = pseudo_label_area(
-            build_run_cam(self.cfg, model.eval(), c.method, c.delta), ds,
-            [i for i, y in enumerate(ds.labels) if y == 1], threshold=c.pseudo_threshold,
-            batch_size=c.batch_size, device=self.device,
-            refine=None if c.guided_radius is None else guided_refiner(c.guided_radius,
-                                                                       c.guided_eps))
+        area = pseudo_label_area(build_run_cam(self.cfg, model.eval(), c.method, c.delta), ds,
+                                 [i for i, y in enumerate(ds.labels) if y == 1],
+                                 **self._pseudo_mask_options())
         self.log(f"[racam] fold {fold}: classifier {checkpoint}: pseudo-labels mark "
                  f"{100 * area:.2f} % of the defective training images")
         return area
@@ -351,7 +347,6 @@ class Pipeline:
 
     def pseudo_labels(self, fold: int) -> dict[str, Any]:
         """Write pseudo-labels for the fold's training images; return quality vs true masks."""
-        from racam.pseudo.guided import guided_refiner
         from racam.pseudo.labels import write_pseudo_labels
 
         d = self.pseudo_dir(fold)
@@ -368,10 +363,7 @@ class Pipeline:
                       "guided": None if c.guided_radius is None else [c.guided_radius,
                                                                       c.guided_eps],
                       "checkpoint": self.classifier(fold)["checkpoint"]},
-                batch_size=c.batch_size, device=self.device, progress=self.progress,
-                threshold=c.pseudo_threshold, key=stage_key,
-                refine=None if c.guided_radius is None else guided_refiner(c.guided_radius,
-                                                                           c.guided_eps))
+                progress=self.progress, key=stage_key, **self._pseudo_mask_options())
             quality = self._pseudo_quality(fd, d)
             return {"manifest": str(d / "manifest.json"), "num_images": manifest["num_images"],
                     "pseudo_vs_true_defective": quality}
@@ -379,6 +371,19 @@ class Pipeline:
         return cached(d / "result.json",
                       self._timed(f"fold {fold}: pseudo-labels", compute, d / "result.json"),
                       stage_key)
+
+    def _pseudo_mask_options(self) -> dict[str, Any]:
+        """How the config turns a heat map into a pseudo-label mask (threshold rule, guided-filter
+        refinement) and the batching: the keyword arguments of
+        :func:`racam.pseudo.labels.iter_pseudo_masks`, shared by the pseudo-label stage and the
+        ``classifier.candidates`` score."""
+        from racam.pseudo.guided import guided_refiner
+
+        c = self.cfg.cam
+        return {"threshold": c.pseudo_threshold, "batch_size": c.batch_size,
+                "device": self.device,
+                "refine": None if c.guided_radius is None else guided_refiner(c.guided_radius,
+                                                                              c.guided_eps)}
 
     def _pseudo_stage_key(self, fold: int) -> dict[str, Any]:
         return {**self._key("data", "classifier", "cam"), "inputs": self._inputs(fold)}

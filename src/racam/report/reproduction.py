@@ -19,7 +19,7 @@ from racam.errors import ConfigError
 from racam.evaluation.bootstrap import CONFIDENCE
 from racam.report import paper_numbers as paper
 from racam.report.paper_numbers import REFERENCE
-from racam.report.tables import NA, classifier_notes, interval_text, md_table, pct
+from racam.report.tables import NA, classifier_notes, interval_text, md_table, or_dash, pct
 
 
 def _name(method: str) -> str:
@@ -43,10 +43,6 @@ def _score4(record: dict[str, Any], key: str) -> str:
         return "-"
     value = record[key]
     return NA if value is None else f"{value:.4f}"
-
-
-def _or_dash(value: Any) -> str:
-    return "-" if value is None else str(value)
 
 
 def _spread(values: list[float] | None) -> str:
@@ -288,7 +284,7 @@ def render_report(cfg: RunConfig, results: dict[str, Any], out: Path) -> str:
             v = v or {}
             crow.append(([s] if multi else []) + [
                 k, _score4(v, "test_auroc"), _score4(v, "test_ap"),
-                _or_dash(v.get("best_epoch")), _or_dash(v.get("seconds"))])
+                or_dash(v.get("best_epoch")), or_dash(v.get("seconds"))])
             where = f"Seed {s}, fold {k}" if multi else f"Fold {k}"
             clf_notes += classifier_notes(where, v)
     L += ["## Classifier", "",

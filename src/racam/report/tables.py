@@ -28,6 +28,11 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def or_dash(value: Any) -> str:
+    """``-`` for a value that was not recorded (``None``), else the value as text."""
+    return "-" if value is None else str(value)
+
+
 def classifier_notes(where: str, v: dict[str, Any]) -> list[str]:
     """Report lines on one classifier stage (:func:`racam.pipeline.run.classifier_summary`):
     a restart, the ``classifier.candidates`` choice, a divergence; ``where``: "Fold 0" etc."""
@@ -43,10 +48,6 @@ def classifier_notes(where: str, v: dict[str, Any]) -> list[str]:
                      f"training images was kept (`classifier.candidates`; {areas}).")
     if v.get("diverged_at"):
         notes.append(f"{where}: training diverged at epoch {v['diverged_at']} (mean loss not "
-                     f"finite) and stopped; the kept epoch {_dash(v.get('best_epoch'))} is from "
+                     f"finite) and stopped; the kept epoch {or_dash(v.get('best_epoch'))} is from "
                      "before, chosen on validation images.")
     return notes
-
-
-def _dash(value: Any) -> str:
-    return "-" if value is None else str(value)
