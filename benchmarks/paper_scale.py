@@ -111,8 +111,8 @@ def main() -> None:
     from racam.config import load_config
     from racam.data.device_cache import DeviceCache
     from racam.models.registry import build_classifier
-    from racam.pipeline.run import build_run_cam
     from racam.precision import resolve_precision
+    from racam.run_cam import build_run_cam
     from racam.segmentation import build_segmentation
     from racam.segmentation.device_crops import DeviceCropSampler
     from racam.segmentation.losses import segmentation_loss

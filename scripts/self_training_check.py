@@ -19,8 +19,8 @@ from racam.cli.options import load
 from racam.data import read_mask
 from racam.evaluation.metrics import SegmentationMeter
 from racam.evaluation.segmentation_quality import evaluate_segmentation
+from racam.layout import segmentation_tag
 from racam.pipeline.folds import fold_datasets
-from racam.pipeline.run import segmentation_tag
 from racam.pseudo.labels import mask_filename
 from racam.segmentation import load_segmentation
 

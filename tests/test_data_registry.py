@@ -17,7 +17,8 @@ from racam.data.spec import DatasetSpec, InfoOptions
 from racam.data.stratify import class_quota, per_class_split, stratified_split
 from racam.data.summary import detect_dataset, summarize
 from racam.errors import ConfigError
-from racam.pipeline.folds import fold_datasets, fold_list, resolve_root
+from racam.layout import fold_list
+from racam.pipeline.folds import fold_datasets, resolve_root
 
 # ---------------------------------------------------------------- registry
 

@@ -117,7 +117,8 @@ def test_pseudo_labels_are_cut_from_the_refined_maps(tmp_path) -> None:
 
 def test_guided_settings_name_the_pseudo_labels_and_enter_their_key() -> None:
     from racam.config import load_config
-    from racam.pipeline.run import Pipeline, pseudo_key
+    from racam.layout import pseudo_key
+    from racam.pipeline.run import Pipeline
 
     plain = load_config("demo", {"cam.pseudo_threshold": "otsu2"})
     guided = load_config("demo", {"cam.pseudo_threshold": "otsu2", "cam.guided_radius": 8,

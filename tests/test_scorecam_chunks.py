@@ -11,7 +11,8 @@ from torch import nn
 from racam.cam import scorecam
 from racam.cam.scorecam import ScoreCAM
 from racam.config import RunConfig, load_config
-from racam.pipeline.run import Pipeline, build_run_cam
+from racam.pipeline.run import Pipeline
+from racam.run_cam import build_run_cam
 
 
 class _SmallCard(nn.Module):

@@ -76,9 +76,3 @@ def fold_datasets(cfg: DataConfig, fold: int, seed: int) -> FoldData:
     return FoldData(fold, LabelledSubset(train_aug, keep), LabelledSubset(train_all, held),
                     train_all, train_aug,
                     test)
-
-
-def fold_list(cfg: DataConfig) -> list[int]:
-    """Folds to run (the dataset's :meth:`~racam.data.spec.DatasetSpec.folds`): ``cfg.folds``
-    for KolektorSDD, ``[0]`` for the single-split datasets."""
-    return registry.get(cfg.dataset).folds(cfg)

@@ -27,7 +27,6 @@ from torch.utils.data import Dataset, Subset
 from racam import distributed
 from racam.cam.registry import (
     CAM_OPTION_DEFAULTS,
-    cam_options,
     get_method,
     method_key,
     method_options,
@@ -35,63 +34,19 @@ from racam.cam.registry import (
 from racam.config import LATER_DEFAULTS, RunConfig, SegmentationConfig, without_later_defaults
 from racam.evaluation.pooling import counts_dict, merged_per_image, pooled
 from racam.io import atomic_write_json
+from racam.layout import fold_list, pseudo_key, segmentation_tag
 from racam.pipeline.cache import cached, check_key
 from racam.pipeline.elapsed import CallLedger, timed_stage
-from racam.pipeline.folds import FoldData, fold_datasets, fold_list
+from racam.pipeline.folds import FoldData, fold_datasets
 from racam.pipeline.identity import file_digest, records_digest
 from racam.pipeline.preflight import check_input_sizes
+from racam.run_cam import build_run_cam
 from racam.training import resolve_device
 
 __all__ = ["LATER_DEFAULTS", "Pipeline", "without_later_defaults"]
 
 #: Config keys left out of stage keys: they change how fast, not what, a stage computes.
 VOLATILE: dict[str, tuple[str, ...]] = {"cam": ("num_workers", "batch_size", "scorecam_batch")}
-
-
-def pseudo_key(cfg: RunConfig) -> str:
-    """File-name key of the config's pseudo-label method (:func:`method_key`, plus the threshold
-    rule when it is not ``otsu``); also names the segmentation folder ``<arch>-<key>``."""
-    c = cfg.cam
-    key = method_key(c.method, c.delta, **method_options(c.method, c.weighting, c.fgbp_head))
-    if c.guided_radius is not None:
-        key += f"-g{c.guided_radius}e{c.guided_eps:g}"
-    return key if c.pseudo_threshold == "otsu" else f"{key}-{c.pseudo_threshold}"
-
-
-def segmentation_tag(cfg: RunConfig, arch: str | None = None, source: str = "pseudo",
-                     round: int | None = None) -> str:
-    """Folder name of a segmentation network under ``fold<k>/segmentation/``: ``<arch>-true``,
-    ``<arch>-<pseudo key>`` or, for self-training round ``r > 0``, ``<arch>-<pseudo key>-st<r>``
-    (``round=None``: the config's last round, ``segmentation.self_training``)."""
-    arch = arch or cfg.segmentation.arch
-    if source == "true":
-        return f"{arch}-true"
-    r = cfg.segmentation.self_training if round is None else round
-    return f"{arch}-{pseudo_key(cfg)}" + (f"-st{r}" if r else "")
-
-
-def build_run_cam(cfg: RunConfig, model: nn.Module, method: str, delta: float | None = None,
-                  layers: list[str] | None = None, *, weighting: str | None = None,
-                  fgbp_head: str | None = None) -> Callable[..., torch.Tensor]:
-    """A heat-map callable ``cam(images, targets=1)`` for ``method`` on ``model`` with the
-    config's ``cam`` options (``delta``, ``weighting``, ``fgbp_head``: the config's when
-    ``None``; ``layers``: the method's protocol layers when ``None``)."""
-    from racam.cam import build_cam
-    from racam.models import classifier_target_layers
-
-    spec = get_method(method)
-    if layers is None and spec.default_layers:  # () = the method picks its own (FullGrad)
-        if spec.multi_layer and cfg.cam.layers is not None:
-            layers = cfg.cam.layers
-        else:
-            stages = classifier_target_layers(model)
-            layers = [stages[s] for s in spec.default_layers]
-    c = cfg.cam
-    kw = cam_options(method, delta=c.delta if delta is None else delta, fusion=c.fusion,
-                     weighting=weighting or c.weighting, fgbp_head=fgbp_head or c.fgbp_head)
-    if spec.base == "scorecam" and c.scorecam_batch is not None:
-        kw["batch_size"] = c.scorecam_batch
-    return build_cam(method, model, target_layers=layers, **kw)
 
 
 class Pipeline:

@@ -109,7 +109,7 @@ class _Masker:
         self.cam: Callable[..., Tensor] | None = None
         self.device = device
         if source == "cam":
-            from racam.pipeline.run import build_run_cam
+            from racam.run_cam import build_run_cam
 
             if not isinstance(backend, TorchBackend):
                 raise ConfigError("--source cam needs the torch classifier (heat maps use its "

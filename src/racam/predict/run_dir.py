@@ -51,8 +51,7 @@ def open_run(run_dir: Path, fold: int | None = None) -> TrainedRun:
     """Read ``run_dir``'s config and find its checkpoints (``fold``: the config's first fold when
     ``None``). Raises a racam error naming the missing or bad file."""
     from racam.classifier.restarts import chosen_checkpoint
-    from racam.pipeline.folds import fold_list
-    from racam.pipeline.run import segmentation_tag
+    from racam.layout import fold_list, segmentation_tag
 
     root = Path(run_dir)
     if not root.is_dir():

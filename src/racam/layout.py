@@ -1,0 +1,39 @@
+"""Names inside a run folder, shared by training (:mod:`racam.pipeline`) and by the models'
+users (:mod:`racam.predict`, :mod:`racam.export`): ``fold<k>/classifier``,
+``fold<k>/pseudo/<pseudo key>``, ``fold<k>/segmentation/<segmentation tag>``."""
+
+from __future__ import annotations
+
+from racam.cam.registry import method_key, method_options
+from racam.config import DataConfig, RunConfig
+from racam.data import registry
+
+__all__ = ["fold_list", "pseudo_key", "segmentation_tag"]
+
+
+def pseudo_key(cfg: RunConfig) -> str:
+    """File-name key of the config's pseudo-label method (:func:`method_key`, plus the threshold
+    rule when it is not ``otsu``); also names the segmentation folder ``<arch>-<key>``."""
+    c = cfg.cam
+    key = method_key(c.method, c.delta, **method_options(c.method, c.weighting, c.fgbp_head))
+    if c.guided_radius is not None:
+        key += f"-g{c.guided_radius}e{c.guided_eps:g}"
+    return key if c.pseudo_threshold == "otsu" else f"{key}-{c.pseudo_threshold}"
+
+
+def segmentation_tag(cfg: RunConfig, arch: str | None = None, source: str = "pseudo",
+                     round: int | None = None) -> str:
+    """Folder name of a segmentation network under ``fold<k>/segmentation/``: ``<arch>-true``,
+    ``<arch>-<pseudo key>`` or, for self-training round ``r > 0``, ``<arch>-<pseudo key>-st<r>``
+    (``round=None``: the config's last round, ``segmentation.self_training``)."""
+    arch = arch or cfg.segmentation.arch
+    if source == "true":
+        return f"{arch}-true"
+    r = cfg.segmentation.self_training if round is None else round
+    return f"{arch}-{pseudo_key(cfg)}" + (f"-st{r}" if r else "")
+
+
+def fold_list(cfg: DataConfig) -> list[int]:
+    """Folds to run (the dataset's :meth:`~racam.data.spec.DatasetSpec.folds`): ``cfg.folds``
+    for KolektorSDD, ``[0]`` for the single-split datasets."""
+    return registry.get(cfg.dataset).folds(cfg)
