@@ -37,7 +37,7 @@ def test_pooled_iou_matches_counts_class() -> None:
     c = _counts(rng, 7)
     total = Counts(*(int(v) for v in c.sum(0)), 0)
     assert pooled_iou(c) == pytest.approx(total.iou)
-    # zero-division rule of PROTOCOL section 5: all zero -> 1
+    # pooled_iou's rule for an all-zero sum (racam.evaluation.bootstrap): all zero -> 1
     assert pooled_iou(np.zeros((3, 4), dtype=int)) == 1.0
     assert pooled_iou(np.array([[0, 0, 5]])) == 0.0
 

@@ -1,4 +1,4 @@
-"""Filtering-guided backpropagation (FGBP, paper Eq. 5 as fixed by PROTOCOL section 3).
+"""Filtering-guided backpropagation (FGBP, paper Eq. 5; docs/protocol.md, "Heat maps").
 
 In the backward pass through every ReLU-family activation module (``nn.ReLU`` including
 ``inplace=True``, ``nn.ReLU6``, ``nn.LeakyReLU``), the incoming gradient ``g`` (w.r.t. the

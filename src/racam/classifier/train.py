@@ -1,6 +1,6 @@
 """Image-level classifier training: SGD, class balancing, validation, resumable checkpoints.
 
-Choices the paper leaves open (protocol section 2), made here:
+Choices the paper leaves open (docs/protocol.md, "Classifier"), made here:
 
 - Class imbalance (``cfg.balance``): ``"sampler"`` draws each image with probability
   ``1 / (2 n_c)`` for its class ``c`` (``WeightedRandomSampler`` with replacement,

@@ -6,7 +6,7 @@ two methods on the same images, optionally for several classifier seeds: arrays 
 images in the same order for every seed.
 
 Statistic: the mean over seeds of ``IoU(a_s) - IoU(b_s)``, where ``IoU(c) = sum TP / (sum TP +
-sum FP + sum FN)`` is the pooled (micro) IoU over the images (PROTOCOL section 5; 1 when the
+sum FP + sum FN)`` is the pooled (micro) IoU of the images (docs/protocol.md, "Metrics"; 1 when its
 denominator is 0, which happens only when every count is 0). With one seed it is the plain
 difference of the two pooled IoUs.
 

@@ -1,4 +1,4 @@
-"""CAM quality on labelled test images (PROTOCOL §5): the paper's view and the deployment view.
+"""CAM quality on labelled test images (docs/protocol.md, "Metrics"): paper and deployment view.
 
 - *paper view*: defective test images only; TP/FP/FN summed over all their pixels (micro).
 - *deployment view*: all test images; an image the classifier calls defect-free

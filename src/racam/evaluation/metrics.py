@@ -1,4 +1,4 @@
-"""Pixel confusion counts and the scores built from them (PROTOCOL section 5).
+"""Pixel confusion counts and the scores built from them (docs/protocol.md, "Metrics").
 
 With TP, FP, FN, TN counted over pixels (defect = positive):
 

@@ -1,4 +1,4 @@
-"""Segmentation quality (PROTOCOL §5, paper Table III): defect IoU and mIoU over all test images."""
+"""Segmentation quality (paper Table III; docs/protocol.md, "Metrics"): defect IoU and mIoU."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Heat maps of dataset images at their original size, with their Otsu masks (PROTOCOL §4)."""
+"""Heat maps of dataset images at original size, and their Otsu masks (docs/protocol.md)."""
 
 from __future__ import annotations
 

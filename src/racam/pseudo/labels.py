@@ -1,4 +1,4 @@
-"""Pseudo-labels: Otsu masks of heat maps for the training images, written as PNG (PROTOCOL §6).
+"""Pseudo-labels: Otsu masks of heat maps for the training images, written as PNG.
 
 Defective training images get the Otsu mask of their heat map; defect-free ones an empty mask.
 Masks are written at each image's original size as 0/255 PNGs under ``masks/`` (file name

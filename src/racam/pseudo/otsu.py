@@ -1,6 +1,6 @@
 """Otsu's threshold, torch-native and batched, matching ``skimage.filters.threshold_otsu``.
 
-For one map with minimum ``lo`` and maximum ``hi`` (PROTOCOL section 4), exactly as
+For one map with minimum ``lo``, maximum ``hi`` (docs/protocol.md, "From map to mask"), exactly as
 ``threshold_otsu(map, nbins=256)`` does it:
 
 - bin edges ``e_i = i * ((hi - lo) / 256) + lo`` for ``i = 0..255`` and ``e_256 = hi``, computed

@@ -1,4 +1,4 @@
-"""The paper's published KolektorSDD numbers (PROTOCOL §7), in percent, and display names.
+"""The paper's published KolektorSDD numbers (Tables I, III, IV), in percent, and display names.
 
 A heat-map method's display name is its class's ``display_name`` (:mod:`racam.cam.registry`).
 """

@@ -1,6 +1,6 @@
 """Segmentation training on pixel masks (pseudo-labels or true masks) and mask prediction.
 
-Protocol section 6: batch ``cfg.batch_size`` (4), SGD (lr 5e-4, momentum 0.9, weight decay
+The paper's recipe: batch ``cfg.batch_size`` (4), SGD (lr 5e-4, momentum 0.9, weight decay
 ``cfg.weight_decay``), pixel-wise cross-entropy against ``Sample.mask`` (defect = 1), same input
 size as the classifier. Batches are shuffled (``cfg.samples_per_epoch`` draws per epoch, default
 the dataset size) and the last incomplete batch is dropped, because DeepLabV3's image-pooling
