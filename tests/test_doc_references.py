@@ -18,13 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKED_EXAMPLES = {"racam.cam.eigencam", "src/racam/cam/eigencam.py",
                    "racam.data.dagm", "src/racam/data/dagm.py"}
 NAME = re.compile(r"\bracam(?:\.[A-Za-z_]\w*)+")
-PATH = re.compile(r"(?<![\w/.-])((?:src/racam|scripts|benchmarks|tests|docs|results)/[\w./-]*\w)")
+_DIRS = "src/racam|scripts|experiments|benchmarks|tests|docs|results"
+PATH = re.compile(rf"(?<![\w/.-])((?:{_DIRS})/[\w./-]*\w)")
 
 
 def _files() -> list[Path]:
     found = [*ROOT.glob("docs/*.md"), ROOT / "README.md", *ROOT.glob("src/racam/configs/*.yaml"),
              *ROOT.glob("src/racam/**/*.py"), *ROOT.glob("scripts/**/*.py"),
-             *ROOT.glob("benchmarks/*.py")]
+             *ROOT.glob("experiments/**/*.py"), *ROOT.glob("benchmarks/*.py")]
     return sorted(p for p in found if p.is_file())
 
 
