@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import racam.pipeline.reproduce as rp
+import racam.paper.reproduce as rp
 from racam.config import load_config
 from racam.evaluation.bootstrap import BOOTSTRAP_SEED, paired_bootstrap_iou_difference
 from racam.evaluation.metrics import Counts
-from racam.report.reproduction import render_report
+from racam.paper.report import render_report
 
 FOLDS = [0, 1]
 IMAGES = 5  # defective test images per fold
