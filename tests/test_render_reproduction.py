@@ -144,3 +144,33 @@ def test_a_folder_without_a_readable_record_is_named(paper_run: Path, tmp_path: 
     with pytest.raises(DataError, match="expected a JSON object"):
         render_folder(paper_run)
     assert not (paper_run / "report.md").exists()
+
+
+def test_typed_results_hold_every_figure_of_a_stored_record() -> None:
+    from racam.paper.results import ReproductionResults
+
+    raw = json.loads(TEMPLATE.read_text())
+    res = ReproductionResults.from_dict(raw)
+    assert res.seeds == raw["seeds"] and res.chosen_delta == raw["chosen_delta"]
+    for part in ("table_i", "table_iv", "racam_variants"):
+        typed = getattr(res, part)
+        assert [(r.method, r.delta, r.iou, r.fold_iou, r.variant) for r in typed] == [
+            (r["method"], r["delta"], r["paper_view"]["iou"], r["fold_iou"], r.get("variant", ""))
+            for r in raw[part]]
+    for typed, r in zip(res.table_iii, raw["table_iii"], strict=True):
+        assert (typed.name, typed.iou, typed.interval, typed.seeds) == (
+            f"{r['arch']}-{r['source']}", r["pooled"]["iou"], r["interval"], r["seeds"])
+        diff, got = r.get("minus_supervised"), typed.minus_supervised
+        if diff is None:
+            assert got is None
+        else:
+            assert got is not None and (got.b, got.interval) == (diff["b"], diff["interval"])
+    with_interval = [r for r in raw["bootstrap"]["rows"] if r["interval"]]
+    assert len(res.comparisons.intervals) == len(with_interval) > 0
+    assert all(res.comparisons.get(r["a"], r["b"]) == r["interval"] for r in with_interval)
+    assert [(r.delta, r.train, r.test) for r in res.delta_sweep] == [
+        (r["delta"], r["train"], r["test"]) for r in raw["delta_sweep"]["rows"]]
+    assert res.classifiers(0) == raw["classifier_per_seed"]
+    # a record of one seed only (older reproduce.json): its classifiers under the first seed
+    old = ReproductionResults.from_dict({"classifier": raw["classifier"]})
+    assert old.classifiers(7) == {"7": raw["classifier"]} and old.table_iii == []
