@@ -277,6 +277,14 @@ def test_missing_rows_and_figures_render(cfg, tmp_path) -> None:
     assert "## Table I" in empty and "nan" not in empty.lower()
 
 
+def test_a_record_without_a_chosen_delta_renders(cfg, tmp_path) -> None:
+    # no delta recorded (a sweep that did not finish): Table IV's FGBP rows still render
+    text = render_report(cfg, _results(delta=None), tmp_path)
+    assert "delta chosen on training images: **-**" in text
+    assert "LayerCAM 14.00 -> 15.00 IoU with FGBP (delta -); no interval" in text
+    assert "## Table IV: FGBP as a plug-in (delta -)" in text
+
+
 def test_no_ranking_claim_the_intervals_do_not_support(cfg, tmp_path) -> None:
     # RA-CAM has the highest mean IoU, but its interval against LayerCAM contains 0
     res = _results(racam_vs={"gradcam": _iv(0.05, 0.01, 0.09),
