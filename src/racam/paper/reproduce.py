@@ -114,6 +114,8 @@ class Reproduction:
         return {"rows": rows, "chosen_delta": best["delta"]}
 
     def table_i(self, delta: float) -> tuple[list[dict[str, Any]], dict[str, dict[int, Any]]]:
+        """Table I: each heat-map method of ``reproduce.methods`` (RA-CAM at ``delta``), with
+        per-image counts per seed."""
         rows, images = [], {}
         for m in self.cfg.reproduce.methods:
             d = delta if get_method(m).uses_delta else None
@@ -122,6 +124,8 @@ class Reproduction:
         return rows, images
 
     def table_iv(self, delta: float) -> tuple[list[dict[str, Any]], dict[str, dict[int, Any]]]:
+        """Table IV: each method of ``reproduce.plugin_methods`` without and with FGBP (at
+        ``delta``), with per-image counts per seed."""
         rows, images = [], {}
         for m in self.cfg.reproduce.plugin_methods:
             for variant in (m, f"{m}+fgbp"):
