@@ -59,7 +59,7 @@ def test_builtin_methods_declare_what_the_pipeline_used_to_hard_code() -> None:
 
 
 def test_report_names_are_the_classes_display_names() -> None:
-    from racam.report.paper_numbers import DISPLAY
+    from racam.report.names import DISPLAY
 
     assert {k: DISPLAY[k] for k in ("gradcam", "gradcam++", "xgradcam", "ablationcam",
                                     "scorecam", "layercam", "fullgrad", "racam",

@@ -1,18 +1,23 @@
-"""`scripts/render_reproduction.py` on a `ksdd-paper`-shaped reproduction whose fully supervised
-networks found no defect pixel (IoU 0) and whose figures and records are partly missing: the
-report renders, says `n/a` and why, and links only figure files that exist."""
+"""`racam reproduce CONFIG --out DIR --render-only` (:func:`racam.paper.report.render_folder`)
+on a `ksdd-paper`-shaped reproduction whose fully supervised networks found no defect pixel (IoU 0)
+and whose figures and records are partly missing: the report renders, says `n/a` and why, and
+links only figure files that exist. A folder without a readable record: one line, exit 2."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from racam.cli import main
 from racam.config import load_config
+from racam.errors import DataError
+from racam.paper.report import render_folder
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "results" / "ksdd-cpu" / "reproduce.json"  # a real reproduce.json's shape
@@ -55,10 +60,27 @@ def paper_run(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def racam(*args: str) -> tuple[int, str, str]:
+    """Run ``racam ARGS`` through its entry point in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    argv, sys.argv = sys.argv, ["racam", *map(str, args)]
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = argv
+    return code, out.getvalue(), err.getvalue()
+
+
 def test_paper_report_renders_with_zero_and_missing_figures(paper_run: Path) -> None:
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "render_reproduction.py"),
-                           str(paper_run)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    code, out, err = racam("reproduce", "ksdd-paper", "--out", paper_run, "--render-only")
+    assert code == 0, err
+    assert out.strip() == f"report: {paper_run / 'report.md'}"
+    assert sorted(p.name for p in paper_run.iterdir()) == [
+        "config.json", "figures", "report.html", "report.md", "reproduce.json"]  # nothing run
     text = (paper_run / "report.md").read_text()
     assert (paper_run / "report.html").stat().st_size > 0
     assert "# racam reproduction: ksdd-paper" in text
@@ -89,3 +111,66 @@ def test_paper_report_renders_with_zero_and_missing_figures(paper_run: Path) -> 
         in text
     assert "## Machine\n\nn/a (not recorded in `reproduce.json`)." in text
     assert "`n/a` one that is undefined" in text
+    # the config the reproduction ran with, with the delta it chose on training images
+    shown = json.loads(text.split("## Config")[1].split("```json")[1].split("```")[0])
+    assert shown["name"] == "ksdd-paper" and shown["cam"]["delta"] == 70 != \
+        load_config("ksdd-paper").cam.delta
+
+
+def test_render_folder_rewrites_the_report_from_the_record_alone(paper_run: Path) -> None:
+    (paper_run / "report.md").write_text("an older wording\n")
+    assert render_folder(paper_run) == paper_run / "report.md"
+    first = (paper_run / "report.md").read_text()
+    assert first.startswith("# racam reproduction: ksdd-paper") and "older wording" not in first
+    # rendered again: the same text (no number recomputed, nothing depends on the call)
+    render_folder(paper_run)
+    assert (paper_run / "report.md").read_text() == first
+    html = (paper_run / "report.html").read_text()
+    assert "<title>racam reproduce: ksdd-paper</title>" in html and "<table>" in html
+
+
+def test_a_folder_without_a_readable_record_is_named(paper_run: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = racam("reproduce", "ksdd-paper", "--out", empty, "--render-only")
+    lines = [ln for ln in err.splitlines() if ln.startswith("error: ")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert str(empty / "reproduce.json") in lines[0]
+    assert list(empty.iterdir()) == []
+    (paper_run / "reproduce.json").write_text('{"seeds": [0, ')  # cut short
+    with pytest.raises(DataError, match=re.escape(str(paper_run / "reproduce.json"))):
+        render_folder(paper_run)
+    (paper_run / "reproduce.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match="expected a JSON object"):
+        render_folder(paper_run)
+    assert not (paper_run / "report.md").exists()
+
+
+def test_typed_results_hold_every_figure_of_a_stored_record() -> None:
+    from racam.paper.results import ReproductionResults
+
+    raw = json.loads(TEMPLATE.read_text())
+    res = ReproductionResults.from_dict(raw)
+    assert res.seeds == raw["seeds"] and res.chosen_delta == raw["chosen_delta"]
+    for part in ("table_i", "table_iv", "racam_variants"):
+        typed = getattr(res, part)
+        assert [(r.method, r.delta, r.iou, r.fold_iou, r.variant) for r in typed] == [
+            (r["method"], r["delta"], r["paper_view"]["iou"], r["fold_iou"], r.get("variant", ""))
+            for r in raw[part]]
+    for typed, r in zip(res.table_iii, raw["table_iii"], strict=True):
+        assert (typed.name, typed.iou, typed.interval, typed.seeds) == (
+            f"{r['arch']}-{r['source']}", r["pooled"]["iou"], r["interval"], r["seeds"])
+        diff, got = r.get("minus_supervised"), typed.minus_supervised
+        if diff is None:
+            assert got is None
+        else:
+            assert got is not None and (got.b, got.interval) == (diff["b"], diff["interval"])
+    with_interval = [r for r in raw["bootstrap"]["rows"] if r["interval"]]
+    assert len(res.comparisons.intervals) == len(with_interval) > 0
+    assert all(res.comparisons.get(r["a"], r["b"]) == r["interval"] for r in with_interval)
+    assert [(r.delta, r.train, r.test) for r in res.delta_sweep] == [
+        (r["delta"], r["train"], r["test"]) for r in raw["delta_sweep"]["rows"]]
+    assert res.classifiers(0) == raw["classifier_per_seed"]
+    # a record of one seed only (older reproduce.json): its classifiers under the first seed
+    old = ReproductionResults.from_dict({"classifier": raw["classifier"]})
+    assert old.classifiers(7) == {"7": raw["classifier"]} and old.table_iii == []

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import racam.pipeline.reproduce as rp
+import racam.paper.reproduce as rp
 from racam.config import load_config
 from racam.evaluation.bootstrap import BOOTSTRAP_SEED, paired_bootstrap_iou_difference
 from racam.evaluation.metrics import Counts
-from racam.report.reproduction import render_report
+from racam.paper.report import render_report
 
 FOLDS = [0, 1]
 IMAGES = 5  # defective test images per fold
@@ -275,6 +275,14 @@ def test_missing_rows_and_figures_render(cfg, tmp_path) -> None:
     # even an empty results dict renders (every figure missing)
     empty = render_report(cfg, {}, tmp_path)
     assert "## Table I" in empty and "nan" not in empty.lower()
+
+
+def test_a_record_without_a_chosen_delta_renders(cfg, tmp_path) -> None:
+    # no delta recorded (a sweep that did not finish): Table IV's FGBP rows still render
+    text = render_report(cfg, _results(delta=None), tmp_path)
+    assert "delta chosen on training images: **-**" in text
+    assert "LayerCAM 14.00 -> 15.00 IoU with FGBP (delta -); no interval" in text
+    assert "## Table IV: FGBP as a plug-in (delta -)" in text
 
 
 def test_no_ranking_claim_the_intervals_do_not_support(cfg, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""Table III intervals (racam.pipeline.table_iii) on hand-made per-image counts."""
+"""Table III intervals (racam.paper.intervals) on hand-made per-image counts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 
 from racam.evaluation.bootstrap import bootstrap_iou, paired_bootstrap_iou_difference
 from racam.evaluation.pooling import merged_per_image
-from racam.pipeline.table_iii import add_table_iii_intervals
+from racam.paper.intervals import add_table_iii_intervals
 
 A = {"a": [5, 1, 2, 90], "b": [0, 3, 1, 80], "c": [9, 0, 4, 70]}
 B = {"a": [6, 0, 1, 90], "b": [1, 1, 0, 80], "c": [7, 2, 6, 70]}

@@ -10,7 +10,8 @@ Pipeline stages, one sub-package each:
 - :mod:`racam.segmentation` segmentation networks trained on pseudo-labels or true masks
 - :mod:`racam.evaluation`   IoU, mIoU, precision, recall, F1, counts pooled over folds
 - :mod:`racam.report`       tables, figures, Markdown/HTML reports (from computed results)
-- :mod:`racam.pipeline`     the end-to-end ``racam run`` / ``racam reproduce``
+- :mod:`racam.pipeline`     the end-to-end ``racam run``
+- :mod:`racam.paper`        the paper's tables and figures: ``racam reproduce`` and its report
 
 Shared by the stages: :mod:`racam.config` (the run config, checked when loaded),
 :mod:`racam.training` (seeding, loaders, samplers, resuming), :mod:`racam.checkpoint`

@@ -60,15 +60,26 @@ def demo(out: Path = typer.Option(Path("racam-demo"), "--out", help="Output fold
 
 
 def reproduce(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
-              quiet: bool = QuietOpt) -> None:
+              quiet: bool = QuietOpt,
+              render_only: bool = typer.Option(
+                  False, "--render-only",
+                  help="Compute nothing: write report.md and report.html of the reproduction "
+                       "stored in the output folder again, from its reproduce.json and "
+                       "config.json (the config it ran with).")) -> None:
     """Paper Tables I, III, IV and Figures 1, 4-5, 8-9 side by side with the paper's numbers."""
     from racam.errors import ConfigError
-    from racam.pipeline.reproduce import Reproduction
 
     if is_distributed():
         raise ConfigError("racam reproduce runs in one process; under torchrun use racam run "
                           "(or the stage commands)")
     cfg = load(config, set_, out)
+    if render_only:
+        from racam.paper.report import render_folder
+
+        typer.echo(f"report: {render_folder(Path(cfg.output))}")
+        return
+    from racam.paper.reproduce import Reproduction
+
     rep = Reproduction(cfg, progress=not quiet)
     path = rep.run()
     typer.echo(f"report: {path}")

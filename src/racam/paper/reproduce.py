@@ -1,21 +1,23 @@
 """``racam reproduce``: the paper's Tables I, III, IV and Figures 1, 4-5, 8-9 from one config.
 
-Everything runs through :class:`racam.pipeline.run.Pipeline`, so stages already computed by
-``racam run`` (same output folder) are reused, and an interrupted reproduction resumes.
+Everything runs through the pipeline (:class:`racam.pipeline.run.Pipeline`), so stages already
+computed by ``racam run`` (same output folder) are reused, and an interrupted reproduction
+resumes.
 The RA-CAM delta is chosen on *training* images only (best pooled IoU of the sweep, averaged
 over the classifier seeds), as the paper does; test folds are never used to choose anything.
 
 Classifier seeds (``reproduce.seeds``): each seed trains its own classifiers through its own
 :class:`Pipeline` (the config's ``seed`` set to it); the config's own seed writes into the
 output folder, any other seed ``s`` into ``<output>/seed<s>/``. Heat-map tables are mean ± sd
-over the seeds. Table III and the figures use the first seed of the list.
+over the seeds. The figures, and Table III unless ``reproduce.segmentation_seeds`` names
+others, use the first seed of the list.
 
 Statistics: a paired bootstrap over the defective test images
 (:mod:`racam.evaluation.bootstrap`) gives a 95 % interval for RA-CAM minus each baseline, for
 each FGBP plug-in minus its plain method, for RA-CAM at the chosen delta minus RA-CAM at delta 0
 (the percentile filter's own effect) and for each RA-CAM variant (Eq. 7 reading, FGBP head
-scope) minus the default RA-CAM, and Table III's intervals (:mod:`racam.pipeline.table_iii`).
-The report (:mod:`racam.report.reproduction`) claims an order only where such an interval
+scope) minus the default RA-CAM, and Table III's intervals (:mod:`racam.paper.intervals`).
+The report (:mod:`racam.paper.report`) claims an order only where such an interval
 excludes 0, and "FGBP helps" only at delta > 0.
 """
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,29 +32,17 @@ from typing import Any
 from racam.cam.registry import CAM_OPTION_DEFAULTS, get_method, variant_key
 from racam.config import RunConfig
 from racam.errors import ConfigError
-from racam.evaluation.bootstrap import (
-    BOOTSTRAP_SEED,
-    CONFIDENCE,
-    align_per_image,
-    paired_bootstrap_iou_difference,
-)
+from racam.evaluation.bootstrap import BOOTSTRAP_SEED, CONFIDENCE
 from racam.evaluation.pooling import counts_from, merged_per_image, pooled
 from racam.io import atomic_write_json, atomic_write_text
+from racam.paper.intervals import add_table_iii_intervals, paired_interval
+from racam.paper.reference import REFERENCE
+from racam.paper.report import render_report
+from racam.paper.results import ReproductionResults
+from racam.paper.seeds import mean_sd, seed_dir, seed_log
 from racam.pipeline.elapsed import CallLedger
 from racam.pipeline.run import Pipeline, classifier_summary, machine_info
-from racam.pipeline.table_iii import add_table_iii_intervals
 from racam.report.html import write_html
-from racam.report.paper_numbers import REFERENCE
-from racam.report.reproduction import render_report
-
-#: Scores averaged over seeds (fractions in [0, 1]).
-SCORES = ("iou", "precision", "recall", "f1", "miou", "iou_background")
-
-
-def seed_dir(out: Path, cfg_seed: int, seed: int) -> Path:
-    """Output folder of classifier seed ``seed``: ``out`` for the config's own seed, else
-    ``out/seed<seed>``."""
-    return out if seed == cfg_seed else out / f"seed{seed}"
 
 
 class Reproduction:
@@ -69,7 +58,7 @@ class Reproduction:
         self.out = Path(output or cfg.output)
         self.pipes: dict[int, Pipeline] = {
             s: Pipeline(dataclasses.replace(cfg, seed=s), seed_dir(self.out, cfg.seed, s),
-                        progress=progress, log=_seed_log(log, s) if len(seeds) > 1 else log)
+                        progress=progress, log=seed_log(log, s) if len(seeds) > 1 else log)
             for s in seeds}
         self.pipe = self.pipes[seeds[0]]  # Table III and figures
         self.fig_dir = self.out / "figures"
@@ -125,6 +114,8 @@ class Reproduction:
         return {"rows": rows, "chosen_delta": best["delta"]}
 
     def table_i(self, delta: float) -> tuple[list[dict[str, Any]], dict[str, dict[int, Any]]]:
+        """Table I: each heat-map method of ``reproduce.methods`` (RA-CAM at ``delta``), with
+        per-image counts per seed."""
         rows, images = [], {}
         for m in self.cfg.reproduce.methods:
             d = delta if get_method(m).uses_delta else None
@@ -133,6 +124,8 @@ class Reproduction:
         return rows, images
 
     def table_iv(self, delta: float) -> tuple[list[dict[str, Any]], dict[str, dict[int, Any]]]:
+        """Table IV: each method of ``reproduce.plugin_methods`` without and with FGBP (at
+        ``delta``), with per-image counts per seed."""
         rows, images = [], {}
         for m in self.cfg.reproduce.plugin_methods:
             for variant in (m, f"{m}+fgbp"):
@@ -163,7 +156,7 @@ class Reproduction:
         """Table III: each network's pooled counts over the folds. Weakly supervised rows train
         one network per classifier seed of ``reproduce.segmentation_seeds`` (default: the
         first seed) and show the mean (``pooled``) and sd (``pooled_sd``) over them; fully
-        supervised rows use the first seed. Intervals: :mod:`racam.pipeline.table_iii`."""
+        supervised rows use the first seed. Intervals: :mod:`racam.paper.intervals`."""
         rows: list[dict[str, Any]] = []
         if not self.cfg.reproduce.segmentation:
             return rows
@@ -206,7 +199,7 @@ class Reproduction:
     # ----------------------------------------------------------------- figures
     def figures(self, delta: float, sweep: dict[str, Any]) -> dict[str, str]:
         from racam.models import classifier_target_layers
-        from racam.report.paper_figures import (
+        from racam.paper.figures import (
             delta_figure,
             method_grid_figure,
             stage_figure,
@@ -248,18 +241,7 @@ class Reproduction:
         t1, img1 = self.table_i(delta)
         t4, img4 = self.table_iv(delta)
         variants, img_v = self.racam_variants(delta)
-        pairs = [(REFERENCE, m, img1[REFERENCE], img1[m]) for m in img1 if m != REFERENCE] \
-            if REFERENCE in img1 else []
-        pairs += [(f"{m}+fgbp", m, img4[f"{m}+fgbp"], img4[m])
-                  for m in self.cfg.reproduce.plugin_methods]
-        if delta > 0 and 0 in self.cfg.reproduce.deltas:  # the percentile filter's own effect
-            _, img0 = self._cam_row(REFERENCE, 0)
-            pairs.append((f"{REFERENCE}@{delta:g}", f"{REFERENCE}@0",
-                          img1.get(REFERENCE) or self._cam_row(REFERENCE, delta)[1], img0))
-        base_key = variant_key(CAM_OPTION_DEFAULTS)
-        pairs += [(f"{REFERENCE}[{k}]", f"{REFERENCE}[{base_key}]", img_v[k], img_v[base_key])
-                  for k in img_v if k != base_key]
-        boot = self.bootstrap(pairs)
+        boot = self.bootstrap(self._pairs(delta, img1, img4, img_v))
         t3 = self.table_iii()
         figs = self.figures(delta, sweep)
         first = clf[self.seeds[0]]
@@ -272,10 +254,28 @@ class Reproduction:
                    "stage_seconds": self._stage_seconds(), **calls.summary(),
                    "machine": machine_info()}
         atomic_write_json(self.out / "reproduce.json", results)
-        text = render_report(self.pipe.cfg, results, self.out)
+        text = render_report(self.pipe.cfg, ReproductionResults.from_dict(results), self.out)
         atomic_write_text(self.out / "report.md", text)
         write_html(text, self.out / "report.html", title=f"racam reproduce: {self.cfg.name}")
         return self.out / "report.md"
+
+    def _pairs(self, delta: float, img1: dict[str, Any], img4: dict[str, Any],
+               img_v: dict[str, Any]) -> list[tuple[str, str, dict[int, Any], dict[int, Any]]]:
+        """The comparisons the report makes, with each side's per-image counts per seed: RA-CAM
+        minus each method of Table I, each FGBP plug-in minus its plain method, RA-CAM at
+        ``delta`` minus at 0, and each RA-CAM variant minus the default options."""
+        pairs = [(REFERENCE, m, img1[REFERENCE], img1[m]) for m in img1 if m != REFERENCE] \
+            if REFERENCE in img1 else []
+        pairs += [(f"{m}+fgbp", m, img4[f"{m}+fgbp"], img4[m])
+                  for m in self.cfg.reproduce.plugin_methods]
+        if delta > 0 and 0 in self.cfg.reproduce.deltas:  # the percentile filter's own effect
+            _, img0 = self._cam_row(REFERENCE, 0)
+            pairs.append((f"{REFERENCE}@{delta:g}", f"{REFERENCE}@0",
+                          img1.get(REFERENCE) or self._cam_row(REFERENCE, delta)[1], img0))
+        base_key = variant_key(CAM_OPTION_DEFAULTS)
+        pairs += [(f"{REFERENCE}[{k}]", f"{REFERENCE}[{base_key}]", img_v[k], img_v[base_key])
+                  for k in img_v if k != base_key]
+        return pairs
 
     def _stage_seconds(self) -> dict[str, float]:
         """Seconds per stage kind, summed over folds and seeds, read from the cached results."""
@@ -298,63 +298,7 @@ class Reproduction:
         return totals
 
 
-def _seed_log(log: Callable[[str], None], seed: int) -> Callable[[str], None]:
-    """``log`` with ``[racam] seed S:`` in place of ``[racam]`` (one pipeline per classifier
-    seed: its lines say which)."""
-    def out(line: str) -> None:
-        tag = "[racam] "
-        log(f"{tag}seed {seed}: {line[len(tag):]}" if line.startswith(tag) else line)
-    return out
-
-
 def _or(value: float | None, default: float) -> float:
     """``value``, or ``default`` when it is ``None``."""
     return default if value is None else value
 
-
-def mean_sd(views: list[dict[str, Any] | None]) -> tuple[dict[str, Any] | None,
-                                                         dict[str, float | None] | None]:
-    """Mean and sample sd over seeds of the :data:`SCORES` of pooled views (``None`` views, a
-    seed without that result, are left out). One view: itself (counts included) and no sd."""
-    vs = [v for v in views if v]
-    if not vs:
-        return None, None
-    if len(vs) == 1:
-        return {**vs[0], "seeds": 1}, None
-    mean = {k: _mean_or_none([v[k] for v in vs]) for k in SCORES if all(k in v for v in vs)}
-    sd = {k: None if mean[k] is None else statistics.stdev(v[k] for v in vs) for k in mean}
-    return {**mean, "seeds": len(vs)}, sd
-
-
-def _mean_or_none(values: list[float | None]) -> float | None:
-    """Mean of ``values``; ``None`` when any is ``None`` (a score over an empty set)."""
-    if any(v is None for v in values):
-        return None
-    return statistics.mean(v for v in values if v is not None)
-
-
-def paired_interval(images_a: dict[int, Any] | None, images_b: dict[int, Any] | None,
-                    seeds: list[int], resamples: int) -> dict[str, Any]:
-    """The bootstrap interval of ``IoU(a) - IoU(b)`` from per-image counts per seed.
-
-    All seeds are resampled together when they hold the same images (KolektorSDD: fixed test
-    folds); otherwise (a folder dataset's seeded test split) the first seed alone is used, and
-    ``seeds_used`` says so. ``{"interval": None, "reason": ...}`` when counts are missing.
-    """
-    if not images_a or not images_b:
-        return {"interval": None, "reason": "per-image counts missing"}
-    if any(images_a.get(s) is None or images_b.get(s) is None for s in seeds):
-        return {"interval": None, "reason": "per-image counts missing for a seed"}
-    a = [images_a[s] for s in seeds]
-    b = [images_b[s] for s in seeds]
-    used = list(seeds)
-    if any(sorted(x) != sorted(a[0]) for x in a + b):
-        used, a, b = seeds[:1], a[:1], b[:1]
-        if sorted(a[0]) != sorted(b[0]):
-            return {"interval": None, "reason": "the two methods cover different images"}
-    if not a[0]:
-        return {"interval": None, "reason": "no defective test image"}
-    ca, cb, _ = align_per_image(a, b)
-    iv = paired_bootstrap_iou_difference(ca, cb, resamples=resamples, confidence=CONFIDENCE,
-                                         seed=BOOTSTRAP_SEED)
-    return {"interval": iv.to_dict(), "seeds_used": used}

@@ -1,5 +1,5 @@
 """The paper's figures: Grad-CAM per VGG16 stage (Fig. 1), method grid (Figs. 4-5), delta
-(Figs. 8-9)."""
+(Figs. 8-9). Drawn by :meth:`racam.paper.reproduce.Reproduction.figures`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid, line_plot
-from racam.report.paper_numbers import DISPLAY
+from racam.report.names import DISPLAY
 
 
 def defective_indices(dataset: Dataset, n: int) -> list[int]:

@@ -1,11 +1,12 @@
-"""Bootstrap intervals of Table III (segmentation networks on all test images).
+"""Bootstrap intervals of a reproduction (:mod:`racam.evaluation.bootstrap`).
 
-Each network's pooled defect IoU gets a percentile interval, and each weakly supervised network
-a paired interval of its IoU minus the fully supervised network's (the same architecture when it
-was trained, else the first fully supervised row); a self-training round also gets one against
-round 0. The test images of every fold are resampled together, with replacement
-(:mod:`racam.evaluation.bootstrap`); one classifier seed, so the intervals cover the choice of
-test images, not the training run.
+:func:`paired_interval`: a heat-map method minus another on the defective test images (Tables I
+and IV). :func:`add_table_iii_intervals`: each segmentation network's pooled defect IoU gets a
+percentile interval, each weakly supervised network a paired interval of its IoU minus the fully
+supervised network's (the same architecture when it was trained, else the first fully supervised
+row), and a self-training round one against round 0. The test images of every fold are
+resampled together, with replacement; the classifier seeds are not resampled, so the intervals
+cover the choice of test images, not the training run.
 """
 
 from __future__ import annotations
@@ -13,17 +14,47 @@ from __future__ import annotations
 from typing import Any
 
 from racam.evaluation.bootstrap import (
+    BOOTSTRAP_SEED,
+    CONFIDENCE,
     align_per_image,
     bootstrap_iou,
     paired_bootstrap_iou_difference,
 )
 
 
+def paired_interval(images_a: dict[int, Any] | None, images_b: dict[int, Any] | None,
+                    seeds: list[int], resamples: int) -> dict[str, Any]:
+    """The bootstrap interval of ``IoU(a) - IoU(b)`` from per-image counts per seed.
+
+    All seeds are resampled together when they hold the same images (KolektorSDD: fixed test
+    folds); otherwise (a folder dataset's seeded test split) the first seed alone is used, and
+    ``seeds_used`` says so. ``{"interval": None, "reason": ...}`` when counts are missing.
+    """
+    if not images_a or not images_b:
+        return {"interval": None, "reason": "per-image counts missing"}
+    if any(images_a.get(s) is None or images_b.get(s) is None for s in seeds):
+        return {"interval": None, "reason": "per-image counts missing for a seed"}
+    a = [images_a[s] for s in seeds]
+    b = [images_b[s] for s in seeds]
+    used = list(seeds)
+    if any(sorted(x) != sorted(a[0]) for x in a + b):
+        used, a, b = seeds[:1], a[:1], b[:1]
+        if sorted(a[0]) != sorted(b[0]):
+            return {"interval": None, "reason": "the two methods cover different images"}
+    if not a[0]:
+        return {"interval": None, "reason": "no defective test image"}
+    ca, cb, _ = align_per_image(a, b)
+    iv = paired_bootstrap_iou_difference(ca, cb, resamples=resamples, confidence=CONFIDENCE,
+                                         seed=BOOTSTRAP_SEED)
+    return {"interval": iv.to_dict(), "seeds_used": used}
+
+
 def add_table_iii_intervals(rows: list[dict[str, Any]],
                             images: list[list[dict[str, Any] | None]],
                             resamples: int, *, confidence: float, seed: int
                             ) -> list[dict[str, Any]]:
-    """``rows`` (Table III, as :meth:`Reproduction.table_iii` builds them) with ``interval``
+    """``rows`` (Table III, as :meth:`Reproduction.table_iii
+    <racam.paper.reproduce.Reproduction.table_iii>` builds them) with ``interval``
     (the pooled IoU's, averaged over the row's classifier seeds) and, on weakly supervised
     rows, ``minus_supervised`` and, on self-training rounds, ``minus_round0``: ``{"b": row
     name, "interval": ...}`` or ``{"interval": None, "reason": ...}``. ``images[i]`` holds row
