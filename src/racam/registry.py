@@ -3,14 +3,18 @@ backbones, segmentation networks and datasets.
 
 A :class:`Registry` maps names to entries (a class, a spec, a builder) in registration order::
 
-    BACKBONES: Registry[Backbone] = Registry("classifier backbone", describe=...)
+    LOSSES: Registry[LossFn] = Registry("loss")
 
-    @BACKBONES.register("vgg16")            # a decorator for a class or a function
-    def vgg16(args): ...
+    @LOSSES.register("ce")                  # a decorator for a class or a function
+    def cross_entropy(logits, target): ...
 
-    BACKBONES.add("mine", Backbone(...))    # or a plain call for data
-    BACKBONES.get("vgg16")                  # unknown: ConfigError naming the choices
-    BACKBONES.names()                       # what config checks, CLI help and `racam list` show
+    LOSSES.add("dice", dice_loss)           # or a plain call (data entries: specs)
+    LOSSES.get("ce")                        # unknown: ConfigError naming the choices
+    LOSSES.names()                          # what config checks, CLI help and `racam list` show
+
+Where an entry is a spec around a function, a kind has its own decorator that builds the spec
+and calls :meth:`Registry.add` (:func:`racam.models.registry.register_backbone`, as timm's
+``@register_model``); heat-map classes register themselves when subclassed.
 
 The registries themselves live next to what they hold (:mod:`racam.cam.registry`,
 :mod:`racam.models.registry`, :mod:`racam.segmentation.networks`, :mod:`racam.data.registry`);
