@@ -231,6 +231,28 @@ def test_a_network_registered_here_is_built_checked_and_listed() -> None:
     assert "fpn" not in ARCHS
 
 
+def test_a_method_and_a_dataset_registered_here_are_listed() -> None:
+    from racam.cam import GradCAM
+    from racam.data.spec import DatasetSpec
+
+    class MineSpec(DatasetSpec):
+        name = "mine"
+        description = "a dataset made up here"
+
+    with cam_registry.CLASSES.scratch(), DATASETS.scratch():
+        type("MineCAM", (GradCAM,), {"name": "minecam", "display_name": "Mine-CAM",
+                                     "__module__": __name__})
+        DATASETS.add("mine", MineSpec())
+        methods = CliRunner().invoke(app, ["list", "methods"]).output.splitlines()
+        assert "  minecam         Mine-CAM: layer S5, gradients" in methods
+        assert "  minecam+fgbp    Mine-CAM+FGBP: layer S5, gradients under FGBP (delta)" in methods
+        data = CliRunner().invoke(app, ["list", "datasets"]).output.splitlines()
+        assert data[-1] == "  mine    a dataset made up here"
+        cfg = load_config("demo", {"data.dataset": "mine", "cam.method": "minecam+fgbp"})
+        assert (cfg.data.dataset, cfg.cam.method) == ("mine", "minecam+fgbp")
+    assert "minecam" not in cam_registry.METHODS and "mine" not in DATASETS
+
+
 # ---------------------------------------------------------------- racam list
 
 
