@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,10 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "adding-a-method.md"
 
 
 @pytest.fixture
-def scratch_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Classes defined in the test are registered in a copy, dropped afterwards."""
-    monkeypatch.setattr(registry, "_CLASSES", dict(registry._CLASSES))
+def scratch_registry() -> Iterator[None]:
+    """Classes defined in the test are registered for the test only, dropped afterwards."""
+    with registry.CLASSES.scratch():
+        yield
 
 
 def _doc_blocks() -> list[str]:

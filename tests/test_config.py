@@ -102,7 +102,8 @@ def test_bad_yaml_names_file(tmp_path) -> None:
     ("data.channels", 2, r"data\.channels: unknown channel count 2"),
     # rules between keys
     ("classifier.backbone", "efficientnet_lite0",
-     r"classifier\.batch_norm: applies to the VGG16 backbones, not 'efficientnet_lite0'"),
+     r"classifier\.batch_norm: applies to the vgg16, vgg16_narrow backbones, not "
+     r"'efficientnet_lite0'"),
 ])
 def test_bad_value_names_its_key(key: str, value, message: str) -> None:
     with pytest.raises(ConfigError, match="^" + message):

@@ -3,7 +3,8 @@
 Pipeline stages, one sub-package each:
 
 - :mod:`racam.data`         datasets (KolektorSDD, KolektorSDD2, user folders)
-- :mod:`racam.models`       classifier backbones (VGG16-LeakyReLU, narrow VGG16, EfficientNet-Lite0)
+- :mod:`racam.models`       classifier backbones (VGG16-LeakyReLU, narrow VGG16, EfficientNet-Lite)
+                            and the segmentation networks' entries, by name
 - :mod:`racam.classifier`   classifier training and prediction
 - :mod:`racam.cam`          heat maps: RA-CAM, FGBP and the seven baselines
 - :mod:`racam.pseudo`       Otsu thresholding and pseudo-label generation
@@ -15,7 +16,8 @@ Pipeline stages, one sub-package each:
 
 Shared by the stages: :mod:`racam.config` (the run config, checked when loaded),
 :mod:`racam.training` (seeding, loaders, samplers, resuming), :mod:`racam.checkpoint`
-(checkpoint files), :mod:`racam.errors`, :mod:`racam.io`.
+(checkpoint files), :mod:`racam.errors`, :mod:`racam.io`, :mod:`racam.registry` (the one
+registry idiom of methods, backbones, networks and datasets; :mod:`racam.catalog` lists them).
 """
 
 __version__ = "0.1.0"

@@ -21,8 +21,6 @@ import yaml
 from racam.config_checks import above, at_least, checked, one_of, option, within
 from racam.errors import ConfigError
 
-#: Allowed values of ``segmentation.arch`` (smp architectures).
-SEGMENTATION_ARCHS: tuple[str, ...] = ("deeplabv3", "deeplabv3plus", "unet")
 #: Allowed values of ``segmentation.loss``.
 SEGMENTATION_LOSSES: tuple[str, ...] = ("ce", "ce+dice", "ce+dice_defect")
 #: Allowed values of ``segmentation.optimizer`` and ``segmentation.schedule``.
@@ -36,17 +34,23 @@ SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "fp16")
 
 
-# Names kept by registries elsewhere, read when a config is checked.
+# Names kept by the registries (racam.registry), read when a config is checked.
 def _datasets() -> list[str]:
-    from racam.data.registry import names
+    from racam.data.registry import DATASETS
 
-    return names()
+    return DATASETS.names()
 
 
-def _backbones() -> tuple[str, ...]:
+def _backbones() -> list[str]:
     from racam.models.registry import BACKBONES
 
-    return BACKBONES
+    return BACKBONES.names()
+
+
+def _networks() -> list[str]:
+    from racam.models.networks import NETWORKS
+
+    return NETWORKS.names()
 
 
 def _methods() -> list[str]:
@@ -173,11 +177,15 @@ class ClassifierConfig:
     candidates: int = option(1, at_least(1))
 
     def cross_check(self, where: str = "classifier") -> None:
-        """``batch_norm`` only with a VGG16 backbone (EfficientNet has its own BatchNorm)."""
-        if self.batch_norm and not self.backbone.startswith("vgg16"):
-            raise ConfigError(f"{where or 'classifier'}.batch_norm: applies to the VGG16 "
-                              f"backbones, not {self.backbone!r} (set classifier.batch_norm: "
-                              "false)")
+        """``batch_norm`` only with a backbone that takes it (the VGG16 layouts; EfficientNet
+        has its own BatchNorm)."""
+        from racam.models.registry import batch_norm_backbones
+
+        takers = batch_norm_backbones()
+        if self.batch_norm and self.backbone not in takers:
+            raise ConfigError(f"{where or 'classifier'}.batch_norm: applies to the "
+                              f"{', '.join(takers)} backbones, not {self.backbone!r} (set "
+                              "classifier.batch_norm: false)")
 
 
 @dataclass
@@ -236,7 +244,7 @@ class SegmentationConfig:
     run's network.
     """
 
-    arch: str = option("deeplabv3", one_of(SEGMENTATION_ARCHS, "arch"))
+    arch: str = option("deeplabv3", one_of(_networks, "arch"))
     encoder: str = "resnet18"
     encoder_weights: str | None = None
     output_stride: int | None = option(None, one_of((8, 16), "output stride"))
@@ -275,7 +283,7 @@ class ReproduceConfig:
                                        one_of(_plugin_methods, "plug-in method"))
     deltas: list[float] = option([0, 10, 20, 30, 40, 50, 60, 70, 80, 90], within(0, 100))
     supervised_archs: list[str] = option(["unet", "deeplabv3", "deeplabv3plus"],
-                                         one_of(SEGMENTATION_ARCHS, "arch"))
+                                         one_of(_networks, "arch"))
     #: train Table III's networks (``false``: heat-map tables and figures only)
     segmentation: bool = True
     figure_images: int = option(4, at_least(1))

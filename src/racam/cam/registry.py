@@ -1,7 +1,8 @@
 """The heat-map methods by name, built from the classes: ``build_cam("layercam+fgbp", model)``.
 
 Every subclass of :class:`racam.cam.base.BaseCAM` that sets its own ``name`` is registered when
-its class statement runs (``BaseCAM.__init_subclass__`` calls :func:`register`); the package
+its class statement runs (``BaseCAM.__init_subclass__`` calls :func:`register`, which adds it to
+:data:`CLASSES`, a :class:`racam.registry.Registry` like every other registry of racam); the package
 ``racam.cam`` imports every method module, so importing anything from ``racam.cam`` fills the
 registry. What the rest of racam needs to know about a method is read from the class
 attributes (see :class:`MethodSpec`): the pipeline's layer and option choices, the
@@ -12,11 +13,12 @@ class with its backward pass under FGBP (``fgbp_delta``, paper Table IV).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from racam.errors import ConfigError
+from racam.registry import NamesView, Registry
 
 if TYPE_CHECKING:
     from torch import nn
@@ -28,7 +30,10 @@ FGBP_SUFFIX = "+fgbp"
 #: Default delta of a ``+fgbp`` variant when ``build_cam`` gets none.
 FGBP_DELTA = 50.0
 
-_CLASSES: dict[str, type[BaseCAM]] = {}
+#: The heat-map classes by name, in registration order (the ``+fgbp`` variants are derived
+#: from them). Names are looked up lower-case, without surrounding spaces.
+CLASSES: Registry[type[BaseCAM]] = Registry("heat-map method",
+                                            normalise=lambda n: n.strip().lower())
 C = TypeVar("C", bound="type[BaseCAM]")
 
 
@@ -75,12 +80,7 @@ def register(cls: C) -> C:
     if not name or name != name.strip().lower() or name.endswith(FGBP_SUFFIX):
         raise ConfigError(f"{cls.__qualname__}: method name {name!r} must be lower-case, "
                           f"without spaces around it or a {FGBP_SUFFIX!r} ending")
-    old = _CLASSES.get(name)
-    if old is not None and (old.__module__, old.__qualname__) != (cls.__module__,
-                                                                   cls.__qualname__):
-        raise ConfigError(f"heat-map method name {name!r} is taken by "
-                          f"{old.__module__}.{old.__qualname__}")
-    _CLASSES[name] = cls
+    CLASSES.add(name, cls)
     return cls
 
 
@@ -103,9 +103,10 @@ def _variant(cls: type[BaseCAM]) -> MethodSpec | None:
 
 def method_specs(variants: bool = True) -> list[MethodSpec]:
     """Every registered method (registration order), then the ``+fgbp`` variants."""
-    specs = [_spec(c) for c in _CLASSES.values()]
+    classes = [c for _, c in CLASSES.items()]
+    specs = [_spec(c) for c in classes]
     if variants:
-        specs += [v for c in _CLASSES.values() if (v := _variant(c)) is not None]
+        specs += [v for c in classes if (v := _variant(c)) is not None]
     return specs
 
 
@@ -116,12 +117,25 @@ def method_names(variants: bool = True) -> list[str]:
 
 def get_method(name: str) -> MethodSpec:
     """The method called ``name`` (case and surrounding spaces ignored); else ``ConfigError``."""
-    key = str(name).strip().lower()
-    for s in method_specs():
-        if s.name == key:
-            return s
-    raise ConfigError(f"unknown heat-map method {name!r}; choose one of "
-                      f"{', '.join(method_names())}")
+    key = CLASSES.key(name)
+    cls = CLASSES.find(key.removesuffix(FGBP_SUFFIX))
+    spec = None if cls is None else _spec(cls) if key == cls.name else _variant(cls)
+    if spec is None:
+        raise CLASSES.unknown(name, method_names())
+    return spec
+
+
+def describe(spec: MethodSpec) -> str:
+    """One line about a method for ``racam list methods``: its report name and what applies
+    to it, e.g. ``RA-CAM: layers S1-S5 fused, gradients under FGBP (delta), options:
+    weighting``."""
+    layers = ("its own layers" if not spec.default_layers else
+              f"layers {spec.default_layers[0]}-{spec.default_layers[-1]} fused"
+              if spec.multi_layer else f"layer {', '.join(spec.default_layers)}")
+    grads = ("gradients under FGBP (delta)" if spec.uses_fgbp else
+             "gradients" if spec.uses_gradients else "no gradients")
+    opts = f", options: {', '.join(spec.options)}" if spec.options else ""
+    return f"{spec.display_name}: {layers}, {grads}{opts}"
 
 
 def display_name(name: str) -> str:
@@ -174,27 +188,8 @@ def build_cam(name: str, model: nn.Module, target_layers: Sequence[LayerSpec] | 
         raise ConfigError(f"{name}: {exc}") from exc
 
 
-class _Names(Sequence[str]):
-    """Live, read-only view of :func:`method_names` (a method registered later shows up)."""
-
-    def __getitem__(self, i: Any) -> Any:
-        return method_names()[i]
-
-    def __len__(self) -> int:
-        return len(_CLASSES) + sum(_variant(c) is not None for c in _CLASSES.values())
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(method_names())
-
-    def __contains__(self, name: object) -> bool:
-        return name in method_names()
-
-    def __repr__(self) -> str:
-        return repr(method_names())
-
-
 #: Every accepted method name (a live view of :func:`method_names`).
-METHODS: Sequence[str] = _Names()
+METHODS: Sequence[str] = NamesView(method_names)
 
 
 #: Defaults of the ``cam`` options that apply to some methods only (RA-CAM's Eq. 7 reading,

@@ -10,6 +10,7 @@ import typer
 
 from racam.cli import cam as _cam
 from racam.cli import data as _data
+from racam.cli import listing as _listing
 from racam.cli import pipeline as _pipeline
 from racam.cli import predict as _predict
 from racam.cli import stages as _stages
@@ -22,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_data, _cam, _stages, _pipeline, _predict):
+for _module in (_data, _cam, _stages, _pipeline, _predict, _listing):
     _module.register(app)
 
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import typer
 
-from racam.cli.methods_help import MethodsHelpCommand
+from racam.cli.registry_help import RegistryHelpCommand
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the racam app."""
-    app.command("cam", cls=MethodsHelpCommand)(cam_command)
+    app.command("cam", cls=RegistryHelpCommand)(cam_command)
 
 
 def cam_command(
@@ -22,8 +22,7 @@ def cam_command(
     checkpoint: Path | None = typer.Option(None, "--checkpoint",
                                            help="Classifier checkpoint (racam train)."),
     model: str | None = typer.Option(None, "--model", help="Or a backbone with random (or "
-                                     "--weights) weights: vgg16, vgg16_narrow, "
-                                     "efficientnet_lite0."),
+                                     "--weights) weights: {backbones}."),
     width: int = typer.Option(4, "--width", help="Channel divisor of vgg16_narrow."),
     in_channels: int = typer.Option(1, "--in-channels", help="1 (grayscale) or 3 (RGB), with "
                                     "--model."),

@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
-from typer.core import TyperCommand
 
-DATASETS_PLACEHOLDER = "{datasets}"
+from racam.cli.registry_help import RegistryHelpCommand
 
 data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 
 
-class DatasetsHelpCommand(TyperCommand):
-    """A command whose option help may hold ``{datasets}``: the registered dataset names, read
-    only when the help is shown (the registry imports torch)."""
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:  # typer's own click types
-        from racam.data.registry import names
-
-        for param in self.params:
-            text = getattr(param, "help", None)
-            if text and DATASETS_PLACEHOLDER in text:
-                text = text.replace(DATASETS_PLACEHOLDER, ", ".join(names()))
-                setattr(param, "help", text)  # noqa: B010  # Parameter has no typed .help
-        super().format_help(ctx, formatter)
-
-
-@data_app.command("info", cls=DatasetsHelpCommand)
+@data_app.command("info", cls=RegistryHelpCommand)
 def info(
     root: str = typer.Argument(..., help="Dataset folder (or builtin:ksdd_sample for the "
                                          "bundled KolektorSDD sample)."),
     dataset: str | None = typer.Option(
         None, "--dataset", "-d",
-        help=f"{DATASETS_PLACEHOLDER} (default: guessed from the folder layout)."),
+        help="{datasets} (default: guessed from the folder layout)."),
     split_file: str | None = typer.Option(
         None, "--split-file",
         help="KolektorSDD split file: a name in ROOT/splits or a path (default: split_33_0.pyb "

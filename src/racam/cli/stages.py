@@ -12,8 +12,8 @@ from pathlib import Path
 
 import typer
 
-from racam.cli.methods_help import MethodsHelpCommand
 from racam.cli.options import ConfigArg, OutOpt, QuietOpt, SetOpt, load
+from racam.cli.registry_help import RegistryHelpCommand
 
 FoldOpt = typer.Option(None, "--fold",
                        help="Run one fold only (default: every fold of the config).")
@@ -68,7 +68,7 @@ def pseudo_labels(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path =
 def train_seg(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
               fold: int = FoldOpt,
               source: str = typer.Option("pseudo", help="pseudo (weak) or true (fully supervised)"),
-              arch: str = typer.Option(None, help="deeplabv3, deeplabv3plus or unet"),
+              arch: str = typer.Option(None, help="Network (default: the config's): {networks}"),
               quiet: bool = QuietOpt) -> None:
     """Train a segmentation network on pseudo-labels (or true masks) and score it on test."""
     from racam.evaluation.pooling import counts_from
@@ -105,5 +105,5 @@ def register(app: typer.Typer) -> None:
     """Add the stage commands."""
     app.command("train-classifier")(train_classifier)
     app.command("pseudo-labels")(pseudo_labels)
-    app.command("train-seg")(train_seg)
-    app.command("evaluate", cls=MethodsHelpCommand)(evaluate)
+    app.command("train-seg", cls=RegistryHelpCommand)(train_seg)
+    app.command("evaluate", cls=RegistryHelpCommand)(evaluate)

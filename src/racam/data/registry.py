@@ -20,6 +20,7 @@ from racam.data.ksdd import KolektorSDDSpec
 from racam.data.ksdd2 import KolektorSDD2Spec
 from racam.data.spec import DatasetSpec
 from racam.errors import ConfigError
+from racam.registry import Registry
 
 #: ``data.root`` values naming a dataset folder shipped with racam.
 BUILTIN_ROOTS = {"builtin:ksdd_sample": Path(__file__).resolve().parent.parent / "assets"
@@ -27,34 +28,28 @@ BUILTIN_ROOTS = {"builtin:ksdd_sample": Path(__file__).resolve().parent.parent /
 #: The environment variable holding the folder of the datasets' default folders.
 DATA_ENV = "RACAM_DATA"
 
-_REGISTRY: dict[str, DatasetSpec] = {}
+#: The datasets by ``data.dataset`` name (a :class:`racam.registry.Registry` of specs).
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
 def register(spec: DatasetSpec) -> DatasetSpec:
     """Add ``spec`` under ``spec.name`` (a name already registered is an error)."""
-    if spec.name in _REGISTRY:
-        raise ConfigError(f"dataset {spec.name!r} is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
+    return DATASETS.add(spec.name, spec)
 
 
 def unregister(name: str) -> None:
     """Remove a dataset (tests register toy datasets and remove them again)."""
-    _REGISTRY.pop(name, None)
+    DATASETS.remove(name)
 
 
 def names() -> list[str]:
     """Registered dataset names, in registration order."""
-    return list(_REGISTRY)
+    return DATASETS.names()
 
 
 def get(name: str) -> DatasetSpec:
     """The spec of ``name``, or a :class:`ConfigError` listing the registered names."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(names())}") \
-            from None
+    return DATASETS.get(name)
 
 
 def detect(root: str | Path, default: str = "ksdd") -> str:
@@ -63,7 +58,7 @@ def detect(root: str | Path, default: str = "ksdd") -> str:
     precedence over the built-in ones (``folder`` before ``ksdd2``; ``ksdd`` detects nothing
     and is the default)."""
     r = Path(root)
-    return next((s.name for s in reversed(_REGISTRY.values()) if s.detect(r)), default)
+    return next((n for n, s in reversed(DATASETS.items()) if s.detect(r)), default)
 
 
 def builtin_root(root: str) -> Path | None:

