@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from racam.checkpoint import load_classifier
-from racam.export.onnx import export_run
-from racam.predict.engine import PredictOptions, predict_folder
+from racam.deploy.export import export_run
+from racam.deploy.predict import PredictOptions, predict_folder
 from racam.segmentation import load_segmentation
 
 pytestmark = pytest.mark.data
