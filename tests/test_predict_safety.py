@@ -315,6 +315,11 @@ def test_broken_bundle_json_is_named(bundle1, images, tmp_path) -> None:
                           in one_error_line(err))
     with pytest.raises(DataError, match="not a racam export bundle"):
         read_bundle(images)
+    code, _, err = racam("predict", images, "--images", images, "--out", tmp_path / "o")
+    assert code == 2 and one_error_line(err) == (
+        f"error: {images}: neither a racam run folder (no config.json) nor an export bundle "
+        "(no bundle.json)")
+    assert not (tmp_path / "o").exists()
 
 
 # ------------------------------------------------------------------ bundle = run folder

@@ -32,7 +32,7 @@ from racam.deploy.bundle import (
     read_bundle,
 )
 from racam.deploy.run_dir import TrainedRun, file_sha256, open_run, run_digests
-from racam.errors import CheckpointError, ConfigError
+from racam.errors import CheckpointError, ConfigError, DataError
 
 __all__ = ["SOURCES", "Inferencer"]
 
@@ -147,6 +147,9 @@ class Inferencer:
         from racam.training import resolve_device
 
         path = Path(path)
+        if path.is_dir() and not (path / "config.json").is_file() and not is_bundle(path):
+            raise DataError(f"{path}: neither a racam run folder (no config.json) nor an "
+                            f"export bundle (no {BUNDLE_JSON})")
         if is_bundle(path) and not (path / "config.json").is_file():
             if onnx is not None:
                 raise ConfigError(f"--onnx {onnx}: {path} is a bundle already; give one of them")
