@@ -412,3 +412,16 @@ def test_predict_outputs_and_bundle_json_follow_the_umask(trained_run, bundle1, 
     assert len(files) > 6
     assert {p.relative_to(p.parents[1]).as_posix(): p.stat().st_mode & 0o777
             for p in files} == {p.relative_to(p.parents[1]).as_posix(): 0o640 for p in files}
+
+
+def test_deploy_imports_nothing_of_the_training_pipeline() -> None:
+    """``racam.deploy`` (and the ``predict`` / ``export`` commands) stand on their own."""
+    import subprocess
+    import sys
+
+    code = ("import sys, racam.deploy.predict, racam.deploy.export, racam.cli.predict\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
+            "(['racam', 'pipeline'], ['racam', 'engine'], ['racam', 'stages'])))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.stdout.strip() == "[]"
