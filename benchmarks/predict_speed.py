@@ -3,7 +3,7 @@
     python benchmarks/predict_speed.py RUN_DIR [--images DIR] [--repeat 3] [--batch-size 4]
 
 ``RUN_DIR`` is a finished run (e.g. ``racam demo --out racam-demo``). The run is exported to
-ONNX in a temporary folder, then ``racam predict`` runs on ``--images`` (default: the 96
+an ONNX bundle in a temporary folder, then ``racam predict`` runs on ``--images`` (default: the 96
 images of the KolektorSDD sample bundled with racam) into a fresh output folder per
 repetition, once with the torch checkpoints and once with ``--onnx``. Printed: images/s of the
 whole command (reading, networks, masks at original size, overlays, CSV, gallery; median of
@@ -23,30 +23,29 @@ import torch
 
 
 def _networks(run_dir: Path, onnx_dir: Path, batch: int) -> dict[str, float]:
-    from racam.predict.backends import OnnxBackend, TorchBackend
-    from racam.predict.run_dir import open_run
+    from racam.deploy.inference import Inferencer
 
-    run = open_run(run_dir)
-    w, h = run.size
-    x = torch.rand(batch, run.channels, h, w)
     out = {}
-    for name, backend in (("torch", TorchBackend(run, torch.device("cpu"))),
-                          ("onnxruntime", OnnxBackend(onnx_dir, torch.device("cpu")))):
-        backend.classify(x), backend.segment(x)  # warm-up
+    for onnx in (None, onnx_dir):
+        inf = Inferencer.open(run_dir, onnx=onnx, device="cpu")
+        w, h = inf.meta.size
+        x = torch.rand(batch, inf.meta.channels, h, w)
+        inf.nets.classify(x), inf.nets.segment(x)  # warm-up
         times = []
         for _ in range(20):
             t0 = time.perf_counter()
-            backend.classify(x)
-            backend.segment(x)
+            inf.nets.classify(x)
+            inf.nets.segment(x)
             times.append(time.perf_counter() - t0)
-        out[name] = batch / statistics.median(times)
+        out[inf.backend] = batch / statistics.median(times)
     return out
 
 
 def main() -> None:
     from racam.data.registry import BUILTIN_ROOTS
-    from racam.export.onnx import export_run
-    from racam.predict.engine import PredictOptions, list_images, predict_folder
+    from racam.deploy.export import export_run
+    from racam.deploy.images import list_images
+    from racam.deploy.predict import PredictOptions, predict_folder
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run_dir", type=Path)

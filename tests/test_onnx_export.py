@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from racam.checkpoint import load_classifier
-from racam.export.onnx import export_run
-from racam.predict.engine import PredictOptions, predict_folder
+from racam.deploy.export import export_run
+from racam.deploy.predict import PredictOptions, predict_folder
 from racam.segmentation import load_segmentation
 
 pytestmark = pytest.mark.data
@@ -39,8 +39,8 @@ def ort_logits(path: Path, x: torch.Tensor) -> np.ndarray:
 
 
 def test_onnx_logits_match_torch_on_real_images(trained_run, exported, ksdd_root) -> None:
-    info = json.loads((exported / "export.json").read_text())
-    assert info["size"] == [64, 160] and info["channels"] == 1
+    info = json.loads((exported / "bundle.json").read_text())["models"]
+    assert json.loads((exported / "bundle.json").read_text())["size"] == [64, 160]
     clf, _ = load_classifier(trained_run / "fold0/classifier/best.pt")
     seg, _ = load_segmentation(next((trained_run / "fold0/segmentation").glob("*/last.pt")))
     # the run's input size, and another size and batch where the axes are dynamic

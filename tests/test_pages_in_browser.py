@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from racam.predict.engine import PredictOptions, predict_folder
+from racam.deploy.predict import PredictOptions, predict_folder
 
 CHECK = """<script>
 window.addEventListener('load', () => {

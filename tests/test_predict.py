@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from racam.checkpoint import load_classifier
 from racam.cli import app
+from racam.deploy.predict import PredictOptions, predict_folder
 from racam.errors import DataError
-from racam.predict.engine import PredictOptions, predict_folder
 
 pytestmark = pytest.mark.data
 
@@ -122,7 +122,7 @@ def test_predict_uses_the_classifier_attempt_the_run_chose(trained_run, tmp_path
     import json
     import shutil
 
-    from racam.predict.run_dir import open_run
+    from racam.deploy.run_dir import open_run
 
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 
 from racam.config import load_config
 from racam.data import read_mask
+from racam.deploy.run_dir import open_run
 from racam.layout import segmentation_tag
 from racam.pipeline.run import Pipeline
-from racam.predict.run_dir import open_run
 from racam.pseudo.labels import mask_filename
 from racam.segmentation import load_segmentation
 

@@ -1,5 +1,5 @@
 """Names inside a run folder, shared by training (:mod:`racam.pipeline`) and by the models'
-users (:mod:`racam.predict`, :mod:`racam.export`): ``fold<k>/classifier``,
+users (:mod:`racam.deploy`): ``fold<k>/classifier``,
 ``fold<k>/pseudo/<pseudo key>``, ``fold<k>/segmentation/<segmentation tag>``."""
 
 from __future__ import annotations

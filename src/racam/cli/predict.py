@@ -9,16 +9,20 @@ import typer
 from racam.cli.options import QuietOpt
 
 RunArg = typer.Argument(..., help="Folder of a finished racam run (racam run / racam demo).")
+ModelArg = typer.Argument(..., help="Folder of a finished racam run (racam run / racam demo), "
+                          "or a bundle written by racam export (run with onnxruntime).")
 FoldOpt = typer.Option(None, "--fold", help="Which fold's networks (default: the run's first).")
 
 
 def predict(
-    run_dir: Path = RunArg,
+    run_dir: Path = ModelArg,
     images: Path = typer.Option(..., "--images", help="Folder of images (searched recursively; "
                                 "any size; grayscale, RGB, RGBA, palette or 16-bit; files "
                                 "named *_label.* or *_GT.* are masks and are skipped)."),
     out: Path = typer.Option(..., "--out", help="Output folder: masks/, overlays/, "
-                             "predictions.csv, index.html."),
+                             "predictions.csv, index.html. A new or empty folder, or one an "
+                             "earlier racam predict made (.racam-predict.json); never read as "
+                             "input."),
     source: str = typer.Option("seg", "--source", help="Masks from the segmentation network "
                                "(seg) or from the run's heat map + Otsu (cam; torch only, not "
                                "with --onnx; empty for images called defect-free)."),
@@ -26,19 +30,23 @@ def predict(
                                     "defect probability (default: the run's "
                                     "classifier.threshold, 0.5)."),
     onnx: Path = typer.Option(None, "--onnx", help="Run the ONNX files of this racam export "
-                              "folder with onnxruntime instead of the torch checkpoints."),
+                              "bundle with onnxruntime instead of the torch checkpoints; it "
+                              "must have been exported from this run."),
     batch_size: int = typer.Option(4, "--batch-size", help="Images per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, ..."),
     fold: int = FoldOpt,
+    into_existing: bool = typer.Option(False, "--into-existing", help="Write into a non-empty "
+                                       "--out that racam predict did not make; a file there "
+                                       "that racam did not write is still never replaced."),
     quiet: bool = QuietOpt,
 ) -> None:
     """Defect probability, original-size mask and overlay of every image, predictions.csv and
     an index.html gallery. A second call skips the images already done."""
-    from racam.predict.engine import PredictOptions, predict_folder
+    from racam.deploy.predict import PredictOptions, predict_folder
 
     s = predict_folder(run_dir, PredictOptions(
         images=images, out=out, source=source, threshold=threshold, batch_size=batch_size,
-        device=device, onnx=onnx, fold=fold, progress=not quiet))
+        device=device, onnx=onnx, fold=fold, progress=not quiet, into_existing=into_existing))
     typer.echo(f"{s.total} images: {s.predicted} predicted, {s.skipped} already done, "
                f"{s.errors} unreadable")
     typer.echo(f"table: {s.csv}")
@@ -46,16 +54,20 @@ def predict(
 
 
 def export(run_dir: Path = RunArg,
-           out: Path = typer.Option(..., "--out", help="Folder for classifier.onnx, "
-                                    "segmentation.onnx and export.json."),
+           out: Path = typer.Option(..., "--out", help="Bundle folder for classifier.onnx, "
+                                    "segmentation.onnx and bundle.json."),
            fold: int = FoldOpt) -> None:
-    """Write the run's classifier and segmentation network as ONNX (dynamic batch, and height
-    and width where the network allows) for racam predict --onnx or any ONNX runtime."""
-    from racam.export.onnx import export_run
+    """Write the run's classifier and segmentation network as a self-describing ONNX bundle
+    (dynamic batch, and height and width where the network allows; bundle.json: input size,
+    channels, normalisation, thresholds, mask rule, the run it came from) for racam predict
+    BUNDLE, racam predict RUN --onnx BUNDLE or any ONNX runtime."""
+    from racam.deploy.export import export_run
 
-    info = export_run(run_dir, out, fold)
-    for part in ("classifier", "segmentation"):
-        typer.echo(f"{out / info[part]['file']}: dynamic {', '.join(info[part]['dynamic_axes'])}")
+    meta = export_run(run_dir, out, fold)
+    for model in meta.models.values():
+        typer.echo(f"{out / model.file}: dynamic {', '.join(model.dynamic_axes)}")
+    typer.echo(f"{out / 'bundle.json'}: {meta.channels} channel(s), {meta.size[0]}x"
+               f"{meta.size[1]}, from {meta.source.run} fold {meta.source.fold}")
 
 
 def register(app: typer.Typer) -> None:

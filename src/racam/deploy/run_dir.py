@@ -1,7 +1,7 @@
 """A finished ``racam run`` folder: its config and the checkpoints ``racam predict`` and
-``racam export`` apply.
+``racam export`` apply, and the digests that identify them (:func:`run_digests`).
 
-Layout read here (written by :class:`racam.pipeline.run.Pipeline`)::
+Layout read here (written by ``racam run``)::
 
     RUN_DIR/config.json                                      the run's config
     RUN_DIR/fold<k>/classifier/best.pt                       classifier (selected epoch; of
@@ -13,12 +13,16 @@ Checkpoints are loaded with ``torch.load(weights_only=True)`` (:mod:`racam.check
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from racam.config import RunConfig, config_from_dict
 from racam.errors import CheckpointError, ConfigError, DataError
 from racam.io import read_json
+
+__all__ = ["RunDigests", "TrainedRun", "file_sha256", "open_run", "run_digests"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,29 @@ def open_run(run_dir: Path, fold: int | None = None) -> TrainedRun:
             raise CheckpointError(f"{seg}: segmentation checkpoint missing (did the run finish?)")
         seg = found[0]
     return TrainedRun(root, cfg, k, clf, seg)
+
+
+@dataclass(frozen=True)
+class RunDigests:
+    """SHA-256 of a run's config (its JSON, keys sorted) and of the two checkpoints a
+    prediction uses: what ``racam export`` records and ``predict --onnx`` compares."""
+
+    config: str
+    classifier: str
+    segmentation: str
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_digests(run: TrainedRun) -> RunDigests:
+    """The digests of ``run`` (:class:`RunDigests`)."""
+    cfg = json.dumps(read_json(run.root / "config.json"), sort_keys=True).encode()
+    return RunDigests(hashlib.sha256(cfg).hexdigest(), file_sha256(run.classifier_path),
+                      file_sha256(run.segmentation_path))

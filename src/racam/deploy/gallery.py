@@ -7,8 +7,8 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+from racam.deploy.outputs import CSV_NAME, Prediction
 from racam.io import atomic_write_text
-from racam.predict.outputs import CSV_NAME, Prediction
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }

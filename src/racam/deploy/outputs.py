@@ -8,6 +8,8 @@ Output folder::
     progress.jsonl                             journal: one JSON line per finished image
     predictions.csv                            one row per image (written last, atomically)
     index.html                                 gallery (written last, atomically)
+    .racam-predict.json                        marker: the files predict wrote here
+                                               (:mod:`racam.deploy.output_dir`)
 """
 
 from __future__ import annotations

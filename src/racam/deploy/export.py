@@ -1,0 +1,121 @@
+"""``racam export``: a run's classifier and segmentation network as an ONNX bundle.
+
+Written with ``torch.onnx.export`` (the ``torch.export``-based exporter, opset 18) with a
+dynamic batch size and, where the network allows it, dynamic height and width; the input is
+``image`` ``(B, C, H, W)`` in [0, 1] at the run's input size (the size predictions use), the
+outputs ``logits`` (classifier ``(B, 2)``, segmentation ``(B, 2, H, W)``). ``bundle.json``
+(:class:`racam.deploy.bundle.BundleMeta`) records what the networks expect and how a mask is
+made, the racam version, the run, fold and digests they came from, each file's SHA-256 and
+which axes are dynamic. Each file is written to a temporary name and renamed, so a file that
+exists is complete; ``bundle.json`` is written last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from racam.deploy.bundle import (
+    BUNDLE_JSON,
+    CLASSIFIER_ONNX,
+    SEGMENTATION_ONNX,
+    BundleMeta,
+    ModelFile,
+    is_bundle,
+    meta_from_run,
+)
+from racam.errors import CheckpointError, DataError
+from racam.io import atomic_write_json
+
+__all__ = ["OPSET", "export_module", "export_run"]
+
+OPSET = 18
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _try_export(model: nn.Module, example: torch.Tensor, path: Path,
+                dims: dict[int, Any]) -> None:
+    torch.onnx.export(model, (example,), str(path), input_names=["image"],
+                      output_names=["logits"], dynamo=True, opset_version=OPSET,
+                      dynamic_shapes=(dims,), verbose=False, external_data=False)
+
+
+def export_module(model: nn.Module, example: torch.Tensor, path: Path) -> list[str]:
+    """Write ``model`` to ``path`` as ONNX; returns the dynamic axes (``batch``, ``height``,
+    ``width`` when the network allows, else ``batch`` only)."""
+    Dim = torch.export.Dim
+    attempts = [({0: Dim("batch"), 2: Dim("height"), 3: Dim("width")},
+                 ["batch", "height", "width"]),
+                ({0: Dim("batch")}, ["batch"])]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".onnx")
+    os.close(fd)
+    tmp = Path(name)
+    errors = []
+    try:
+        for dims, axes in attempts:
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):  # the exporter's progress lines
+                    _try_export(model, example, tmp, dims)
+            except Exception as exc:  # the exporter raises many kinds; try the next shapes
+                errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; follow the umask
+            os.replace(tmp, path)
+            return axes
+    finally:
+        tmp.unlink(missing_ok=True)
+    raise CheckpointError(f"{path}: ONNX export failed ({'; '.join(errors)})")
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before writing, a folder where a file of a bundle's names exists that no racam
+    export wrote (no ``bundle.json`` / ``export.json`` beside it): it is never replaced."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: --out is a file, not a folder")
+    if is_bundle(out):
+        return
+    for name in (CLASSIFIER_ONNX, SEGMENTATION_ONNX, BUNDLE_JSON):
+        if (out / name).exists() or (out / name).is_symlink():
+            raise DataError(f"{out / name}: exists and was not written by racam export; not "
+                            "replaced (give another --out)")
+
+
+def export_run(run_dir: Path, out: Path, fold: int | None = None) -> BundleMeta:
+    """Export the run's classifier and segmentation network to the bundle folder ``out``
+    (module docstring); returns what ``bundle.json`` holds. Each ONNX file's SHA-256 is
+    recorded, so a file swapped in later is refused by ``racam predict``."""
+    from racam.checkpoint import load_classifier
+    from racam.deploy.run_dir import file_sha256, open_run, run_digests
+    from racam.segmentation import load_segmentation
+
+    run = open_run(Path(run_dir), fold)
+    out = Path(out)
+    _check_out(out)
+    digests = run_digests(run)
+    width, height = run.size
+    example = torch.rand(2, run.channels, height, width, generator=torch.Generator().manual_seed(0))
+    clf, _ = load_classifier(run.classifier_path)
+    seg, _ = load_segmentation(run.segmentation_path)
+    models = {}
+    for part, model, name, ckpt in (("classifier", clf, CLASSIFIER_ONNX, run.classifier_path),
+                                    ("segmentation", seg, SEGMENTATION_ONNX,
+                                     run.segmentation_path)):
+        axes = export_module(model, example, out / name)
+        models[part] = ModelFile(name, "onnx", file_sha256(out / name), axes,
+                                 ckpt.relative_to(run.root).as_posix())
+    meta = meta_from_run(run, digests, models, OPSET)
+    atomic_write_json(out / BUNDLE_JSON, meta.to_dict())
+    return meta

@@ -1,1 +1,0 @@
-"""Export a trained run's networks to other formats (``racam export``)."""

@@ -1,1 +1,0 @@
-"""Apply a trained run to new images: ``racam predict`` (masks, overlays, CSV, gallery)."""
