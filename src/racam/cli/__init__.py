@@ -10,6 +10,7 @@ import typer
 
 from racam.cli import cam as _cam
 from racam.cli import data as _data
+from racam.cli import masks as _masks
 from racam.cli import pipeline as _pipeline
 from racam.cli import predict as _predict
 from racam.cli import stages as _stages
@@ -22,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_data, _cam, _stages, _pipeline, _predict):
+for _module in (_data, _cam, _stages, _pipeline, _predict, _masks):
     _module.register(app)
 
 
@@ -74,6 +75,7 @@ KEPT_ON_INTERRUPT = {
            "to write the maps",
     "export": "no half-written model file is left; to export",
     "data": "nothing was written; to inspect the data",
+    "masks": "no half-written file is left; to finish",
 }
 
 
