@@ -113,7 +113,7 @@ def read_coco(path: Path) -> list[AnnotatedImage]:
     path = Path(path)
     data = _load(path)
     images = _images(path, data["images"])
-    segs: dict[Any, list[Any]] = {k: [] for k in images}
+    segs: dict[Any, list[tuple[int, Any]]] = {k: [] for k in images}
     for k, ann in enumerate(data.get("annotations", [])):
         if not isinstance(ann, dict) or ann.get("image_id") not in images:
             raise DataError(f"{path}: annotations[{k}]: image_id "

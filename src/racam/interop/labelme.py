@@ -45,7 +45,7 @@ LABEL = "defect"
 CIRCLE_VERTICES = 64
 
 
-def _shape(flat: list[float], group: int) -> dict[str, Any]:
+def _shape(flat: list[int], group: int) -> dict[str, Any]:
     points = [[flat[i], flat[i + 1]] for i in range(0, len(flat), 2)]
     return {"label": LABEL, "points": points, "group_id": group, "description": "",
             "shape_type": "polygon", "flags": {}, "mask": None}

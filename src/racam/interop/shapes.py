@@ -9,8 +9,8 @@ pixel ``(col, row)`` is the unit square ``[col, col + 1) x [row, row + 1)``.
 Polygons trace pixel edges: the component's mask, upsampled 2x, is contoured at 0.5
 (``skimage.measure.find_contours``), which passes along pixel edges and cuts each pixel corner by
 0.25 px; rounding the vertices to integers puts them back on the pixel corners (the exact
-outline), then ``skimage.measure.approximate_polygon`` (Douglas-Peucker) drops the vertices within
-``tolerance`` px of a simpler outline. Every pixel centre is at least 0.5 px from the exact
+outline), then Douglas-Peucker (:func:`simplify`) drops the vertices within ``tolerance`` px of
+a simpler outline. Every pixel centre is at least 0.5 px from the exact
 outline and pycocotools moves a vertex by at most 0.1 px (it rounds to a 0.2 px grid), so with the
 default tolerance (0.4 px; it turns one-pixel staircases into straight slanted edges) the
 polygons rasterize back to exactly the component (tests/test_interop.py checks this on random
@@ -82,23 +82,59 @@ def hole_pixels(inst: Instance) -> int:
     return int(_filled(inst.crop).sum()) - inst.area
 
 
+def _corners(xy: np.ndarray) -> np.ndarray:
+    """A closed integer outline (first point repeated last) without repeated points and
+    without the points inside straight runs."""
+    xy = xy[np.r_[True, np.any(np.diff(xy, axis=0) != 0, axis=1)]]
+    if not np.array_equal(xy[0], xy[-1]):
+        xy = np.vstack([xy, xy[:1]])
+    ring = xy[:-1]
+    step = np.sign(np.diff(np.vstack([ring[-1:], ring, ring[:1]]), axis=0))
+    turns = ring[np.any(step[1:] != step[:-1], axis=1)]
+    return np.vstack([turns, turns[:1]]) if len(turns) >= 3 else xy
+
+
+def simplify(ring: np.ndarray, tolerance: float) -> np.ndarray:
+    """Douglas-Peucker on a closed outline ``ring`` (``(n, 2)``, first point not repeated): the
+    vertices kept, in order; every dropped vertex is within ``tolerance`` of the line through
+    the two kept vertices around it."""
+    n = len(ring)
+    pts = np.vstack([ring, ring[:1]])
+    far = int(np.argmax(((ring - ring[0]) ** 2).sum(axis=1)))
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[[0, far, n]] = True
+    stack = [(0, far), (far, n)]
+    while stack:
+        a, b = stack.pop()
+        if b - a < 2:
+            continue
+        d, inner = pts[b] - pts[a], pts[a + 1:b] - pts[a]
+        length = float(np.hypot(*d))
+        dist = (np.abs(d[0] * inner[:, 1] - d[1] * inner[:, 0]) / length if length > 0
+                else np.hypot(inner[:, 0], inner[:, 1]))
+        i = int(np.argmax(dist))
+        if dist[i] > tolerance:
+            keep[a + 1 + i] = True
+            stack += [(a, a + 1 + i), (a + 1 + i, b)]
+    return ring[keep[:n]]
+
+
 def polygons(inst: Instance, tolerance: float = EXACT_TOLERANCE) -> list[list[int]]:
     """The instance's outline as COCO polygons ``[x1, y1, x2, y2, ...]`` (one per outer
     contour: pixels touching only at a corner give separate polygons); holes filled."""
-    from skimage.measure import approximate_polygon, find_contours
+    from skimage.measure import find_contours
 
     up = np.pad(np.kron(_filled(inst.crop), np.ones((2, 2), dtype=np.float32)), 1)
     out = []
     for contour in find_contours(up, 0.5):
         xy = np.round(np.stack([(contour[:, 1] - 0.5) / 2 + inst.x,
                                 (contour[:, 0] - 0.5) / 2 + inst.y], axis=1))
-        xy = xy[np.r_[True, np.any(np.diff(xy, axis=0) != 0, axis=1)]]  # corners once
-        if not np.array_equal(xy[0], xy[-1]):
-            xy = np.vstack([xy, xy[:1]])
-        simple = approximate_polygon(xy, tolerance) if tolerance > 0 else xy
-        if len(simple) < 4:  # collapsed to a line: keep the exact outline
-            simple = xy
-        out.append([int(v) for v in simple[:-1].ravel()])  # closed: last == first
+        xy = _corners(xy)
+        ring = xy[:-1]  # closed: last == first
+        simple = simplify(ring, tolerance) if tolerance > 0 else ring
+        if len(simple) < 3:  # collapsed to a line: keep the exact outline
+            simple = ring
+        out.append([int(v) for v in simple.ravel()])
     return out
 
 
