@@ -215,3 +215,34 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path) -> None:
         assert message in one_error_line(err), case
     assert not (tmp_path / "o.json").exists() and not (tmp_path / "m").exists()
     assert not (tmp_path / "lm").exists()
+
+
+def test_a_runs_pseudo_labels_export_as_they_are(trained_run, tmp_path) -> None:
+    """A real run's pseudo-label folder (manifest, ``masks/<id>.png``): exported without
+    --images, every mask comes back from pycocotools' reader pixel for pixel."""
+    from pycocotools.coco import COCO
+
+    (manifest,) = sorted(trained_run.glob("fold0/pseudo/*/manifest.json"))
+    out = tmp_path / "pseudo.json"
+    code, stdout, err = racam("masks", "export", manifest.parent, "--out", out, "--rle")
+    assert code == 0, err
+    listed = json.loads(manifest.read_text())["images"]
+    assert f"{len(listed)} images" in stdout
+    api = COCO(str(out))
+    by_name = {i["file_name"]: i for i in api.loadImgs(api.getImgIds())}
+    root = Path(stdout.strip().rsplit("image folder ", 1)[1])
+    for entry in listed:
+        img = by_name[Path(entry["image"]).resolve().relative_to(root.resolve()).as_posix()]
+        truth = read_mask(manifest.parent / entry["mask"])
+        got = np.zeros(truth.shape, dtype=bool)
+        for ann in api.loadAnns(api.getAnnIds(imgIds=[img["id"]])):
+            got |= api.annToMask(ann).astype(bool)
+        assert np.array_equal(got, truth), entry["id"]
+    assert any(read_mask(manifest.parent / e["mask"]).any() for e in listed)
+
+
+def test_the_interrupt_line_of_masks() -> None:
+    from racam.cli import interrupted_line
+
+    line = interrupted_line(["masks", "import", "a.json", "--out", "m"])
+    assert "no half-written file" in line and line.endswith("racam masks import a.json --out m")
