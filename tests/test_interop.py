@@ -20,6 +20,9 @@ from racam.interop.masks import collect
 from racam.interop.records import ExportOptions
 from racam.interop.shapes import EXACT_TOLERANCE, instances, polygons, rasterize
 
+# pycocotools 2.0 decoding under numpy 2 warns about numpy's copy= keyword
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 H, W = 48, 64
 
 
@@ -229,3 +232,18 @@ def test_pseudo_label_folder_lists_its_images(tmp_path) -> None:
         assert [i.name for i in found.items] == ["Part0.jpg", "Part1.jpg"]
     assert [i.name for i in collect(pseudo, tmp_path / "data").items] == [
         "kos01/Part0.jpg", "kos01/Part1.jpg"]
+
+
+def test_labelme_folder_appears_whole(folder, tmp_path) -> None:
+    """A new LabelMe folder is written as <out>.partial and renamed: an interrupted export
+    leaves no folder that looks finished, and the next export starts the partial one again."""
+    images, mask_dir, masks = folder
+    out = tmp_path / "lm"
+    stale = tmp_path / "lm.partial"
+    stale.mkdir()
+    (stale / "old.json").write_text("{}")
+    labelme.write_labelme(collect(mask_dir, images), out, ExportOptions())
+    assert not stale.exists()
+    assert sorted(p.stem for p in out.iterdir()) == sorted(masks)
+    with pytest.raises(DataError, match="exists"):
+        labelme.write_labelme(collect(mask_dir, images), out, ExportOptions())

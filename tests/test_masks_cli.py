@@ -18,6 +18,9 @@ from PIL import Image
 from racam.cli import main
 from racam.data.io import read_mask
 
+# pycocotools 2.0 decoding under numpy 2 warns about numpy's copy= keyword
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 H, W = 40, 56
 
 

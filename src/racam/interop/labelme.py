@@ -76,8 +76,9 @@ def _targets(masks: MaskSet, out: Path, overwrite: bool) -> list[Path]:
 
 
 def write_labelme(masks: MaskSet, out: Path, options: ExportOptions) -> ExportSummary:
-    """Write one LabelMe file per mask into the folder ``out`` (each atomically); existing
-    files are replaced only with ``options.overwrite``. ``options.rle`` is refused (LabelMe
+    """Write one LabelMe file per mask into the folder ``out`` (a new folder appears only
+    when complete; in an existing one each file is written atomically); existing files are
+    replaced only with ``options.overwrite``. ``options.rle`` is refused (LabelMe
     files hold polygons)."""
     from racam.errors import ConfigError
 
@@ -85,6 +86,12 @@ def write_labelme(masks: MaskSet, out: Path, options: ExportOptions) -> ExportSu
         raise ConfigError("--rle applies to --format coco only (LabelMe files hold polygons)")
     out = Path(out)
     targets = _targets(masks, out, options.overwrite)
+    # a new folder appears whole: written as <out>.partial, then renamed
+    work = out if out.exists() else out.with_name(out.name + ".partial")
+    if work != out and work.exists():  # left by an interrupted export
+        import shutil
+
+        shutil.rmtree(work)
     summary = ExportSummary()
     for item, target in zip(masks.items, targets, strict=True):
         mask, size = read_item(item)
@@ -93,8 +100,10 @@ def write_labelme(masks: MaskSet, out: Path, options: ExportOptions) -> ExportSu
         shapes = [_shape(p, group) for group, inst in enumerate(found, start=1)
                   for p in polygons(inst, options.tolerance)]
         doc = labelme_document(item.image, out, size, shapes)
-        atomic_write_text(target, _dumps(doc))
+        atomic_write_text(work / target.name, _dumps(doc))
         summary.files.append(str(target))
+    if work != out:
+        work.rename(out)
     return summary
 
 

@@ -21,6 +21,7 @@ from the original. A polygon has no holes: a component's holes are filled
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,6 +193,8 @@ def rasterize(segmentations: list[Any], height: int, width: int, where: str) -> 
         return np.zeros((height, width), dtype=bool)
     try:
         merged = coco_mask.merge(rles)
-        return np.asarray(coco_mask.decode(merged), dtype=bool)
+        with warnings.catch_warnings():  # pycocotools 2.0 under numpy 2: a copy= deprecation
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return np.asarray(coco_mask.decode(merged), dtype=bool)
     except (ValueError, TypeError) as exc:
         raise DataError(f"{where}: cannot decode segmentation ({exc})") from None
