@@ -189,6 +189,12 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[object], str]]:
                                     "annotations": [{"id": 1, "image_id": 1,
                                                      "segmentation": [[0, 0, 5]]}]}))
     (tmp / "text.json").write_text("not json")
+    root = tmp / "ds"
+    for sub in ("good", "defect"):
+        (root / sub).mkdir(parents=True)
+    lm_file = tmp / "a.json"
+    lm_file.write_text(json.dumps({"imagePath": "a.png", "imageHeight": H, "imageWidth": W,
+                                   "shapes": []}))
     return {
         "missing image": (["export", orphan, "--images", img, "--out", tmp / "o.json"],
                           "orphan/zzz.png: no image zzz.*"),
@@ -208,6 +214,8 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[object], str]]:
                      "text.json: cannot tell its format"),
         "missing file": (["import", tmp / "nope.json", "--out", tmp / "m"],
                          "nope.json: file not found"),
+        "dataset root": (["import", lm_file, "--out", root], "a folder dataset's root; import "
+                         "into its masks/"),
     }
 
 
@@ -218,6 +226,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path) -> None:
         assert message in one_error_line(err), case
     assert not (tmp_path / "o.json").exists() and not (tmp_path / "m").exists()
     assert not (tmp_path / "lm").exists()
+    assert sorted(p.name for p in (tmp_path / "ds").iterdir()) == ["defect", "good"]
 
 
 def test_a_runs_pseudo_labels_export_as_they_are(trained_run, tmp_path) -> None:

@@ -32,8 +32,10 @@ def export(
                                    "(default 0.25: every pixel kept)."),
     overwrite: bool = OverwriteOpt,
 ) -> None:
-    """One annotation per connected component of each mask, as a file a labelling tool opens;
-    images with an empty mask are listed without annotations."""
+    """Write masks as a file a labelling tool opens (COCO or LabelMe).
+
+    One annotation per connected component of each mask; images with an empty mask are listed
+    without annotations."""
     from racam.interop import formats
     from racam.interop.masks import collect
     from racam.interop.records import ExportOptions
@@ -62,8 +64,10 @@ def import_(
                                       "instead of by stem."),
     overwrite: bool = OverwriteOpt,
 ) -> None:
-    """Rasterize every image's shapes (any label) into a 0/255 mask; a mask that did not
-    change is left as it is."""
+    """Read corrected masks back from a COCO or LabelMe file into a mask folder.
+
+    Every image's shapes (any label) become one 0/255 mask; a mask that did not change is left
+    as it is."""
     from racam.interop import formats
     from racam.interop.importer import import_masks
 

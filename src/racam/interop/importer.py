@@ -133,6 +133,8 @@ def import_masks(images: list[AnnotatedImage], out: Path, *, keep_folders: bool 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: not a folder")
+    if (out / "good").is_dir() and (out / "defect").is_dir():
+        raise DataError(f"{out}: a folder dataset's root; import into its masks/ ({out / 'masks'})")
     targets = plan(images, out, keep_folders)
     foreign = [t.path for t in targets if t.state == "foreign"]
     if foreign and not overwrite:
