@@ -247,3 +247,30 @@ def test_labelme_folder_appears_whole(folder, tmp_path) -> None:
     assert sorted(p.stem for p in out.iterdir()) == sorted(masks)
     with pytest.raises(DataError, match="exists"):
         labelme.write_labelme(collect(mask_dir, images), out, ExportOptions())
+
+
+@pytest.mark.data
+def test_real_kolektorsdd_defects_come_back_from_pycocotools(ksdd_root, tmp_path) -> None:
+    """Every defect mask of KolektorSDD (the shapes racam predicts), as COCO polygons and as
+    RLE: pycocotools' reader gives back each mask (holes filled for polygons; exact for RLE)."""
+    masks = tmp_path / "masks"
+    truth = {}
+    for label in sorted(ksdd_root.glob("kos*/Part*_label.*")):
+        m = np.asarray(Image.open(label)) > 0
+        if m.ndim == 3:
+            m = m.any(axis=-1)
+        if m.any():
+            rel = f"{label.parent.name}/{label.stem.removesuffix('_label')}"
+            truth[rel] = m
+            _save(masks / f"{rel}.png", m.astype(np.uint8) * 255)
+    assert len(truth) >= 50  # KolektorSDD has 52 defective images
+    for rle in (False, True):
+        out = tmp_path / f"ksdd-{rle}.json"
+        coco.write_coco(collect(masks, ksdd_root), out, ExportOptions(rle=rle))
+        api = COCO(str(out))
+        for img in api.loadImgs(api.getImgIds()):
+            got = np.zeros((img["height"], img["width"]), dtype=bool)
+            for ann in api.loadAnns(api.getAnnIds(imgIds=[img["id"]])):
+                got |= api.annToMask(ann).astype(bool)
+            m = truth[img["file_name"].rsplit(".", 1)[0]]
+            assert np.array_equal(got, m if rle else filled(m)), img["file_name"]
