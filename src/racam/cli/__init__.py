@@ -11,6 +11,7 @@ import typer
 from racam.cli import cam as _cam
 from racam.cli import data as _data
 from racam.cli import listing as _listing
+from racam.cli import masks as _masks
 from racam.cli import pipeline as _pipeline
 from racam.cli import predict as _predict
 from racam.cli import stages as _stages
@@ -23,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_data, _cam, _stages, _pipeline, _predict, _listing):
+for _module in (_data, _cam, _stages, _pipeline, _predict, _masks, _listing):
     _module.register(app)
 
 
@@ -75,6 +76,7 @@ KEPT_ON_INTERRUPT = {
            "to write the maps",
     "export": "no half-written model file is left; to export",
     "data": "nothing was written; to inspect the data",
+    "masks": "no half-written file is left; to finish",
 }
 
 
