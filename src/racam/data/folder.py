@@ -34,6 +34,7 @@ from pathlib import Path
 
 from racam.data.audit import CLASSES, FolderAudit, audit_folder
 from racam.data.io import Record, RecordDataset
+from racam.data.masks import MaskSurvey
 from racam.data.spec import DataFields, DatasetSpec, DataSummary, InfoOptions
 from racam.data.stratify import stratified_split
 from racam.errors import ConfigError, DataError
@@ -147,15 +148,14 @@ class FolderSpec(DatasetSpec):
 
     def summarize(self, root: Path, options: InfoOptions) -> DataSummary:
         """Counts per split, plus class counts, image sizes and every problem of the folder."""
-        summary = super().summarize(root, options)
+        rows = self.count_rows(root, options)
         audit = audit_folder(root)
         sizes = ", ".join(f"{w}x{h} ({n})" for (w, h), n in audit.sizes.most_common())
         counts = ", ".join(f"{k} {v}" for k, v in audit.class_counts.items())
-        rules = "; ".join(f"{rule} ({n})" for rule, n in audit.mask_rules.most_common())
         details = [f"readable images: {counts}", f"image sizes (width x height): {sizes}",
-                   *([f"masks read as: {rules}"] if rules else []),
+                   *MaskSurvey(dict(audit.mask_rules), []).details(),
                    f"{len(audit.problems)} problem(s)"
                    + (f"; {len(audit.without_usable_mask)} image(s) without a usable mask are "
                       "left out of pixel metrics" if audit.without_usable_mask else "")]
-        return DataSummary(summary.rows, summary.note, details,
+        return DataSummary(rows, "", details,
                            [str(p) for p in audit.problems])

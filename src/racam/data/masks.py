@@ -7,7 +7,7 @@ folder audit and ``racam data info``. The file is decoded by :func:`racam.data.i
 - one channel (``1``, ``L``, 16-bit, ``I``, ``F``): a pixel is defect when its value is nonzero;
 - a palette (``P``) is read by its colours (as shown), like a colour mask below;
 - colour channels (``RGB``; ``CMYK`` / ``YCbCr`` converted to RGB): when every pixel has equal
-  channels (a grey mask saved as RGB) it is read as one channel; otherwise a pixel is defect when
+  channels (a grey mask saved as RGB or a grey palette) it is read as one channel; otherwise a pixel is defect when
   any channel is nonzero ("colour mask", doubtful: a colour may mean another class);
 - with an alpha channel (``LA``, ``RGBA``, ...): an alpha that is the same everywhere (an opaque
   mask) is ignored and the colour channels are read as above; an alpha that varies is the mask:
@@ -68,16 +68,29 @@ def _distinct(arr: np.ndarray) -> int:
     return len(np.unique(arr))
 
 
-def _colour(arr: np.ndarray, mode: str, doubts: list[MaskDoubt]) -> tuple[np.ndarray, str, int]:
-    """Read colour channels ``(H, W, C)``: grey when the channels agree, else any nonzero."""
+def _colour(arr: np.ndarray, mode: str,
+            doubts: list[MaskDoubt]) -> tuple[np.ndarray, str, np.ndarray]:
+    """Read colour channels ``(H, W, C)``: grey when the channels agree, else any nonzero.
+    Returns (defect, rule, the values read)."""
     if arr.shape[-1] == 1 or (arr == arr[..., :1]).all():
         grey = arr[..., 0]
-        return grey != 0, f"{mode} with equal channels: nonzero = defect", _distinct(grey)
+        return grey != 0, f"{mode}, grey colours: nonzero = defect", grey
     doubts.append(MaskDoubt("colour mask", f"{mode} mask with colours: a pixel is defect when "
                             "any channel is nonzero (every colour counts as defect); save "
                             "masks as one-channel PNG, 0 = background, 255 = defect"))
-    rule = f"{mode} colours: any nonzero channel = defect"
-    return np.asarray(arr.any(axis=-1)), rule, _distinct(arr)
+    return np.asarray(arr.any(axis=-1)), f"{mode} colours: any nonzero channel = defect", arr
+
+
+def _not_binary(read: np.ndarray, values: int) -> str:
+    """The ``mask not binary`` message: the values (one channel) and how many pixels lie
+    between the smallest and the largest."""
+    text = f"{values} different values"
+    if read.ndim == 2:
+        lo, hi = read.min(), read.max()
+        between = int(np.count_nonzero((read != lo) & (read != hi)))
+        shown = ", ".join(f"{v:g}" for v in np.unique(read)[:6]) + (", ..." if values > 6 else "")
+        text += f" ({shown}; {between} pixel(s) neither {lo:g} nor {hi:g})"
+    return text + "; nonzero is taken as defect"
 
 
 def interpret_mask(img: Image.Image) -> MaskReading:
@@ -90,23 +103,23 @@ def interpret_mask(img: Image.Image) -> MaskReading:
         img = img.convert("RGB")
     arr = np.asarray(img)
     if arr.ndim == 2:
-        defect, rule, values = arr > 0, f"{mode}, one channel: nonzero = defect", _distinct(arr)
+        defect, rule, read = arr > 0, f"{mode}, one channel: nonzero = defect", arr
     elif img.mode in _ALPHA_MODES:
         alpha = arr[..., -1]
         if alpha.min() != alpha.max():
-            defect, values = alpha > 0, _distinct(alpha)
+            defect, read = alpha > 0, alpha
             rule = f"{mode} transparency: not fully transparent (alpha > 0) = defect"
             doubts.append(MaskDoubt("mask transparency", f"{mode} mask whose alpha varies: "
                                     "read as opaque = defect, colours ignored; save masks as "
                                     "one-channel PNG, 0 = background, 255 = defect"))
         else:
-            defect, rule, values = _colour(arr[..., :-1], mode, doubts)
+            defect, rule, read = _colour(arr[..., :-1], mode, doubts)
             rule += f" (alpha {int(alpha.flat[0]) if alpha.size else 0} everywhere, ignored)"
     else:
-        defect, rule, values = _colour(arr, mode, doubts)
+        defect, rule, read = _colour(arr, mode, doubts)
+    values = _distinct(read)
     if values > 2:
-        doubts.append(MaskDoubt("mask not binary", f"{values} different values (nonzero is "
-                                "taken as defect)"))
+        doubts.append(MaskDoubt("mask not binary", _not_binary(read, values)))
     share = float(defect.mean()) if defect.size else 0.0
     if share > MOSTLY_DEFECT:
         doubts.append(MaskDoubt("mask mostly defect", f"defect covers {100 * share:.0f}% of "
@@ -135,3 +148,36 @@ def read_mask(path: PathLike, expected_size: tuple[int, int] | None = None, *,
     """A mask file as a bool array ``(H, W)`` at its displayed size, True = defect
     (:func:`read_mask_reading`'s ``defect``)."""
     return read_mask_reading(path, expected_size, image_path=image_path).defect
+
+
+@dataclass
+class MaskSurvey:
+    """How a dataset's mask files read (``racam data info``): rule -> number of masks, and
+    one line per doubtful mask."""
+
+    rules: dict[str, int]
+    warnings: list[str]
+
+    def details(self) -> list[str]:
+        """One ``masks read as: ...`` line (none without masks)."""
+        if not self.rules:
+            return []
+        order = sorted(self.rules.items(), key=lambda kv: -kv[1])
+        return ["masks read as: " + "; ".join(f"{rule} ({n})" for rule, n in order)]
+
+
+def survey_masks(paths: list[PathLike]) -> MaskSurvey:
+    """Read every mask of ``paths`` (:func:`read_mask_reading`); unreadable ones are warnings."""
+    from racam.data.images import ImageReadError
+
+    rules: dict[str, int] = {}
+    warnings: list[str] = []
+    for path in paths:
+        try:
+            reading = read_mask_reading(path)
+        except ImageReadError as exc:
+            warnings.append(f"{exc.path}: unreadable mask: {exc.reason}")
+            continue
+        rules[reading.rule] = rules.get(reading.rule, 0) + 1
+        warnings.extend(f"{path}: {d.kind}: {d.message}" for d in reading.doubts)
+    return MaskSurvey(rules, warnings)
