@@ -145,11 +145,14 @@ def open_image(path: PathLike, what: str = "image") -> Image.Image:
 
 
 def image_size(path: PathLike) -> tuple[int, int]:
-    """``(width, height)`` of an image file as displayed (EXIF orientation applied), read from
-    its header (a PNG whose EXIF follows the pixels is decoded to find it)."""
+    """``(width, height)`` of an image file as displayed (EXIF orientation applied), from its
+    header only. (A PNG whose EXIF chunk follows its pixels, which Pillow never writes, is
+    taken at its stored size here; :func:`open_image` would turn it.)"""
     p = Path(path)
     with _pil_guard_off():
         with _header(p, "image") as img:
+            if img.format == "PNG" and "exif" not in img.info:
+                return img.size  # PngImageFile.getexif would decode every pixel
             try:
                 orientation = img.getexif().get(0x0112)
             except _READ_ERRORS as exc:

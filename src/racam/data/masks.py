@@ -7,8 +7,9 @@ folder audit and ``racam data info``. The file is decoded by :func:`racam.data.i
 - one channel (``1``, ``L``, 16-bit, ``I``, ``F``): a pixel is defect when its value is nonzero;
 - a palette (``P``) is read by its colours (as shown), like a colour mask below;
 - colour channels (``RGB``; ``CMYK`` / ``YCbCr`` converted to RGB): when every pixel has equal
-  channels (a grey mask saved as RGB or a grey palette) it is read as one channel; otherwise a pixel is defect when
-  any channel is nonzero ("colour mask", doubtful: a colour may mean another class);
+  channels (a grey mask saved as RGB, a grey palette) it is read as one channel; otherwise a
+  pixel is defect when any channel is nonzero ("colour mask", doubtful: a colour may mean
+  another class);
 - with an alpha channel (``LA``, ``RGBA``, ...): an alpha that is the same everywhere (an opaque
   mask) is ignored and the colour channels are read as above; an alpha that varies is the mask:
   a pixel is defect when it is not fully transparent (``alpha > 0``; doubtful: colours ignored).
