@@ -160,11 +160,9 @@ class MaskSurvey:
     warnings: list[str]
 
     def details(self) -> list[str]:
-        """One ``masks read as: ...`` line (none without masks)."""
-        if not self.rules:
-            return []
+        """One line per reading rule, most used first: ``masks: N read as RULE``."""
         order = sorted(self.rules.items(), key=lambda kv: -kv[1])
-        return ["masks read as: " + "; ".join(f"{rule} ({n})" for rule, n in order)]
+        return [f"masks: {n} read as {rule}" for rule, n in order]
 
 
 def survey_masks(paths: list[PathLike]) -> MaskSurvey:
