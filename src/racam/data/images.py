@@ -200,13 +200,14 @@ def read_image(path: PathLike, channels: int = 1) -> Image.Image:
 def _float_divisor(arr: np.ndarray, path: PathLike) -> float:
     if arr.size == 0:
         return 1.0
-    lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+    finite = np.isfinite(arr)
+    lo, hi = (float(arr[finite].min()), float(arr[finite].max())) if finite.any() else (0, 0)
     divisor = next((r for r in FLOAT_RANGES if hi <= r), None)
-    if not np.isfinite(arr).all() or lo < 0 or divisor is None:
+    if not finite.all() or lo < 0 or divisor is None:
         raise ImageReadError(path, f"float image with values outside [0, 1], [0, 255] and "
-                             f"[0, {UINT16_MAX}] (min {lo:g}, max {hi:g}, NaN or inf: "
-                             f"{not np.isfinite(arr).all()}); scale it to [0, 1] or save it as "
-                             "8- or 16-bit")
+                             f"[0, {UINT16_MAX}] (min {lo:g}, max {hi:g}"
+                             f"{', NaN or infinite values' if not finite.all() else ''}); "
+                             "scale it to [0, 1] or save it as 8- or 16-bit")
     return divisor
 
 
