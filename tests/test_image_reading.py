@@ -149,7 +149,9 @@ def test_pixel_limit_is_one_line_and_settable(mixed: Path, tmp_path: Path,
     out = tmp_path / "out"
     code, _, err = racam("cam", "--images", mixed, "--out", out, *CAM)
     line = one_error_line(err)
-    assert code == 2 and "image is 48x40 (width x height, 0 megapixels), over racam's limit" in line
+    assert code == 2 and f"{mixed}/" in line
+    assert "image is 48x40 (width x height, 1,920 pixels), over racam's limit of 1,000 pixels" \
+        in line
     assert f"set {MAX_PIXELS_ENV}" in line and not out.exists()
     monkeypatch.setenv(MAX_PIXELS_ENV, "abc")
     code, _, err = racam("cam", "--images", mixed, "--out", out, *CAM)
@@ -169,7 +171,7 @@ def test_default_limit_refuses_a_bomb_header_without_pil_warning(tmp_path: Path)
         code, _, err = racam("cam", "--images", d, "--out", tmp_path / "out", *CAM)
     line = one_error_line(err)
     assert code == 2 and f"{d / 'bomb.png'}: image is {side}x{side}" in line
-    assert f"over racam's limit of {DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels" in line
+    assert f"{side * side:,} pixels), over racam's limit of {DEFAULT_MAX_PIXELS:,} pixels" in line
     assert "decompression" not in err.lower() and not (tmp_path / "out").exists()
 
 

@@ -106,9 +106,9 @@ def size_problem(size: tuple[int, int]) -> str | None:
     w, h = size
     if w * h <= limit:
         return None
-    return (f"image is {w}x{h} (width x height, {w * h / 1e6:.0f} megapixels), over racam's "
-            f"limit of {limit / 1e6:.0f} megapixels; if the file is what it claims to be, "
-            f"set {MAX_PIXELS_ENV} to a larger pixel count")
+    return (f"image is {w}x{h} (width x height, {w * h:,} pixels), over racam's limit of "
+            f"{limit:,} pixels; if the file is what it claims to be, set {MAX_PIXELS_ENV} to a "
+            "larger pixel count")
 
 
 def _oriented(size: tuple[int, int], orientation: int | None) -> tuple[int, int]:
