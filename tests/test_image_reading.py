@@ -153,6 +153,15 @@ def test_pixel_limit_is_one_line_and_settable(mixed: Path, tmp_path: Path,
     assert "image is 48x40 (width x height, 1,920 pixels), over racam's limit of 1,000 pixels" \
         in line
     assert f"set {MAX_PIXELS_ENV}" in line and not out.exists()
+    ds = tmp_path / "ds"
+    for sub in ("good", "defect"):
+        (ds / sub).mkdir(parents=True)
+        Image.new("L", (20, 20), len(sub)).save(ds / sub / f"small_{sub}.png")
+    Image.new("L", (40, 30), 4).save(ds / "defect" / "large.png")
+    code, stdout, err = racam("data", "info", ds, "--dataset", "folder")
+    assert code == 0 and "readable images: good 1, defect 1" in stdout
+    assert (f"warning: {ds / 'defect' / 'large.png'}: unreadable image: image is 40x30 (width "
+            "x height, 1,200 pixels), over racam's limit of 1,000 pixels") in err
     monkeypatch.setenv(MAX_PIXELS_ENV, "abc")
     code, _, err = racam("cam", "--images", mixed, "--out", out, *CAM)
     assert code == 2 and f"{MAX_PIXELS_ENV}='abc'" in one_error_line(err)
