@@ -261,3 +261,18 @@ def test_data_info_names_unreadable_and_unsearched_files(tmp_path: Path) -> None
     assert f"warning: {root / 'good' / 'old'}: not read: sub-folder, not searched" in err
     assert f"warning: {root / 'defect' / 'e.webp'}: unreadable image: cannot read" in err
     assert f"warning: {root / 'defect' / 'f.png'}: not read: broken symbolic link" in err
+
+
+def test_listing_leaves_out_the_callers_output_and_marked_folders(tmp_path: Path) -> None:
+    top = tmp_path / "images"
+    for sub in ("out", "old_run", "lot"):
+        (top / sub).mkdir(parents=True)
+    for p in (top / "a.png", top / "a_label.png", top / "out" / "m.png",
+              top / "old_run" / "m.png", top / "lot" / "b.png"):
+        Image.new("L", (8, 8), 1).save(p)
+    (top / "old_run" / ".racam-predict").write_text("{}")
+    found = list_images(top, recursive=True, exclude=[top / "out"], skip_stems=("_label",),
+                        markers=(".racam-predict",))
+    assert found.images == [top / "a.png", top / "lot" / "b.png"]
+    assert [str(s) for s in found.skipped] == [
+        f"{top / 'old_run'}: holds .racam-predict: a racam output folder, not read as input"]
