@@ -5,7 +5,8 @@ Output folder layout::
     maps/<stem>.npy        float32 (H, W) in [0, 1]             (--format npy)
     maps/<stem>.png        16-bit grayscale, round(map * 65535)  (--format png16)
     overlays/<stem>.png    the image with the map in a matplotlib colormap on top
-    manifest.json          method, delta, fusion, layers, model, target, size, files
+    manifest.json          method, delta, fusion, layers, model, target, size, files,
+                           not_read (sub-folders of --images, which are not searched)
 
 Maps and overlays are at the network's input size (``size``; the image's own size when no size
 is given and the checkpoint does not record one).
