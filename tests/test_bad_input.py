@@ -355,11 +355,17 @@ def test_unscalable_images_are_refused(tmp_path: Path) -> None:
     from racam.errors import DataError
 
     Image.fromarray(np.full((4, 4), 70000, np.int32), mode="I").save(tmp_path / "big.tif")
-    Image.fromarray(np.full((4, 4), 3.5, np.float32), mode="F").save(tmp_path / "f.tif")
     with pytest.raises(DataError, match="big.tif: 32-bit integer image with values outside"):
         read_image_tensor(tmp_path / "big.tif")
-    with pytest.raises(DataError, match=r"f.tif: float image with values outside \[0, 1\]"):
-        read_image_tensor(tmp_path / "f.tif")
+    # float images: scaled by the smallest of 1, 255, 65535 holding them (3.5 -> 3.5 / 255);
+    # negative, NaN or above 65535 cannot be scaled
+    Image.fromarray(np.full((4, 4), 3.5, np.float32), mode="F").save(tmp_path / "f.tif")
+    assert read_image_tensor(tmp_path / "f.tif").max().item() == pytest.approx(3.5 / 255)
+    for name, value in (("neg", -0.5), ("nan", np.nan), ("huge", 70000.0)):
+        Image.fromarray(np.full((4, 4), value, np.float32), mode="F").save(tmp_path / f"{name}.tif")
+        with pytest.raises(DataError, match=rf"{name}.tif: float image with values outside "
+                           r"\[0, 1\], \[0, 255\] and \[0, 65535\]"):
+            read_image_tensor(tmp_path / f"{name}.tif")
 
 
 def test_a_16_bit_folder_dataset_trains_on_true_values(tmp_path: Path) -> None:

@@ -412,8 +412,12 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
             raise ConfigError(f"config {path}: no such file, and not a built-in config {names}")
     if p.is_dir():
         raise ConfigError(f"config {p}: is a folder, not a YAML file")
+    from racam.yaml_load import DuplicateKeyError, load_yaml
+
     try:
-        values = yaml.safe_load(p.read_text()) or {}
+        values = load_yaml(p.read_text()) or {}
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"config {p}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {p}: not valid YAML: {' '.join(str(exc).split())}") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -5,7 +5,8 @@ Output folder layout::
     maps/<stem>.npy        float32 (H, W) in [0, 1]             (--format npy)
     maps/<stem>.png        16-bit grayscale, round(map * 65535)  (--format png16)
     overlays/<stem>.png    the image with the map in a matplotlib colormap on top
-    manifest.json          method, delta, fusion, layers, model, target, size, files
+    manifest.json          method, delta, fusion, layers, model, target, size, files,
+                           not_read (sub-folders of --images, which are not searched)
 
 Maps and overlays are at the network's input size (``size``; the image's own size when no size
 is given and the checkpoint does not record one).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,19 +64,20 @@ class CamJob:
     device: str = "auto"
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files of ``folder`` (sorted), skipping KolektorSDD / KSDD2 mask files."""
-    from racam.data.io import IMAGE_SUFFIXES
+def list_images(folder: Path) -> tuple[list[Path], list[str]]:
+    """Image files of ``folder`` (sorted; its sub-folders are not searched), skipping
+    KolektorSDD / KSDD2 mask files, and notes on what was not read (sub-folders). An image file
+    that cannot be read (or a broken link) is a :class:`DataError` naming it, before any map
+    is computed (:func:`racam.data.listing.list_images`)."""
+    from racam.data.listing import list_images as listing
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: image folder not found")
-    files = sorted(p for p in folder.iterdir() if p.is_file()
-                   and p.suffix.lower() in IMAGE_SUFFIXES
-                   and not p.stem.endswith(MASK_SUFFIXES))
-    if not files:
-        raise DataError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
-    return files
+    found = listing(folder, skip_stems=MASK_SUFFIXES)
+    bad = [s for s in found.skipped if not s.path.is_dir()]
+    if bad:
+        tail = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise DataError(f"{bad[0]}{tail}; fix or remove it (racam cam reads every image file "
+                        "of the folder)")
+    return found.require_images(), [str(s) for s in found.skipped]
 
 
 PARTIAL = ".racam-cam.partial"
@@ -169,8 +172,10 @@ def overlay(image: Tensor, m: Tensor, colormap: str = "jet", alpha: float = 0.5)
     return np.round(np.clip(mix, 0, 1) * 255).astype(np.uint8)
 
 
-def run_cam_job(job: CamJob) -> int:
-    """Compute and write the maps of every image of ``job.images``; returns how many."""
+def run_cam_job(job: CamJob, warn: Callable[[str], Any] | None = None) -> int:
+    """Compute and write the maps of every image of ``job.images``; returns how many. What the
+    folder holds and is not read (sub-folders) goes to ``warn`` and the manifest's
+    ``not_read``."""
     from racam.cam.registry import build_cam, cam_options
     from racam.data.io import read_image_tensor
     from racam.io import atomic_write_bytes, atomic_write_json
@@ -193,7 +198,10 @@ def run_cam_job(job: CamJob) -> int:
                           f"{job.size[1]}")
     if job.out.exists() and not job.out.is_dir():
         raise ConfigError(f"--out {job.out}: exists and is not a folder")
-    files = list_images(job.images)
+    files, not_read = list_images(job.images)
+    for note in not_read:
+        if warn is not None:
+            warn(note)
     device = _device(job.device)
     model, meta = load_job_model(job, device)
     channels = int(meta.get("in_channels", job.in_channels))
@@ -249,5 +257,5 @@ def run_cam_job(job: CamJob) -> int:
         "layers": cam.target_layer_names, "checkpoint": str(job.checkpoint) if job.checkpoint
         else None, "model": meta.get("backbone"), "target": "argmax" if target is None
         else target, "size": list(size) if size else None, "format": job.fmt,
-        "images": records})
+        "images": records, "not_read": not_read})
     return len(records)

@@ -15,8 +15,9 @@ def register(app: typer.Typer) -> None:
 
 
 def cam_command(
-    images: Path = typer.Option(..., "--images", help="Folder of images (files named *_label.* "
-                                "or *_GT.* are masks and are skipped)."),
+    images: Path = typer.Option(..., "--images", help="Folder of images, any format Pillow reads "
+                                "(files named *_label.* or *_GT.* are masks and are skipped; "
+                                "sub-folders are not searched)."),
     out: Path = typer.Option(..., "--out", help="Output folder: maps/, overlays/, "
                              "manifest.json."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint",
@@ -59,5 +60,6 @@ def cam_command(
                  layers=list(layers) if layers else None, target=target,
                  size=(size[0], size[1]) if size else None, fmt=fmt, colormap=colormap, alpha=alpha,
                  batch_size=batch_size, device=device)
-    n = run_cam_job(job)
+    n = run_cam_job(job, warn=lambda note: typer.secho(f"warning: {note}", err=True,
+                                                       fg=typer.colors.YELLOW))
     typer.echo(f"wrote {n} heat maps to {out}")

@@ -19,6 +19,8 @@ from racam.data.io import (
 )
 from racam.data.ksdd import KolektorSDD
 from racam.data.ksdd2 import KolektorSDD2
+from racam.data.listing import ImageListing, Skipped, list_images
+from racam.data.masks import MaskReading, read_mask_reading
 from racam.data.registry import register
 from racam.data.sample import Batch, Sample, collate_samples
 from racam.data.spec import DatasetSpec, DataSummary, InfoOptions, SplitCount
@@ -28,9 +30,10 @@ from racam.data.summary import summarize
 from racam.data.transforms import random_flips
 
 __all__ = [
-    "Batch", "DataSummary", "DatasetSpec", "FolderDataset", "InfoOptions", "KolektorSDD",
-    "KolektorSDD2", "Record", "RecordDataset", "Sample", "SplitCount", "collate_samples",
-    "image_size", "image_to_tensor", "ksdd_folds", "load_split_file", "random_flips",
-    "read_image", "read_image_tensor", "read_mask", "register", "resize_mask", "stratified_split",
+    "Batch", "DataSummary", "DatasetSpec", "FolderDataset", "ImageListing", "InfoOptions",
+    "KolektorSDD", "KolektorSDD2", "MaskReading", "Record", "RecordDataset", "Sample", "Skipped",
+    "SplitCount", "collate_samples", "image_size", "image_to_tensor", "ksdd_folds",
+    "list_images", "load_split_file", "random_flips", "read_image", "read_image_tensor",
+    "read_mask", "read_mask_reading", "register", "resize_mask", "stratified_split",
     "summarize",
 ]

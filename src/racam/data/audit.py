@@ -1,12 +1,16 @@
 """Every problem of a folder dataset (``good/``, ``defect/``, ``masks/``), listed by file.
 
-What a factory's folder holds: unreadable or corrupt images, defective images whose mask is
-missing or empty, masks of another size than their image or not binary (more than two
-values), masks that contradict their image's folder, masks without an image, images with the
-same content, file stems used twice. :func:`audit_folder` lists them all instead of stopping at
-the first; ``racam data info`` prints them as warnings, a run warns and goes on (the classifier
-trains on every readable image; an image without a usable mask is left out of the pixel
-metrics), and ``data.strict: true`` makes each of them an error.
+What a factory's folder holds: unreadable or corrupt images (and image files the listing could
+not use: broken links, link loops, sub-folders, which are not searched), defective images whose
+mask is missing or empty, masks of another size than their image, masks whose meaning is
+doubtful (more than two values, colours, transparency, a "defect" covering most of the mask:
+:mod:`racam.data.masks`, the same reading training and evaluation use), masks that contradict
+their image's folder, masks without an image, images with the same content, file stems used
+twice. Each mask's reading rule is counted (:attr:`FolderAudit.mask_rules`) and ``racam data
+info`` prints it. :func:`audit_folder` lists every problem instead of stopping at the first;
+``racam data info`` prints them as warnings, a run warns and goes on (the classifier trains on
+every readable image; an image without a usable mask is left out of the pixel metrics), and
+``data.strict: true`` makes each of them an error.
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from racam.data.io import IMAGE_SUFFIXES
+from racam.data.images import IMAGE_SUFFIXES, ImageReadError, open_image
+from racam.data.listing import ImageListing, list_images
+from racam.data.masks import read_mask_reading
 from racam.errors import DataError
 
 CLASSES = (("good", 0), ("defect", 1))
-_READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class FolderAudit:
     images: list[AuditedImage] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     sizes: Counter = field(default_factory=Counter)
+    #: how the masks were read (:attr:`racam.data.masks.MaskReading.rule`) -> how many masks
+    mask_rules: Counter = field(default_factory=Counter)
 
     @property
     def class_counts(self) -> dict[str, int]:
@@ -78,37 +84,25 @@ class FolderAudit:
             raise DataError(f"{self.problems[0]}{tail}")
 
 
-def _files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def _decode(path: Path) -> Image.Image:
-    img = Image.open(path)
-    img.load()
-    return img
+def _listing(folder: Path) -> ImageListing:
+    """The image files of ``folder`` by name (decoded later; see :func:`audit_folder`)."""
+    return list_images(folder, check=False) if folder.is_dir() else ImageListing(folder)
 
 
 def _check_mask(mask_path: Path, image: Image.Image, image_path: Path, label: int,
-                problems: list[Problem]) -> bool:
-    """Whether the mask can be scored against; problems are appended."""
+                audit: FolderAudit) -> bool:
+    """Whether the mask can be scored against; problems are appended to ``audit``."""
+    problems = audit.problems
     try:
-        m = _decode(mask_path)
-    except _READ_ERRORS as exc:
-        problems.append(Problem(mask_path, "unreadable mask", f"cannot read mask file ({exc})"))
+        reading = read_mask_reading(mask_path, image.size, image_path=image_path)
+    except ImageReadError as exc:
+        kind = "mask size" if exc.reason.startswith("mask is ") else "unreadable mask"
+        problems.append(Problem(mask_path, kind, exc.reason))
         return False
-    if m.size != image.size:
-        problems.append(Problem(mask_path, "mask size", f"mask is {m.size[0]}x{m.size[1]} "
-                                f"(width x height) but its image {image_path} is "
-                                f"{image.size[0]}x{image.size[1]}"))
-        return False
-    arr = np.asarray(m)
-    values = np.unique(arr.reshape(-1, arr.shape[-1]) if arr.ndim == 3 else arr, axis=0)
-    if len(values) > 2:
-        problems.append(Problem(mask_path, "mask not binary", f"{len(values)} different values "
-                                "(nonzero is taken as defect)"))
-    defect = bool(arr.any())
+    audit.mask_rules[reading.rule] += 1
+    problems.extend(Problem(mask_path, d.kind, d.message) for d in reading.doubts
+                    if not (label == 0 and d.kind == "mask mostly defect"))
+    defect = bool(reading.defect.any())
     if label == 1 and not defect:
         problems.append(Problem(mask_path, "empty mask",
                                 f"mask of defective image {image_path} is empty"))
@@ -123,14 +117,49 @@ def _check_mask(mask_path: Path, image: Image.Image, image_path: Path, label: in
 _CACHE: dict[tuple, FolderAudit] = {}
 
 
-def _state(root: Path) -> tuple:
-    """Names, sizes and modification times of every file the audit reads (its cache key)."""
-    entries = []
-    for sub in ("good", "defect", "masks"):
-        for p in _files(root / sub):
+SUBFOLDERS = ("good", "defect", "masks")
+
+
+def _state(root: Path, listings: dict[str, ImageListing]) -> tuple:
+    """Names, sizes and modification times of every file the audit reads, and what the
+    listings skipped (its cache key)."""
+    entries: list[tuple] = []
+    for sub in SUBFOLDERS:
+        for p in listings[sub].images:
             st = p.stat()
             entries.append((str(p), st.st_size, st.st_mtime_ns))
+        entries.extend((str(s.path), s.reason) for s in listings[sub].skipped)
     return (str(root.resolve()), tuple(entries))
+
+
+def _audit_image(audit: FolderAudit, img_path: Path, label: int, masks: dict[str, Path],
+                 seen_content: dict[str, Path]) -> None:
+    """Decode one image of ``good/`` or ``defect/`` and check it and its mask."""
+    try:
+        img = open_image(img_path)
+    except ImageReadError as exc:
+        audit.problems.append(Problem(img_path, "unreadable image", f"{exc.reason}; left out"))
+        return
+    digest = hashlib.sha256(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
+    if digest in seen_content:
+        audit.problems.append(Problem(img_path, "duplicate image", "same content as "
+                                      f"{seen_content[digest]}"))
+    else:
+        seen_content[digest] = img_path
+    audit.sizes[img.size] += 1
+    mask = masks.get(img_path.stem)
+    usable = True
+    if audit.has_masks:
+        if mask is None:
+            if label == 1:
+                audit.problems.append(Problem(
+                    img_path, "missing mask", f"mask file missing (expected "
+                    f"{audit.root / 'masks'}/{img_path.stem}.png or another image type with "
+                    "that stem)"))
+                usable = False
+        else:
+            usable = _check_mask(mask, img, img_path, label, audit)
+    audit.images.append(AuditedImage(img_path, label, mask if usable else None, usable))
 
 
 def audit_folder(root: Path) -> FolderAudit:
@@ -139,20 +168,22 @@ def audit_folder(root: Path) -> FolderAudit:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: folder dataset not found")
+    listings = {sub: _listing(root / sub) for sub in SUBFOLDERS}
     for cls, _ in CLASSES:
         if not (root / cls).is_dir():
             raise DataError(f"{root / cls}: folder not found (a folder dataset needs good/ and "
                             "defect/)")
-        if not _files(root / cls):
+        if not listings[cls].images:
             raise DataError(f"{root / cls}: folder holds no images "
                             f"({', '.join(IMAGE_SUFFIXES)})")
-    key = _state(root)
+    key = _state(root, listings)
     if key in _CACHE:
         return _CACHE[key]
-    masks_dir = root / "masks"
-    audit = FolderAudit(root, has_masks=masks_dir.is_dir())
+    audit = FolderAudit(root, has_masks=(root / "masks").is_dir())
+    for sub in SUBFOLDERS:
+        audit.problems.extend(Problem(s.path, "not read", s.reason) for s in listings[sub].skipped)
     masks: dict[str, Path] = {}
-    for p in _files(masks_dir):
+    for p in listings["masks"].images:
         if p.stem in masks:
             audit.problems.append(Problem(p, "duplicate mask", f"stem {p.stem!r} also used by "
                                           f"{masks[p.stem].name}; this one is ignored"))
@@ -161,7 +192,7 @@ def audit_folder(root: Path) -> FolderAudit:
     seen_stem: dict[str, Path] = {}
     seen_content: dict[str, Path] = {}
     for cls, label in CLASSES:
-        for img_path in _files(root / cls):
+        for img_path in listings[cls].images:
             if img_path.stem in seen_stem:
                 audit.problems.append(Problem(img_path, "duplicate stem", f"file stem "
                                               f"{img_path.stem!r} also used by "
@@ -170,32 +201,7 @@ def audit_folder(root: Path) -> FolderAudit:
                                               "left out)"))
                 continue
             seen_stem[img_path.stem] = img_path
-            try:
-                img = _decode(img_path)
-            except _READ_ERRORS as exc:
-                audit.problems.append(Problem(img_path, "unreadable image",
-                                              f"cannot read image file ({exc}); left out"))
-                continue
-            digest = hashlib.sha256(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
-            if digest in seen_content:
-                audit.problems.append(Problem(img_path, "duplicate image", "same content as "
-                                              f"{seen_content[digest]}"))
-            else:
-                seen_content[digest] = img_path
-            audit.sizes[img.size] += 1
-            mask = masks.get(img_path.stem)
-            usable = True
-            if audit.has_masks:
-                if mask is None:
-                    if label == 1:
-                        audit.problems.append(Problem(
-                            img_path, "missing mask", f"mask file missing (expected "
-                            f"{masks_dir}/{img_path.stem}.png or another image type with that "
-                            "stem)"))
-                        usable = False
-                else:
-                    usable = _check_mask(mask, img, img_path, label, audit.problems)
-            audit.images.append(AuditedImage(img_path, label, mask if usable else None, usable))
+            _audit_image(audit, img_path, label, masks, seen_content)
     for stem, p in masks.items():
         if stem not in seen_stem:
             audit.problems.append(Problem(p, "mask without image",

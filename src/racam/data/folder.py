@@ -3,7 +3,7 @@
 Layout::
 
     root/
-      good/    *.png|jpg|bmp|tif   defect-free images (label 0)
+      good/    *.png|jpg|tif|webp  defect-free images (label 0; any image file Pillow reads)
       defect/  ...                 defective images (label 1)
       masks/   <stem>.<ext>        optional pixel masks, same file stem as the image
       split.yaml | split.json      optional: {"train": [stems], "test": [stems]}
@@ -11,13 +11,15 @@ Layout::
 - Masks are optional and used for evaluation only. Without ``masks/`` every sample's mask is
   ``None``. With ``masks/``, an image in ``good/`` without a mask file gets an empty mask (its
   record's ``mask_path`` stays ``None``; ``dataset.true_mask(i)`` returns the empty array).
-- Every file is checked first (:func:`racam.data.audit.audit_folder`): unreadable images are
-  left out; an image whose mask is missing (``defect/``), empty, of another size or
-  contradicting its folder keeps its label for the classifier but has ``mask_usable=False``
-  (``true_mask`` is ``None``: left out of pixel metrics); file stems must be unique over
-  ``good/`` and ``defect/`` (a second image with a stem is left out). Each of these is a
-  problem the dataset's ``audit`` lists; ``strict=True`` (``data.strict``) makes the first an
-  error.
+- Every file is checked first (:func:`racam.data.audit.audit_folder`): the three folders are
+  listed by :func:`racam.data.listing.list_images` (links followed; sub-folders are named, not
+  searched), images and masks read by :mod:`racam.data.images` / :mod:`racam.data.masks`;
+  unreadable images are left out; an image whose mask is missing (``defect/``), empty, of
+  another size or contradicting its folder keeps its label for the classifier but has
+  ``mask_usable=False`` (``true_mask`` is ``None``: left out of pixel metrics); file stems must
+  be unique over ``good/`` and ``defect/`` (a second image with a stem is left out). Each of
+  these is a problem the dataset's ``audit`` lists; ``strict=True`` (``data.strict``) makes the
+  first an error.
 - Split: when ``split.yaml`` or ``split.json`` exists it decides (stems listed under ``train``
   and ``test``; an image listed in neither is in ``"all"`` only). Otherwise a seeded
   stratified split (:mod:`racam.data.stratify`, scikit-learn's StratifiedShuffleSplit) puts
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from racam.data.audit import CLASSES, FolderAudit, audit_folder
 from racam.data.io import Record, RecordDataset
+from racam.data.masks import MaskSurvey
 from racam.data.spec import DataFields, DatasetSpec, DataSummary, InfoOptions
 from racam.data.stratify import stratified_split
 from racam.errors import ConfigError, DataError
@@ -72,9 +75,9 @@ def read_user_split(path: Path, stems: list[str]) -> list[str | None]:
         if path.suffix == ".json":
             data = json.loads(text)
         else:
-            import yaml
+            from racam.yaml_load import load_yaml
 
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
     except Exception as exc:  # parse errors of either format
         raise DataError(f"{path}: cannot read split file ({exc})") from None
     if not isinstance(data, dict) or not set(data) <= {"train", "test"}:
@@ -145,13 +148,14 @@ class FolderSpec(DatasetSpec):
 
     def summarize(self, root: Path, options: InfoOptions) -> DataSummary:
         """Counts per split, plus class counts, image sizes and every problem of the folder."""
-        summary = super().summarize(root, options)
+        rows = self.count_rows(root, options)
         audit = audit_folder(root)
         sizes = ", ".join(f"{w}x{h} ({n})" for (w, h), n in audit.sizes.most_common())
         counts = ", ".join(f"{k} {v}" for k, v in audit.class_counts.items())
         details = [f"readable images: {counts}", f"image sizes (width x height): {sizes}",
+                   *MaskSurvey(dict(audit.mask_rules), []).details(),
                    f"{len(audit.problems)} problem(s)"
                    + (f"; {len(audit.without_usable_mask)} image(s) without a usable mask are "
                       "left out of pixel metrics" if audit.without_usable_mask else "")]
-        return DataSummary(summary.rows, summary.note, details,
+        return DataSummary(rows, "", details,
                            [str(p) for p in audit.problems])

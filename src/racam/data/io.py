@@ -6,134 +6,60 @@ file's path and says what is wrong (missing, unreadable, size mismatch, ...).
 Conventions:
 
 - sizes are ``(width, height)`` everywhere (as PIL), tensors are ``(C, H, W)`` / ``(H, W)``;
+- files are decoded by :mod:`racam.data.images` (every format Pillow opens, EXIF orientation
+  applied, racam's size limit; :func:`read_image`, :func:`image_size`) and masks read by
+  :mod:`racam.data.masks` (:func:`read_mask`; both re-exported here);
 - images are resized with PIL's bilinear filter (antialiased when shrinking) and scaled to
-  ``[0, 1]`` by their real range: 8-bit images (every PIL mode) by 255, 16-bit ones by 65535
-  (:func:`read_image`); masks are resized with nearest neighbour (pixel-centre convention, torch
-  ``mode="nearest-exact"``, the same as PIL's ``NEAREST``), so they stay binary;
-- a mask pixel is *defect* when it is nonzero (``np.array(Image.open(p)) > 0``; for a
-  multi-channel mask, when any channel is nonzero); an image is defective when its mask has
+  ``[0, 1]`` by their real range: 8-bit images (every PIL mode) by 255, 16-bit ones by 65535,
+  float ones by their range (:mod:`racam.data.images`); masks are resized with nearest
+  neighbour (pixel-centre convention, torch ``mode="nearest-exact"``, the same as PIL's
+  ``NEAREST``), so they stay binary;
+- a mask pixel is *defect* as :mod:`racam.data.masks` reads it (one channel: nonzero; colours:
+  any nonzero channel; alpha varying: not transparent); an image is defective when its mask has
   any defect pixel.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from racam.data.images import (
+    CHANNELS_INFO,
+    HIGH_DEPTH_MODES,
+    IMAGE_SUFFIXES,
+    UINT16_MAX,
+    PathLike,
+    high_depth_to_unit,
+    image_size,
+    read_image,
+)
+from racam.data.masks import read_mask
 from racam.data.sample import Sample
 from racam.errors import ConfigError, DataError
 
-PathLike = str | os.PathLike[str]
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+__all__ = ["HIGH_DEPTH_MODES", "IMAGE_SUFFIXES", "UINT16_MAX", "Record", "RecordDataset",
+           "check_size_and_channels", "high_depth_to_unit", "image_size", "image_to_tensor",
+           "mask_label", "read_image", "read_image_tensor", "read_mask", "resize_mask"]
 _MODES = {1: "L", 3: "RGB"}
-
-
-def _open(path: PathLike, what: str) -> Image.Image:
-    """Open and fully decode an image file, or raise a DataError naming it."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: {what} file not found")
-    try:
-        img = Image.open(p)
-        img.load()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{p}: cannot read {what} file ({exc})") from None
-    return img
-
-
-def image_size(path: PathLike) -> tuple[int, int]:
-    """``(width, height)`` of an image file, read from its header only."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: image file not found")
-    try:
-        with Image.open(p) as img:
-            return img.size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{p}: cannot read image file ({exc})") from None
-
-
-def read_image(path: PathLike, channels: int = 1) -> Image.Image:
-    """Decode an image file as a PIL image with its true values.
-
-    8-bit images of any mode (``L``, ``P``, ``LA``, ``RGBA``, ``CMYK``, ``1``, ...) come back in
-    mode ``L`` (``channels=1``) or ``RGB`` (3), as PIL converts them (alpha dropped, palette
-    applied). Images of more than 8 bits come back in mode ``F`` (one channel) holding values
-    already scaled to ``[0, 1]`` by their type's real range (:func:`high_depth_to_unit`), so a
-    16-bit image is neither clipped nor rounded to 8 bits; :func:`image_to_tensor` repeats that
-    channel when ``channels=3``. A file whose values cannot be scaled is a :class:`DataError`.
-
-    Returns the PIL image at its original size (``.size`` is ``(width, height)``); use
-    :func:`image_to_tensor` (or :func:`read_image_tensor`) to resize it into a tensor.
-    """
-    if channels not in _MODES:
-        raise ConfigError(f"channels must be 1 or 3, got {channels}")
-    img = _open(path, "image")
-    if img.mode in HIGH_DEPTH_MODES:
-        return high_depth_to_unit(img, path)
-    return img if img.mode == _MODES[channels] else img.convert(_MODES[channels])
-
-
-#: PIL modes with more than 8 bits per pixel (one channel): 16-bit unsigned, 32-bit int, float.
-HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
-#: Largest value of a 16-bit image (its values are divided by it).
-UINT16_MAX = 65535
-
-
-def high_depth_to_unit(img: Image.Image, path: PathLike) -> Image.Image:
-    """A mode ``F`` copy of a single-channel image of more than 8 bits, scaled to ``[0, 1]``.
-
-    - 16-bit (``I;16*``): ``value / 65535``;
-    - 32-bit integer (``I``, how some decoders give 16-bit files): ``value / 65535``, and values
-      outside ``0..65535`` are a :class:`DataError` (their range is unknown);
-    - float (``F``): kept as is; values outside ``[0, 1]`` or not finite are a DataError.
-    """
-    arr = np.asarray(img)
-    if img.mode == "F":
-        arr = arr.astype(np.float32)
-        if arr.size and (not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1):
-            raise DataError(f"{path}: float image with values outside [0, 1] "
-                            f"(min {np.nanmin(arr):g}, max {np.nanmax(arr):g}); scale it to "
-                            "[0, 1] or save it as 8- or 16-bit")
-        unit = arr
-    else:
-        wide = arr.astype(np.int64)
-        if wide.size and (wide.min() < 0 or wide.max() > UINT16_MAX):
-            raise DataError(f"{path}: 32-bit integer image with values outside 0..{UINT16_MAX} "
-                            f"(min {wide.min()}, max {wide.max()}); save it as 8- or 16-bit")
-        unit = (wide.astype(np.float64) / UINT16_MAX).astype(np.float32)
-    return Image.fromarray(np.ascontiguousarray(unit), mode="F")
-
-
-def read_mask(path: PathLike, expected_size: tuple[int, int] | None = None, *,
-              image_path: PathLike | None = None) -> np.ndarray:
-    """Read a mask file as a bool array ``(H, W)`` at its original size (nonzero = defect).
-
-    ``expected_size = (width, height)``, when given, must equal the mask's size; otherwise a
-    :class:`DataError` names the mask (and ``image_path`` when given) and both sizes.
-    """
-    img = _open(path, "mask")
-    if expected_size is not None and tuple(img.size) != tuple(expected_size):
-        of = f" but its image {image_path} is" if image_path is not None else ", expected"
-        raise DataError(f"{path}: mask is {img.size[0]}x{img.size[1]} (width x height){of} "
-                        f"{expected_size[0]}x{expected_size[1]}")
-    arr = np.asarray(img)
-    return np.asarray(arr.any(axis=-1) if arr.ndim == 3 else arr > 0)
 
 
 def image_to_tensor(img: Image.Image, size: tuple[int, int] | None = None,
                     channels: int | None = None) -> Tensor:
     """PIL image of :func:`read_image` -> float tensor ``(C, H, W)`` in [0, 1], bilinear-resized
     to ``size=(w, h)``. An 8-bit image is divided by 255; a mode ``F`` image (already in [0, 1])
-    is kept and, with ``channels=3``, repeated over three channels."""
+    is kept and, with 3 channels, repeated over three channels. ``channels=None``: the count
+    :func:`read_image` was asked for (its ``info``), so a 16-bit image of a 3-channel run gives
+    3 channels like its 8-bit neighbours."""
+    if channels is None:
+        channels = img.info.get(CHANNELS_INFO)
     if size is not None and tuple(img.size) != tuple(size):
         img = img.resize((size[0], size[1]), Image.Resampling.BILINEAR)
     if img.mode == "F":
@@ -143,7 +69,8 @@ def image_to_tensor(img: Image.Image, size: tuple[int, int] | None = None,
     arr = np.asarray(img, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+    t = torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+    return t.expand(channels, -1, -1).clone() if channels and t.shape[0] < channels else t
 
 
 def read_image_tensor(path: PathLike, channels: int = 1,

@@ -155,10 +155,15 @@ class KolektorSDDSpec(DatasetSpec):
         split = default_split_file(root) if options.split_file is None else options.split_file
         if split is not None and split.lower() == "none":
             split = None
-        rows = [count("all", KolektorSDD(root, split="all", split_file=None).labels)]
+        from racam.data.masks import survey_masks
+
+        every = KolektorSDD(root, split="all", split_file=None)
+        rows = [count("all", every.labels)]
+        survey = survey_masks([r.mask_path for r in every.records if r.mask_path is not None])
         if split is not None:
             for k in range(KolektorSDD.num_folds(root, split)):
                 for part in ("train", "test"):
                     ds = KolektorSDD(root, fold=k, split=part, split_file=split)
                     rows.append(count(f"fold {k} / {part}", ds.labels))
-        return DataSummary(rows, f"split file {split}" if split else "")
+        return DataSummary(rows, f"split file {split}" if split else "", survey.details(),
+                           survey.warnings)

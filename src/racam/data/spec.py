@@ -133,10 +133,21 @@ class DatasetSpec:
         ``--dataset``). Default: never; a dataset that cannot be recognised is named."""
         return False
 
-    def summarize(self, root: Path, options: InfoOptions) -> DataSummary:
-        """Counts for ``racam data info``. Default: ``all``, ``train`` and ``test`` of fold 0."""
+    def count_rows(self, root: Path, options: InfoOptions) -> list[SplitCount]:
+        """Counts of ``all``, ``train`` and ``test`` of fold 0."""
         cfg = _SummaryFields(self.name, options.test_fraction)
-        rows = [count(part, self.load(cfg, root, fold=0, split=part, augment=False,
+        return [count(part, self.load(cfg, root, fold=0, split=part, augment=False,
                                       seed=options.seed).labels)
                 for part in ("all", "train", "test")]
-        return DataSummary(rows)
+
+    def summarize(self, root: Path, options: InfoOptions) -> DataSummary:
+        """Counts for ``racam data info`` (:meth:`count_rows`) and how every mask file reads
+        (:func:`racam.data.masks.survey_masks`: rules as details, doubtful masks as
+        warnings)."""
+        from racam.data.masks import survey_masks
+
+        cfg = _SummaryFields(self.name, options.test_fraction)
+        every = self.load(cfg, root, fold=0, split="all", augment=False, seed=options.seed)
+        survey = survey_masks([r.mask_path for r in getattr(every, "records", [])
+                               if r.mask_path is not None])
+        return DataSummary(self.count_rows(root, options), "", survey.details(), survey.warnings)
