@@ -215,3 +215,15 @@ def test_plan_record_round_trips_for_the_report(tmp_path) -> None:
     assert any(line.startswith("Plan: data.size = 128x128 because") for line in lines)
     assert run_report_lines(tmp_path / "nothing") == []
     assert dataclasses.is_dataclass(planned.fingerprint)
+
+
+def test_a_refused_run_writes_no_plan(tmp_path) -> None:
+    root = _folder(tmp_path / "imgs", 6, 6)
+    out = tmp_path / "run"
+    stored = out / "fold0" / "classifier" / "result.json"
+    stored.parent.mkdir(parents=True)
+    stored.write_text('{"key": {"seed": 99}}')  # computed under another config
+    res = CliRunner().invoke(app, ["run", "folder-example", "--quiet", "--out", str(out),
+                                   "--set", f"data.root={root}", "--set", "device=cpu"])
+    assert isinstance(res.exception, ConfigError) and "different config" in str(res.exception)
+    assert sorted(p.name for p in out.iterdir()) == ["fold0"]

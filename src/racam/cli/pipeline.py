@@ -42,10 +42,12 @@ def run(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
 
     cfg, planned = load_planned(config, set_, out)
     pipe = Pipeline(cfg, progress=not quiet)
-    if planned is not None and is_main():  # the fingerprint and plan, for the report
+    if planned is not None:  # the fingerprint and plan, for the report (racam.plan)
         from racam.plan.record import write_plan
 
-        write_plan(pipe.out, planned)
+        pipe.check_stored()  # a refused run writes nothing, plan.json included
+        if is_main():
+            write_plan(pipe.out, planned)
     results = pipe.run()
     if is_main():
         _print_summary(results, pipe.out)
