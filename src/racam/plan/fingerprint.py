@@ -103,6 +103,8 @@ def from_folder(root: str | Path) -> Fingerprint:
     optional ``masks/``); :class:`DataError` naming the folder when a class folder is missing
     or no image header of a class can be read."""
     root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: folder dataset not found")
     sizes: list[tuple[int, int]] = []
     modes: Counter[str] = Counter()
     counts: dict[str, int] = {}

@@ -46,6 +46,9 @@ def plan_lines(record: Mapping[str, Any]) -> list[str]:
     for s in record["settings"]:
         if s["taken"]:
             lines.append(f"Plan: {s['key']} = {_value(s['value'])} because {s['reason']}")
+        elif s["used"] == s["value"]:
+            lines.append(f"Plan: {s['key']} = {_value(s['value'])} because {s['reason']} "
+                         "(your config sets the same)")
         else:
             lines.append(f"Plan: {s['key']} = {_value(s['used'])} as your config sets it "
                          f"(the plan's {_value(s['value'])} because {s['reason']})")

@@ -214,24 +214,24 @@ def plan_for(fp: Fingerprint, *, test_fraction: float = 0.3, val_fraction: float
     cls_batch = _batch(CLASSIFIER_PIXELS, size[0] * size[1], fit)
     reasons["classifier.batch_size"] = _batch_reason(
         cls_batch, CLASSIFIER_PIXELS, size, "ksdd-cpu's classifier batch (8 x 256x704)", fit,
-        "classifier")
+        "images the classifier trains on")
     draws = min(max(2 * max(counts.fit), MIN_DRAWS), MAX_DRAWS)
     draws = math.ceil(draws / cls_batch) * cls_batch
     reasons["classifier.samples_per_epoch"] = (
         f"twice the larger class ({max(counts.fit)} of {counts.fit[0]} good / {counts.fit[1]} "
         f"defective training images), within {MIN_DRAWS}-{MAX_DRAWS}, in whole batches: the "
         "balanced sampler draws each image of that class about once per epoch")
-    reasons["classifier.epochs"] = (f"{CLASSIFIER_EPOCHS}: the folder preset's, whose ImageNet "
-                                    "Lite0 reached AUROC 0.98 on a dataset nobody tuned on")
+    reasons["classifier.epochs"] = ("the folder preset's epochs, with which the ImageNet Lite0 "
+                                    "reached AUROC 0.98 on a dataset nobody tuned on")
     seg_batch = _batch(SEGMENTATION_PIXELS, crop[0] * crop[1], train)
     reasons["segmentation.batch_size"] = _batch_reason(
         seg_batch, SEGMENTATION_PIXELS, crop, "ksdd-cpu's crop batch (8 x 256x256)", train,
-        "training")
+        "training images")
     reasons["segmentation.samples_per_epoch"] = (
         f"{SEGMENTATION_STEPS} batches per epoch whatever the image count (crops are drawn "
         "with replacement, as nnU-Net's fixed iterations): ksdd-cpu's 384 crops of 8")
-    reasons["segmentation.epochs"] = (f"{SEGMENTATION_EPOCHS}: ksdd-cpu's crop schedule (about "
-                                      "6 minutes per fold on 2 CPU cores there)")
+    reasons["segmentation.epochs"] = ("ksdd-cpu's crop schedule, about 6 minutes per fold on 2 "
+                                      "CPU cores there")
     return Plan(size=size, channels=channels, crop=crop, classifier_batch=cls_batch,
                 classifier_samples_per_epoch=draws, classifier_epochs=CLASSIFIER_EPOCHS,
                 segmentation_batch=seg_batch,
@@ -245,7 +245,7 @@ def _batch_reason(batch: int, budget: int, size: tuple[int, int], what: str, ima
     text = f"{fits} inputs of {size[0]}x{size[1]} fit the pixels of {what}"
     if batch != fits:
         text += (f"; kept within {MIN_BATCH}-{MAX_BATCH} and at most a quarter of the "
-                 f"{images} {which} images")
+                 f"{images} {which}")
     return text
 
 
