@@ -8,6 +8,10 @@ becomes ``good/kosNN_PartK.jpg`` or ``defect/kosNN_PartK.jpg`` (stems unique ove
 as a folder dataset needs) and its mask ``masks/kosNN_PartK.png``, all symlinks to the original
 files: nothing is copied, nothing of the dataset is written.
 
+``--fold K`` also writes ``split.yaml`` from KolektorSDD's ``splits/split_33_0.pyb`` fold ``K``
+(whole items in train or test, as the paper's folds; a folder dataset's own stratified split
+would put parts of one item on both sides). Run with the repository's ``src`` on the path.
+
 The target must lie outside the repository (datasets are never put in it). It is created with a
 marker file; a target that exists without the marker is refused (it is not ours to change), and
 one with the marker has its links made again (only links are replaced).
@@ -64,13 +68,37 @@ def lay_out(source: Path, target: Path) -> dict[str, int]:
     return counts
 
 
+def write_split(source: Path, target: Path, fold: int) -> Path:
+    """``target/split.yaml``: the image stems of fold ``fold`` of KolektorSDD's split_33_0."""
+    import yaml
+
+    from racam.data.splits import ksdd_folds
+
+    train, test = ksdd_folds(source / "splits" / "split_33_0.pyb")
+    stems = {"good": image_stems(target / "good"), "defect": image_stems(target / "defect")}
+    every = stems["good"] + stems["defect"]
+    split = {part: sorted(s for s in every if s.split("_")[0] in set(items[fold]))
+             for part, items in (("train", train), ("test", test))}
+    path = target / "split.yaml"
+    path.write_text(yaml.safe_dump(split))
+    return path
+
+
+def image_stems(folder: Path) -> list[str]:
+    return [p.stem for p in folder.iterdir()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="the KolektorSDD folder (kos01 ... kos50)")
     parser.add_argument("target", type=Path, help="new folder outside the repository")
+    parser.add_argument("--fold", type=int, default=None,
+                        help="also write split.yaml from split_33_0.pyb fold 0, 1 or 2")
     args = parser.parse_args()
     counts = lay_out(args.source, args.target)
     print(f"{args.target}: {counts['good']} good, {counts['defect']} defective images linked")
+    if args.fold is not None:
+        print(f"{write_split(args.source, args.target, args.fold)}: fold {args.fold}")
 
 
 if __name__ == "__main__":
