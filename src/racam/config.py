@@ -32,6 +32,8 @@ SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
 #: Allowed values of ``classifier.precision`` and ``segmentation.precision``
 #: (:mod:`racam.precision`).
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "fp16")
+#: Allowed values of ``data.plan`` (:mod:`racam.plan`).
+PLAN_MODES: tuple[str, ...] = ("auto", "off")
 
 
 # Names kept by the registries (racam.registry), read when a config is checked.
@@ -120,6 +122,21 @@ class DataConfig:
     #: the classifier trains on every readable image, images without a usable mask are left
     #: out of the pixel metrics)
     strict: bool = False
+    #: folder datasets: ``auto`` derives the input size, crops, batches, epochs and the recipe
+    #: from a fingerprint of the images for every key the config and ``--set`` leave out
+    #: (:mod:`racam.plan`; ``racam data info`` prints it); ``off``: the config's values alone
+    plan: str = option("off", one_of(PLAN_MODES, "plan mode"))
+
+    def __post_init__(self) -> None:
+        """YAML 1.1 reads a bare ``off`` / ``on`` as a boolean: take it as the mode's name."""
+        if isinstance(self.plan, bool):
+            self.plan = "auto" if self.plan else "off"
+
+    def cross_check(self, where: str = "data") -> None:
+        """``plan: auto`` only for folder datasets (its fingerprint reads good/ and defect/)."""
+        if self.plan == "auto" and self.dataset != "folder":
+            raise ConfigError(f"{where or 'data'}.plan: auto applies to folder datasets, not "
+                              f"{self.dataset!r} (set data.plan: off)")
 
 
 @dataclass
@@ -324,7 +341,7 @@ class ReproduceConfig:
 #: Config keys added after runs were first cached, with the value that reproduces the earlier
 #: behaviour. At that value a key is left out of stage keys, so earlier run folders stay valid.
 LATER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "data": {"strict": False},
+    "data": {"strict": False, "plan": "off"},
     "classifier": {"threshold": 0.5, "precision": "auto", "channels_last": False,
                    "compile": False, "device_cache": False, "warmup_epochs": 0.0,
                    "schedule": "constant", "restarts": 0, "min_val_auroc": 0.75,
@@ -397,11 +414,11 @@ def config_from_dict(values: dict[str, Any]) -> RunConfig:
 BUILTIN_CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
-def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Load and check a YAML config; ``path`` may also name a built-in config (``ksdd-cpu``).
-
-    ``overrides`` maps dotted keys to values, e.g. ``{"classifier.epochs": 2}``.
-    """
+def config_values(path: str | os.PathLike[str],
+                  overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], Path]:
+    """The plain values of a YAML config with ``overrides`` merged in, and the file read;
+    ``path`` may also name a built-in config (``ksdd-cpu``). The keys present are the ones the
+    user set (:func:`racam.plan.apply.explicit_keys`)."""
     p = Path(path)
     if not p.exists():
         builtin = BUILTIN_CONFIGS / f"{path}.yaml"
@@ -435,7 +452,21 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {dotted}: {part} is not a section")
         node[leaf] = value
+    return values, p
+
+
+def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Load and check a YAML config; ``path`` may also name a built-in config (``ksdd-cpu``).
+
+    ``overrides`` maps dotted keys to values, e.g. ``{"classifier.epochs": 2}``.
+    """
+    values, p = config_values(path, overrides)
+    return config_from_values(values, p)
+
+
+def config_from_values(values: dict[str, Any], path: Path) -> RunConfig:
+    """:func:`config_from_dict`, naming the config file ``path`` in any error."""
     try:
         return config_from_dict(values)
     except ConfigError as exc:
-        raise ConfigError(f"{exc} (config {p})") from None
+        raise ConfigError(f"{exc} (config {path})") from None

@@ -59,6 +59,11 @@ def info(
         console.print(line)
     for line in summary.warnings:
         typer.secho(f"warning: {line}", err=True, fg=typer.colors.YELLOW)
+    if kind == "folder":  # the fingerprint and the plan a folder run takes (racam.plan)
+        from racam.plan.report import folder_info_lines
+
+        for line in folder_info_lines(path, test_fraction):
+            typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,9 +16,16 @@ QuietOpt = typer.Option(False, "--quiet", help="No progress bars.")
 
 
 def load(config: str, overrides: list[str] | None, out: Path | None = None):
-    """Load a config with ``--set`` overrides applied; ``out`` overrides ``output``."""
-    from racam.config import load_config
+    """Load a config with ``--set`` overrides applied; ``out`` overrides ``output``. A folder
+    run with ``data.plan: auto`` gets its plan's values for the keys it leaves out."""
+    return load_planned(config, overrides, out)[0]
+
+
+def load_planned(config: str, overrides: list[str] | None, out: Path | None = None):
+    """:func:`load`, and the run's :class:`racam.plan.apply.PlannedRun` (``None``: no plan)."""
+    from racam.config import config_from_values, config_values
     from racam.errors import ConfigError
+    from racam.plan.apply import planned_run
 
     values = {}
     for item in overrides or []:
@@ -28,4 +35,7 @@ def load(config: str, overrides: list[str] | None, out: Path | None = None):
         values[key.strip()] = yaml.safe_load(value)
     if out is not None:
         values["output"] = str(out)
-    return load_config(config, values)
+    plain, path = config_values(config, values)
+    cfg = config_from_values(plain, path)
+    planned = planned_run(cfg, plain)
+    return (cfg, None) if planned is None else (planned.config, planned)

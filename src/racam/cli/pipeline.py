@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from racam.cli.options import ConfigArg, OutOpt, QuietOpt, SetOpt, load
+from racam.cli.options import ConfigArg, OutOpt, QuietOpt, SetOpt, load, load_planned
 from racam.distributed import is_distributed, is_main
 
 
@@ -40,8 +40,14 @@ def run(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
     """
     from racam.pipeline.run import Pipeline
 
-    cfg = load(config, set_, out)
+    cfg, planned = load_planned(config, set_, out)
     pipe = Pipeline(cfg, progress=not quiet)
+    if planned is not None:  # the fingerprint and plan, for the report (racam.plan)
+        from racam.plan.record import write_plan
+
+        pipe.check_stored()  # a refused run writes nothing, plan.json included
+        if is_main():
+            write_plan(pipe.out, planned)
     results = pipe.run()
     if is_main():
         _print_summary(results, pipe.out)
