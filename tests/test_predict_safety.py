@@ -25,7 +25,6 @@ from PIL import Image
 from test_bad_input import one_error_line, racam
 
 import racam as racam_pkg
-import racam.io as racam_io
 from racam.data.registry import BUILTIN_ROOTS
 from racam.deploy.bundle import read_bundle
 from racam.errors import DataError
@@ -396,9 +395,6 @@ def test_exported_models_follow_the_umask(bundle1) -> None:
         assert (bundle1 / name).stat().st_mode & 0o777 == 0o640
 
 
-@pytest.mark.xfail(not hasattr(racam_io, "file_mode"), strict=True,
-                   reason="atomic writes follow the umask once racam.io's umask fix (branch "
-                          "datasafe) is merged; then this runs as a plain test")
 def test_predict_outputs_and_bundle_json_follow_the_umask(trained_run, bundle1, images,
                                                           tmp_path) -> None:
     old = os.umask(0o027)

@@ -32,17 +32,11 @@ from racam.deploy.bundle import (
     meta_from_run,
 )
 from racam.errors import CheckpointError, DataError
-from racam.io import atomic_write_json
+from racam.io import atomic_write_json, file_mode
 
 __all__ = ["OPSET", "export_module", "export_run"]
 
 OPSET = 18
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _try_export(model: nn.Module, example: torch.Tensor, path: Path,
@@ -72,7 +66,7 @@ def export_module(model: nn.Module, example: torch.Tensor, path: Path) -> list[s
             except Exception as exc:  # the exporter raises many kinds; try the next shapes
                 errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
                 continue
-            tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; follow the umask
+            tmp.chmod(file_mode())  # mkstemp makes 0600; follow the umask
             os.replace(tmp, path)
             return axes
     finally:

@@ -1,10 +1,13 @@
-"""The input images of ``racam predict``: the one place that lists them."""
+"""The input images of ``racam predict``, listed by the one lister of every command
+(:func:`racam.data.listing.list_images`)."""
 
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 
+from racam.data.listing import is_image_name
+from racam.data.listing import list_images as list_folder
 from racam.deploy.output_dir import MARKER
 from racam.errors import DataError
 
@@ -12,28 +15,27 @@ __all__ = ["list_images"]
 
 
 def list_images(folder: Path, exclude: Path | None = None) -> list[Path]:
-    """Image files under ``folder`` (recursive, sorted), skipping KolektorSDD-style mask files
-    (``*_label.*``, ``*_GT.*``), anything under ``exclude`` (the output folder) and any folder
-    holding racam predict's marker (an earlier call's output): predict's own outputs are never
-    read as input."""
+    """Image files under ``folder`` (recursive, following symbolic links, loops detected;
+    sorted), skipping KolektorSDD-style mask files (``*_label.*``, ``*_GT.*``), anything under
+    ``exclude`` (the output folder) and any folder holding racam predict's marker (an earlier
+    call's output): predict's own outputs are never read as input. An image-like file that
+    cannot be opened (a broken link, ...) is listed all the same, so that it gets its CSV row
+    with the error; a folder that is not searched is named on stderr."""
     from racam.cam.export import MASK_SUFFIXES
-    from racam.data.io import IMAGE_SUFFIXES
 
-    if not folder.is_dir():
-        raise DataError(f"{folder}: image folder not found")
     if (folder / MARKER).is_file():
         raise DataError(f"{folder}: an output folder of racam predict ({MARKER}); its masks "
                         "and overlays are not input images")
-    ex = exclude.resolve() if exclude is not None else None
-    files = []
-    for top, dirs, names in os.walk(folder):
-        here = Path(top)
-        if MARKER in names or (ex is not None and here.resolve() == ex):
-            dirs[:] = []
-            continue
-        files += [here / n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES
-                  and not Path(n).stem.endswith(MASK_SUFFIXES) and (here / n).is_file()]
-    files.sort()
+    # only an output folder inside the image folder is left out (--images may lie inside --out)
+    skip = [] if exclude is None or folder.resolve().is_relative_to(exclude.resolve()) \
+        else [exclude]
+    found = list_folder(folder, recursive=True, exclude=skip,
+                        skip_stems=tuple(MASK_SUFFIXES), markers=(MARKER,), check=False)
+    unreadable = [s.path for s in found.skipped if is_image_name(s.path)]
+    for s in found.skipped:
+        if not is_image_name(s.path):
+            print(f"warning: {s}", file=sys.stderr)
+    files = sorted(found.images + unreadable)
     if not files:
-        raise DataError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+        found.require_images()
     return files
