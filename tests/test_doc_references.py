@@ -7,6 +7,7 @@ repository. The two worked examples (files a reader creates) are the only except
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 from pathlib import Path
@@ -37,6 +38,8 @@ def _resolves(name: str) -> bool:
         except ModuleNotFoundError:
             continue
         for attr in parts[i:]:
+            if dataclasses.is_dataclass(obj) and attr in {f.name for f in dataclasses.fields(obj)}:
+                return True  # a field without a default is no class attribute
             if not hasattr(obj, attr):
                 return False
             obj = getattr(obj, attr)
