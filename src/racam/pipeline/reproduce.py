@@ -30,6 +30,8 @@ from typing import Any
 
 from racam.cam.registry import CAM_OPTION_DEFAULTS, get_method, variant_key
 from racam.config import RunConfig
+from racam.engine import Engine as Pipeline
+from racam.engine import classifier_summary, machine_info
 from racam.errors import ConfigError
 from racam.evaluation.bootstrap import (
     BOOTSTRAP_SEED,
@@ -39,12 +41,11 @@ from racam.evaluation.bootstrap import (
 )
 from racam.evaluation.pooling import counts_from, merged_per_image, pooled
 from racam.io import atomic_write_json, atomic_write_text
-from racam.pipeline.elapsed import CallLedger
-from racam.pipeline.run import Pipeline, classifier_summary, machine_info
 from racam.pipeline.table_iii import add_table_iii_intervals
 from racam.report.html import write_html
 from racam.report.paper_numbers import REFERENCE
 from racam.report.reproduction import render_report
+from racam.stages.elapsed import CallLedger
 
 #: Scores averaged over seeds (fractions in [0, 1]).
 SCORES = ("iou", "precision", "recall", "f1", "miou", "iou_background")
