@@ -54,7 +54,7 @@ class Key:
     into: str | None = None
 
 
-_ADDED = {
+_ADDED: dict[str, dict[str, Any]] = {
     "data": {"strict": False},
     "classifier": {"threshold": 0.5, "precision": "auto", "channels_last": False,
                    "compile": False, "device_cache": False, "warmup_epochs": 0.0,

@@ -100,7 +100,8 @@ class RunResults:
     @classmethod
     def from_json(cls, v: dict[str, Any]) -> RunResults:
         return cls(list(v["folds"]), ClassifierPooled.from_json(v["classifier"]),
-                   *(v.get(name) for name in VIEWS), dict(v.get("intervals") or {}),
+                   v.get("cam_paper"), v.get("cam_deployment"), v.get("pseudo_labels"),
+                   v.get("segmentation"), dict(v.get("intervals") or {}),
                    {int(k): s for k, s in v.get("stage_seconds", {}).items()},
                    DataProblems.from_json(v.get("data") or {}), v.get("wall_seconds_this_call"),
                    v.get("wall_seconds_all_calls"), v.get("calls"), v.get("machine") or {},

@@ -112,9 +112,10 @@ class HeatmapStage:
         r = evaluate_cam(self.cam(fold, method, delta, weighting=weighting, fgbp_head=fgbp_head),
                          ds, probs, batch_size=ctx.cfg.cam.batch_size, device=ctx.device,
                          progress=ctx.progress)
+        opts = ctx.method_options(method, weighting, fgbp_head)
         return CamQualityResult(
-            method=method, delta=delta, split=split,
-            **ctx.method_options(method, weighting, fgbp_head),
+            method=method, delta=delta, split=split, weighting=opts.get("weighting"),
+            fgbp_head=opts.get("fgbp_head"),
             paper=counts_dict(r["paper_counts"]),
             deployment=counts_dict(r["deployment_counts"])
             if r["deployment_counts"] is not None else None,
