@@ -112,3 +112,27 @@ def test_a_result_of_an_unknown_format_is_refused_in_one_line(trained_run, tmp_p
     line = str(err.value)
     assert "\n" not in line and str(path) in line and f"format {FORMAT_VERSION + 1}" in line
     assert stamps() == before
+
+
+def test_stage_results_read_and_write_their_files_unchanged(trained_run) -> None:
+    """Every stored stage result of a run, read as its typed result and written again, gives
+    the same JSON text (same fields, same order), and its typed fields hold the file's values."""
+    from racam.stages.classifier import ClassifierStageResult
+    from racam.stages.heatmaps import CamQualityResult
+    from racam.stages.pseudo_labels import PseudoLabelResult
+    from racam.stages.segmentation import SegmentationStageResult
+
+    kinds = {"classifier": ClassifierStageResult, "cam": CamQualityResult,
+             "pseudo": PseudoLabelResult, "segmentation": SegmentationStageResult}
+    seen = set()
+    for path in trained_run.glob("fold*/*/**/*.json"):
+        kind = path.relative_to(trained_run).parts[1]
+        if path.name in ("manifest.json", "history.json", "key.json"):
+            continue
+        stored = json.loads(path.read_text())
+        typed = kinds[kind].from_json(stored)
+        assert json.dumps(typed.to_json()) == json.dumps(stored), path
+        assert typed.key == stored["key"] and typed.seconds == stored["seconds"]
+        assert not typed.extra
+        seen.add(kind)
+    assert seen == set(kinds)

@@ -3,9 +3,9 @@
 Everything racam does to read what an earlier racam wrote is here, in one table
 (:data:`KEYS`) and one format version (:data:`FORMAT_VERSION`):
 
-- **Config files.** A retired key with a successor (``amp``, ``bf16`` -> ``precision``) is
-  translated when a config is loaded (:func:`translate_config`; ``racam.config.load_config``
-  prints one deprecation line per file); a retired key that did nothing is dropped.
+- **Config files.** A renamed key (``amp``, ``bf16`` -> ``precision``) is translated when a
+  config is loaded (:func:`translate_config`; ``racam.config.load_config`` prints one
+  deprecation line per file); a retired key that did nothing is an unknown key there.
 - **Stage keys** (what a stored stage result was computed under, :mod:`racam.stages.cache`).
   A stored key is read as now (:func:`comparable`): retired keys translated or dropped, keys
   added since held at their earlier-behaviour value left out (new keys are written so too,
@@ -116,35 +116,40 @@ def _fold_precision(part: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def translate_section(section: str, part: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """``part`` with the retired and renamed keys of :data:`KEYS` handled, and the names of
-    those it held (``["segmentation.bf16"]``)."""
+def translate_section(section: str, part: dict[str, Any], *, retired: bool = True
+                      ) -> tuple[dict[str, Any], list[str]]:
+    """``part`` with the renamed and (with ``retired``) the retired keys of :data:`KEYS`
+    handled, and the names of those it held (``["segmentation.bf16"]``)."""
     old = [k for k in KEYS if k.section == section and k.name in part
-           and (k.kind == "renamed" or (k.kind == "retired" and part[k.name] == k.value))]
+           and (k.kind == "renamed"
+                or (retired and k.kind == "retired" and part[k.name] == k.value))]
     if not old:
         return part, []
+    for k in old:
+        if k.kind == "renamed" and not isinstance(part[k.name], bool):
+            raise ConfigError(f"{section}.{k.name}: expected true or false, got "
+                              f"{part[k.name]!r}")
     out = {k: v for k, v in part.items()
            if not any(o.kind == "retired" and o.name == k for o in old)}
     return _fold_precision(out), [f"{section}.{k.name}" for k in old]
 
 
 def translate_config(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Config data (as loaded from YAML or ``config.json``) in today's keys, and the old keys
-    it held (for one deprecation line)."""
+    """Config data (as loaded from YAML or ``config.json``) with the renamed keys in today's
+    names, and the old keys it held (for one deprecation line). A retired key stays an unknown
+    key there: it did nothing, and a config naming it is told so."""
     out, old = dict(values), []
-    for section in {k.section for k in KEYS}:
+    for section in sorted({k.section for k in KEYS}):
         if isinstance(out.get(section), dict):
-            out[section], found = translate_section(section, out[section])
+            out[section], found = translate_section(section, out[section], retired=False)
             old += found
     return out, sorted(old)
 
 
 def deprecation_line(where: str, old: list[str]) -> str:
     """The one line a config with old keys gets (``old``: from :func:`translate_config`)."""
-    renamed = [n for n in old if n.rsplit(".", 1)[-1] in ("amp", "bf16")]
-    parts = ([f"{', '.join(renamed)} folded into precision (auto, float32, bf16 or fp16)"]
-             if renamed else []) + [f"{n} retired" for n in old if n not in renamed]
-    return f"warning: {where}: {'; '.join(parts)}; read as today's keys, please update the file"
+    return (f"warning: {where}: {', '.join(old)} folded into precision (auto, float32, bf16 or "
+            "fp16); read as today's keys, please update the file")
 
 
 def comparable(stored: Any, now: dict[str, Any]) -> Any:

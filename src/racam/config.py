@@ -404,10 +404,10 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {dotted}: {part} is not a section")
         node[leaf] = value
-    old = translate_config(values)[1]
-    if old:
-        print(deprecation_line(f"config {p}", old), file=sys.stderr)
     try:
+        old = translate_config(values)[1]
+        if old:
+            print(deprecation_line(f"config {p}", old), file=sys.stderr)
         return config_from_dict(values)
     except ConfigError as exc:
         raise ConfigError(f"{exc} (config {p})") from None

@@ -22,7 +22,7 @@ class ClassifierStageResult(StageResult):
     """The kept classifier of a fold and its test scores (``None``: one class in the test
     images). ``attempts``: one record per trained attempt when there were several."""
 
-    checkpoint: str
+    checkpoint: str = ""
     best_epoch: int | None = None
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     diverged_at: int | None = optional()
@@ -83,8 +83,11 @@ class ClassifierSummary:
                    tuple(Candidate(**c) for c in v.get("candidates", [])))
 
 
-def classifier_summary(v: ClassifierStageResult) -> dict[str, Any]:
-    """The stored form of :meth:`ClassifierSummary.of` (the paper reproduction's JSON)."""
+def classifier_summary(v: ClassifierStageResult | dict[str, Any]) -> dict[str, Any]:
+    """The stored form of :meth:`ClassifierSummary.of` (the paper reproduction's JSON) of a
+    classifier stage result, typed or stored."""
+    if isinstance(v, dict):
+        v = ClassifierStageResult.from_json(v)
     return ClassifierSummary.of(v).to_json()
 
 
