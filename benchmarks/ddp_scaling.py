@@ -33,7 +33,7 @@ def worker(steps: int, images: int, device_name: str) -> None:
     from racam.cam.registry import build_cam, cam_options, get_method
     from racam.config import load_config
     from racam.models import build_classifier, classifier_target_layers
-    from racam.pipeline.folds import fold_datasets
+    from racam.stages.folds import fold_datasets
     from racam.training import global_batch_loss, resolve_device, wrap_ddp
 
     distributed.init_from_env()

@@ -147,8 +147,8 @@ def main() -> None:
     c_cfg, s_cfg, chans = cfg.classifier, cfg.segmentation, cfg.data.channels
     if a.tiny:
         c_cfg = replace(c_cfg, backbone="vgg16_narrow", width=16)
-    cp = resolve_precision(c_cfg.precision, dev, amp=c_cfg.amp)
-    sp = resolve_precision(s_cfg.precision, dev, amp=s_cfg.amp, bf16=s_cfg.bf16)
+    cp = resolve_precision(c_cfg.precision, dev)
+    sp = resolve_precision(s_cfg.precision, dev)
     print(f"racam paper-scale benchmark: config {a.config}, device {dev}"
           f"{' (' + torch.cuda.get_device_name(dev) + ')' if cuda else ''}, torch "
           f"{torch.__version__}, images {w} x {h} x {chans}, crops {crop[0]} x {crop[1]}, "

@@ -16,8 +16,8 @@ import torch
 from scipy import ndimage
 
 from racam.config import load_config
+from racam.engine import Engine as Pipeline
 from racam.evaluation.metrics import SegmentationMeter
-from racam.pipeline.run import Pipeline
 from racam.pseudo.heatmaps import to_original_size
 from racam.pseudo.otsu import otsu_threshold
 

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from racam.cli.options import load
+from racam.engine import Engine as Pipeline
 from racam.evaluation.pooling import counts_from
-from racam.pipeline.run import Pipeline
 
 
 def main() -> None:

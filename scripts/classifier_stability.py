@@ -30,7 +30,7 @@ from typing import Any
 from racam.classifier.train import train_classifier
 from racam.cli.options import load
 from racam.config import ClassifierConfig, RunConfig
-from racam.pipeline.folds import fold_datasets
+from racam.stages.folds import fold_datasets
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "config": {},

@@ -26,10 +26,10 @@ from racam.classifier.restarts import chosen_checkpoint
 from racam.cli.options import load
 from racam.evaluation.metrics import SegmentationMeter
 from racam.models import classifier_target_layers
-from racam.pipeline.folds import fold_datasets
 from racam.pseudo.guided import guide_from_images, guided_filter
 from racam.pseudo.heatmaps import iter_heatmaps, to_original_size
 from racam.pseudo.otsu import otsu_threshold
+from racam.stages.folds import fold_datasets
 
 
 def otsu_masks(big: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

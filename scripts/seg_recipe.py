@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from racam.cli.options import load
-from racam.pipeline.folds import LabelledSubset, fold_datasets
+from racam.stages.folds import LabelledSubset, fold_datasets
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,9 +20,9 @@ from racam.data import read_mask
 from racam.evaluation.metrics import SegmentationMeter
 from racam.evaluation.segmentation_quality import evaluate_segmentation
 from racam.layout import segmentation_tag
-from racam.pipeline.folds import fold_datasets
 from racam.pseudo.labels import mask_filename
 from racam.segmentation import load_segmentation
+from racam.stages.folds import fold_datasets
 
 
 def main() -> None:
@@ -50,7 +50,8 @@ def main() -> None:
         sub = torch.utils.data.Subset(ds, idx)
         sub.true_mask = lambda j, ds=ds, idx=idx: ds.true_mask(idx[j])  # type: ignore[attr-defined]
         sub.records = [ds.records[i] for i in idx]  # type: ignore[attr-defined]
-        r = evaluate_segmentation(model, sub, device="cpu", bf16=cfg.segmentation.bf16)
+        r = evaluate_segmentation(model, sub, device="cpu",
+                                  bf16=cfg.segmentation.precision == "bf16")
         net_meter.add(r["counts"], f"fold{k}")
         for name, m in (("labels", labels_meter), ("network", net_meter)):
             c = m.total

@@ -15,8 +15,8 @@ import argparse
 import torch
 
 from racam.config import load_config
+from racam.engine import Engine as Pipeline
 from racam.evaluation.metrics import SegmentationMeter
-from racam.pipeline.run import Pipeline
 from racam.pseudo.heatmaps import to_original_size
 from racam.pseudo.otsu import otsu_threshold
 

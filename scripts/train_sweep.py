@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 
 from racam.config import load_config
+from racam.engine import Engine as Pipeline
 from racam.evaluation.pooling import counts_from
-from racam.pipeline.run import Pipeline
 
 
 def main() -> None:

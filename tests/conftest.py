@@ -53,11 +53,11 @@ def trained_run(tmp_path_factory) -> Path:
     """A finished tiny ``racam run`` of the demo config (bundled KolektorSDD sample, a few
     seconds of training): classifier, pseudo-labels, segmentation network and report."""
     from racam.config import load_config
-    from racam.pipeline.run import Pipeline
+    from racam.engine import Engine
 
     out = tmp_path_factory.mktemp("trained-run")
     cfg = load_config("demo", {"output": str(out), "device": "cpu", "data.size": [64, 160],
                                "classifier.epochs": 2, "classifier.samples_per_epoch": 16,
                                "segmentation.epochs": 1, "segmentation.samples_per_epoch": 8})
-    Pipeline(cfg, progress=False, log=lambda _: None).run()
+    Engine(cfg, progress=False, log=lambda _: None).run()
     return out

@@ -18,7 +18,7 @@ from racam.data.stratify import class_quota, per_class_split, stratified_split
 from racam.data.summary import detect_dataset, summarize
 from racam.errors import ConfigError
 from racam.layout import fold_list
-from racam.pipeline.folds import fold_datasets, resolve_root
+from racam.stages.folds import fold_datasets, resolve_root
 
 # ---------------------------------------------------------------- registry
 
@@ -147,7 +147,7 @@ def test_demo_needs_no_data_folder(monkeypatch) -> None:
 
 
 def test_the_package_has_no_development_data_default() -> None:
-    import racam.pipeline.folds as folds
+    import racam.stages.folds as folds
 
     src = Path(folds.__file__).read_text() + Path(registry.__file__).read_text()
     assert "\"shared\"" not in src and not hasattr(folds, "DEFAULT_DATA")

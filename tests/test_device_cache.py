@@ -16,10 +16,10 @@ from racam.config import ClassifierConfig, SegmentationConfig
 from racam.data import KolektorSDD
 from racam.data.device_cache import DeviceCache, augments, device_generator
 from racam.data.sample import Sample
-from racam.pipeline.folds import LabelledSubset
 from racam.segmentation import train as seg_train
 from racam.segmentation import train_segmentation
 from racam.segmentation.device_crops import DeviceCropSampler
+from racam.stages.folds import LabelledSubset
 from racam.training import dataset_labels, epoch_sampler, loader_base_seed, seed_epoch
 
 CPU = torch.device("cpu")

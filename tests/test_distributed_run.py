@@ -24,7 +24,7 @@ from racam import distributed
 from racam.classifier import load_classifier, predict_proba
 from racam.cli import app
 from racam.cli.options import load
-from racam.pipeline.folds import fold_datasets
+from racam.stages.folds import fold_datasets
 
 pytestmark = pytest.mark.slow
 

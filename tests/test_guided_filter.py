@@ -81,11 +81,11 @@ def test_pseudo_labels_are_cut_from_the_refined_maps(tmp_path) -> None:
     from PIL import Image
 
     from racam.data import KolektorSDD
-    from racam.pipeline.folds import SAMPLE_ROOT
     from racam.pseudo.guided import guided_refiner
     from racam.pseudo.heatmaps import to_original_size
     from racam.pseudo.labels import mask_filename, write_pseudo_labels
     from racam.pseudo.otsu import otsu_mask
+    from racam.stages.folds import SAMPLE_ROOT
 
     ds = KolektorSDD(SAMPLE_ROOT, fold=0, split="train", size=(24, 64), channels=1,
                      split_file="demo_split.pyb")
@@ -117,15 +117,15 @@ def test_pseudo_labels_are_cut_from_the_refined_maps(tmp_path) -> None:
 
 def test_guided_settings_name_the_pseudo_labels_and_enter_their_key() -> None:
     from racam.config import load_config
+    from racam.engine import Engine
     from racam.layout import pseudo_key
-    from racam.pipeline.run import Pipeline
 
     plain = load_config("demo", {"cam.pseudo_threshold": "otsu2"})
     guided = load_config("demo", {"cam.pseudo_threshold": "otsu2", "cam.guided_radius": 8,
                                   "cam.guided_eps": 1e-4})
     assert pseudo_key(plain) == "racam-d50-otsu2"
     assert pseudo_key(guided) == "racam-d50-g8e0.0001-otsu2"
-    assert "guided_radius" not in Pipeline(plain)._key("cam")["cam"]
-    assert "guided_eps" not in Pipeline(load_config("demo", {"cam.guided_eps": 0.5}))._key(
+    assert "guided_radius" not in Engine(plain).ctx.key("cam")["cam"]
+    assert "guided_eps" not in Engine(load_config("demo", {"cam.guided_eps": 0.5})).ctx.key(
         "cam")["cam"]  # no radius: eps changes nothing
-    assert Pipeline(guided)._key("cam")["cam"]["guided_radius"] == 8
+    assert Engine(guided).ctx.key("cam")["cam"]["guided_radius"] == 8

@@ -15,11 +15,11 @@ from skimage.filters import threshold_otsu
 
 from racam.data import KolektorSDD
 from racam.data.sample import Sample, collate_samples
-from racam.pipeline.folds import SAMPLE_ROOT
 from racam.pseudo.labels import IGNORE, PseudoLabelDataset, mask_filename, write_pseudo_labels
 from racam.pseudo.otsu import pseudo_mask, pseudo_trimap
 from racam.segmentation.crops import DefectCropDataset
 from racam.segmentation.losses import IGNORE_INDEX, segmentation_loss
+from racam.stages.folds import SAMPLE_ROOT
 
 
 def _blob_map(seed: int = 3) -> torch.Tensor:

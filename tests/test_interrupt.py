@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from racam.pipeline.elapsed import CallLedger, interrupted_path, timed_stage
+from racam.stages.elapsed import CallLedger, interrupted_path, timed_stage
 
 
 def _sleep_then(seconds: float, fail: bool) -> dict:

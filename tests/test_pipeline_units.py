@@ -7,10 +7,11 @@ import json
 import pytest
 
 from racam.cam.registry import method_key
+from racam.compat import FORMAT_VERSION
 from racam.errors import ConfigError
 from racam.io import atomic_write_json
-from racam.pipeline.cache import cached
-from racam.pipeline.folds import stratified_holdout
+from racam.stages.cache import cached
+from racam.stages.folds import stratified_holdout
 
 
 def test_stratified_holdout_is_stratified_seeded_and_disjoint() -> None:
@@ -36,8 +37,9 @@ def test_cached_computes_once(tmp_path) -> None:
         return {"x": 1}
 
     p = tmp_path / "a" / "r.json"
-    assert cached(p, compute) == {"x": 1}
-    assert cached(p, compute) == {"x": 1}
+    stored = {"x": 1, "schema": FORMAT_VERSION}  # the result format, written last
+    assert cached(p, compute) == stored
+    assert cached(p, compute) == stored
     assert len(calls) == 1
 
 
@@ -114,7 +116,7 @@ def test_cached_recomputes_a_result_without_a_required_field(tmp_path) -> None:
     atomic_write_json(p, {"x": 1, "key": {"seed": 0}})  # written before "per_image" existed
     assert cached(p, lambda: {"x": 2}, {"seed": 0})["x"] == 1
     assert cached(p, lambda: {"x": 3, "per_image": {}}, {"seed": 0}, require=("per_image",)) \
-        == {"x": 3, "per_image": {}, "key": {"seed": 0}}
+        == {"x": 3, "per_image": {}, "key": {"seed": 0}, "schema": FORMAT_VERSION}
     assert json.loads(p.read_text())["x"] == 3
     assert cached(p, lambda: {"x": 4, "per_image": {}}, {"seed": 0},
                   require=("per_image",))["x"] == 3
@@ -126,26 +128,26 @@ def _captured_stage_keys(tmp_path, monkeypatch, **cam) -> dict[str, tuple]:
     """(path, key, require) that each stage would pass to ``cached``, without computing."""
     import dataclasses
 
-    import racam.pipeline.run as run
     from racam.config import RunConfig
+    from racam.engine import Engine
+    from racam.stages.context import StageContext
 
     cfg = RunConfig(output=str(tmp_path), device="cpu")
     cfg = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam, **cam))
     seen: dict[str, tuple] = {}
 
-    def fake_cached(path, compute, key=None, require=()):
+    def fake_stage(self, cls, label, path, compute, key, require=()):
         seen[str(path.relative_to(tmp_path))] = (json.loads(json.dumps(key, default=str)),
                                                  tuple(require))
-        return {}
 
-    monkeypatch.setattr(run, "cached", fake_cached)
+    monkeypatch.setattr(StageContext, "stage", fake_stage)
     # the image and checkpoint digests need data and a classifier; these tests are about config
-    monkeypatch.setattr(run.Pipeline, "_inputs", lambda self, fold, checkpoint=True: {})
-    pipe = run.Pipeline(cfg, tmp_path, progress=False, log=lambda s: None)
+    monkeypatch.setattr(StageContext, "inputs", lambda self, fold, checkpoint=None: {})
+    engine = Engine(cfg, tmp_path, progress=False, log=lambda s: None)
     for m in ("gradcam", "layercam+fgbp", "racam"):
-        pipe.cam_quality(0, m, 50, "test", per_image=True)
-    pipe.cam_quality(0, "racam", 30, "train")
-    pipe.pseudo_labels(0)
+        engine.cam_quality(0, m, 50, "test", per_image=True)
+    engine.cam_quality(0, "racam", 30, "train")
+    engine.pseudo.run(0)
     return seen
 
 
@@ -185,7 +187,7 @@ def test_pseudo_label_key_of_another_method_ignores_racam_options(tmp_path, monk
 
 def test_per_image_counts_keep_every_image() -> None:
     from racam.evaluation.metrics import Counts
-    from racam.pipeline.run import per_image_counts
+    from racam.stages.heatmaps import per_image_counts
 
     got = per_image_counts([("a", Counts(1, 2, 3, 4)), ("b", Counts(0, 0, 1, 9)),
                             ("a", Counts(5, 0, 0, 1))])
@@ -193,11 +195,11 @@ def test_per_image_counts_keep_every_image() -> None:
 
 
 def test_later_keys_enter_stage_keys_only_away_from_their_earlier_value() -> None:
-    from racam.pipeline.run import without_later_defaults
+    from racam.compat import without_added as without_later_defaults
 
-    seg = {"lr": 0.01, "optimizer": "sgd", "crop": None, "bf16": False}
+    seg = {"lr": 0.01, "optimizer": "sgd", "crop": None, "precision": "auto"}
     assert without_later_defaults("segmentation", seg) == {"lr": 0.01}  # earlier runs' key
-    recipe = {"lr": 0.001, "optimizer": "adamw", "crop": [256, 256], "bf16": True}
+    recipe = {"lr": 0.001, "optimizer": "adamw", "crop": [256, 256], "precision": "bf16"}
     assert without_later_defaults("segmentation", recipe) == recipe
     assert without_later_defaults("cam", {"delta": 10, "pseudo_threshold": "otsu"}) == \
         {"delta": 10}

@@ -62,14 +62,14 @@ def csv_rows(out: Path) -> dict[str, dict[str, str]]:
 def run3(tmp_path_factory) -> Path:
     """A finished tiny run on RGB input (``data.channels: 3``)."""
     from racam.config import load_config
-    from racam.pipeline.run import Pipeline
+    from racam.engine import Engine
 
     out = tmp_path_factory.mktemp("run3")
     cfg = load_config("demo", {"output": str(out), "device": "cpu", "data.size": [64, 160],
                                "data.channels": 3, "classifier.epochs": 1,
                                "classifier.samples_per_epoch": 8, "segmentation.epochs": 1,
                                "segmentation.samples_per_epoch": 4})
-    Pipeline(cfg, progress=False, log=lambda _: None).run()
+    Engine(cfg, progress=False, log=lambda _: None).run()
     return out
 
 

@@ -18,8 +18,8 @@ from PIL import Image
 from racam.data import KolektorSDD
 from racam.errors import ConfigError
 from racam.evaluation.cam_quality import evaluate_cam
-from racam.pipeline.folds import SAMPLE_ROOT
 from racam.pseudo.labels import PseudoLabelDataset, mask_filename, write_pseudo_labels
+from racam.stages.folds import SAMPLE_ROOT
 
 
 class OracleCam:

@@ -11,7 +11,7 @@ from torch import nn
 from racam.cam import scorecam
 from racam.cam.scorecam import ScoreCAM
 from racam.config import RunConfig, load_config
-from racam.pipeline.run import Pipeline
+from racam.engine import Engine
 from racam.run_cam import build_run_cam
 
 
@@ -49,7 +49,7 @@ def test_config_sets_the_chunk_and_leaves_stage_keys_alone() -> None:
     big = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam, scorecam_batch=64))
     assert build_run_cam(big, model, "scorecam").batch_size == 64
     assert not hasattr(build_run_cam(big, model, "gradcam"), "batch_size")
-    keys = [Pipeline(load_config("demo", {"cam.scorecam_batch": b, "device": "cpu"}),
-                     progress=False, log=lambda _: None)._key("data", "classifier", "cam")
+    keys = [Engine(load_config("demo", {"cam.scorecam_batch": b, "device": "cpu"}),
+                   progress=False, log=lambda _: None).ctx.key("data", "classifier", "cam")
             for b in (None, 512)]
     assert keys[0] == keys[1]  # a chunk size changes the speed, not the maps

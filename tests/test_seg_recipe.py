@@ -17,9 +17,9 @@ import torch
 from racam.config import load_config
 from racam.data import KolektorSDD
 from racam.evaluation.metrics import SegmentationMeter
-from racam.pipeline.folds import LabelledSubset
 from racam.segmentation import load_segmentation, train_segmentation
 from racam.segmentation.crops import DefectCropDataset
+from racam.stages.folds import LabelledSubset
 
 #: Measured 2026-11-30: 82.98 % after 150 steps of 8 crops of 128 x 128 (1 thread, about 3 min on a
 #: busy 2-core machine); 256 x 256 crops and 40 steps gave 0.00 (too few steps to cross 0.5).

@@ -94,7 +94,7 @@ def test_unet_learns_discs_and_predicts(tmp_path) -> None:
 
 CROP_RECIPE = SegmentationConfig(arch="unet", encoder="resnet18", epochs=2, batch_size=2,
                                  lr=1e-3, optimizer="adamw", schedule="cosine", crop=(64, 64),
-                                 samples_per_epoch=4, loss="ce+dice_defect", bf16=True,
+                                 samples_per_epoch=4, loss="ce+dice_defect", precision="bf16",
                                  channels_last=True)
 
 

@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 
 from racam.config import config_from_dict
+from racam.engine import Engine
 from racam.evaluation.bootstrap import BOOTSTRAP_SEED, bootstrap_iou
-from racam.pipeline.run import Pipeline
 
 
 def test_per_image_counts_are_kept_and_added_to_older_results(trained_run, tmp_path) -> None:
@@ -18,7 +18,7 @@ def test_per_image_counts_are_kept_and_added_to_older_results(trained_run, tmp_p
     shutil.copytree(trained_run, run)
     said: list[str] = []
     cfg = config_from_dict(json.loads((run / "config.json").read_text()))
-    pipe = Pipeline(cfg, run, progress=False, log=said.append)
+    pipe = Engine(cfg, run, progress=False, log=said.append)
     path = next((run / "fold0" / "segmentation").glob("*/result.json"))
     stored = json.loads(path.read_text())
     per = stored["per_image"]
@@ -33,9 +33,9 @@ def test_per_image_counts_are_kept_and_added_to_older_results(trained_run, tmp_p
     path.write_text(json.dumps(stored))
     network = path.parent / "last.pt"
     before = network.stat().st_mtime_ns
-    assert "per_image" not in pipe.segmentation(0)  # only asked for, it is not rescored
+    assert pipe.segmentation(0).per_image is None  # only asked for, it is not rescored
     value = pipe.segmentation(0, per_image=True)
-    assert value["per_image"] == per and "rescored_counts" not in value
+    assert value.per_image == per and value.rescored_counts is None
     assert json.loads(path.read_text())["per_image"] == per  # written back
     assert network.stat().st_mtime_ns == before and pipe.stages_computed == 0
     assert any("scoring the stored network again" in s for s in said)

@@ -14,21 +14,21 @@ import torch.nn.functional as F
 from racam.config import load_config
 from racam.data import read_mask
 from racam.deploy.run_dir import open_run
+from racam.engine import Engine, RunResults
 from racam.layout import segmentation_tag
-from racam.pipeline.run import Pipeline
 from racam.pseudo.labels import mask_filename
 from racam.segmentation import load_segmentation
 
 
 @pytest.fixture(scope="module")
-def self_trained(tmp_path_factory) -> tuple[Pipeline, dict]:
+def self_trained(tmp_path_factory) -> tuple[Engine, RunResults]:
     out = tmp_path_factory.mktemp("self-training")
     cfg = load_config("demo", {"output": str(out), "device": "cpu", "data.size": [64, 160],
                                "classifier.epochs": 2, "classifier.samples_per_epoch": 16,
                                "segmentation.arch": "unet", "segmentation.output_stride": None,
                                "segmentation.epochs": 1, "segmentation.samples_per_epoch": 8,
                                "segmentation.self_training": 1})
-    pipe = Pipeline(cfg, progress=False, log=lambda _: None)
+    pipe = Engine(cfg, progress=False, log=lambda _: None)
     return pipe, pipe.run()
 
 
@@ -39,15 +39,15 @@ def test_round_one_is_the_runs_network(self_trained) -> None:
     assert segmentation_tag(pipe.cfg) == tag0 + "-st1"
     assert (seg / tag0 / "last.pt").is_file() and (seg / (tag0 + "-st1") / "last.pt").is_file()
     r1 = pipe.segmentation(0)
-    assert r1["round"] == 1 and r1["checkpoint"].endswith(f"{tag0}-st1/last.pt")
-    assert pipe.segmentation(0, round=0)["round"] == 0
+    assert r1.round == 1 and r1.checkpoint.endswith(f"{tag0}-st1/last.pt")
+    assert pipe.segmentation(0, round=0).round == 0
     assert open_run(pipe.out).segmentation_path == seg / (tag0 + "-st1") / "last.pt"
 
 
 def test_round_one_labels_are_round_zeros_masks(self_trained) -> None:
     pipe, _ = self_trained
-    labels = pipe.self_training_labels(0, pipe.cfg.segmentation.arch, 1)
-    model, _ = load_segmentation(pipe.segmentation(0, round=0)["checkpoint"])
+    labels = pipe.seg.self_training_labels(0, pipe.cfg.segmentation.arch, 1)
+    model, _ = load_segmentation(pipe.segmentation(0, round=0).checkpoint)
     model.eval()
     ds = pipe.data(0).train_all
     n_defective = 0
@@ -72,7 +72,7 @@ def test_rerun_reuses_every_round(self_trained) -> None:
     pipe, _ = self_trained
     seg = pipe.fold_dir(0) / "segmentation"
     stamps = {p: p.stat().st_mtime_ns for p in seg.glob("*/last.pt")}
-    again = Pipeline(pipe.cfg, progress=False, log=lambda _: None)
+    again = Engine(pipe.cfg, progress=False, log=lambda _: None)
     again.run()
     assert {p: p.stat().st_mtime_ns for p in seg.glob("*/last.pt")} == stamps
     assert len(stamps) == 2
@@ -85,8 +85,8 @@ def test_stage_key_of_round_zero_does_not_depend_on_self_training(self_trained) 
     pipe, _ = self_trained
     cfg0 = dataclasses.replace(pipe.cfg, segmentation=dataclasses.replace(
         pipe.cfg.segmentation, self_training=0))
-    plain = Pipeline(cfg0, progress=False, log=lambda _: None)
+    plain = Engine(cfg0, progress=False, log=lambda _: None)
     arch = pipe.cfg.segmentation.arch
-    assert plain._seg_path_key(0, arch) == pipe._seg_path_key(0, arch, "pseudo", 0)
-    assert plain.segmentation(0)["checkpoint"] == pipe.segmentation(0, round=0)["checkpoint"]
-    assert Path(plain.segmentation(0)["checkpoint"]).parent.name == segmentation_tag(cfg0)
+    assert plain.seg.path_key(0, arch) == pipe.seg.path_key(0, arch, "pseudo", 0)
+    assert plain.segmentation(0).checkpoint == pipe.segmentation(0, round=0).checkpoint
+    assert Path(plain.segmentation(0).checkpoint).parent.name == segmentation_tag(cfg0)

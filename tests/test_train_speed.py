@@ -40,12 +40,10 @@ def _cfg(**kw) -> ClassifierConfig:
 
 
 # ------------------------------------------------------------------------------ precision
-def test_precision_maps_the_old_keys_and_covers_cuda() -> None:
-    assert resolve_precision("auto", CUDA, amp=True).name == "fp16"  # the old CUDA default
-    assert resolve_precision("auto", CPU, amp=True).name == "float32"
-    assert resolve_precision("auto", CPU, bf16=True).name == "bf16"
-    assert resolve_precision("auto", CUDA, bf16=True).name == "float32"  # bf16 was CPU only
-    bf16 = resolve_precision("bf16", CUDA, amp=True)  # explicit: any device, no scaler
+def test_precision_auto_and_explicit_settings_cover_cuda() -> None:
+    assert resolve_precision("auto", CUDA).name == "fp16"  # the old CUDA default (amp: true)
+    assert resolve_precision("auto", CPU).name == "float32"
+    bf16 = resolve_precision("bf16", CUDA)  # explicit: any device, no scaler
     assert bf16.dtype == torch.bfloat16 and not bf16.uses_scaler
     fp16 = resolve_precision("fp16", CPU)
     assert fp16.uses_scaler and fp16.grad_scaler().is_enabled()
@@ -63,7 +61,11 @@ def test_new_keys_leave_old_configs_and_stage_keys_alone() -> None:
     for section in ("classifier", "segmentation"):
         part = dataclasses.asdict(getattr(cfg, section))
         kept = without_later_defaults(section, part)
-        assert not {"precision", "compile", "device_cache"} & set(kept)  # defaults: not keyed
+        assert not {"compile", "device_cache"} & set(kept)  # defaults: not keyed
+        assert not {"amp", "bf16"} & set(part)  # one precision key
+    assert "precision" not in without_later_defaults(  # auto: not keyed
+        "classifier", dataclasses.asdict(cfg.classifier))
+    assert cfg.segmentation.precision == "bf16"  # the CPU recipe (was bf16: true)
     assert LATER_DEFAULTS["cam"]["scorecam_batch"] is None
     with pytest.raises(ConfigError, match="classifier.precision"):
         load_config("ksdd-cpu", {"classifier.precision": "half"})

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
 import yaml
 
+from racam.compat import LATER_DEFAULTS as LATER_DEFAULTS  # old import path
+from racam.compat import deprecation_line, translate_config, without_added
 from racam.config_checks import above, at_least, checked, one_of, option, within
 from racam.errors import ConfigError
 
@@ -168,13 +171,13 @@ class ClassifierConfig:
     weight_decay: float = option(5e-4, at_least(0))
     balance: str = option("sampler", one_of(CLASSIFIER_BALANCE, "balance mode"))
     samples_per_epoch: int | None = option(None, at_least(1))
-    amp: bool = True
     num_workers: int = option(0, at_least(0))
     #: defect probability at or above which an image is called defective (test accuracy,
     #: ``racam predict``'s default ``--threshold``)
     threshold: float = option(0.5, within(0, 1))
     #: ``float32``, ``bf16`` (autocast), ``fp16`` (autocast + GradScaler) on any device;
-    #: ``auto``: ``amp`` decides (float16 on CUDA), float32 on CPU (:mod:`racam.precision`)
+    #: ``auto``: float16 on CUDA, float32 elsewhere (:mod:`racam.precision`). The older keys
+    #: ``amp`` and ``bf16`` are read into it (:mod:`racam.compat`)
     precision: str = option("auto", one_of(PRECISIONS, "precision"))
     #: NHWC memory format for the model and its input batches
     channels_last: bool = False
@@ -252,8 +255,7 @@ class SegmentationConfig:
     training image; a share ``defect_crop_fraction`` of the draws is centred on a random defect
     pixel of a random image with a non-empty mask, the rest lie uniformly in a random image.
     ``optimizer``: ``sgd`` (the paper; ``momentum``) or ``adamw``; ``schedule``: ``constant``,
-    ``cosine`` (per step, to 0) or ``poly`` (power 0.9). ``bf16``: bfloat16 autocast on CPUs
-    (AVX512-BF16); ``channels_last``: NHWC memory format.
+    ``cosine`` (per step, to 0) or ``poly`` (power 0.9). ``channels_last``: NHWC memory format.
 
     ``self_training``: rounds of self-training on top of the pseudo-labels (0: none, the
     paper). Round ``r`` trains a new network on round ``r-1``'s masks (``p > 0.5``) of the
@@ -273,15 +275,13 @@ class SegmentationConfig:
     momentum: float = option(0.9, at_least(0))
     weight_decay: float = option(1e-4, at_least(0))
     samples_per_epoch: int | None = option(None, at_least(1))
-    amp: bool = True
     num_workers: int = option(0, at_least(0))
     optimizer: str = option("sgd", one_of(OPTIMIZERS, "optimizer"))
     schedule: str = option("constant", one_of(SCHEDULES, "schedule"))
     crop: tuple[int, int] | None = option(None, at_least(1))
     defect_crop_fraction: float = option(0.5, within(0, 1))
-    bf16: bool = False
     channels_last: bool = False
-    #: as ``classifier.precision``; ``auto``: ``amp`` on CUDA, ``bf16`` on CPU
+    #: as ``classifier.precision`` (``bf16`` is what the CPU recipe trains under)
     precision: str = option("auto", one_of(PRECISIONS, "precision"))
     #: as ``classifier.compile``
     compile: bool = False
@@ -338,29 +338,6 @@ class ReproduceConfig:
                               "(each trains on the pseudo-labels of that seed's classifiers)")
 
 
-#: Config keys added after runs were first cached, with the value that reproduces the earlier
-#: behaviour. At that value a key is left out of stage keys, so earlier run folders stay valid.
-LATER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "data": {"strict": False, "plan": "off"},
-    "classifier": {"threshold": 0.5, "precision": "auto", "channels_last": False,
-                   "compile": False, "device_cache": False, "warmup_epochs": 0.0,
-                   "schedule": "constant", "restarts": 0, "min_val_auroc": 0.75,
-                   "candidates": 1},
-    "cam": {"pseudo_threshold": "otsu", "scorecam_batch": None, "guided_radius": None,
-            "guided_eps": 1e-3},
-    "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
-                     "defect_crop_fraction": 0.5, "bf16": False, "channels_last": False,
-                     "precision": "auto", "compile": False, "device_cache": False},
-}
-
-
-def without_later_defaults(section: str, part: dict[str, Any]) -> dict[str, Any]:
-    """``part`` (one config section as a dict) without the :data:`LATER_DEFAULTS` of
-    ``section`` that it holds at their earlier-behaviour value."""
-    later = LATER_DEFAULTS.get(section, {})
-    return {k: v for k, v in part.items() if not (k in later and later[k] == v)}
-
-
 @dataclass
 class RunConfig:
     """A whole pipeline run."""
@@ -379,6 +356,9 @@ class RunConfig:
         """Plain-data view (for manifests and reports)."""
         return dataclasses.asdict(self)
 
+
+#: Old names kept for callers: the added keys' earlier values live in :mod:`racam.compat`.
+without_later_defaults = without_added
 
 T = TypeVar("T")
 
@@ -407,8 +387,9 @@ def _build(cls: type, values: Any, where: str) -> Any:
 
 
 def config_from_dict(values: dict[str, Any]) -> RunConfig:
-    """Build and check a :class:`RunConfig` from plain data (see the module docstring)."""
-    return check_config(_build(RunConfig, values, ""))
+    """Build and check a :class:`RunConfig` from plain data (see the module docstring); keys
+    of earlier racam versions are read as today's (:func:`racam.compat.translate_config`)."""
+    return check_config(_build(RunConfig, translate_config(values)[0], ""))
 
 
 BUILTIN_CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -467,6 +448,9 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
 def config_from_values(values: dict[str, Any], path: Path) -> RunConfig:
     """:func:`config_from_dict`, naming the config file ``path`` in any error."""
     try:
+        old = translate_config(values)[1]
+        if old:
+            print(deprecation_line(f"config {path}", old), file=sys.stderr)
         return config_from_dict(values)
     except ConfigError as exc:
         raise ConfigError(f"{exc} (config {path})") from None

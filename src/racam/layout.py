@@ -1,4 +1,4 @@
-"""Names inside a run folder, shared by training (:mod:`racam.pipeline`) and by the models'
+"""Names inside a run folder, shared by training (:mod:`racam.stages`) and by the models'
 users (:mod:`racam.deploy`): ``fold<k>/classifier``,
 ``fold<k>/pseudo/<pseudo key>``, ``fold<k>/segmentation/<segmentation tag>``."""
 

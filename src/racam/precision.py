@@ -1,13 +1,13 @@
 """Training precision: float32, bfloat16 autocast, or float16 autocast with a GradScaler.
 
 One setting per trainer (``classifier.precision``, ``segmentation.precision``) chooses it, on
-CUDA and on CPU alike; :func:`resolve_precision` turns the setting (and the older keys ``amp``
-and ``bf16``, read only under ``precision: auto``) into a :class:`Precision`, which makes the
-autocast context and the grad scaler. Every autocast of the trainers comes from here.
+CUDA and on CPU alike; :func:`resolve_precision` turns the setting into a :class:`Precision`,
+which makes the autocast context and the grad scaler. Every autocast of the trainers comes from
+here. The older keys ``amp`` and ``bf16`` are read into ``precision`` when a config is loaded
+(:mod:`racam.compat`).
 
-``auto`` keeps what racam did before the key existed: float16 autocast with a GradScaler on
-CUDA when ``amp`` is true (the default), bfloat16 autocast on CPU when ``bf16`` is true
-(segmentation only), float32 otherwise. bfloat16 has float32's exponent range, so it needs no
+``auto`` keeps what racam did by default before the key existed: float16 autocast with a
+GradScaler on CUDA, float32 elsewhere. bfloat16 has float32's exponent range, so it needs no
 GradScaler (no loss scaling, no per-step check for infinite gradients).
 """
 
@@ -53,21 +53,12 @@ class Precision:
         return torch.amp.GradScaler(self.device.type, enabled=self.uses_scaler)
 
 
-def resolve_precision(setting: str, device: torch.device, *, amp: bool = False,
-                      bf16: bool = False) -> Precision:
-    """The :class:`Precision` of ``setting`` (one of :data:`PRECISIONS`) on ``device``.
-
-    ``auto`` maps the older keys: ``amp`` gives ``fp16`` on CUDA, ``bf16`` gives ``bf16`` on
-    CPU, anything else ``float32`` (see the module docstring). An explicit setting applies on
-    every device type.
-    """
+def resolve_precision(setting: str, device: torch.device) -> Precision:
+    """The :class:`Precision` of ``setting`` (one of :data:`PRECISIONS`) on ``device``:
+    ``auto`` is ``fp16`` on CUDA and ``float32`` elsewhere; an explicit setting applies on every
+    device type."""
     if setting not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {setting!r}")
     if setting == "auto":
-        if device.type == "cuda" and amp:
-            setting = "fp16"
-        elif device.type == "cpu" and bf16:
-            setting = "bf16"
-        else:
-            setting = "float32"
+        setting = "fp16" if device.type == "cuda" else "float32"
     return Precision(setting, device)

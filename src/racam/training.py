@@ -39,7 +39,7 @@ from racam.precision import Precision
 # Config fields that may change between a killed run and its resumption (``threshold``: the
 # classifier's decision threshold, used after training only; precision and the speed keys of
 # docs/gpu.md change how the steps run, not what they train).
-RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "amp", "threshold", "precision",
+RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "threshold", "precision",
                                "channels_last", "compile", "device_cache",
                                # decide whether another attempt follows, not how one trains
                                "restarts", "min_val_auroc", "candidates"})
@@ -112,9 +112,9 @@ def check_resume(path: Path, meta: dict[str, Any], expected: dict[str, Any],
     """Raise :class:`CheckpointError` when ``path`` was written by a differently configured run.
 
     A config key the checkpoint lacks (added to racam after it was written) matches when it
-    holds its :data:`racam.config.LATER_DEFAULTS` value of the section ``expected["kind"]``.
+    holds its :data:`racam.compat.LATER_DEFAULTS` value of the section ``expected["kind"]``.
     """
-    from racam.config import LATER_DEFAULTS
+    from racam.compat import LATER_DEFAULTS
 
     ignore = set(ignore)
     later = LATER_DEFAULTS.get(str(expected.get("kind")), {})

@@ -299,7 +299,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     dev = resolve_device(device)
     configure_backends(dev)
-    precision = resolve_precision(cfg.precision, dev, amp=bool(cfg.amp))
+    precision = resolve_precision(cfg.precision, dev)
     labels = dataset_labels(train_ds)
     _check_labels(labels)
     weights = _class_weights(labels, cfg)

@@ -10,22 +10,22 @@ from racam.cli.options import ConfigArg, OutOpt, QuietOpt, SetOpt, load, load_pl
 from racam.distributed import is_distributed, is_main
 
 
-def _print_summary(results: dict, out: Path) -> None:
+def _print_summary(results, out: Path) -> None:
+    """The pooled figures of a :class:`racam.stages.evaluate.RunResults`."""
+    from racam.evaluation.pooling import undefined_note
     from racam.report.tables import pct
+    from racam.stages.evaluate import VIEWS
 
-    c = results["classifier"]
-    auroc = c.get("test_auroc_pooled")
+    auroc = results.classifier.test_auroc_pooled
     shown = f"{auroc:.3f}" if isinstance(auroc, float) else "n/a (one class in the test set)"
     typer.echo(f"classifier test AUROC (pooled): {shown}")
-    from racam.evaluation.pooling import undefined_note
-
-    for key in ("cam_paper", "cam_deployment", "pseudo_labels", "segmentation"):
-        r = results.get(key)
+    for key in VIEWS:
+        r = results.view(key)
         if r:
             typer.echo(f"{key:15s} IoU {pct(r['iou'])}  mIoU {pct(r['miou'])}  "
                        f"P {pct(r['precision'])}  R {pct(r['recall'])}  F1 {pct(r['f1'])}")
-    for key in ("cam_paper", "cam_deployment", "pseudo_labels", "segmentation"):
-        note = undefined_note(key, results.get(key))
+    for key in VIEWS:
+        note = undefined_note(key, results.view(key))
         if note:
             typer.secho(f"warning: {note}", err=True, fg=typer.colors.YELLOW)
     typer.echo(f"report: {out / 'run-report.md'}")
@@ -38,31 +38,30 @@ def run(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
     Also under torchrun: torchrun --nproc_per_node N -m racam run ... (N ranks, DDP;
     docs/distributed.md).
     """
-    from racam.pipeline.run import Pipeline
+    from racam.engine import Engine
 
     cfg, planned = load_planned(config, set_, out)
-    pipe = Pipeline(cfg, progress=not quiet)
+    engine = Engine(cfg, progress=not quiet)
     if planned is not None:  # the fingerprint and plan, for the report (racam.plan)
         from racam.plan.record import write_plan
 
-        pipe.check_stored()  # a refused run writes nothing, plan.json included
+        engine.check_stored()  # a refused run writes nothing, plan.json included
         if is_main():
-            write_plan(pipe.out, planned)
-    results = pipe.run()
+            write_plan(engine.out, planned)
+    results = engine.run()
     if is_main():
-        _print_summary(results, pipe.out)
+        _print_summary(results, engine.out)
 
 
 def demo(out: Path = typer.Option(Path("racam-demo"), "--out", help="Output folder."),
          quiet: bool = QuietOpt) -> None:
     """The whole pipeline on the bundled KolektorSDD sample (a few minutes on 2 CPU cores)."""
-    from racam.pipeline.run import Pipeline
+    from racam.engine import Engine
 
-    cfg = load("demo", None, out)
-    pipe = Pipeline(cfg, progress=not quiet)
-    results = pipe.run()
+    engine = Engine(load("demo", None, out), progress=not quiet)
+    results = engine.run()
     if is_main():
-        _print_summary(results, pipe.out)
+        _print_summary(results, engine.out)
 
 
 def reproduce(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,

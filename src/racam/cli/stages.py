@@ -1,5 +1,5 @@
 """Each pipeline stage alone: ``racam train-classifier``, ``pseudo-labels``, ``train-seg``,
-``evaluate``.
+``evaluate`` (the verbs of :class:`racam.engine.Engine`).
 
 A stage runs the stages it depends on when their results are missing, and reuses them when present.
 """
@@ -7,7 +7,6 @@ A stage runs the stages it depends on when their results are missing, and reuses
 from __future__ import annotations
 
 import json
-from operator import itemgetter
 from pathlib import Path
 
 import typer
@@ -19,36 +18,19 @@ FoldOpt = typer.Option(None, "--fold",
                        help="Run one fold only (default: every fold of the config).")
 
 
-def _pipe(config: str, set_: list[str] | None, out: Path | None, quiet: bool = False):
-    from racam.pipeline.run import Pipeline
+def _engine(config: str, set_: list[str] | None, out: Path | None, quiet: bool = False):
+    from racam.engine import Engine
 
-    return Pipeline(load(config, set_, out), progress=not quiet)
-
-
-def _folds(pipe, fold: int | None) -> list[int]:
-    """The config's folds, or ``[fold]`` when the dataset has that fold."""
-    import dataclasses
-
-    from racam.data import registry
-    from racam.errors import ConfigError
-
-    if fold is None:
-        return pipe.folds
-    data = dataclasses.replace(pipe.cfg.data, folds=[fold])
-    try:
-        return registry.get(data.dataset).folds(data)
-    except ConfigError as exc:
-        raise ConfigError(f"--fold {fold}: {exc}") from None
+    return Engine(load(config, set_, out), progress=not quiet)
 
 
 def train_classifier(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
                      fold: int = FoldOpt, quiet: bool = QuietOpt) -> None:
     """Train the image-level classifier (resumes from last.pt) and score it on test images."""
-    pipe = _pipe(config, set_, out, quiet)
-    for k in _folds(pipe, fold):
-        r = pipe.classifier(k)
-        typer.echo(f"fold {k}: best epoch {r['best_epoch']}, test AUROC {r['test_auroc']}, "
-                   f"checkpoint {r['checkpoint']}")
+    engine = _engine(config, set_, out, quiet)
+    for k, r in engine.train_classifier(engine.select_folds(fold)).items():
+        typer.echo(f"fold {k}: best epoch {r.best_epoch}, test AUROC {r.test_auroc}, "
+                   f"checkpoint {r.checkpoint}")
 
 
 def pseudo_labels(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
@@ -57,12 +39,11 @@ def pseudo_labels(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path =
     from racam.evaluation.pooling import counts_from
     from racam.report.tables import pct
 
-    pipe = _pipe(config, set_, out, quiet)
-    for k in _folds(pipe, fold):
-        r = pipe.pseudo_labels(k)
-        q = r["pseudo_vs_true_defective"]
+    engine = _engine(config, set_, out, quiet)
+    for k, r in engine.pseudo_labels(engine.select_folds(fold)).items():
+        q = r.pseudo_vs_true_defective
         iou = f"{pct(counts_from(q).iou)}%" if q else "n/a (no true masks)"
-        typer.echo(f"fold {k}: {r['num_images']} masks, IoU vs true masks {iou}: {r['manifest']}")
+        typer.echo(f"fold {k}: {r.num_images} masks, IoU vs true masks {iou}: {r.manifest}")
 
 
 def train_seg(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
@@ -74,15 +55,14 @@ def train_seg(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = Out
     from racam.evaluation.pooling import counts_from
     from racam.report.tables import pct
 
-    pipe = _pipe(config, set_, out, quiet)
-    for k in _folds(pipe, fold):
-        r = pipe.segmentation(k, arch, source)
-        if r["counts"] is None:
-            typer.echo(f"fold {k}: {r['arch']} ({source}) trained, checkpoint {r['checkpoint']}; "
+    engine = _engine(config, set_, out, quiet)
+    for k, r in engine.train_seg(engine.select_folds(fold), arch, source).items():
+        if r.counts is None:
+            typer.echo(f"fold {k}: {r.arch} ({source}) trained, checkpoint {r.checkpoint}; "
                        "not scored: the test images have no masks")
             continue
-        c = counts_from(r["counts"])
-        typer.echo(f"fold {k}: {r['arch']} ({source}) defect IoU {pct(c.iou)}%, "
+        c = counts_from(r.counts)
+        typer.echo(f"fold {k}: {r.arch} ({source}) defect IoU {pct(c.iou)}%, "
                    f"mIoU {pct(c.miou)}%")
 
 
@@ -92,13 +72,8 @@ def evaluate(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutO
              delta: float = typer.Option(None, help="FGBP delta (default: the config's)"),
              quiet: bool = QuietOpt) -> None:
     """CAM quality of a heat-map method on the test images, pooled over folds."""
-    from racam.evaluation.pooling import pooled
-
-    pipe = _pipe(config, set_, out, quiet)
-    method = method or pipe.cfg.cam.method
-    folds = {k: pipe.cam_quality(k, method, delta) for k in pipe.folds}
-    res = {view: pooled(folds, itemgetter(view)) for view in ("paper", "deployment")}
-    typer.echo(json.dumps(res, indent=2))
+    engine = _engine(config, set_, out, quiet)
+    typer.echo(json.dumps(engine.evaluate(method, delta).to_json(), indent=2))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,6 @@
 """The dataset registry: every ``data.dataset`` name and its :class:`~racam.data.spec.DatasetSpec`.
 
-The pipeline's folds (:mod:`racam.pipeline.folds`), ``racam data info``, the config check of
+The pipeline's folds (:mod:`racam.stages.folds`), ``racam data info``, the config check of
 ``data.dataset`` and :func:`racam.data.summarize` all read this registry. Adding a dataset is one
 module with a :class:`~racam.data.spec.DatasetSpec` subclass plus one line in
 :data:`BUILTIN` (or a :func:`register` call in your own code); see ``docs/adding-a-dataset.md``.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from racam.evaluation.metrics import Counts, undefined_reasons
@@ -26,8 +26,8 @@ def pool_counts(counts: Sequence[Counts]) -> Counts:
     return total
 
 
-def pooled(folds: dict[int, dict[str, Any]],
-           pick: Callable[[dict[str, Any]], dict[str, int] | None]) -> dict[str, Any] | None:
+def pooled(folds: Mapping[int, Any],
+           pick: Callable[[Any], dict[str, int] | None]) -> dict[str, Any] | None:
     """Pool the micro counts ``pick`` takes from each fold's results and score the sum
     (``None`` when no fold has counts). A score over an empty set is ``None``, and
     ``"undefined"`` then maps it to the reason
@@ -43,8 +43,8 @@ def pooled(folds: dict[int, dict[str, Any]],
     return out
 
 
-def merged_per_image(folds: dict[int, dict[str, Any]],
-                     pick: Callable[[dict[str, Any]], dict[str, Any] | None], *,
+def merged_per_image(folds: Mapping[int, Any],
+                     pick: Callable[[Any], dict[str, Any] | None], *,
                      fold_prefix: bool = False) -> dict[str, Any] | None:
     """The per-image counts ``pick`` takes from each fold's results, in one mapping (keys
     ``fold<k>/<id>`` with ``fold_prefix``, else the image ids); ``None`` when a fold has none

@@ -1,13 +1,13 @@
 """``racam reproduce``: the paper's Tables I, III, IV and Figures 1, 4-5, 8-9 from one config.
 
-Everything runs through the pipeline (:class:`racam.pipeline.run.Pipeline`), so stages already
+Everything runs through the engine (:class:`racam.engine.Engine`), so stages already
 computed by ``racam run`` (same output folder) are reused, and an interrupted reproduction
 resumes.
 The RA-CAM delta is chosen on *training* images only (best pooled IoU of the sweep, averaged
 over the classifier seeds), as the paper does; test folds are never used to choose anything.
 
 Classifier seeds (``reproduce.seeds``): each seed trains its own classifiers through its own
-:class:`Pipeline` (the config's ``seed`` set to it); the config's own seed writes into the
+:class:`Engine` (the config's ``seed`` set to it); the config's own seed writes into the
 output folder, any other seed ``s`` into ``<output>/seed<s>/``. Heat-map tables are mean ± sd
 over the seeds. The figures, and Table III unless ``reproduce.segmentation_seeds`` names
 others, use the first seed of the list.
@@ -31,6 +31,7 @@ from typing import Any
 
 from racam.cam.registry import CAM_OPTION_DEFAULTS, get_method, variant_key
 from racam.config import RunConfig
+from racam.engine import Engine, classifier_summary, machine_info
 from racam.errors import ConfigError
 from racam.evaluation.bootstrap import BOOTSTRAP_SEED, CONFIDENCE
 from racam.evaluation.pooling import counts_from, merged_per_image, pooled
@@ -40,9 +41,8 @@ from racam.paper.reference import REFERENCE
 from racam.paper.report import render_report
 from racam.paper.results import ReproductionResults
 from racam.paper.seeds import mean_sd, seed_dir, seed_log
-from racam.pipeline.elapsed import CallLedger
-from racam.pipeline.run import Pipeline, classifier_summary, machine_info
 from racam.report.html import write_html
+from racam.stages.elapsed import CallLedger
 
 
 class Reproduction:
@@ -56,8 +56,8 @@ class Reproduction:
         self.cfg = cfg
         self.seeds = seeds
         self.out = Path(output or cfg.output)
-        self.pipes: dict[int, Pipeline] = {
-            s: Pipeline(dataclasses.replace(cfg, seed=s), seed_dir(self.out, cfg.seed, s),
+        self.pipes: dict[int, Engine] = {
+            s: Engine(dataclasses.replace(cfg, seed=s), seed_dir(self.out, cfg.seed, s),
                         progress=progress, log=seed_log(log, s) if len(seeds) > 1 else log)
             for s in seeds}
         self.pipe = self.pipes[seeds[0]]  # Table III and figures

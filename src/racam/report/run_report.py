@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -17,6 +16,8 @@ from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid
 from racam.report.html import write_html
 from racam.report.tables import classifier_notes, interval_text, md_table, pct
+from racam.stages.context import DataProblems
+from racam.stages.evaluate import RunResults
 
 
 def overlay_rows(test: RecordDataset, cam: CamFn, seg: nn.Module, device: torch.device | str,
@@ -49,17 +50,17 @@ def _num(v: float | None) -> str:
     return f"{v:.4f}" if v is not None else "-"
 
 
-def _data_problems(data: dict[str, list[str]]) -> list[str]:
+def _data_problems(data: DataProblems) -> list[str]:
     """Report lines listing the dataset's problems and the images left out of pixel metrics."""
     lines: list[str] = []
-    if data.get("problems"):
-        lines += ["## Data problems", "", f"{len(data['problems'])} problem(s) found in the "
+    if data.problems:
+        lines += ["## Data problems", "", f"{len(data.problems)} problem(s) found in the "
                   "dataset's files (`racam data info` lists the same; `data.strict: true` makes "
-                  "them errors):", ""] + [f"- `{p}`" for p in data["problems"]] + [""]
-    if data.get("left_out_of_pixel_metrics"):
+                  "them errors):", ""] + [f"- `{p}`" for p in data.problems] + [""]
+    if data.left_out_of_pixel_metrics:
         lines += ["Images without a usable mask, used to train the classifier but left out of "
                   "the pixel metrics:", ""]
-        lines += [f"- `{p}`" for p in data["left_out_of_pixel_metrics"]] + [""]
+        lines += [f"- `{p}`" for p in data.left_out_of_pixel_metrics] + [""]
     return lines
 
 
@@ -67,7 +68,7 @@ def _transpose(rows: list[list[tuple]]) -> list[list[tuple]]:
     return [list(col) for col in zip(*rows)] if rows else rows
 
 
-def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
+def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
                      device: torch.device | str, overlays: list[list[tuple]],
                      overlay_fold: int) -> Path:
     """Write ``run-report.md``, ``run-report.html`` and ``overlays.png`` into ``out``.
@@ -80,19 +81,18 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
         # one column per image: image, heat map, Otsu mask, segmentation from top to bottom
         fig = image_grid(_transpose(overlays), out / "overlays.png", col_width=1.4, row_height=3.6,
                          suptitle="green: true defect outline")
-    c = results["classifier"]
-    clf_notes = [n for k, v in (c.get("per_fold") or {}).items()
-                 for n in classifier_notes(f"Fold {k}", v)]
+    c = results.classifier
+    clf_notes = [n for k, v in c.per_fold.items() for n in classifier_notes(f"Fold {k}", v)]
     lines = [f"# racam run: {cfg.name}", "",
-             f"Dataset `{cfg.data.dataset}`, folds {results['folds']} (test folds pooled), input "
+             f"Dataset `{cfg.data.dataset}`, folds {results.folds} (test folds pooled), input "
              f"{cfg.data.size[0]}x{cfg.data.size[1]} (width x height), classifier "
              f"`{cfg.classifier.backbone}`, heat map `{cfg.cam.method}` (delta {cfg.cam.delta:g}, "
              f"fusion {cfg.cam.fusion}{_options(cfg)}), segmentation `{cfg.segmentation.arch}` "
              f"({cfg.segmentation.encoder}). Seed {cfg.seed}. Device `{device}`.", "",
              "## Classifier (test images)", "",
-             md_table(["pooled AUROC", "pooled AP"] + [f"fold {k} AUROC" for k in results["folds"]],
-                      [[_num(c["test_auroc_pooled"]), _num(c["test_ap_pooled"])]
-                       + [_num(v) for v in c["per_fold_auroc"].values()]]),
+             md_table(["pooled AUROC", "pooled AP"] + [f"fold {k} AUROC" for k in results.folds],
+                      [[_num(c.test_auroc_pooled), _num(c.test_ap_pooled)]
+                       + [_num(v) for v in c.per_fold_auroc.values()]]),
              *[f"- {n}" for n in clf_notes], *([""] if clf_notes else []),
              "## Masks (%, micro over pooled test folds)", ""]
     table, notes = [], []
@@ -101,10 +101,9 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
             (f"{cfg.cam.method} heat map, all test images (deployment view)", "cam_deployment"),
             ("pseudo-labels vs true masks, defective training images", "pseudo_labels"),
             (f"{cfg.segmentation.arch} on pseudo-labels, all test images", "segmentation")]:
-        r = results.get(key)
+        r = results.view(key)
         if r:
-            table.append([label, pct(r["iou"]),
-                          interval_text((results.get("intervals") or {}).get(key)),
+            table.append([label, pct(r["iou"]), interval_text(results.intervals.get(key)),
                           pct(r["miou"]), pct(r["precision"]), pct(r["recall"]), pct(r["f1"])])
             note = undefined_note(label, r)
             if note:
@@ -116,17 +115,17 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
               "trained run, not the training. `-`: not computed.", ""]
     if notes:
         lines += ["n/a: a score over an empty set of pixels is not a number:", "", *notes, ""]
-    lines += _data_problems(results.get("data") or {})
+    lines += _data_problems(results.data)
     if fig:
         lines += [f"## Overlays (fold {overlay_fold} test images)", "",
                   f"![overlays]({fig.name})", ""]
     lines += ["## Stage times (s)", "",
-              md_table(["fold"] + list(next(iter(results["stage_seconds"].values())).keys()),
+              md_table(["fold"] + list(next(iter(results.stage_seconds.values())).keys()),
                        [[k] + [v if v is not None else "-" for v in st.values()]
-                        for k, st in results["stage_seconds"].items()]),
+                        for k, st in results.stage_seconds.items()]),
               "A stage's time includes the calls that started it and were interrupted (Ctrl-C); "
               "finished stages are reused, not timed again.", "", *_wall_line(results),
-              "## Machine", "", "```", json.dumps(results["machine"], indent=2), "```", "",
+              "## Machine", "", "```", json.dumps(results.machine, indent=2), "```", "",
               "## Config", "", "```json", json.dumps(cfg.to_dict(), indent=2), "```", ""]
     text = "\n".join(lines)
     atomic_write_text(out / "run-report.md", text)
@@ -134,14 +133,14 @@ def write_run_report(cfg: RunConfig, results: dict[str, Any], out: Path, *,
     return out / "run-report.md"
 
 
-def _wall_line(results: dict[str, Any]) -> list[str]:
+def _wall_line(results: RunResults) -> list[str]:
     """Wall time of this call and of every call that computed stages (``n/a`` when absent)."""
-    this, every = results.get("wall_seconds_this_call"), results.get("wall_seconds_all_calls")
+    this, every = results.wall_seconds_this_call, results.wall_seconds_all_calls
     if this is None:
         return ["Wall time: n/a (not recorded in `results.json`).", ""]
     text = f"Wall time of this call: {this} s"
     if every is not None:
-        text += (f"; of the {results.get('calls')} call(s) that computed stages or were "
+        text += (f"; of the {results.calls} call(s) that computed stages or were "
                  f"interrupted: {every} s")
     return [text + ".", ""]
 

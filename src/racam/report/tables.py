@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from racam.stages.classifier import ClassifierSummary
 
 
 def pct(x: float | None) -> str:
@@ -33,21 +36,25 @@ def or_dash(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def classifier_notes(where: str, v: dict[str, Any]) -> list[str]:
-    """Report lines on one classifier stage (:func:`racam.pipeline.run.classifier_summary`):
-    a restart, the ``classifier.candidates`` choice, a divergence; ``where``: "Fold 0" etc."""
+def classifier_notes(where: str, v: ClassifierSummary | dict[str, Any]) -> list[str]:
+    """Report lines on one classifier stage (:class:`racam.stages.classifier.ClassifierSummary`,
+    or its stored form): a restart, the ``classifier.candidates`` choice, a divergence;
+    ``where``: "Fold 0" etc."""
+    if isinstance(v, dict):
+        from racam.stages.classifier import ClassifierSummary
+        v = ClassifierSummary.from_json(v)
     notes = []
-    if v.get("restarted"):
+    if v.restarted:
         notes.append(f"{where}: the first training stayed below the validation AUROC floor; "
                      "the table shows its restart (`classifier.restarts`).")
-    if v.get("candidates"):
-        areas = ", ".join(f"seed {c['seed']}: {100 * c['pseudo_area']:.2f} %"
-                          + (" (kept)" if c["chosen"] else "") for c in v["candidates"])
-        notes.append(f"{where}: of {len(v['candidates'])} classifiers passing the validation "
+    if v.candidates:
+        areas = ", ".join(f"seed {c.seed}: {100 * c.pseudo_area:.2f} %"
+                          + (" (kept)" if c.chosen else "") for c in v.candidates)
+        notes.append(f"{where}: of {len(v.candidates)} classifiers passing the validation "
                      "floor, the one whose pseudo-labels mark the least of the defective "
                      f"training images was kept (`classifier.candidates`; {areas}).")
-    if v.get("diverged_at"):
-        notes.append(f"{where}: training diverged at epoch {v['diverged_at']} (mean loss not "
-                     f"finite) and stopped; the kept epoch {or_dash(v.get('best_epoch'))} is from "
+    if v.diverged_at:
+        notes.append(f"{where}: training diverged at epoch {v.diverged_at} (mean loss not "
+                     f"finite) and stopped; the kept epoch {or_dash(v.best_epoch)} is from "
                      "before, chosen on validation images.")
     return notes

@@ -196,7 +196,7 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path = out_dir / "last.pt"
     configure_backends(dev)
-    precision = resolve_precision(cfg.precision, dev, amp=bool(cfg.amp), bf16=bool(cfg.bf16))
+    precision = resolve_precision(cfg.precision, dev)
     shape = check_first_sample(train_ds, in_channels, "segmentation network")
     expected = {"kind": "segmentation", "arch": cfg.arch, "encoder": cfg.encoder,
                 "output_stride": cfg.output_stride,

@@ -7,8 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from racam import distributed
-from racam.config import LATER_DEFAULTS, without_later_defaults
+from racam import compat, distributed
 from racam.errors import ConfigError
 from racam.io import atomic_write_json, read_json
 
@@ -23,13 +22,15 @@ def plain_key(key: dict[str, Any]) -> dict[str, Any]:
 
 def check_key(path: Path, key: dict[str, Any] | None) -> dict[str, Any] | None:
     """The stored result at ``path`` (``None`` when there is none); :class:`ConfigError` when it
-    was computed under another ``key``, naming only the keys that differ."""
+    was computed under another ``key``, naming only the keys that differ, or stored in a format
+    this racam does not read (:mod:`racam.compat`)."""
     path = Path(path)
     if not path.exists():
         return None
     value = read_json(path)
+    compat.check_format(path, value)
     if key is not None:
-        stored = _comparable(value.get("key"), plain_key(key))
+        stored = compat.comparable(value.get("key"), plain_key(key))
         diffs = key_differences(stored, plain_key(key))
         if diffs:
             more = len(diffs) - SHOWN_DIFFERENCES
@@ -45,7 +46,8 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]],
     """Return the JSON at ``path`` if it exists, else ``compute()``, written atomically there.
 
     A stage writes its result file last, so a killed stage leaves no result and reruns.
-    ``key`` (the config the stage depends on) is stored as ``"key"`` in the result; a result
+    ``key`` (the config the stage depends on) is stored as ``"key"`` in the result, and the
+    result format as ``"schema"`` (:data:`racam.compat.FORMAT_VERSION`); a result
     computed under a different key is an error rather than silently reused (:func:`check_key`).
     ``require`` names fields the caller needs: a stored result (same key) without one of them,
     written before that field existed, is recomputed and replaced. Under ``torchrun`` every rank
@@ -58,8 +60,10 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]],
     if value is not None and all(f in value for f in require):
         return value
     value = compute()
+    value.pop("schema", None)  # written last
     if key is not None:
         value["key"] = plain_key(key)
+    value["schema"] = compat.FORMAT_VERSION
     if distributed.is_main():
         atomic_write_json(path, value)
     return value
@@ -81,32 +85,3 @@ def key_differences(stored: Any, now: Any, prefix: str = "") -> list[str]:
     if stored != now:
         return [f"{prefix or 'key'}: {stored!r} stored, {now!r} now"]
     return []
-
-
-#: ``(section, key)`` of config keys removed because they did nothing; a result stored with
-#: such a key (``null``) was computed exactly as now and is reused.
-RETIRED_KEYS = (("data", "units"),)
-#: Top-level key entries added after results were first cached (``inputs``: digests of the
-#: images and checkpoint, :mod:`racam.pipeline.identity`); a result stored without one was
-#: computed before it was recorded and is compared on the rest.
-ADDED_KEYS = ("inputs",)
-
-
-def _comparable(stored: Any, now: dict[str, Any]) -> Any:
-    """``stored`` without retired keys and without config keys held at their earlier-behaviour
-    value (:data:`racam.config.LATER_DEFAULTS`, which keys leave out when they are written), and
-    with the :data:`ADDED_KEYS` it lacks taken from ``now``."""
-    if not isinstance(stored, dict):
-        return stored
-    out = dict(stored)
-    for section in LATER_DEFAULTS:
-        if isinstance(out.get(section), dict):
-            out[section] = without_later_defaults(section, out[section])
-    for section, key in RETIRED_KEYS:
-        part = out.get(section)
-        if isinstance(part, dict) and key in part and part[key] is None:
-            out[section] = {k: v for k, v in part.items() if k != key}
-    for key in ADDED_KEYS:
-        if key not in out and key in now:
-            out[key] = now[key]
-    return out

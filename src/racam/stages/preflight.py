@@ -1,6 +1,6 @@
 """Checks of a run that need more than the config file: whether the networks take the input size.
 
-Run when a :class:`~racam.pipeline.run.Pipeline` is created, before any file is written, so a
+Run when a :class:`~racam.engine.Engine` is created, before any file is written, so a
 ``data.size`` too small for the classifier (``Output size is too small`` after training) or not
 fitting the segmentation network is a one-line :class:`~racam.errors.ConfigError` naming the key.
 """

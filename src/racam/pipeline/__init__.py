@@ -1,1 +1,0 @@
-"""racam.pipeline"""

@@ -1,0 +1,171 @@
+"""The classifier stage: train (or resume) the image-level classifier of a fold, choosing among
+restarts and ``classifier.candidates`` (:mod:`racam.classifier.restarts`), and score it on the
+fold's test images. Stored as ``fold<k>/classifier/result.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+from torch.utils.data import Subset
+
+from racam import distributed
+from racam.run_cam import build_run_cam
+from racam.stages.context import StageContext
+from racam.stages.results import StageResult, optional
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClassifierStageResult(StageResult):
+    """The kept classifier of a fold and its test scores (``None``: one class in the test
+    images). ``attempts``: one record per trained attempt when there were several."""
+
+    checkpoint: str = ""
+    best_epoch: int | None = None
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    diverged_at: int | None = optional()
+    attempts: list[dict[str, Any]] | None = optional()
+    test_ids: list[str] = dataclasses.field(default_factory=list)
+    test_labels: list[int] = dataclasses.field(default_factory=list)
+    test_probs: list[float] = dataclasses.field(default_factory=list)
+    test_auroc: float | None = None
+    test_ap: float | None = None
+    test_accuracy: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One of ``classifier.candidates``: its seed, the share of the defective training images
+    its pseudo-labels mark, and whether it was kept."""
+
+    seed: int
+    pseudo_area: float
+    chosen: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierSummary:
+    """The report's view of a classifier stage: test scores, kept epoch, seconds, and (where
+    they happened) divergence, a restart and the scored candidates."""
+
+    test_auroc: float | None
+    test_ap: float | None
+    best_epoch: int | None
+    seconds: float | None
+    diverged_at: int | None = None
+    restarted: bool = False
+    candidates: tuple[Candidate, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"test_auroc": self.test_auroc, "test_ap": self.test_ap,
+                "best_epoch": self.best_epoch, "seconds": self.seconds,
+                **({"diverged_at": self.diverged_at} if self.diverged_at else {}),
+                **({"restarted": True} if self.restarted else {}),
+                **({"candidates": [dataclasses.asdict(c) for c in self.candidates]}
+                   if self.candidates else {})}
+
+    @classmethod
+    def of(cls, v: ClassifierStageResult) -> ClassifierSummary:
+        """The summary of a classifier stage result."""
+        attempts = v.attempts or []
+        return cls(v.test_auroc, v.test_ap, v.best_epoch, v.seconds, v.diverged_at or None,
+                   any(a.get("chosen") and a.get("attempt", 0) > 0 and "pseudo_area" not in a
+                       for a in attempts),
+                   tuple(Candidate(a["seed"], a["pseudo_area"], a["chosen"])
+                         for a in attempts if "pseudo_area" in a))
+
+    @classmethod
+    def from_json(cls, v: dict[str, Any]) -> ClassifierSummary:
+        return cls(v.get("test_auroc"), v.get("test_ap"), v.get("best_epoch"), v.get("seconds"),
+                   v.get("diverged_at"), bool(v.get("restarted")),
+                   tuple(Candidate(**c) for c in v.get("candidates", [])))
+
+
+def classifier_summary(v: ClassifierStageResult | dict[str, Any]) -> dict[str, Any]:
+    """The stored form of :meth:`ClassifierSummary.of` (the paper reproduction's JSON) of a
+    classifier stage result, typed or stored."""
+    if isinstance(v, dict):
+        v = ClassifierStageResult.from_json(v)
+    return ClassifierSummary.of(v).to_json()
+
+
+class ClassifierStage:
+    """Trains, stores and loads the classifiers of a run's folds."""
+
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
+        self._models: dict[int, nn.Module] = {}
+
+    def folder(self, fold: int) -> Path:
+        return self.ctx.fold_dir(fold) / "classifier"
+
+    def key(self, fold: int) -> dict[str, Any]:
+        return {**self.ctx.key("data", "classifier"), "inputs": self.ctx.inputs(fold)}
+
+    def run(self, fold: int) -> ClassifierStageResult:
+        """The fold's classifier: stored, or trained (resuming from ``last.pt``) and scored."""
+        path = self.folder(fold) / "result.json"
+        return self.ctx.stage(ClassifierStageResult, f"fold {fold}: classifier", path,
+                              lambda: self._compute(fold), self.key(fold))
+
+    def checkpoint(self, fold: int) -> str:
+        """Path of the fold's kept classifier checkpoint (training it if needed)."""
+        return self.run(fold).checkpoint
+
+    def model(self, fold: int) -> nn.Module:
+        """The fold's kept classifier, loaded once, in eval mode."""
+        if fold not in self._models:
+            from racam.classifier import load_classifier
+            model, _ = load_classifier(self.checkpoint(fold), map_location=self.ctx.device)
+            self._models[fold] = model.eval()
+        return self._models[fold]
+
+    def _compute(self, fold: int) -> ClassifierStageResult:
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        from racam.classifier import load_classifier, predict_proba
+        from racam.classifier.restarts import train_until_learned
+
+        ctx, cfg = self.ctx, self.ctx.cfg
+        fd = ctx.data(fold)
+        res, attempts = train_until_learned(
+            cfg.classifier, fd.train, fd.val, self.folder(fold), seed=cfg.seed + fold,
+            log=ctx.log, device=ctx.device, in_channels=cfg.data.channels,
+            progress=ctx.progress, score_name="pseudo_area",
+            score=lambda r: self.pseudo_area(fold, r.best_path))
+        model, _ = load_classifier(res.best_path, map_location=ctx.device)
+        bs = cfg.cam.batch_size
+        probs = distributed.sharded_map(  # each rank 1/N of the test images
+            lambda idx: predict_proba(model, Subset(fd.test, idx), batch_size=bs,
+                                      device=ctx.device).tolist(),
+            range(len(fd.test)), block=bs)
+        labels = list(fd.test.labels)
+        two = len(set(labels)) == 2
+        return ClassifierStageResult(
+            checkpoint=str(res.best_path), best_epoch=res.best_epoch, history=res.history,
+            diverged_at=res.diverged_at or None,
+            attempts=attempts if len(attempts) > 1 else None,
+            test_ids=[r.id for r in fd.test.records], test_labels=labels, test_probs=probs,
+            test_auroc=roc_auc_score(labels, probs) if two else None,
+            test_ap=average_precision_score(labels, probs) if two else None,
+            test_accuracy=sum((p >= cfg.classifier.threshold) == bool(y)
+                              for p, y in zip(probs, labels)) / max(1, len(labels)))
+
+    def pseudo_area(self, fold: int, checkpoint: Path) -> float:
+        """Share of the defective training images that the config's pseudo-labels from
+        ``checkpoint`` mark (:func:`racam.pseudo.area.pseudo_label_area`; label-free), the
+        score by which ``classifier.candidates`` chooses."""
+        from racam.classifier import load_classifier
+        from racam.pseudo.area import pseudo_label_area
+
+        ctx, c = self.ctx, self.ctx.cfg.cam
+        ds = ctx.data(fold).train_all
+        model, _ = load_classifier(checkpoint, map_location=ctx.device)
+        area = pseudo_label_area(build_run_cam(ctx.cfg, model.eval(), c.method, c.delta), ds,
+                                 [i for i, y in enumerate(ds.labels) if y == 1],
+                                 **ctx.pseudo_mask_options())
+        ctx.log(f"[racam] fold {fold}: classifier {checkpoint}: pseudo-labels mark "
+                f"{100 * area:.2f} % of the defective training images")
+        return area

@@ -1,0 +1,122 @@
+"""The heat-map stage: heat-map callables on a fold's classifier, and their quality (paper and
+deployment views, :func:`racam.evaluation.cam_quality.evaluate_cam`) on the fold's test or
+training images. Stored as ``fold<k>/cam/<split>/<method key>.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from racam import compat
+from racam.cam.registry import get_method, method_key
+from racam.run_cam import build_run_cam
+from racam.stages.classifier import ClassifierStage
+from racam.stages.context import StageContext
+from racam.stages.results import StageResult, optional
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CamQualityResult(StageResult):
+    """Quality of one heat-map method on one split: pooled counts of the paper view
+    (defective images) and the deployment view (every test image, maps of images called
+    defect-free zeroed; ``None`` on training images), and ``paper_per_image``:
+    ``{image id: [tp, fp, fn, tn]}`` of every defective image (for the paired bootstrap;
+    ``None`` in results stored before it was kept)."""
+
+    method: str
+    delta: float | None = None
+    split: str = "test"
+    weighting: str | None = optional()
+    fgbp_head: str | None = optional()
+    paper: dict[str, int] | None = None
+    deployment: dict[str, int] | None = None
+    paper_per_image: dict[str, list[int]] | None = optional()
+
+
+def per_image_counts(items: list[tuple[str, Any]]) -> dict[str, list[int]]:
+    """``{image id: [tp, fp, fn, tn]}`` of ``(id, Counts)`` pairs; a repeated id gets ``#n``
+    appended, so no image's counts are lost."""
+    out: dict[str, list[int]] = {}
+    for i, c in items:
+        key, n = str(i), 1
+        while key in out:
+            key, n = f"{i}#{n}", n + 1
+        out[key] = [int(c.tp), int(c.fp), int(c.fn), int(c.tn)]
+    return out
+
+
+class HeatmapStage:
+    """Heat maps of a run's classifiers and their stored quality."""
+
+    def __init__(self, ctx: StageContext, classifier: ClassifierStage) -> None:
+        self.ctx = ctx
+        self.classifier = classifier
+
+    def cam(self, fold: int, method: str, delta: float | None = None,
+            layers: list[str] | None = None, *, weighting: str | None = None,
+            fgbp_head: str | None = None) -> Callable[..., torch.Tensor]:
+        """A heat-map callable ``cam(images, targets=1)`` for ``method`` on the fold's
+        classifier (``delta``, ``weighting``, ``fgbp_head``: the config's when ``None``)."""
+        return build_run_cam(self.ctx.cfg, self.classifier.model(fold), method, delta, layers,
+                             weighting=weighting, fgbp_head=fgbp_head)
+
+    def _delta(self, method: str, delta: float | None) -> float | None:
+        """The delta a method's result is keyed on (``None`` for methods without one)."""
+        if not get_method(method).uses_delta:
+            return None
+        return self.ctx.cfg.cam.delta if delta is None else delta
+
+    def path_key(self, fold: int, method: str, delta: float | None = None,
+                 split: str = "test", weighting: str | None = None,
+                 fgbp_head: str | None = None) -> tuple[Path, dict[str, Any]]:
+        """Result file and stage key of :meth:`quality`."""
+        ctx = self.ctx
+        delta = self._delta(method, delta)
+        opts = ctx.method_options(method, weighting, fgbp_head)
+        path = ctx.fold_dir(fold) / "cam" / split / f"{method_key(method, delta, **opts)}.json"
+        key: dict[str, Any] = {**ctx.key("data", "classifier"), "method": method,
+                               "delta": delta}
+        if get_method(method).multi_layer:  # fusion and layers matter only there
+            key.update(fusion=ctx.cfg.cam.fusion, layers=ctx.cfg.cam.layers)
+        key.update(opts)  # RA-CAM's weighting, FGBP's head scope: only where they apply
+        key["inputs"] = ctx.inputs(fold, lambda: self.classifier.checkpoint(fold))
+        return path, key
+
+    def quality(self, fold: int, method: str, delta: float | None = None,
+                split: str = "test", *, weighting: str | None = None,
+                fgbp_head: str | None = None, per_image: bool = False) -> CamQualityResult:
+        """Quality of ``method`` on the fold's ``split`` (stored, or computed).
+        ``per_image=True`` recomputes a result stored before per-image counts were kept."""
+        path, key = self.path_key(fold, method, delta, split, weighting, fgbp_head)
+        delta = self._delta(method, delta)
+        opts = self.ctx.method_options(method, weighting, fgbp_head)
+        label = f"fold {fold}: {method_key(method, delta, **opts)} on {split}"
+        return self.ctx.stage(
+            CamQualityResult, label, path,
+            lambda: self._compute(fold, method, delta, split, weighting, fgbp_head), key,
+            require=compat.LATER_FIELDS["cam"] if per_image else ())
+
+    def _compute(self, fold: int, method: str, delta: float | None, split: str,
+                 weighting: str | None, fgbp_head: str | None) -> CamQualityResult:
+        from racam.evaluation.cam_quality import evaluate_cam
+        from racam.evaluation.pooling import counts_dict
+
+        ctx = self.ctx
+        fd = ctx.data(fold)
+        ds = fd.test if split == "test" else fd.train_all
+        probs = self.classifier.run(fold).test_probs if split == "test" else None
+        r = evaluate_cam(self.cam(fold, method, delta, weighting=weighting, fgbp_head=fgbp_head),
+                         ds, probs, batch_size=ctx.cfg.cam.batch_size, device=ctx.device,
+                         progress=ctx.progress)
+        opts = ctx.method_options(method, weighting, fgbp_head)
+        return CamQualityResult(
+            method=method, delta=delta, split=split, weighting=opts.get("weighting"),
+            fgbp_head=opts.get("fgbp_head"),
+            paper=counts_dict(r["paper_counts"]),
+            deployment=counts_dict(r["deployment_counts"])
+            if r["deployment_counts"] is not None else None,
+            paper_per_image=per_image_counts(r["paper_per_image"]))

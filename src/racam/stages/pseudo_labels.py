@@ -1,0 +1,111 @@
+"""The pseudo-label stage: masks of the config's heat map (threshold rule, guided filter) for a
+fold's training images (:func:`racam.pseudo.labels.write_pseudo_labels`), and their quality
+against the true masks of the defective ones. Stored as ``fold<k>/pseudo/<pseudo key>/``."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from racam import compat, distributed
+from racam.io import read_json
+from racam.layout import pseudo_key
+from racam.stages.classifier import ClassifierStage
+from racam.stages.context import StageContext
+from racam.stages.folds import FoldData
+from racam.stages.heatmaps import HeatmapStage
+from racam.stages.results import StageResult
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PseudoLabelResult(StageResult):
+    """Where the masks are (``manifest``), how many, and their pooled counts against the
+    true masks of the defective training images (``None`` without true masks)."""
+
+    manifest: str
+    num_images: int
+    pseudo_vs_true_defective: dict[str, int] | None = None
+
+
+def stored_key(manifest: Path, key: dict[str, Any]) -> Any:
+    """The key a finished or started mask folder must be given so that
+    :func:`~racam.pseudo.labels.write_pseudo_labels` takes it as its own: the stored one when
+    it reads as ``key`` today (:func:`racam.compat.comparable`), else ``key``."""
+    import json
+
+    now = json.loads(json.dumps(key, default=str))
+    if manifest.exists():
+        stored = read_json(manifest).get("key")
+        if stored is not None and compat.comparable(stored, now) == now:
+            return stored
+    return now
+
+
+class PseudoLabelStage:
+    """Writes, stores and scores the pseudo-labels of a run's folds."""
+
+    def __init__(self, ctx: StageContext, classifier: ClassifierStage,
+                 heatmaps: HeatmapStage) -> None:
+        self.ctx = ctx
+        self.classifier = classifier
+        self.heatmaps = heatmaps
+
+    def folder(self, fold: int) -> Path:
+        return self.ctx.fold_dir(fold) / "pseudo" / pseudo_key(self.ctx.cfg)
+
+    def key(self, fold: int) -> dict[str, Any]:
+        return {**self.ctx.key("data", "classifier", "cam"),
+                "inputs": self.ctx.inputs(fold, lambda: self.classifier.checkpoint(fold))}
+
+    def run(self, fold: int) -> PseudoLabelResult:
+        """The fold's pseudo-labels: stored, or written and scored."""
+        d = self.folder(fold)
+        return self.ctx.stage(PseudoLabelResult, f"fold {fold}: pseudo-labels",
+                              d / "result.json", lambda: self._compute(fold), self.key(fold))
+
+    def _compute(self, fold: int) -> PseudoLabelResult:
+        from racam.pseudo.labels import MANIFEST, write_pseudo_labels
+
+        ctx, c = self.ctx, self.ctx.cfg.cam
+        d = self.folder(fold)
+        fd = ctx.data(fold)
+        manifest = write_pseudo_labels(
+            self.heatmaps.cam(fold, c.method, c.delta), fd.train_all, d,
+            meta={"method": c.method, "delta": c.delta, "fusion": c.fusion,
+                  **ctx.method_options(c.method),
+                  "threshold": c.pseudo_threshold,
+                  "guided": None if c.guided_radius is None else [c.guided_radius,
+                                                                  c.guided_eps],
+                  "checkpoint": self.classifier.checkpoint(fold)},
+            progress=ctx.progress, key=stored_key(d / MANIFEST, self.key(fold)),
+            **ctx.pseudo_mask_options())
+        return PseudoLabelResult(manifest=str(d / "manifest.json"),
+                                 num_images=manifest["num_images"],
+                                 pseudo_vs_true_defective=pseudo_quality(fd, d))
+
+
+def pseudo_quality(fd: FoldData, d: Path) -> dict[str, int] | None:
+    """Pooled counts of the masks in ``d`` against the true masks of the fold's defective
+    training images (``None`` when none has a mask)."""
+    from racam.data import read_mask
+    from racam.evaluation.metrics import SegmentationMeter
+    from racam.evaluation.pooling import counts_dict
+    from racam.pseudo.labels import mask_filename
+
+    def score(recs: list[Any]) -> list[tuple[str, Any]]:
+        part = SegmentationMeter()
+        for rec in recs:
+            pred = torch.from_numpy(read_mask(d / "masks" / mask_filename(rec.id)))
+            part.update(pred[None], torch.from_numpy(read_mask(rec.mask_path))[None],
+                        ids=[rec.id])
+        return part.per_image
+
+    meter = SegmentationMeter()
+    defective = [rec for rec, lab in zip(fd.train_all.records, fd.train_all.labels)
+                 if lab == 1 and rec.mask_path is not None]
+    for image_id, counts in distributed.sharded_map(score, defective):  # 1/N per rank
+        meter.add(counts, image_id)
+    return counts_dict(meter.total) if meter.per_image else None
