@@ -4,7 +4,7 @@ single-layer heat-map methods on one run's defective test images.
 Pointing accuracy: share of images whose heat-map maximum lies within ``--radius`` pixels of a
 true defect pixel. Diagnostic only: the pipeline's choices are not tuned on these numbers.
 
-    python scripts/cam_pointing.py ksdd-cpu runs/ksdd-cpu --folds 0 1 2
+    python experiments/cam_pointing.py ksdd-cpu runs/ksdd-cpu --folds 0 1 2
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from racam.config import load_config
-from racam.engine import Engine as Pipeline
+from racam.engine import Engine, load_run_config
 from racam.evaluation.metrics import SegmentationMeter
 from racam.pseudo.heatmaps import to_original_size
 from racam.pseudo.otsu import otsu_threshold
@@ -30,17 +29,17 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["gradcam", "gradcam++", "xgradcam"])
     ap.add_argument("--radius", type=int, default=20)
     args = ap.parse_args()
-    pipe = Pipeline(load_config(args.config, {"output": args.out}), progress=False,
+    engine = Engine(load_run_config(args.config, output=args.out), progress=False,
                     log=lambda s: None)
     for fold in args.folds:
-        ds = pipe.data(fold).test
+        ds = engine.data(fold).test
         idx = [i for i, y in enumerate(ds.labels) if y == 1]
         for method in args.methods:
-            cam = pipe.cam(fold, method, None)
+            cam = engine.cam(fold, method, None)
             meter, area, hits = SegmentationMeter(), [], []
             for i in idx:
                 s = ds[i]
-                m = cam(s.image[None].to(pipe.device), targets=1).float().cpu()
+                m = cam(s.image[None].to(engine.device), targets=1).float().cpu()
                 big = to_original_size(m, s.original_size)
                 pred = big > otsu_threshold(big)[:, None, None]
                 true = torch.from_numpy(ds.true_mask(i))[None]

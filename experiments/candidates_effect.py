@@ -10,7 +10,7 @@ areas), the weakly supervised network's pooled defect IoU per seed, mean +- sd o
 bootstrap interval over the test images, and the paired interval of "with candidates" minus
 "without" (the same seeds and images).
 
-    python scripts/candidates_effect.py --base /work/runs/repro-new --cand /work/runs/cand \\
+    python experiments/candidates_effect.py --base /work/runs/repro-new --cand /work/runs/cand \\
         --seeds 0 1 2
 """
 

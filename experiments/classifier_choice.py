@@ -6,7 +6,7 @@ AUROC (the epoch the trainer keeps) and the Otsu-mask IoU of RA-CAM and LayerCAM
 defective *training* images, pooled over the folds. Stages are cached in ``--out``, so the
 run folder can be reused by ``racam reproduce`` with the same settings.
 
-    python scripts/classifier_choice.py ksdd-cpu --out runs/ksdd-cpu \\
+    python experiments/classifier_choice.py ksdd-cpu --out runs/ksdd-cpu \\
         [--set classifier.backbone=efficientnet_lite0 --set classifier.weights=imagenet
          --set classifier.batch_norm=false]
 """
@@ -18,8 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from racam.cli.options import load
-from racam.engine import Engine as Pipeline
+from racam.engine import Engine, load_run_config
 from racam.evaluation.pooling import counts_from
 
 
@@ -33,26 +32,28 @@ def main() -> None:
                     help="folds to compare on (default: the config's; the stages keep the "
                          "config's keys, so the run folder stays reusable)")
     a = ap.parse_args()
-    cfg = load(a.config, a.overrides)
-    pipe = Pipeline(cfg, a.out, progress=False, log=lambda _: None)
-    folds = pipe.folds if a.folds is None else [k for k in pipe.folds if k in a.folds]
+    cfg = load_run_config(a.config, a.overrides)
+    engine = Engine(cfg, a.out, progress=False, log=lambda _: None)
+    folds = engine.folds if a.folds is None else [k for k in engine.folds if k in a.folds]
     row: dict[str, object] = {"overrides": a.overrides}
     aurocs, seconds = [], 0.0
     for k in folds:
         t0 = time.perf_counter()
-        clf = pipe.classifier(k)
+        clf = engine.classifier(k)
         seconds += time.perf_counter() - t0
-        best = clf["history"][clf["best_epoch"] - 1]
+        best = clf.history[clf.best_epoch - 1]
         aurocs.append(best["val_auroc"])
-        print(json.dumps({"fold": k, "best_epoch": clf["best_epoch"],
+        print(json.dumps({"fold": k, "best_epoch": clf.best_epoch,
                           "val_auroc": best["val_auroc"], "val_ap": best["val_ap"],
-                          "seconds": clf.get("seconds")}), flush=True)
+                          "seconds": clf.seconds}), flush=True)
     row["val_auroc_per_fold"] = aurocs
     row["val_auroc_mean"] = round(sum(aurocs) / len(aurocs), 4)
     for method in a.methods:
         tp = fp = fn = 0
         for k in folds:
-            r = counts_from(pipe.cam_quality(k, method, None, "train")["paper"])
+            quality = engine.cam_quality(k, method, None, "train").paper
+            assert quality is not None, f"fold {k}: no defective training image"
+            r = counts_from(quality)
             tp, fp, fn = tp + r.tp, fp + r.fp, fn + r.fn
         row[f"{method}_train_iou"] = round(100 * tp / max(tp + fp + fn, 1), 2)
         print(json.dumps({method: row[f"{method}_train_iou"]}), flush=True)

@@ -11,9 +11,9 @@ AUROC. Test images are never read. Variants (``--variants``):
 - ``warmup``: a linear warm-up of ``--warmup`` epochs, then the constant rate;
 - ``warmup+cosine``: the same warm-up, then a per-step cosine decay to 0.
 
-    OMP_NUM_THREADS=1 python scripts/classifier_stability.py ksdd-cpu \\
+    OMP_NUM_THREADS=1 python experiments/classifier_stability.py ksdd-cpu \\
         --out runs/classifier-stability --fold 0 --seeds 0 1 2 [--set classifier.epochs=12]
-    python scripts/classifier_stability.py ksdd-paper-offline --out DIR --seeds 0 \
+    python experiments/classifier_stability.py ksdd-paper-offline --out DIR --seeds 0 \\
         --variants config --lrs 0.003 0.01     # choose the learning rate on validation images
 """
 
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from racam.classifier.train import train_classifier
-from racam.cli.options import load
 from racam.config import ClassifierConfig, RunConfig
+from racam.engine import load_run_config
 from racam.stages.folds import fold_datasets
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -88,7 +88,7 @@ def main() -> None:
                     help="learning rates to compare (default: the config's)")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     a = ap.parse_args()
-    cfg = load(a.config, a.overrides)
+    cfg = load_run_config(a.config, a.overrides)
     lrs = a.lrs or [cfg.classifier.lr]
     rows: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for seed in a.seeds:

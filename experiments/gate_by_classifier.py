@@ -2,7 +2,7 @@
 (probability < threshold) were emptied, from a reproduction's stored per-image counts (no
 network is run).
 
-    python scripts/gate_by_classifier.py results-folder-of-a-run [--threshold 0.5]
+    python experiments/gate_by_classifier.py results-folder-of-a-run [--threshold 0.5]
 
 Prints, per segmentation network of the config's seed, the pooled defect IoU, precision and
 recall with and without the gate, and where the false-positive pixels lie.

@@ -1,6 +1,6 @@
 """Pool a cached segmentation stage over folds: per-fold and pooled defect IoU, mIoU, P, R.
 
-    python scripts/pool_stage.py RUN_DIR unet-true [--folds 0 1 2]
+    python experiments/pool_stage.py RUN_DIR unet-true [--folds 0 1 2]
 """
 
 from __future__ import annotations

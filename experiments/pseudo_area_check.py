@@ -22,7 +22,7 @@ If all three pass, racam may build "train K classifiers, keep the smallest A"; o
 is dropped. Nothing is chosen from test images (``train-classifier`` scores test AUROC as always;
 it is printed for reference only).
 
-    python scripts/pseudo_area_check.py 1000=RUN_A 1001=RUN_B 1002=RUN_C
+    python experiments/pseudo_area_check.py 1000=RUN_A 1001=RUN_B 1002=RUN_C
 """
 
 from __future__ import annotations

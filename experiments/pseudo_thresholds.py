@@ -8,8 +8,9 @@ guided filter with the image as guide (:mod:`racam.pseudo.guided`, radius R at t
 size). With several run folders the maps of their classifiers are averaged (an ensemble of
 classifier seeds). Prints pooled IoU / precision / recall against the true training masks.
 
-    python scripts/pseudo_thresholds.py ksdd-cpu RUN_DIR --set cam.fusion=mean --delta 10
-    python scripts/pseudo_thresholds.py ksdd-cpu RUN_DIR --delta 0 --guided 4,0.01 --guided 8,0.1
+    python experiments/pseudo_thresholds.py ksdd-cpu RUN_DIR --set cam.fusion=mean --delta 10
+    python experiments/pseudo_thresholds.py ksdd-cpu RUN_DIR --delta 0 \\
+        --guided 4,0.01 --guided 8,0.1
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from racam.cam import build_cam
 from racam.checkpoint import load_classifier
 from racam.classifier.restarts import chosen_checkpoint
-from racam.cli.options import load
+from racam.engine import load_run_config
 from racam.evaluation.metrics import SegmentationMeter
 from racam.models import classifier_target_layers
 from racam.pseudo.guided import guide_from_images, guided_filter
@@ -58,7 +59,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--guided", action="append", default=[], metavar="R,EPS")
     a = ap.parse_args()
-    cfg = load(a.config, a.sets)
+    cfg = load_run_config(a.config, a.sets)
     guided = [(int(r), float(e)) for r, e in (g.split(",") for g in a.guided)]
     rules = ["otsu", "otsu2", "0.3max", "0.5max", "0.7max"]
     rules += [f"g{r},{e}{t}" for r, e in guided for t in ("", "+otsu2")]

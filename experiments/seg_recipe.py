@@ -5,7 +5,7 @@ images minus a stratified validation share, ``data.val_fraction``) on true masks
 pseudo-label folder, then scores it on the held-out validation images (defect IoU over all
 validation images, pooled pixels, at original resolution). Prints one JSON line.
 
-    python scripts/seg_recipe.py ksdd-cpu --fold 0 --set segmentation.epochs=4 [--pseudo DIR]
+    python experiments/seg_recipe.py ksdd-cpu --fold 0 --set segmentation.epochs=4 [--pseudo DIR]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from racam.cli.options import load
+from racam.engine import load_run_config
 from racam.stages.folds import LabelledSubset, fold_datasets
 
 
@@ -31,10 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", choices=("val", "test"), default="val",
                     help="score on validation images (default) or, for a chosen recipe, test")
     args = ap.parse_args(argv)
-    cfg = load(args.config, args.sets)
+    cfg = load_run_config(args.config, args.sets)
     overrides = args.sets
-
-    import torch
 
     from racam.evaluation.segmentation_quality import evaluate_segmentation
     from racam.pseudo.labels import PseudoLabelDataset
@@ -61,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     train_s = time.perf_counter() - t0
     model, _ = load_segmentation(res.last_path)
     t1 = time.perf_counter()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(cfg.segmentation.bf16)):
-        r = evaluate_segmentation(model, score_on, batch_size=4, device="cpu")
+    r = evaluate_segmentation(model, score_on, batch_size=4, device="cpu",
+                              bf16=cfg.segmentation.precision == "bf16")
     c = r["counts"]
     print(json.dumps({"fold": args.fold, "split": args.split, "overrides": overrides,
                       "pseudo": str(args.pseudo) if args.pseudo else None,

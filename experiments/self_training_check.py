@@ -5,7 +5,7 @@ Both are scored against the true training masks (training images only: no test i
 If the network's masks score higher than its labels, training a second network on them (one
 round of self-training, ``segmentation.self_training``) is worth trying.
 
-    python scripts/self_training_check.py ksdd-cpu RUN_DIR --folds 0 1 2
+    python experiments/self_training_check.py ksdd-cpu RUN_DIR --folds 0 1 2
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from racam.cli.options import load
 from racam.data import read_mask
+from racam.engine import load_run_config
 from racam.evaluation.metrics import SegmentationMeter
 from racam.evaluation.segmentation_quality import evaluate_segmentation
 from racam.layout import segmentation_tag
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--set", dest="sets", action="append", default=[])
     ap.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2])
     a = ap.parse_args()
-    cfg = load(a.config, a.sets)
+    cfg = load_run_config(a.config, a.sets)
     labels_meter, net_meter = SegmentationMeter(), SegmentationMeter()
     for k in a.folds:
         fd = fold_datasets(cfg.data, k, cfg.seed)

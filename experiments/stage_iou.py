@@ -5,7 +5,7 @@ and RA-CAM on one fold's defective images, the pooled IoU of the Otsu mask of ev
 map (``cam.layer_maps``) and of the max- and mean-fused maps. Diagnostic only: the pipeline's
 choices are not tuned on these numbers.
 
-    python scripts/stage_iou.py ksdd-cpu runs/ksdd-cpu --fold 0 --split train --delta 70
+    python experiments/stage_iou.py ksdd-cpu runs/ksdd-cpu --fold 0 --split train --delta 70
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import argparse
 
 import torch
 
-from racam.config import load_config
-from racam.engine import Engine as Pipeline
+from racam.engine import Engine, load_run_config
 from racam.evaluation.metrics import SegmentationMeter
 from racam.pseudo.heatmaps import to_original_size
 from racam.pseudo.otsu import otsu_threshold
@@ -29,19 +28,19 @@ def main() -> None:
     ap.add_argument("--split", choices=["train", "test"], default="train")
     ap.add_argument("--delta", type=float, default=50)
     args = ap.parse_args()
-    pipe = Pipeline(load_config(args.config, {"output": args.out}), progress=False,
+    engine = Engine(load_run_config(args.config, output=args.out), progress=False,
                     log=lambda s: None)
-    fd = pipe.data(args.fold)
+    fd = engine.data(args.fold)
     ds = fd.test if args.split == "test" else fd.train_all
     idx = [i for i, y in enumerate(ds.labels) if y == 1]
     for method in ("layercam", "racam"):
-        cam = pipe.cam(args.fold, method, args.delta if method == "racam" else None)
+        cam = engine.cam(args.fold, method, args.delta if method == "racam" else None)
         meters = {name: SegmentationMeter()
                   for name in ["S1", "S2", "S3", "S4", "S5", "max", "mean"]}
         for start in range(0, len(idx), 4):
             chunk = idx[start:start + 4]
             samples = [ds[i] for i in chunk]
-            images = torch.stack([s.image for s in samples]).to(pipe.device)
+            images = torch.stack([s.image for s in samples]).to(engine.device)
             cam(images, targets=1)
             layers = [m.detach().float().cpu() for m in cam.layer_maps]
             fused = {"max": torch.stack(layers).amax(0), "mean": torch.stack(layers).mean(0)}

@@ -4,7 +4,7 @@ Picks the pseudo-label setting without looking at a test fold: prints one line p
 (fusion, delta) with the IoU pooled over the folds' training images, and the best one.
 Stages are cached in the run folder, as for ``racam reproduce``.
 
-    python scripts/train_sweep.py ksdd-cpu --out runs/ksdd-cpu [--fusions max mean]
+    python experiments/train_sweep.py ksdd-cpu --out runs/ksdd-cpu [--fusions max mean]
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from racam.config import load_config
-from racam.engine import Engine as Pipeline
+from racam.engine import Engine, load_run_config
 from racam.evaluation.pooling import counts_from
 
 
@@ -25,15 +24,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--fusions", nargs="+", default=["max", "mean"])
     a = ap.parse_args()
-    cfg = load_config(a.config)
+    cfg = load_run_config(a.config)
     rows = []
     for fusion in a.fusions:
         c = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam, fusion=fusion))
-        pipe = Pipeline(c, a.out, progress=False, log=lambda _: None)
+        engine = Engine(c, a.out, progress=False, log=lambda _: None)
         for delta in cfg.reproduce.deltas:
             tp = fp = fn = 0
-            for k in pipe.folds:
-                r = counts_from(pipe.cam_quality(k, "racam", delta, "train")["paper"])
+            for k in engine.folds:
+                quality = engine.cam_quality(k, "racam", delta, "train").paper
+                assert quality is not None, f"fold {k}: no defective training image"
+                r = counts_from(quality)
                 tp, fp, fn = tp + r.tp, fp + r.fp, fn + r.fn
             iou = tp / max(tp + fp + fn, 1)
             rows.append({"fusion": fusion, "delta": delta, "train_iou": round(100 * iou, 2),

@@ -17,7 +17,7 @@ from racam import distributed
 from racam.classifier import train as train_mod
 from racam.config import ClassifierConfig
 
-REAL = train_mod._train_epoch
+REAL = train_mod.train_epoch
 
 
 def _poisoned(model, loader, st, epoch, progress):
@@ -30,7 +30,7 @@ def _poisoned(model, loader, st, epoch, progress):
 
 def main(out: Path) -> None:
     distributed.init_from_env()
-    train_mod._train_epoch = _poisoned  # type: ignore[assignment]
+    train_mod.train_epoch = _poisoned  # type: ignore[assignment]
     cfg = ClassifierConfig(backbone="vgg16_narrow", width=16, batch_norm=False, epochs=3,
                            batch_size=8, lr=0.01)
     res = train_mod.train_classifier(cfg, Noise(16), None, out / "clf", seed=3, device="cpu",

@@ -174,7 +174,7 @@ def test_chunking_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) ->
     rng = np.random.default_rng(6)
     a, b = _counts(rng, 13, 3), _counts(rng, 13, 3)
     whole = paired_bootstrap_iou_difference(a, b, resamples=257, seed=1)
-    monkeypatch.setattr(bs, "_CHUNK_CELLS", 13 * 5)  # 5 resamples per chunk
+    monkeypatch.setattr(bs, "CHUNK_CELLS", 13 * 5)  # 5 resamples per chunk
     assert paired_bootstrap_iou_difference(a, b, resamples=257, seed=1) == whole
 
 

@@ -178,7 +178,7 @@ def test_ablation_suffix_equals_full_model_fallback(monkeypatch: pytest.MonkeyPa
         got = traced(x if model is net else images, 1)
         assert traced.last_traced
         with monkeypatch.context() as mp:
-            mp.setattr(suffix_mod, "_build", lambda *a: None)
+            mp.setattr(suffix_mod, "trace_suffix", lambda *a: None)
             fallback = AblationCAM(model, [layer], batch_size=64)
             ref = fallback(x if model is net else images, 1)
             assert not fallback.last_traced

@@ -114,7 +114,7 @@ def test_finished_run_is_not_retrained_and_can_be_extended(tmp_path, monkeypatch
     def boom(*a, **k):
         raise AssertionError("retrained a finished run")
 
-    monkeypatch.setattr(train_mod, "_train_epoch", boom)
+    monkeypatch.setattr(train_mod, "train_epoch", boom)
     again = train_classifier(_cfg(epochs=1), train, val, tmp_path, seed=0, progress=False)
     assert again.history == first.history and first.last_path.stat().st_mtime_ns == stamp
     monkeypatch.undo()
@@ -127,7 +127,7 @@ def test_finished_run_is_not_retrained_and_can_be_extended(tmp_path, monkeypatch
         train_classifier(_cfg(epochs=3), train, val, tmp_path, seed=1, progress=False)
     # the restart keys decide whether another attempt follows, not how one trains: a finished
     # attempt written without them is returned as it is
-    monkeypatch.setattr(train_mod, "_train_epoch", boom)
+    monkeypatch.setattr(train_mod, "train_epoch", boom)
     same = train_classifier(_cfg(epochs=2, restarts=2, min_val_auroc=0.9), train, val, tmp_path,
                             seed=0, progress=False)
     assert same.history == longer.history
@@ -142,9 +142,9 @@ def test_balancing_modes() -> None:
     assert len(drawn) == 20000 and abs(frac - 0.5) < 0.02
     perm = list(training.epoch_sampler(labels, _cfg(balance="none"), gen, ds))
     assert sorted(perm) == ds  # a plain shuffle
-    w = train_mod._class_weights(labels, _cfg(balance="loss"))
+    w = train_mod.class_weights(labels, _cfg(balance="loss"))
     torch.testing.assert_close(w, torch.tensor([100 / 180, 100 / 20]))
-    assert train_mod._class_weights(labels, _cfg(balance="sampler")) is None
+    assert train_mod.class_weights(labels, _cfg(balance="sampler")) is None
 
 
 def test_single_class_validation_selects_on_loss(tmp_path) -> None:
@@ -225,14 +225,14 @@ def test_divergence_stops_training_and_keeps_the_best_epoch_before(tmp_path, mon
     from racam.classifier.restarts import train_until_learned
     from racam.errors import TrainingDiverged
 
-    real = train_mod._train_epoch
+    real = train_mod.train_epoch
 
     def poisoned(model, loader, st, epoch, progress):
         if epoch == 3:
             loader = [_with_images(b, float("nan")) for b in loader]
         return real(model, loader, st, epoch, progress)
 
-    monkeypatch.setattr(train_mod, "_train_epoch", poisoned)
+    monkeypatch.setattr(train_mod, "train_epoch", poisoned)
     cfg = _cfg(epochs=5)
     said: list[str] = []
     res, attempts = train_until_learned(cfg, Blobs(24, seed=3, augment=True), Blobs(12, seed=4),
@@ -243,7 +243,7 @@ def test_divergence_stops_training_and_keeps_the_best_epoch_before(tmp_path, mon
     assert load_checkpoint(res.last_path)["meta"]["diverged_at"] == 3
     assert attempts[0]["diverged_at"] == 3
     assert len(said) == 1 and "diverged at epoch 3" in said[0]
-    monkeypatch.setattr(train_mod, "_train_epoch", real)
+    monkeypatch.setattr(train_mod, "train_epoch", real)
     again = train_classifier(cfg, Blobs(24, seed=3, augment=True), Blobs(12, seed=4), tmp_path,
                              seed=0, progress=False)
     assert again.diverged_at == 3 and len(again.history) == 2  # nothing trained again
@@ -252,7 +252,7 @@ def test_divergence_stops_training_and_keeps_the_best_epoch_before(tmp_path, mon
         return real(model, [_with_images(b, float("nan")) for b in loader], st,
                     epoch, progress)
 
-    monkeypatch.setattr(train_mod, "_train_epoch", nan_at_once)
+    monkeypatch.setattr(train_mod, "train_epoch", nan_at_once)
     with pytest.raises(TrainingDiverged, match="diverged at epoch 1.*lower classifier.lr"):
         train_classifier(cfg, Blobs(24, seed=3), Blobs(12, seed=4), tmp_path / "b", seed=0,
                          progress=False)

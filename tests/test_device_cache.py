@@ -58,12 +58,12 @@ def test_classifier_batches_equal_the_loaders(real) -> None:
     cache = DeviceCache.build(real, CPU)
     labels = dataset_labels(real)
     for epoch in (0, 3):
-        ours = list(cls_train._epoch_batches(cfg, real, cache, labels, 7, epoch, CPU)[0])
-        theirs = list(cls_train._epoch_batches(cfg, real, None, labels, 7, epoch, CPU)[0])
+        ours = list(cls_train.epoch_batches(cfg, real, cache, labels, 7, epoch, CPU)[0])
+        theirs = list(cls_train.epoch_batches(cfg, real, None, labels, 7, epoch, CPU)[0])
         assert [len(b.labels) for b in ours] == [5, 5, 3]
         # the step count the learning-rate schedule is told matches both paths
-        assert cls_train._epoch_batches(cfg, real, cache, labels, 7, epoch, CPU)[1] == 3
-        assert cls_train._epoch_batches(cfg, real, None, labels, 7, epoch, CPU)[1] == 3
+        assert cls_train.epoch_batches(cfg, real, cache, labels, 7, epoch, CPU)[1] == 3
+        assert cls_train.epoch_batches(cfg, real, None, labels, 7, epoch, CPU)[1] == 3
         for a, b in zip(ours, theirs, strict=True):
             assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
 

@@ -19,7 +19,7 @@ from racam.models import (
 from racam.models.registry import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    _fold_normalisation_vgg,
+    fold_normalisation_vgg,
     lite0_timm_state_dict,
     load_state_dict_file,
 )
@@ -135,7 +135,7 @@ def test_vgg_fold_of_imagenet_normalisation() -> None:
     """conv(W', x) + b' equals conv(W, (x - mean) / std) + b away from the padded border."""
     torch.manual_seed(1)
     w, b = torch.randn(4, 3, 3, 3), torch.randn(4)
-    sd = _fold_normalisation_vgg({"features.0.weight": w, "features.0.bias": b})
+    sd = fold_normalisation_vgg({"features.0.weight": w, "features.0.bias": b})
     x = torch.rand(1, 3, 12, 10)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)

@@ -109,11 +109,11 @@ def test_classifier_epoch_reads_the_loss_once(monkeypatch) -> None:
     model = cls_train.build_classifier("vgg16_narrow", 2, 1, width=16, batch_norm=True)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     prec = resolve_precision("bf16", CPU)
-    st = cls_train._Step(CompiledForward(model, False, "classifier"), opt, prec.grad_scaler(),
+    st = cls_train.TrainStep(CompiledForward(model, False, "classifier"), opt, prec.grad_scaler(),
                          None, CPU, prec, True)
     batches = list(training.make_loader(ds, 4, None, None, 0, CPU))  # 6 batches, decoded
     counter = _SyncCounter(monkeypatch)
-    loss = cls_train._train_epoch(model, batches, st, 1, progress=False)
+    loss = cls_train.train_epoch(model, batches, st, 1, progress=False)
     assert len(counter.calls) <= 1, counter.calls  # the epoch mean, not one per batch
     assert loss > 0
 
@@ -130,13 +130,13 @@ def test_segmentation_epoch_reads_the_loss_once(monkeypatch) -> None:
     model = seg_train.build_segmentation("unet", "resnet18", 1, None, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     prec = resolve_precision("float32", CPU)
-    st = seg_train._Step(CompiledForward(model, False, "segmentation"), opt, prec.grad_scaler(),
+    st = seg_train.TrainStep(CompiledForward(model, False, "segmentation"), opt, prec.grad_scaler(),
                          CPU, prec, False, seg_train.segmentation_loss(cfg.loss))
     schedule = StepSchedule(opt, 0.01, "cosine", 3)  # per-step learning rates: no sync either
     schedule.begin_epoch(0, 4)
     batches = list(training.make_loader(Banded(8), 2, None, None, 0, CPU))
     counter = _SyncCounter(monkeypatch)
-    loss = seg_train._train_epoch(model, batches, st, 1, progress=False)
+    loss = seg_train.train_epoch(model, batches, st, 1, progress=False)
     schedule.remove()
     assert len(counter.calls) <= 1, counter.calls
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01 * (1 + math.cos(math.pi * 3 / 12)) / 2)

@@ -68,9 +68,9 @@ log="$state/call-$call.log"
 if [ -n "$lrs" ]; then
   # learning rate on validation images of fold 0 (never the test fold), seeds as given
   # shellcheck disable=SC2086
-  timeout --signal=INT --kill-after=30 "$budget" "$py" scripts/classifier_stability.py "$config" \
-    --out "$state/lr-choice" --fold 0 --seeds $seeds --variants config --lrs $lrs "${sets[@]}" \
-    2>&1 | tee -a "$log"
+  timeout --signal=INT --kill-after=30 "$budget" "$py" experiments/classifier_stability.py \
+    "$config" --out "$state/lr-choice" --fold 0 --seeds $seeds --variants config --lrs $lrs \
+    "${sets[@]}" 2>&1 | tee -a "$log"
 else
   timeout --signal=INT --kill-after=30 "$budget" "$py" -m racam reproduce "$config" \
     --out "$state/run" --quiet "${sets[@]}" 2>&1 | tee -a "$log"

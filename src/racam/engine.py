@@ -22,8 +22,10 @@ results and the report (:mod:`racam.distributed`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -54,7 +56,50 @@ from racam.stages.preflight import check_input_sizes
 from racam.stages.pseudo_labels import PseudoLabelResult, PseudoLabelStage
 from racam.stages.segmentation import SegmentationStage, SegmentationStageResult
 
-__all__ = ["ClassifierSummary", "Engine", "RunResults", "classifier_summary", "machine_info"]
+if TYPE_CHECKING:
+    from racam.plan.apply import PlannedRun
+
+__all__ = ["ClassifierSummary", "Engine", "RunResults", "classifier_summary",
+           "load_planned_config", "load_run_config", "machine_info", "parse_overrides"]
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (``--set classifier.epochs=2``) as dotted keys to values parsed as
+    YAML; an item without ``=`` is refused (:class:`ConfigError`)."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        values[key.strip()] = yaml.safe_load(value)
+    return values
+
+
+def load_planned_config(config: str | os.PathLike[str], overrides: Sequence[str] = (),
+                        output: Path | None = None) -> tuple[RunConfig, PlannedRun | None]:
+    """:func:`load_run_config`, and the run's :class:`racam.plan.apply.PlannedRun` (``None``:
+    no plan)."""
+    from racam.config import config_from_values, config_values
+    from racam.plan.apply import planned_run
+
+    values = parse_overrides(overrides)
+    if output is not None:
+        values["output"] = str(output)
+    plain, path = config_values(config, values)
+    cfg = config_from_values(plain, path)
+    planned = planned_run(cfg, plain)
+    return (cfg, None) if planned is None else (planned.config, planned)
+
+
+def load_run_config(config: str | os.PathLike[str], overrides: Sequence[str] = (),
+                    output: Path | None = None) -> RunConfig:
+    """The config as ``racam run CONFIG --set KEY=VALUE ... --out OUTPUT`` loads it: a YAML file
+    or a built-in name, the ``KEY=VALUE`` overrides applied, ``output`` replacing the config's
+    ``output`` when given, and a folder run with ``data.plan: auto`` given its plan's values
+    for the keys it leaves out."""
+    return load_planned_config(config, overrides, output)[0]
 
 
 class Engine:

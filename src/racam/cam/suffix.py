@@ -35,8 +35,8 @@ class _Tracer(fx.Tracer):
         return qualname not in self.ancestors
 
 
-def _build(model: nn.Module, layer: str) -> tuple[fx.GraphModule, fx.GraphModule, list[fx.Node]
-                                                   ] | None:
+def trace_suffix(model: nn.Module, layer: str
+                 ) -> tuple[fx.GraphModule, fx.GraphModule, list[fx.Node]] | None:
     """``(full traced module, suffix module, external nodes)`` or None when not possible."""
     try:
         graph = _Tracer(layer).trace(model)
@@ -86,7 +86,7 @@ class Suffix:
 
     def __init__(self, model: nn.Module, layer: str) -> None:
         self.model, self.layer = model, layer
-        built = _build(model, layer)
+        built = trace_suffix(model, layer)
         self.traced = built is not None
         self._full: fx.GraphModule | None
         self._suffix: fx.GraphModule | None

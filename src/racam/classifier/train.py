@@ -114,7 +114,7 @@ def _check_labels(labels: list[int]) -> None:
         raise DataError(f"classifier labels must be 0 (defect-free) or 1 (defective), got {bad}")
 
 
-def _class_weights(labels: list[int], cfg: ClassifierConfig) -> torch.Tensor | None:
+def class_weights(labels: list[int], cfg: ClassifierConfig) -> torch.Tensor | None:
     if cfg.balance != "loss":
         return None
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=2).astype(np.float64)
@@ -222,7 +222,7 @@ def best_epoch_of(history: list[dict[str, Any]]) -> int:
 
 
 @dataclass
-class _Step:
+class TrainStep:
     """What one optimisation step needs besides the batch."""
 
     forward: CompiledForward
@@ -234,7 +234,7 @@ class _Step:
     channels_last: bool
 
 
-def _train_epoch(model: nn.Module, loader: Iterable[Batch | DeviceBatch], st: _Step,
+def train_epoch(model: nn.Module, loader: Iterable[Batch | DeviceBatch], st: TrainStep,
                  epoch: int, progress: bool) -> float:
     """One epoch; the mean loss is summed on the device and read once at the end (no host
     sync per batch outside DDP); a non-finite mean is a :class:`RacamError`."""
@@ -258,7 +258,7 @@ def _train_epoch(model: nn.Module, loader: Iterable[Batch | DeviceBatch], st: _S
     return meter.mean()
 
 
-def _epoch_batches(cfg: ClassifierConfig, train_ds: Dataset, cache: DeviceCache | None,
+def epoch_batches(cfg: ClassifierConfig, train_ds: Dataset, cache: DeviceCache | None,
                    labels: list[int], seed: int, epoch: int, dev: torch.device
                    ) -> tuple[Iterable[Batch | DeviceBatch], int]:
     """One epoch's batches and their number (optimiser steps): from the device cache (same
@@ -302,7 +302,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
     precision = resolve_precision(cfg.precision, dev)
     labels = dataset_labels(train_ds)
     _check_labels(labels)
-    weights = _class_weights(labels, cfg)
+    weights = class_weights(labels, cfg)
     weights = None if weights is None else weights.to(dev)
     cfg_dict = dataclasses.asdict(cfg)
     expected = {"kind": "classifier", "backbone": cfg.backbone,
@@ -329,7 +329,7 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
     optimizer, scaler = optimizer_and_scaler(model, cfg, precision, state, last_path)
     schedule = StepSchedule(optimizer, cfg.lr, cfg.schedule, cfg.epochs, cfg.warmup_epochs)
     main = distributed.is_main()
-    st = _Step(CompiledForward(model, cfg.compile, "classifier"), optimizer, scaler, weights,
+    st = TrainStep(CompiledForward(model, cfg.compile, "classifier"), optimizer, scaler, weights,
                dev, precision, bool(cfg.channels_last))
     cache = val_cache = None
     if cfg.device_cache:
@@ -341,10 +341,10 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
                disable=not progress)
     for epoch in bar:
         t0 = time.perf_counter()
-        batches, steps = _epoch_batches(cfg, train_ds, cache, labels, seed, epoch, dev)
+        batches, steps = epoch_batches(cfg, train_ds, cache, labels, seed, epoch, dev)
         schedule.begin_epoch(epoch, steps)
         try:
-            loss = _train_epoch(model, batches, st, epoch + 1, progress)
+            loss = train_epoch(model, batches, st, epoch + 1, progress)
         except TrainingDiverged:
             if not history:  # nothing to keep
                 raise

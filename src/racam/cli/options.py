@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-import yaml
 
 ConfigArg = typer.Argument(..., help="YAML config file, or a built-in name (ksdd-cpu, ksdd-paper, "
                                      "ksdd2-paper, folder-example, demo).")
@@ -16,26 +15,13 @@ QuietOpt = typer.Option(False, "--quiet", help="No progress bars.")
 
 
 def load(config: str, overrides: list[str] | None, out: Path | None = None):
-    """Load a config with ``--set`` overrides applied; ``out`` overrides ``output``. A folder
-    run with ``data.plan: auto`` gets its plan's values for the keys it leaves out."""
+    """The config with ``--set`` overrides applied; ``out`` overrides ``output``
+    (:func:`racam.engine.load_run_config`)."""
     return load_planned(config, overrides, out)[0]
 
 
 def load_planned(config: str, overrides: list[str] | None, out: Path | None = None):
     """:func:`load`, and the run's :class:`racam.plan.apply.PlannedRun` (``None``: no plan)."""
-    from racam.config import config_from_values, config_values
-    from racam.errors import ConfigError
-    from racam.plan.apply import planned_run
+    from racam.engine import load_planned_config
 
-    values = {}
-    for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        values[key.strip()] = yaml.safe_load(value)
-    if out is not None:
-        values["output"] = str(out)
-    plain, path = config_values(config, values)
-    cfg = config_from_values(plain, path)
-    planned = planned_run(cfg, plain)
-    return (cfg, None) if planned is None else (planned.config, planned)
+    return load_planned_config(config, overrides or (), out)

@@ -32,7 +32,7 @@ BOOTSTRAP_SEED = 0
 #: Coverage of racam's reported intervals.
 CONFIDENCE = 0.95
 #: Most ``resamples x images`` cells handled at once (bounds memory; results do not depend on it).
-_CHUNK_CELLS = 1 << 22
+CHUNK_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def _percentile_interval(ca: np.ndarray, cb: np.ndarray | None, resamples: int,
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(resamples, n), dtype=np.int32)
     stats = np.empty(resamples, dtype=np.float64)
-    step = max(1, _CHUNK_CELLS // n)
+    step = max(1, CHUNK_CELLS // n)
     for lo in range(0, resamples, step):
         rows = idx[lo:lo + step]
         r = rows.shape[0]

@@ -211,7 +211,7 @@ def lite0_timm_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torc
     return lite_timm_state_dict(state_dict, 0)
 
 
-def _fold_normalisation_vgg(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def fold_normalisation_vgg(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """conv(W, (x - m) / s) + b = conv(W / s, x) + (b - sum W * m / s)."""
     sd = dict(sd)
     w, b = sd["features.0.weight"], sd["features.0.bias"]
@@ -309,7 +309,7 @@ def _build_vgg(width: int, num_classes: int, in_channels: int,
 
         sd = vgg16(weights=VGG16_Weights.IMAGENET1K_V1).state_dict()
     try:
-        return load_imagenet_vgg16(model, _fold_normalisation_vgg(sd))
+        return load_imagenet_vgg16(model, fold_normalisation_vgg(sd))
     except (ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"weights {weights}: not a torchvision VGG16 state dict: "
                               f"{exc}") from exc

@@ -7,7 +7,7 @@ image-level labels only. A classifier that did not learn where the defects are s
 maps, and Otsu then marks more of the image: on KolektorSDD at CPU scale the two weakest of nine
 classifiers marked 1.7-2.0 % of the image against 0.7-1.1 % for the others, and ``A`` ranked the
 nine classifiers' pseudo-label IoU with Spearman -0.83. A check written down before nine new
-classifiers were trained (``scripts/pseudo_area_check.py``) found Spearman -0.75 on them, and
+classifiers were trained (``experiments/pseudo_area_check.py``) found Spearman -0.75 on them, and
 the smallest ``A`` per fold gave pseudo-labels of 27.32 % IoU against 25.31 on average
 (``docs/results.md``).
 """

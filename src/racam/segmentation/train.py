@@ -101,7 +101,7 @@ def _check(cfg: SegmentationConfig, train_ds: Dataset, device: torch.device) -> 
 
 
 @dataclass
-class _Step:
+class TrainStep:
     """What one optimisation step needs besides the batch."""
 
     forward: CompiledForward
@@ -113,7 +113,7 @@ class _Step:
     loss_fn: LossFn
 
 
-def _train_epoch(model: nn.Module, loader: Iterable[Batch | DeviceBatch], st: _Step, epoch: int,
+def train_epoch(model: nn.Module, loader: Iterable[Batch | DeviceBatch], st: TrainStep, epoch: int,
                  progress: bool) -> float:
     """One epoch; the mean loss is summed on the device and read once at the end (no host
     sync per batch outside DDP); a non-finite mean is a :class:`RacamError`."""
@@ -230,7 +230,7 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
         crops = DefectCropDataset(train_ds, cfg.crop, cfg.defect_crop_fraction, n, seed=seed,
                                   labels=labels)
     steps = n // cfg.batch_size
-    st = _Step(CompiledForward(model, cfg.compile, "segmentation"), optimizer, scaler, dev,
+    st = TrainStep(CompiledForward(model, cfg.compile, "segmentation"), optimizer, scaler, dev,
                precision, bool(cfg.channels_last), segmentation_loss(cfg.loss))
     schedule = StepSchedule(optimizer, cfg.lr, cfg.schedule, cfg.epochs)
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="segmentation",
@@ -241,7 +241,7 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
                   if on_device is None
                   else _epoch_device_batches(cfg, train_ds, on_device, labels, seed, epoch))
         schedule.begin_epoch(epoch, steps)
-        loss = _train_epoch(model, loader, st, epoch + 1, progress)
+        loss = train_epoch(model, loader, st, epoch + 1, progress)
         history.append({"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"],
                         "seconds": time.perf_counter() - t0})
         if distributed.is_main():
