@@ -25,11 +25,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config")
     ap.add_argument("out")
+    ap.add_argument("--set", dest="sets", action="append", default=[],
+                    help="config overrides the run folder was made with")
     ap.add_argument("--folds", type=int, nargs="+", default=[0])
     ap.add_argument("--methods", nargs="+", default=["gradcam", "gradcam++", "xgradcam"])
     ap.add_argument("--radius", type=int, default=20)
     args = ap.parse_args()
-    engine = Engine(load_run_config(args.config, output=args.out), progress=False,
+    engine = Engine(load_run_config(args.config, args.sets, args.out), progress=False,
                     log=lambda s: None)
     for fold in args.folds:
         ds = engine.data(fold).test

@@ -27,8 +27,8 @@ it is printed for reference only).
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,10 @@ def iou(counts: list[dict[str, int]]) -> float:
 
 
 def main() -> None:
-    runs = {s: Path(d) for s, d in (a.split("=", 1) for a in sys.argv[1:])}
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", metavar="SEED=RUN_DIR",
+                    help="a classifier seed and the run folder trained with it")
+    runs = {s: Path(d) for s, d in (a.split("=", 1) for a in ap.parse_args().runs)}
     rows: list[dict[str, Any]] = []
     for seed, run in runs.items():
         for k in range(3):

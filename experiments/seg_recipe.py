@@ -66,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
                       "pseudo": str(args.pseudo) if args.pseudo else None,
                       "train_seconds": round(train_s, 1),
                       "eval_seconds": round(time.perf_counter() - t1, 1),
-                      "iou": round(100 * c.iou, 2), "precision": round(100 * c.precision, 2),
-                      "recall": round(100 * c.recall, 2), "n_images": len(score_on),
+                      **{k: None if v is None else round(100 * v, 2)  # None: no pixel
+                         for k, v in (("iou", c.iou), ("precision", c.precision),
+                                      ("recall", c.recall))},
+                      "n_images": len(score_on),
                       "n_defective": int(sum(score_on.labels)),
                       "last_loss": res.history[-1]["loss"] if res.history else None}))
     return 0

@@ -24,11 +24,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config")
     ap.add_argument("out")
+    ap.add_argument("--set", dest="sets", action="append", default=[],
+                    help="config overrides the run folder was made with")
     ap.add_argument("--fold", type=int, default=0)
     ap.add_argument("--split", choices=["train", "test"], default="train")
     ap.add_argument("--delta", type=float, default=50)
     args = ap.parse_args()
-    engine = Engine(load_run_config(args.config, output=args.out), progress=False,
+    engine = Engine(load_run_config(args.config, args.sets, args.out), progress=False,
                     log=lambda s: None)
     fd = engine.data(args.fold)
     ds = fd.test if args.split == "test" else fd.train_all

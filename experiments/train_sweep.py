@@ -22,9 +22,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--set", dest="sets", action="append", default=[])
     ap.add_argument("--fusions", nargs="+", default=["max", "mean"])
     a = ap.parse_args()
-    cfg = load_run_config(a.config)
+    cfg = load_run_config(a.config, a.sets)
     rows = []
     for fusion in a.fusions:
         c = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam, fusion=fusion))

@@ -1,7 +1,7 @@
 """Every ``racam.x.y`` name and repository path the docs, configs and docstrings mention exists.
 
 Names are resolved by importing the longest importable module prefix and reading the rest as
-attributes; paths (``src/racam/...``, ``scripts/...``, ``docs/...``, ...) are looked up in the
+attributes; paths (``src/racam/...``, ``experiments/...``, ``docs/...``, ...) are looked up in the
 repository. The two worked examples (files a reader creates) are the only exceptions.
 """
 
@@ -24,7 +24,8 @@ PATH = re.compile(rf"(?<![\w/.-])((?:{_DIRS})/[\w./-]*\w)")
 
 
 def _files() -> list[Path]:
-    found = [*ROOT.glob("docs/*.md"), ROOT / "README.md", *ROOT.glob("src/racam/configs/*.yaml"),
+    found = [*ROOT.glob("docs/*.md"), ROOT / "README.md", ROOT / "experiments/README.md",
+             *ROOT.glob("src/racam/configs/*.yaml"),
              *ROOT.glob("src/racam/**/*.py"), *ROOT.glob("scripts/**/*.py"),
              *ROOT.glob("experiments/**/*.py"), *ROOT.glob("benchmarks/*.py")]
     return sorted(p for p in found if p.is_file())
