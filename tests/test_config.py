@@ -187,3 +187,21 @@ def test_offline_paper_config_differs_from_ksdd_paper_in_the_classifier_only() -
     assert diff == {"batch_norm": (False, True), "weights": ("imagenet", None),
                     "lr": (0.001, 0.01), "warmup_epochs": (0.0, 2.0)}
     assert offline["classifier"]["backbone"] == "vgg16"
+
+
+def test_load_run_config_loads_as_the_command_line_does(tmp_path) -> None:
+    """``racam.engine.load_run_config``: ``KEY=VALUE`` strings parsed as YAML, ``output``
+    replaced; the same config as :func:`load_config` with the values already parsed."""
+    from racam.engine import load_run_config, parse_overrides
+
+    sets = ["classifier.epochs=2", "data.folds=[0, 1]", "cam.delta=70", "name=x=y"]
+    assert parse_overrides(sets) == {"classifier.epochs": 2, "data.folds": [0, 1],
+                                     "cam.delta": 70, "name": "x=y"}
+    cfg = load_run_config("ksdd-cpu", sets, tmp_path / "out")
+    expected = load_config("ksdd-cpu", {"classifier.epochs": 2, "data.folds": [0, 1],
+                                        "cam.delta": 70, "name": "x=y",
+                                        "output": str(tmp_path / "out")})
+    assert cfg == expected and cfg.classifier.epochs == 2 and cfg.output == str(tmp_path / "out")
+    assert load_run_config("ksdd-cpu") == load_config("ksdd-cpu")
+    with pytest.raises(ConfigError, match="--set 'classifier.epochs': expected KEY=VALUE"):
+        load_run_config("ksdd-cpu", ["classifier.epochs"])

@@ -13,7 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from racam.cli import app
-from racam.cli.options import load_planned
+from racam.engine import load_planned_config
 from racam.errors import ConfigError, DataError
 from racam.plan.apply import explicit_keys
 from racam.plan.fingerprint import Fingerprint, from_folder
@@ -145,7 +145,7 @@ def test_explicit_keys_are_the_keys_present() -> None:
 
 def test_explicit_values_win_over_the_plan(tmp_path) -> None:
     root = _folder(tmp_path / "imgs", 12, 12)
-    cfg, planned = load_planned("folder-example", [f"data.root={root}",
+    cfg, planned = load_planned_config("folder-example", [f"data.root={root}",
                                                    "classifier.batch_size=5",
                                                    "segmentation.samples_per_epoch=null"])
     assert planned is not None
@@ -163,7 +163,7 @@ def test_explicit_values_win_over_the_plan(tmp_path) -> None:
     own.write_text(yaml.safe_dump({"data": {"dataset": "folder", "root": str(root),
                                             "plan": "auto", "size": [96, 64]},
                                    "segmentation": {"epochs": 3}}))
-    cfg, planned = load_planned(str(own), None)
+    cfg, planned = load_planned_config(str(own))
     assert planned is not None
     assert cfg.data.size == (96, 64) and cfg.segmentation.crop == (96, 64)
     assert cfg.segmentation.epochs == 3 and cfg.classifier.epochs == 15
@@ -172,16 +172,16 @@ def test_explicit_values_win_over_the_plan(tmp_path) -> None:
 
 def test_plan_off_leaves_the_config_alone(tmp_path) -> None:
     root = _folder(tmp_path / "imgs", 4, 4)
-    cfg, planned = load_planned("folder-example", [f"data.root={root}", "data.plan=off"])
+    cfg, planned = load_planned_config("folder-example", [f"data.root={root}", "data.plan=off"])
     assert planned is None and cfg.data.plan == "off"
     assert cfg.segmentation.crop is None and cfg.classifier.samples_per_epoch is None
 
 
 def test_plan_auto_is_for_folder_datasets_only() -> None:
     with pytest.raises(ConfigError, match="data.plan"):
-        load_planned("ksdd-cpu", ["data.plan=auto"])
+        load_planned_config("ksdd-cpu", ["data.plan=auto"])
     with pytest.raises(ConfigError, match="data.plan"):
-        load_planned("ksdd-cpu", ["data.plan=sometimes"])
+        load_planned_config("ksdd-cpu", ["data.plan=sometimes"])
 
 
 def test_data_info_prints_fingerprint_and_plan(tmp_path) -> None:
@@ -203,7 +203,7 @@ def test_plan_record_round_trips_for_the_report(tmp_path) -> None:
     from racam.plan.report import run_report_lines
 
     root = _folder(tmp_path / "imgs", 6, 6)
-    _, planned = load_planned("folder-example", [f"data.root={root}",
+    _, planned = load_planned_config("folder-example", [f"data.root={root}",
                                                  "classifier.epochs=2"])
     assert planned is not None
     write_plan(tmp_path / "run", planned)
