@@ -12,8 +12,9 @@ from racam.errors import ConfigError
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in BUILTIN_CONFIGS.glob("*.yaml")))
-def test_builtin_configs_load(name: str) -> None:
+def test_builtin_configs_load(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = load_config(name)
+    assert capsys.readouterr().err == "", "a built-in config uses a retired or renamed key"
     assert cfg.name
     assert len(cfg.data.size) == 2
     w, h = cfg.data.size

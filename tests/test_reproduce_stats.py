@@ -83,7 +83,7 @@ def fake_seg_images(fold: int, tp: int) -> dict[str, list[int]]:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch):
     FakePipeline.instances = []
-    monkeypatch.setattr(rp, "Pipeline", FakePipeline)
+    monkeypatch.setattr(rp, "Engine", FakePipeline)
     monkeypatch.setattr(rp.Reproduction, "figures", lambda self, delta, sweep: {})
     return FakePipeline
 
