@@ -177,8 +177,8 @@ class _Setup:
     last_path: Path
     device: torch.device
     precision: Precision
-    #: the first sample's ``(C, H, W)``
-    shape: tuple[int, ...]
+    #: the first sample's ``[C, H, W]``
+    shape: list[int]
     #: the checkpoint metadata a resumed run must match (:func:`racam.training.resume_state`)
     expected: dict[str, Any]
     seed: int

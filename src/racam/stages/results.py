@@ -67,8 +67,10 @@ class StageResult:
         """A copy with ``changes``."""
         return dataclasses.replace(self, **changes)
 
-    # Read access by name, for code written when results were dicts (the paper reproduction);
-    # new code reads the attributes.
+    # Read access by name, a bridge for code written when results were dicts. Nothing in
+    # src/racam reads it (the run, report and reproduction tests pass with it raising); the
+    # research scripts classifier_choice.py and train_sweep.py still do. New code reads the
+    # attributes; remove the bridge once those scripts do too.
     def __getitem__(self, name: str) -> Any:
         return self.to_json()[name]
 
