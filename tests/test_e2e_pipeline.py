@@ -99,6 +99,7 @@ def test_results_are_well_formed(run_dir: Path) -> None:
         assert r["tp"] + r["fn"] > 0, key  # the test/train images hold defects
     report = (run_dir / "run-report.md").read_text()
     assert "Classifier" in report and "overlays.png" in report
+    assert "## Plan" not in report  # a KolektorSDD run has no plan.json
 
 
 def test_rerun_reuses_finished_stages(run_dir: Path) -> None:

@@ -41,3 +41,11 @@ def test_folder_example_run_uses_and_writes_its_plan(tmp_path) -> None:
     assert config["classifier"]["backbone"] == "efficientnet_lite0"
     assert config["segmentation"]["encoder"] == "efficientnet_lite0"
     assert (out / "fold0/segmentation/unet-racam-d50/last.pt").is_file()
+    # the run report states the fingerprint and each planned key, in plan.json's words
+    section = (out / "run-report.md").read_text().split("## Plan\n", 1)[1].split("\n## ", 1)[0]
+    assert f"Fingerprint of {root}:" in section and "12 good, 12 defective" in section
+    size, epochs = by_key["data.size"], by_key["classifier.epochs"]
+    assert f"Plan: data.size = 224x128 because {size['reason']}\n" in section
+    assert (f"Plan: classifier.epochs = 1 as your config sets it (the plan's {epochs['value']} "
+            f"because {epochs['reason']})\n") in section
+    assert sum(line.startswith("Plan: ") for line in section.splitlines()) == len(by_key)

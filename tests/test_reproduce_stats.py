@@ -1,6 +1,6 @@
 """`racam reproduce` statistics and report sentences, without training anything.
 
-The pipeline is replaced by a fake whose heat-map "results" are per-image counts drawn from a
+The engine is replaced by a fake whose heat-map results are per-image counts drawn from a
 seeded generator, so every figure the reproduction reports can be recomputed here by hand:
 seeds and their folders, the delta chosen on training images by the mean over seeds, Table I
 as mean ± sd over seeds, and the paired bootstrap intervals. The report is then rendered from
@@ -24,6 +24,9 @@ from racam.config import load_config
 from racam.evaluation.bootstrap import BOOTSTRAP_SEED, paired_bootstrap_iou_difference
 from racam.evaluation.metrics import Counts
 from racam.paper.report import render_report
+from racam.stages.classifier import ClassifierStageResult
+from racam.stages.heatmaps import CamQualityResult
+from racam.stages.segmentation import SegmentationStageResult
 
 FOLDS = [0, 1]
 IMAGES = 5  # defective test images per fold
@@ -46,8 +49,8 @@ def fake_counts(seed: int, fold: int, method: str, delta, split: str, weighting:
     return out
 
 
-class FakePipeline:
-    instances: list[FakePipeline] = []
+class FakeEngine:
+    instances: list[FakeEngine] = []
     seg_iou_zero = True
 
     def __init__(self, cfg, output, *, progress=True, log=print) -> None:
@@ -55,23 +58,28 @@ class FakePipeline:
         self.out.mkdir(parents=True, exist_ok=True)
         self.folds, self.device = FOLDS, "cpu"
         self.stages_computed = 1
-        FakePipeline.instances.append(self)
+        FakeEngine.instances.append(self)
 
-    def classifier(self, k: int) -> dict:
-        return {"test_auroc": 0.5 + 0.1 * k, "test_ap": None, "best_epoch": 1, "seconds": 2.0}
+    def classifier(self, k: int) -> ClassifierStageResult:
+        return ClassifierStageResult(checkpoint="", test_auroc=0.5 + 0.1 * k, test_ap=None,
+                                     best_epoch=1, seconds=2.0)
 
     def cam_quality(self, k, method, delta=None, split="test", *, weighting=None, fgbp_head=None,
-                    per_image=False) -> dict:
+                    per_image=False) -> CamQualityResult:
         per = fake_counts(self.cfg.seed, k, method, delta, split, weighting or "element",
                           fgbp_head or "sample")
         total = np.array(list(per.values())).sum(0).tolist()
         c = dict(zip(("tp", "fp", "fn", "tn"), total))
-        return {"paper": c, "deployment": {**c, "fp": c["fp"] + 7}, "paper_per_image": per}
+        return CamQualityResult(method=method, delta=delta, split=split, paper=c,
+                                deployment={**c, "fp": c["fp"] + 7}, paper_per_image=per)
 
-    def segmentation(self, k, arch, source, round=None, *, per_image=False) -> dict:
+    def segmentation(self, k, arch, source, round=None, *,
+                     per_image=False) -> SegmentationStageResult:
         tp = (0 if self.seg_iou_zero else 14) if source == "true" else 10 + self.cfg.seed
-        return {"counts": {"tp": tp, "fp": 5, "fn": 20, "tn": 1000},
-                "per_image": fake_seg_images(k, tp)}
+        return SegmentationStageResult(arch=arch, source=source, round=round or 0,
+                                       checkpoint="",
+                                       counts={"tp": tp, "fp": 5, "fn": 20, "tn": 1000},
+                                       per_image=fake_seg_images(k, tp))
 
 
 def fake_seg_images(fold: int, tp: int) -> dict[str, list[int]]:
@@ -82,10 +90,10 @@ def fake_seg_images(fold: int, tp: int) -> dict[str, list[int]]:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch):
-    FakePipeline.instances = []
-    monkeypatch.setattr(rp, "Engine", FakePipeline)
+    FakeEngine.instances = []
+    monkeypatch.setattr(rp, "Engine", FakeEngine)
     monkeypatch.setattr(rp.Reproduction, "figures", lambda self, delta, sweep: {})
-    return FakePipeline
+    return FakeEngine
 
 
 def _cfg(seeds, **extra):
@@ -120,7 +128,7 @@ def _arrays(seeds, method, delta, weighting="element", head="sample"):
 def test_three_seeds_mean_sd_delta_choice_and_bootstrap(fake, tmp_path) -> None:
     out = tmp_path / "repro"
     report = rp.Reproduction(_cfg([0, 1, 2]), out, progress=False, log=lambda s: None).run()
-    # one pipeline per seed; the config's own seed (0) writes into the output folder
+    # one engine per seed; the config's own seed (0) writes into the output folder
     assert sorted((p.cfg.seed, p.out) for p in fake.instances) == [
         (0, out), (1, out / "seed1"), (2, out / "seed2")]
     res = json.loads((out / "reproduce.json").read_text())
@@ -398,7 +406,7 @@ def test_table_iii_intervals_from_per_image_counts(fake, tmp_path, monkeypatch) 
     all folds, each weakly supervised network a paired one against the fully supervised."""
     from racam.evaluation.bootstrap import bootstrap_iou
 
-    monkeypatch.setattr(FakePipeline, "seg_iou_zero", False)
+    monkeypatch.setattr(FakeEngine, "seg_iou_zero", False)
     out = tmp_path / "t3"
     report = rp.Reproduction(_cfg([0]), out, progress=False, log=lambda s: None).run()
     rows = {f"{r['arch']}-{r['source']}": r
@@ -442,7 +450,7 @@ def test_table_iii_over_several_classifier_seeds(fake, tmp_path, monkeypatch) ->
     (first seed) compared with every seed."""
     from racam.evaluation.bootstrap import bootstrap_iou
 
-    monkeypatch.setattr(FakePipeline, "seg_iou_zero", False)
+    monkeypatch.setattr(FakeEngine, "seg_iou_zero", False)
     out = tmp_path / "t3s"
     cfg = _cfg([0, 1, 2], **{"reproduce.segmentation_seeds": [0, 1, 2]})
     report = rp.Reproduction(cfg, out, progress=False, log=lambda s: None).run()

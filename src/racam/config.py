@@ -5,7 +5,8 @@ A config file has one section per pipeline stage (``data``, ``classifier``, ``ca
 keys are errors (a typo should not silently fall back to a default), and so is any value of the
 wrong type, out of range or not among the allowed names: :func:`load_config` raises
 :class:`ConfigError` naming the dotted key (``cam.method: unknown method 'x'; choose one of
-...``) before any stage runs. The rules sit next to each field (:mod:`racam.config_checks`).
+...``) before any stage runs. The rules sit next to each field (:mod:`racam.config_checks`);
+reading the file and ``--set`` is :mod:`racam.config_file`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
-
-import yaml
+from typing import Any, TypeVar
 
 from racam.compat import LATER_DEFAULTS as LATER_DEFAULTS  # old import path
 from racam.compat import deprecation_line, translate_config, without_added
 from racam.config_checks import above, at_least, checked, one_of, option, within
+from racam.config_file import BUILTIN_CONFIGS as BUILTIN_CONFIGS  # re-exported
+from racam.config_file import build_dataclass
+from racam.config_file import config_values as config_values  # re-exported
 from racam.errors import ConfigError
 
 #: Allowed values of ``segmentation.loss``.
@@ -369,71 +371,10 @@ def check_config(cfg: T, section: str = "") -> T:
     return checked(cfg, section)
 
 
-def _build(cls: type, values: Any, where: str) -> Any:
-    """``cls`` from a mapping, recursively; unknown keys are errors (values unchecked)."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(values).__name__}")
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - names
-    if unknown:
-        raise ConfigError(f"{where or 'config'}: unknown key(s) {sorted(unknown)}; "
-                          f"allowed: {sorted(names)}")
-    kwargs = {key: _build(hints[key], {} if value is None else value,
-                          f"{where}.{key}" if where else key)
-              if dataclasses.is_dataclass(hints[key]) else value
-              for key, value in values.items()}
-    return cls(**kwargs)
-
-
 def config_from_dict(values: dict[str, Any]) -> RunConfig:
     """Build and check a :class:`RunConfig` from plain data (see the module docstring); keys
     of earlier racam versions are read as today's (:func:`racam.compat.translate_config`)."""
-    return check_config(_build(RunConfig, translate_config(values)[0], ""))
-
-
-BUILTIN_CONFIGS = Path(__file__).resolve().parent / "configs"
-
-
-def config_values(path: str | os.PathLike[str],
-                  overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], Path]:
-    """The plain values of a YAML config with ``overrides`` merged in, and the file read;
-    ``path`` may also name a built-in config (``ksdd-cpu``). The keys present are the ones the
-    user set (:func:`racam.plan.apply.explicit_keys`)."""
-    p = Path(path)
-    if not p.exists():
-        builtin = BUILTIN_CONFIGS / f"{path}.yaml"
-        if builtin.exists():
-            p = builtin
-        else:
-            names = sorted(x.stem for x in BUILTIN_CONFIGS.glob("*.yaml"))
-            raise ConfigError(f"config {path}: no such file, and not a built-in config {names}")
-    if p.is_dir():
-        raise ConfigError(f"config {p}: is a folder, not a YAML file")
-    from racam.yaml_load import DuplicateKeyError, load_yaml
-
-    try:
-        values = load_yaml(p.read_text()) or {}
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"config {p}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config {p}: not valid YAML: {' '.join(str(exc).split())}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise ConfigError(f"config {p}: cannot be read ({reason})") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"config {p}: expected a mapping of keys, got {type(values).__name__}")
-    for dotted, value in (overrides or {}).items():
-        node = values
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            if node.get(part) is None:
-                node[part] = {}
-            node = node[part]
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {dotted}: {part} is not a section")
-        node[leaf] = value
-    return values, p
+    return check_config(build_dataclass(RunConfig, translate_config(values)[0], ""))
 
 
 def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -172,14 +172,9 @@ def overlay(image: Tensor, m: Tensor, colormap: str = "jet", alpha: float = 0.5)
     return np.round(np.clip(mix, 0, 1) * 255).astype(np.uint8)
 
 
-def run_cam_job(job: CamJob, warn: Callable[[str], Any] | None = None) -> int:
-    """Compute and write the maps of every image of ``job.images``; returns how many. What the
-    folder holds and is not read (sub-folders) goes to ``warn`` and the manifest's
-    ``not_read``."""
-    from racam.cam.registry import build_cam, cam_options
-    from racam.data.io import read_image_tensor
-    from racam.io import atomic_write_bytes, atomic_write_json
-
+def _check_job(job: CamJob) -> int | None:
+    """:class:`ConfigError` naming the first bad argument of ``job``; returns the target class
+    (``None``: each image's top class)."""
     if job.fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {FORMATS}, got {job.fmt!r}")
     if job.batch_size < 1:
@@ -198,6 +193,77 @@ def run_cam_job(job: CamJob, warn: Callable[[str], Any] | None = None) -> int:
                           f"{job.size[1]}")
     if job.out.exists() and not job.out.is_dir():
         raise ConfigError(f"--out {job.out}: exists and is not a folder")
+    return target
+
+
+def _job_size(job: CamJob, meta: dict[str, Any]) -> tuple[int, int] | None:
+    """``--size``, else the input size the checkpoint records (``None``: each image's own)."""
+    if job.size is None and meta.get("input_shape"):
+        c, h, w = meta["input_shape"]
+        return (int(w), int(h))
+    return job.size
+
+
+@dataclass
+class _MapWriter:
+    """Computes the maps of batches of images and writes them (and overlays) into ``work``."""
+
+    job: CamJob
+    cam: Callable[..., Tensor]
+    target: int | None
+    device: torch.device
+    work: Path
+    records: list[dict[str, str]]
+
+    def flush(self, batch: list[tuple[Path, Tensor]]) -> None:
+        from racam.io import atomic_write_bytes
+
+        x = torch.stack([t for _, t in batch]).to(self.device)
+        maps = self.cam(x, self.target)
+        for (path, img), m in zip(batch, maps):
+            map_path = save_map(self.work / "maps" / path.stem, m, self.job.fmt)
+            buf = io.BytesIO()
+            Image.fromarray(overlay(img, m, self.job.colormap, self.job.alpha)).save(
+                buf, format="PNG")
+            ov = atomic_write_bytes(self.work / "overlays" / f"{path.stem}.png", buf.getvalue())
+            self.records.append({"image": str(path), "map": f"maps/{map_path.name}",
+                                 "overlay": f"overlays/{ov.name}"})
+
+    def write_all(self, files: list[Path], channels: int, size: tuple[int, int] | None) -> None:
+        """Every image of ``files``, in batches of ``job.batch_size`` images of one size."""
+        from racam.data.io import read_image_tensor
+
+        batch: list[tuple[Path, Tensor]] = []
+        for path in files:
+            t = read_image_tensor(path, channels, size)
+            if batch and (len(batch) == self.job.batch_size or batch[0][1].shape != t.shape):
+                self.flush(batch)
+                batch = []
+            batch.append((path, t))
+        self.flush(batch)
+
+
+def _publish(out: Path, work: Path, records: list[dict[str, str]]) -> None:
+    """Move the maps and overlays of ``work`` into ``out`` (the old manifest removed first) and
+    make the records' paths point there."""
+    (out / "manifest.json").unlink(missing_ok=True)
+    for sub in ("maps", "overlays"):
+        if (out / sub).exists():
+            shutil.rmtree(out / sub)
+        (work / sub).rename(out / sub)
+    work.rmdir()
+    for r in records:
+        r["map"], r["overlay"] = str(out / r["map"]), str(out / r["overlay"])
+
+
+def run_cam_job(job: CamJob, warn: Callable[[str], Any] | None = None) -> int:
+    """Compute and write the maps of every image of ``job.images``; returns how many. What the
+    folder holds and is not read (sub-folders) goes to ``warn`` and the manifest's
+    ``not_read``."""
+    from racam.cam.registry import build_cam, cam_options
+    from racam.io import atomic_write_json
+
+    target = _check_job(job)
     files, not_read = list_images(job.images)
     for note in not_read:
         if warn is not None:
@@ -205,10 +271,7 @@ def run_cam_job(job: CamJob, warn: Callable[[str], Any] | None = None) -> int:
     device = _device(job.device)
     model, meta = load_job_model(job, device)
     channels = int(meta.get("in_channels", job.in_channels))
-    size = job.size
-    if size is None and meta.get("input_shape"):
-        c, h, w = meta["input_shape"]
-        size = (int(w), int(h))
+    size = _job_size(job, meta)
     kw = cam_options(job.method, delta=job.delta, fusion=job.fusion, weighting=job.weighting,
                      fgbp_head=job.fgbp_head)
     cam = build_cam(job.method, model, target_layers=job.layers, **kw)
@@ -219,38 +282,12 @@ def run_cam_job(job: CamJob, warn: Callable[[str], Any] | None = None) -> int:
     (work / "maps").mkdir(parents=True)
     (work / "overlays").mkdir(parents=True)
     records: list[dict[str, str]] = []
-
-    def flush(batch: list[tuple[Path, Tensor]]) -> None:
-        x = torch.stack([t for _, t in batch]).to(device)
-        maps = cam(x, target)
-        for (path, img), m in zip(batch, maps):
-            map_path = save_map(work / "maps" / path.stem, m, job.fmt)
-            buf = io.BytesIO()
-            Image.fromarray(overlay(img, m, job.colormap, job.alpha)).save(buf, format="PNG")
-            ov = atomic_write_bytes(work / "overlays" / f"{path.stem}.png", buf.getvalue())
-            records.append({"image": str(path), "map": f"maps/{map_path.name}",
-                            "overlay": f"overlays/{ov.name}"})
-
     try:
-        batch: list[tuple[Path, Tensor]] = []
-        for path in files:
-            t = read_image_tensor(path, channels, size)
-            if batch and (len(batch) == job.batch_size or batch[0][1].shape != t.shape):
-                flush(batch)
-                batch = []
-            batch.append((path, t))
-        flush(batch)
+        _MapWriter(job, cam, target, device, work, records).write_all(files, channels, size)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    (job.out / "manifest.json").unlink(missing_ok=True)
-    for sub in ("maps", "overlays"):
-        if (job.out / sub).exists():
-            shutil.rmtree(job.out / sub)
-        (work / sub).rename(job.out / sub)
-    work.rmdir()
-    for r in records:
-        r["map"], r["overlay"] = str(job.out / r["map"]), str(job.out / r["overlay"])
+    _publish(job.out, work, records)
     atomic_write_json(job.out / "manifest.json", {
         "method": job.method, "delta": kw.get("delta"), "fusion": kw.get("fusion"),
         "weighting": kw.get("weighting"), "fgbp_head": kw.get("fgbp_head"),

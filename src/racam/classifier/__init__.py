@@ -5,7 +5,8 @@ from racam.checkpoint import (
            load_classifier,
            save_checkpoint,
 )
-from racam.classifier.train import ClassifierResult, predict_proba, train_classifier
+from racam.classifier.scoring import predict_proba
+from racam.classifier.train import ClassifierResult, train_classifier
 
 __all__ = ["ClassifierResult", "load_checkpoint", "load_classifier", "predict_proba",
            "save_checkpoint", "train_classifier"]

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from racam import distributed
@@ -60,6 +60,7 @@ from racam.checkpoint import (
     mark_diverged,
     save_checkpoint,
 )
+from racam.classifier.scoring import validate
 from racam.compiled import CompiledForward
 from racam.config import ClassifierConfig, check_config
 from racam.data.device_cache import DeviceBatch, DeviceCache, device_generator
@@ -76,7 +77,6 @@ from racam.training import (
     epoch_sampler,
     global_batch_loss,
     loader_base_seed,
-    make_loader,
     optimizer_and_scaler,
     optimizer_step,
     resolve_device,
@@ -129,84 +129,6 @@ def _check_cfg(cfg: ClassifierConfig, train_ds: Dataset) -> ClassifierConfig:
     if len(train_ds) == 0:  # type: ignore[arg-type]  # torch's Dataset type has no __len__
         raise DataError("classifier training set is empty")
     return cfg
-
-
-def _predict_logits_sharded(model: nn.Module, dataset: Dataset, batch_size: int,
-                            device: torch.device, num_workers: int = 0
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_predict_logits` with the images split across ranks (every rank gets all)."""
-    if not distributed.is_distributed():
-        return _predict_logits(model, dataset, batch_size, device, num_workers)
-
-    def part(indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        logits, labels = _predict_logits(model, Subset(dataset, indices), batch_size, device,
-                                         num_workers)
-        return list(zip(logits, labels))
-
-    rows = distributed.sharded_map(part, range(len(dataset)), block=batch_size)  # type: ignore[arg-type]  # torch's Dataset type has no __len__
-    if not rows:
-        return torch.empty(0, 2), torch.empty(0, dtype=torch.long)
-    return torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])
-
-
-@torch.inference_mode()
-def _predict_logits(model: nn.Module, dataset: Dataset, batch_size: int,
-                    device: torch.device, num_workers: int = 0,
-                    progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits ``(N, K)`` (float32, CPU) and labels ``(N,)`` in dataset order."""
-    was_training = model.training
-    model.eval()
-    logits, labels = [], []
-    loader = make_loader(dataset, batch_size, None, None, num_workers, device)
-    for batch in tqdm(loader, desc="predict", leave=False, disable=not progress):
-        out = model(batch.images.to(device, non_blocking=True))
-        logits.append(out.float().cpu())
-        labels.append(batch.labels)
-    model.train(was_training)
-    if not logits:
-        return torch.empty(0, 2), torch.empty(0, dtype=torch.long)
-    return torch.cat(logits), torch.cat(labels)
-
-
-def predict_proba(model: nn.Module, dataset: Dataset, batch_size: int = 8,
-                  device: str | torch.device = "auto") -> torch.Tensor:
-    """Defect probabilities ``softmax(logits)[:, 1]`` of every sample, shape ``(N,)``, CPU."""
-    dev = resolve_device(device)
-    model.to(dev)
-    logits, _ = _predict_logits(model, dataset, batch_size, dev)
-    return logits.softmax(dim=1)[:, 1]
-
-
-@torch.inference_mode()
-def _predict_cached(model: nn.Module, cache: DeviceCache, batch_size: int
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_predict_logits` of a device cache (every rank computes every image)."""
-    was_training = model.training
-    model.eval()
-    logits = [model(b.images).float() for b in cache.in_order(batch_size)]
-    model.train(was_training)
-    return torch.cat(logits).cpu(), cache.labels.cpu()
-
-
-def _validate(model: nn.Module, val_ds: Dataset | None, cfg: ClassifierConfig,
-              device: torch.device, cache: DeviceCache | None = None
-              ) -> dict[str, float | None]:
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    if val_ds is None or len(val_ds) == 0:  # type: ignore[arg-type]  # torch's Dataset type has no __len__
-        return {"val_loss": None, "val_auroc": None, "val_ap": None}
-    if cache is not None:
-        logits, labels = _predict_cached(model, cache, cfg.batch_size)
-    else:
-        logits, labels = _predict_logits_sharded(model, val_ds, cfg.batch_size, device,
-                                                 cfg.num_workers)
-    val_loss = float(F.cross_entropy(logits, labels))
-    prob = logits.softmax(dim=1)[:, 1].numpy()
-    y = labels.numpy()
-    if len(np.unique(y)) < 2 or not np.all(np.isfinite(prob)):
-        return {"val_loss": val_loss, "val_auroc": None, "val_ap": None}
-    return {"val_loss": val_loss, "val_auroc": float(roc_auc_score(y, prob)),
-            "val_ap": float(average_precision_score(y, prob))}
 
 
 def best_epoch_of(history: list[dict[str, Any]]) -> int:
@@ -274,24 +196,40 @@ def epoch_batches(cfg: ClassifierConfig, train_ds: Dataset, cache: DeviceCache |
                         seed=seed, epoch=epoch), steps
 
 
-def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset | None,
-                     out_dir: str | Path, *, seed: int, device: str | torch.device = "auto",
-                     in_channels: int = 1, progress: bool = True,
-                     stop_after: int | None = None) -> ClassifierResult:
-    """Train (or resume, or just return) a 2-class classifier; see the module docstring.
+@dataclass
+class _Setup:
+    """What a classifier run fixes before it builds its model."""
 
-    Args:
-        cfg: backbone, width, weights, epochs, batch size, SGD settings, balance, AMP, workers.
-        train_ds: dataset of :class:`racam.data.Sample` (with flip augmentation).
-        val_ds: dataset of samples for checkpoint selection (no augmentation), or ``None``.
-        out_dir: folder for ``best.pt`` and ``last.pt``.
-        seed: seeds initialisation and every epoch's randomness.
-        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
-        in_channels: image channels (1 grayscale, 3 RGB).
-        progress: show tqdm progress bars.
-        stop_after: return after this (1-based) epoch even if ``cfg.epochs`` is larger, as if
-            the run were killed there (checkpoints are written); a later call resumes.
-    """
+    cfg: ClassifierConfig
+    best_path: Path
+    last_path: Path
+    device: torch.device
+    precision: Precision
+    labels: list[int]
+    class_weights: torch.Tensor | None
+    #: the checkpoint metadata a resumed run must match (:func:`racam.training.resume_state`)
+    expected: dict[str, Any]
+    seed: int
+    in_channels: int
+    progress: bool
+
+
+@dataclass
+class _Training:
+    """The model being trained and what trains it."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    schedule: StepSchedule
+    step: TrainStep
+    cache: DeviceCache | None
+    val_cache: DeviceCache | None
+
+
+def _setup(cfg: ClassifierConfig, train_ds: Dataset, out_dir: str | Path, seed: int,
+           device: str | torch.device, in_channels: int, progress: bool) -> _Setup:
+    """Check the config and the labels, make ``out_dir`` and fix the device and precision."""
     cfg = _check_cfg(cfg, train_ds)
     progress = progress and distributed.is_main()
     out_dir = Path(out_dir)
@@ -310,67 +248,114 @@ def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset |
                 "batch_norm": bool(cfg.batch_norm),
                 "num_classes": 2, "seed": int(seed), "config": cfg_dict,
                 "input_shape": check_first_sample(train_ds, in_channels, "classifier")}
+    return _Setup(cfg, best_path, last_path, dev, precision, labels, weights, expected,
+                  int(seed), in_channels, progress)
 
-    state, history, start = resume_state(last_path, expected)
-    diverged = None if state is None else state["meta"].get("diverged_at")
-    if state is not None and (start >= cfg.epochs or diverged):  # finished: nothing to do
-        return ClassifierResult(best_path, last_path, history, best_epoch_of(history),
-                                diverged_at=diverged)
 
-    check_global_batches(cfg.samples_per_epoch or len(labels), cfg.batch_size, False,
+def _start(s: _Setup, state: dict[str, Any] | None, train_ds: Dataset,
+           val_ds: Dataset | None) -> _Training:
+    """The seeded model (resumed from ``state`` when given), its optimiser, schedule and, with
+    ``cfg.device_cache``, the images on the device."""
+    cfg, dev = s.cfg, s.device
+    check_global_batches(cfg.samples_per_epoch or len(s.labels), cfg.batch_size, False,
                          "classifier")
-    torch.manual_seed(int(seed))
-    model = build_classifier(cfg.backbone, num_classes=2, in_channels=in_channels,
+    torch.manual_seed(s.seed)
+    model = build_classifier(cfg.backbone, num_classes=2, in_channels=s.in_channels,
                              width=cfg.width, weights=None if state else cfg.weights,
                              batch_norm=bool(cfg.batch_norm))
     if state is not None:
-        load_model_state(model, state, last_path)
+        load_model_state(model, state, s.last_path)
     model = wrap_ddp(to_format(model.to(dev), cfg.channels_last), dev)
-    optimizer, scaler = optimizer_and_scaler(model, cfg, precision, state, last_path)
+    optimizer, scaler = optimizer_and_scaler(model, cfg, s.precision, state, s.last_path)
     schedule = StepSchedule(optimizer, cfg.lr, cfg.schedule, cfg.epochs, cfg.warmup_epochs)
-    main = distributed.is_main()
-    st = TrainStep(CompiledForward(model, cfg.compile, "classifier"), optimizer, scaler, weights,
-               dev, precision, bool(cfg.channels_last))
+    st = TrainStep(CompiledForward(model, cfg.compile, "classifier"), optimizer, scaler,
+               s.class_weights, dev, s.precision, bool(cfg.channels_last))
     cache = val_cache = None
     if cfg.device_cache:
         cache = DeviceCache.build(train_ds, dev, num_workers=cfg.num_workers)
         if val_ds is not None and len(val_ds):  # type: ignore[arg-type]  # torch's Dataset type has no __len__
             val_cache = DeviceCache.build(val_ds, dev, num_workers=cfg.num_workers)
+    return _Training(model, optimizer, scaler, schedule, st, cache, val_cache)
 
+
+def _end_epoch(s: _Setup, t: _Training, val_ds: Dataset | None, history: list[dict[str, Any]],
+               epoch: int, loss: float, t0: float) -> dict[str, Any]:
+    """Validate, record and checkpoint the (1-based) ``epoch``; returns its record."""
+    record: dict[str, Any] = {"epoch": epoch, "loss": loss,
+                              **validate(unwrap(t.model), val_ds, s.cfg, s.device, t.val_cache),
+                              "lr": t.optimizer.param_groups[0]["lr"]}
+    record["seconds"] = time.perf_counter() - t0
+    history.append(record)
+    best = best_epoch_of(history)
+    meta = {**s.expected, "history": history, "best_epoch": best}
+    main = distributed.is_main()
+    if main and best == epoch:
+        save_checkpoint(s.best_path, unwrap(t.model), None, None, epoch, meta)
+    if main:
+        save_checkpoint(s.last_path, unwrap(t.model), t.optimizer, None, epoch, meta,
+                        capture_rng_states(),
+                        scaler=t.scaler if s.precision.uses_scaler else None)
+    return record
+
+
+def _train_epochs(s: _Setup, t: _Training, train_ds: Dataset, val_ds: Dataset | None,
+                  history: list[dict[str, Any]], start: int,
+                  stop_after: int | None) -> ClassifierResult:
+    """Epochs ``start + 1 ..`` up to ``cfg.epochs`` (or ``stop_after``, or divergence)."""
+    cfg = s.cfg
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="classifier",
-               disable=not progress)
+               disable=not s.progress)
     for epoch in bar:
         t0 = time.perf_counter()
-        batches, steps = epoch_batches(cfg, train_ds, cache, labels, seed, epoch, dev)
-        schedule.begin_epoch(epoch, steps)
+        batches, steps = epoch_batches(cfg, train_ds, t.cache, s.labels, s.seed, epoch,
+                                        s.device)
+        t.schedule.begin_epoch(epoch, steps)
         try:
-            loss = train_epoch(model, batches, st, epoch + 1, progress)
+            loss = train_epoch(t.model, batches, t.step, epoch + 1, s.progress)
         except TrainingDiverged:
             if not history:  # nothing to keep
                 raise
-            schedule.remove()
-            if main:  # last.pt says so: a rerun returns at once instead of diverging again
-                mark_diverged(last_path, epoch + 1)
+            t.schedule.remove()
+            if distributed.is_main():  # last.pt says so: a rerun returns at once
+                mark_diverged(s.last_path, epoch + 1)
             distributed.barrier()
-            return ClassifierResult(best_path, last_path, history, best_epoch_of(history),
+            return ClassifierResult(s.best_path, s.last_path, history, best_epoch_of(history),
                                     diverged_at=epoch + 1)
-        record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss,
-                                  **_validate(unwrap(model), val_ds, cfg, dev, val_cache),
-                                  "lr": optimizer.param_groups[0]["lr"]}
-        record["seconds"] = time.perf_counter() - t0
-        history.append(record)
-        best = best_epoch_of(history)
-        meta = {**expected, "history": history, "best_epoch": best}
-        if main and best == epoch + 1:
-            save_checkpoint(best_path, unwrap(model), None, None, epoch + 1, meta)
-        if main:
-            save_checkpoint(last_path, unwrap(model), optimizer, None, epoch + 1, meta,
-                            capture_rng_states(), scaler=scaler if precision.uses_scaler else None)
+        record = _end_epoch(s, t, val_ds, history, epoch + 1, loss, t0)
         bar.set_postfix(loss=f"{loss:.4f}", val_auroc=record["val_auroc"])
         if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < cfg.epochs:
-            schedule.remove()
+            t.schedule.remove()
             distributed.barrier()  # rank 0's checkpoints are written
-            return ClassifierResult(best_path, last_path, history, best, finished=False)
-    schedule.remove()
+            return ClassifierResult(s.best_path, s.last_path, history, best_epoch_of(history),
+                                    finished=False)
+    t.schedule.remove()
     distributed.barrier()
-    return ClassifierResult(best_path, last_path, history, best_epoch_of(history))
+    return ClassifierResult(s.best_path, s.last_path, history, best_epoch_of(history))
+
+
+def train_classifier(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Dataset | None,
+                     out_dir: str | Path, *, seed: int, device: str | torch.device = "auto",
+                     in_channels: int = 1, progress: bool = True,
+                     stop_after: int | None = None) -> ClassifierResult:
+    """Train (or resume, or just return) a 2-class classifier; see the module docstring.
+
+    Args:
+        cfg: backbone, width, weights, epochs, batch size, SGD settings, balance, AMP, workers.
+        train_ds: dataset of :class:`racam.data.Sample` (with flip augmentation).
+        val_ds: dataset of samples for checkpoint selection (no augmentation), or ``None``.
+        out_dir: folder for ``best.pt`` and ``last.pt``.
+        seed: seeds initialisation and every epoch's randomness.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
+        in_channels: image channels (1 grayscale, 3 RGB).
+        progress: show tqdm progress bars.
+        stop_after: return after this (1-based) epoch even if ``cfg.epochs`` is larger, as if
+            the run were killed there (checkpoints are written); a later call resumes.
+    """
+    s = _setup(cfg, train_ds, out_dir, seed, device, in_channels, progress)
+    state, history, start = resume_state(s.last_path, s.expected)
+    diverged = None if state is None else state["meta"].get("diverged_at")
+    if state is not None and (start >= s.cfg.epochs or diverged):  # finished: nothing to do
+        return ClassifierResult(s.best_path, s.last_path, history, best_epoch_of(history),
+                                diverged_at=diverged)
+    t = _start(s, state, train_ds, val_ds)
+    return _train_epochs(s, t, train_ds, val_ds, history, start, stop_after)

@@ -73,12 +73,10 @@ class Reproduction:
         per_fold = {k: pipe.cam_quality(k, method, delta, split, weighting=weighting,
                                         fgbp_head=fgbp_head, per_image=per_image)
                     for k in pipe.folds}
-        images = merged_per_image(per_fold, lambda f: f.get("paper_per_image"),
-                                  fold_prefix=True)
-        return {"paper_view": pooled(per_fold, lambda f: f.get("paper")),
-                "deployment_view": pooled(per_fold, lambda f: f.get("deployment")),
-                "fold_iou": [counts_from(v["paper"]).iou for v in per_fold.values()
-                             if v.get("paper")],
+        images = merged_per_image(per_fold, lambda f: f.paper_per_image, fold_prefix=True)
+        return {"paper_view": pooled(per_fold, lambda f: f.paper),
+                "deployment_view": pooled(per_fold, lambda f: f.deployment),
+                "fold_iou": [counts_from(v.paper).iou for v in per_fold.values() if v.paper],
                 "per_image": images}
 
     def _cam_row(self, method: str, delta: float | None, *, weighting: str | None = None,
@@ -169,7 +167,7 @@ class Reproduction:
             seeds = ws_seeds if source == "pseudo" else self.seeds[:1]
             per_seed = {s: {k: self.pipes[s].segmentation(k, arch, source, r, per_image=True)
                             for k in self.pipes[s].folds} for s in seeds}
-            views = {s: pooled(pf, lambda f: f["counts"]) for s, pf in per_seed.items()}
+            views = {s: pooled(pf, lambda f: f.counts) for s, pf in per_seed.items()}
             mean, sd = mean_sd(list(views.values()))
             first = per_seed[seeds[0]]
             rows.append({"arch": arch, "source": f"{source}-st{r}" if r else source,
@@ -177,9 +175,9 @@ class Reproduction:
                          "pooled": mean, "pooled_sd": sd,
                          **({"per_seed": {str(s): v for s, v in views.items()}}
                             if len(seeds) > 1 else {}),
-                         "fold_iou": [counts_from(f["counts"]).iou for f in first.values()
-                                      if f.get("counts")]})
-            images.append([merged_per_image(pf, lambda f: f.get("per_image"))
+                         "fold_iou": [counts_from(f.counts).iou for f in first.values()
+                                      if f.counts]})
+            images.append([merged_per_image(pf, lambda f: f.per_image)
                            for pf in per_seed.values()])
         return add_table_iii_intervals(rows, images, self.cfg.reproduce.bootstrap_resamples,
                                        confidence=CONFIDENCE, seed=BOOTSTRAP_SEED)

@@ -1,4 +1,5 @@
-"""The short report of ``racam run``: numbers pooled over folds and overlays on test images."""
+"""The short report of ``racam run``: numbers pooled over folds, overlays on test images and,
+for a planned folder run, its fingerprint and plan."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from racam.config import RunConfig
 from racam.data.io import RecordDataset
 from racam.evaluation.pooling import undefined_note
 from racam.io import atomic_write_text
+from racam.plan.report import run_report_lines
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid
 from racam.report.html import write_html
@@ -62,6 +64,17 @@ def _data_problems(data: DataProblems) -> list[str]:
                   "the pixel metrics:", ""]
         lines += [f"- `{p}`" for p in data.left_out_of_pixel_metrics] + [""]
     return lines
+
+
+def _plan_section(out: Path) -> list[str]:
+    """The run folder's fingerprint and plan (:func:`racam.plan.report.run_report_lines`) as a
+    "Plan" section; none when the run had no plan (no ``plan.json``)."""
+    lines = run_report_lines(out)
+    if not lines:
+        return []
+    return ["## Plan", "", "Settings planned from a fingerprint of the images (`data.plan: auto`, "
+            "`plan.json`); the config and `--set` override them:", "", "```text", *lines, "```",
+            ""]
 
 
 def _transpose(rows: list[list[tuple]]) -> list[list[tuple]]:
@@ -115,7 +128,7 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
               "trained run, not the training. `-`: not computed.", ""]
     if notes:
         lines += ["n/a: a score over an empty set of pixels is not a number:", "", *notes, ""]
-    lines += _data_problems(results.data)
+    lines += _data_problems(results.data) + _plan_section(out)
     if fig:
         lines += [f"## Overlays (fold {overlay_fold} test images)", "",
                   f"![overlays]({fig.name})", ""]

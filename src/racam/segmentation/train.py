@@ -169,6 +169,121 @@ def _epoch_device_batches(cfg: SegmentationConfig, train_ds: Dataset,
     return source.epoch_batches(list(sampler), cfg.batch_size, True, flips)
 
 
+@dataclass
+class _Setup:
+    """What a segmentation run fixes before it builds its network."""
+
+    cfg: SegmentationConfig
+    last_path: Path
+    device: torch.device
+    precision: Precision
+    #: the first sample's ``[C, H, W]``
+    shape: list[int]
+    #: the checkpoint metadata a resumed run must match (:func:`racam.training.resume_state`)
+    expected: dict[str, Any]
+    seed: int
+    in_channels: int
+    progress: bool
+
+
+@dataclass
+class _Draws:
+    """Where an epoch's batches come from: a crop dataset, the device cache (or its crop
+    sampler), or (both ``None``) whole images through the balanced sampler."""
+
+    labels: list[int]
+    crops: DefectCropDataset | None
+    on_device: DeviceCache | DeviceCropSampler | None
+    #: optimiser steps per epoch (incomplete batches are dropped)
+    steps: int
+
+
+def _setup(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str | Path, seed: int,
+           device: str | torch.device, in_channels: int, progress: bool) -> _Setup:
+    """Check the config, make ``out_dir`` and fix the device, precision and input shape."""
+    dev = resolve_device(device)
+    _check(cfg, train_ds, dev)
+    progress = progress and distributed.is_main()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    last_path = out_dir / "last.pt"
+    configure_backends(dev)
+    precision = resolve_precision(cfg.precision, dev)
+    shape = check_first_sample(train_ds, in_channels, "segmentation network")
+    expected = {"kind": "segmentation", "arch": cfg.arch, "encoder": cfg.encoder,
+                "output_stride": cfg.output_stride,
+                "in_channels": in_channels, "classes": 2, "seed": int(seed),
+                "config": dataclasses.asdict(cfg), "input_shape": shape}
+    return _Setup(cfg, last_path, dev, precision, shape, expected, int(seed), in_channels,
+                  progress)
+
+
+def _network(s: _Setup, state: dict[str, Any] | None, train_ds: Dataset) -> nn.Module:
+    """The seeded network (resumed from ``state`` when given), its input size checked, on the
+    device (under DDP when distributed)."""
+    cfg = s.cfg
+    torch.manual_seed(s.seed)
+    model = build_segmentation(cfg.arch, cfg.encoder, s.in_channels,
+                               None if state else cfg.encoder_weights, 2, cfg.output_stride)
+    if cfg.crop is not None:
+        check_input_size(model, cfg.crop[1], cfg.crop[0], "segmentation.crop")
+    check_input_size(model, s.shape[1], s.shape[2], f"segmentation input {train_ds[0].id}")
+    if state is not None:
+        load_model_state(model, state, s.last_path)
+    return wrap_ddp(to_format(model.to(s.device), cfg.channels_last), s.device)
+
+
+def _draws(s: _Setup, train_ds: Dataset) -> _Draws:
+    """The crop dataset or device cache the epochs draw from (:class:`_Draws`)."""
+    cfg = s.cfg
+    labels = dataset_labels(train_ds)
+    n = cfg.samples_per_epoch or len(labels)
+    crops: DefectCropDataset | None = None
+    on_device: DeviceCache | DeviceCropSampler | None = None
+    if cfg.device_cache:
+        cache = DeviceCache.build(train_ds, s.device, masks=True, num_workers=cfg.num_workers)
+        on_device = cache if cfg.crop is None else DeviceCropSampler(
+            cache, cfg.crop, cfg.defect_crop_fraction, n, seed=s.seed)
+    elif cfg.crop is not None:
+        crops = DefectCropDataset(train_ds, cfg.crop, cfg.defect_crop_fraction, n, seed=s.seed,
+                                  labels=labels)
+    return _Draws(labels, crops, on_device, n // cfg.batch_size)
+
+
+def _train_epochs(s: _Setup, model: nn.Module, optimizer: torch.optim.Optimizer,
+                  scaler: torch.amp.GradScaler, train_ds: Dataset, history: list[dict[str, Any]],
+                  start: int, stop_after: int | None) -> SegmentationResult:
+    """Epochs ``start + 1 ..`` up to ``cfg.epochs`` (or ``stop_after``), ``last.pt`` after each."""
+    cfg, dev = s.cfg, s.device
+    d = _draws(s, train_ds)
+    st = TrainStep(CompiledForward(model, cfg.compile, "segmentation"), optimizer, scaler, dev,
+               s.precision, bool(cfg.channels_last), segmentation_loss(cfg.loss))
+    schedule = StepSchedule(optimizer, cfg.lr, cfg.schedule, cfg.epochs)
+    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="segmentation",
+               disable=not s.progress)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        loader = (_epoch_loader(cfg, train_ds, d.crops, d.labels, s.seed, epoch, dev)
+                  if d.on_device is None
+                  else _epoch_device_batches(cfg, train_ds, d.on_device, d.labels, s.seed, epoch))
+        schedule.begin_epoch(epoch, d.steps)
+        loss = train_epoch(model, loader, st, epoch + 1, s.progress)
+        history.append({"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"],
+                        "seconds": time.perf_counter() - t0})
+        if distributed.is_main():
+            save_checkpoint(s.last_path, unwrap(model), optimizer, None, epoch + 1,
+                            {**s.expected, "history": history}, capture_rng_states(),
+                            scaler=scaler if s.precision.uses_scaler else None)
+        bar.set_postfix(loss=f"{loss:.4f}")
+        if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < cfg.epochs:
+            schedule.remove()
+            distributed.barrier()  # rank 0's checkpoint is written
+            return SegmentationResult(s.last_path, history, finished=False)
+    schedule.remove()
+    distributed.barrier()
+    return SegmentationResult(s.last_path, history)
+
+
 def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str | Path, *,
                        seed: int, device: str | torch.device = "auto", in_channels: int = 1,
                        progress: bool = True,
@@ -189,73 +304,13 @@ def train_segmentation(cfg: SegmentationConfig, train_ds: Dataset, out_dir: str 
         progress: show tqdm progress bars.
         stop_after: return after this (1-based) epoch, as if killed there.
     """
-    dev = resolve_device(device)
-    _check(cfg, train_ds, dev)
-    progress = progress and distributed.is_main()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    last_path = out_dir / "last.pt"
-    configure_backends(dev)
-    precision = resolve_precision(cfg.precision, dev)
-    shape = check_first_sample(train_ds, in_channels, "segmentation network")
-    expected = {"kind": "segmentation", "arch": cfg.arch, "encoder": cfg.encoder,
-                "output_stride": cfg.output_stride,
-                "in_channels": in_channels, "classes": 2, "seed": int(seed),
-                "config": dataclasses.asdict(cfg), "input_shape": shape}
-
-    state, history, start = resume_state(last_path, expected)
-    if state is not None and start >= cfg.epochs:  # finished: nothing to do
-        return SegmentationResult(last_path, history)
-
-    torch.manual_seed(int(seed))
-    model = build_segmentation(cfg.arch, cfg.encoder, in_channels,
-                               None if state else cfg.encoder_weights, 2, cfg.output_stride)
-    if cfg.crop is not None:
-        check_input_size(model, cfg.crop[1], cfg.crop[0], "segmentation.crop")
-    check_input_size(model, shape[1], shape[2], f"segmentation input {train_ds[0].id}")
-    if state is not None:
-        load_model_state(model, state, last_path)
-    model = wrap_ddp(to_format(model.to(dev), cfg.channels_last), dev)
-    optimizer, scaler = optimizer_and_scaler(model, cfg, precision, state, last_path)
-
-    labels = dataset_labels(train_ds)
-    n = cfg.samples_per_epoch or len(labels)
-    crops: DefectCropDataset | None = None
-    on_device: DeviceCache | DeviceCropSampler | None = None
-    if cfg.device_cache:
-        cache = DeviceCache.build(train_ds, dev, masks=True, num_workers=cfg.num_workers)
-        on_device = cache if cfg.crop is None else DeviceCropSampler(
-            cache, cfg.crop, cfg.defect_crop_fraction, n, seed=seed)
-    elif cfg.crop is not None:
-        crops = DefectCropDataset(train_ds, cfg.crop, cfg.defect_crop_fraction, n, seed=seed,
-                                  labels=labels)
-    steps = n // cfg.batch_size
-    st = TrainStep(CompiledForward(model, cfg.compile, "segmentation"), optimizer, scaler, dev,
-               precision, bool(cfg.channels_last), segmentation_loss(cfg.loss))
-    schedule = StepSchedule(optimizer, cfg.lr, cfg.schedule, cfg.epochs)
-    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="segmentation",
-               disable=not progress)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        loader = (_epoch_loader(cfg, train_ds, crops, labels, seed, epoch, dev)
-                  if on_device is None
-                  else _epoch_device_batches(cfg, train_ds, on_device, labels, seed, epoch))
-        schedule.begin_epoch(epoch, steps)
-        loss = train_epoch(model, loader, st, epoch + 1, progress)
-        history.append({"epoch": epoch + 1, "loss": loss, "lr": optimizer.param_groups[0]["lr"],
-                        "seconds": time.perf_counter() - t0})
-        if distributed.is_main():
-            save_checkpoint(last_path, unwrap(model), optimizer, None, epoch + 1,
-                            {**expected, "history": history}, capture_rng_states(),
-                            scaler=scaler if precision.uses_scaler else None)
-        bar.set_postfix(loss=f"{loss:.4f}")
-        if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < cfg.epochs:
-            schedule.remove()
-            distributed.barrier()  # rank 0's checkpoint is written
-            return SegmentationResult(last_path, history, finished=False)
-    schedule.remove()
-    distributed.barrier()
-    return SegmentationResult(last_path, history)
+    s = _setup(cfg, train_ds, out_dir, seed, device, in_channels, progress)
+    state, history, start = resume_state(s.last_path, s.expected)
+    if state is not None and start >= s.cfg.epochs:  # finished: nothing to do
+        return SegmentationResult(s.last_path, history)
+    model = _network(s, state, train_ds)
+    optimizer, scaler = optimizer_and_scaler(model, cfg, s.precision, state, s.last_path)
+    return _train_epochs(s, model, optimizer, scaler, train_ds, history, start, stop_after)
 
 
 @torch.inference_mode()

@@ -66,15 +66,3 @@ class StageResult:
     def replace(self: R, **changes: Any) -> R:
         """A copy with ``changes``."""
         return dataclasses.replace(self, **changes)
-
-    # Read access by name, for code written when results were dicts (the paper reproduction);
-    # new code reads the attributes.
-    def __getitem__(self, name: str) -> Any:
-        return self.to_json()[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.to_json()
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """``self[name]``, ``default`` when the stored form has no such field."""
-        return self.to_json().get(name, default)
