@@ -99,3 +99,31 @@ def test_cam_command_errors(folder: Path, tmp_path: Path) -> None:
     r = _run("--model", "vgg16_narrow", "--images", str(folder), "--out", str(tmp_path / "o"),
              "--format", "tiff")
     assert isinstance(r.exception, ConfigError) and "--format" in str(r.exception)
+
+
+def test_cam_replaces_only_what_it_wrote(folder: Path, tmp_path: Path) -> None:
+    """A second call into the same --out replaces the first call's maps; a file of the user's in
+    ``maps/`` (or a ``maps/`` of the user's, no manifest) stops the call before anything is
+    written, and the user's file is unchanged."""
+    args = ("--model", "vgg16_narrow", "--width", "16", "--images", str(folder), "--method",
+            "gradcam", "--size", "64", "160")
+    out = tmp_path / "out"
+    torch.manual_seed(0)
+    assert _run(*args, "--out", str(out)).exit_code == 0
+    assert _run(*args, "--out", str(out)).exit_code == 0  # racam's own maps: replaced
+    mine = out / "maps" / "notes.txt"
+    mine.write_text("the user's")
+    r = _run(*args, "--out", str(out))
+    assert r.exit_code != 0 and isinstance(r.exception, DataError)
+    assert f"{mine}: exists and was not written by racam cam" in str(r.exception)
+    assert mine.read_text() == "the user's"
+    assert sorted(p.name for p in (out / "maps").iterdir()) == ["Part0.npy", "Part1.npy",
+                                                                 "notes.txt"]
+    theirs = tmp_path / "theirs"
+    (theirs / "overlays").mkdir(parents=True)
+    (theirs / "overlays" / "a.png").write_bytes(b"x")
+    r = _run(*args, "--out", str(theirs))
+    assert isinstance(r.exception, DataError) and "a.png: exists and was not written" in str(
+        r.exception)
+    assert (theirs / "overlays" / "a.png").read_bytes() == b"x"
+    assert not (theirs / "maps").exists() and not (theirs / "manifest.json").exists()

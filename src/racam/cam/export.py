@@ -21,6 +21,7 @@ write.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -196,6 +197,29 @@ def _check_job(job: CamJob) -> int | None:
     return target
 
 
+def check_owned(out: Path) -> None:
+    """:class:`DataError` naming the first file under ``out/maps`` or ``out/overlays`` that an
+    earlier ``racam cam`` did not write (its ``manifest.json`` lists what it wrote): those
+    folders are replaced, so anything else in them would be lost."""
+    subs = [out / s for s in ("maps", "overlays") if (out / s).exists()]
+    if not subs:
+        return
+    owned: set[str] = set()
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+        owned = {str(r[k]) for r in manifest["images"] for k in ("map", "overlay")}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    for sub in subs:
+        if not sub.is_dir():
+            raise DataError(f"{sub}: exists and was not written by racam cam; not replaced "
+                            "(give another --out)")
+        for f in sorted(sub.rglob("*")):
+            if not f.is_dir() and str(f) not in owned:
+                raise DataError(f"{f}: exists and was not written by racam cam; not replaced "
+                                "(give another --out)")
+
+
 def _job_size(job: CamJob, meta: dict[str, Any]) -> tuple[int, int] | None:
     """``--size``, else the input size the checkpoint records (``None``: each image's own)."""
     if job.size is None and meta.get("input_shape"):
@@ -264,6 +288,7 @@ def run_cam_job(job: CamJob, warn: Callable[[str], Any] | None = None) -> int:
     from racam.io import atomic_write_json
 
     target = _check_job(job)
+    check_owned(job.out)
     files, not_read = list_images(job.images)
     for note in not_read:
         if warn is not None:
