@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
+
 import torch
 from torch import nn
 
@@ -31,3 +35,20 @@ def tiny_folder_run(root, out, classifier_epochs: int = 1) -> list[str]:
             "--set", "classifier.batch_norm=true",
             "--set", f"classifier.epochs={classifier_epochs}",
             "--set", "segmentation.epochs=1", "--set", "device=cpu"]
+
+
+def racam(*args: object) -> tuple[int, str, str]:
+    """Run the ``racam`` entry point in this process: (exit code, stdout, stderr)."""
+    from racam.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv, sys.argv = sys.argv, ["racam", *map(str, args)]
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = argv
+    return code, out.getvalue(), err.getvalue()

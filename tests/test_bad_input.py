@@ -7,35 +7,17 @@ score from nothing) where a run is legitimate but a score has no pixels to count
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import racam
 from PIL import Image
 
-from racam.cli import error_line, main
-
-
-def racam(*args: str) -> tuple[int, str, str]:
-    """Run ``racam ARGS`` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["racam", *map(str, args)]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
+from racam.cli import error_line
 
 
 def one_error_line(err: str) -> str:

@@ -7,21 +7,18 @@ read are compared with what the files were written from (independent of racam).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import struct
-import sys
 import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import racam
 from PIL import Image
 
-from racam.cli import main
 from racam.data.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, image_size
 from racam.data.io import image_to_tensor, read_image, read_image_tensor
 from racam.data.listing import list_images
@@ -29,20 +26,6 @@ from racam.data.listing import list_images
 CAM = ["--model", "vgg16_narrow", "--width", "16", "--size", "32", "32", "--device", "cpu"]
 
 
-def racam(*args: str) -> tuple[int, str, str]:
-    """Run ``racam ARGS`` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["racam", *map(str, args)]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
 
 
 def one_error_line(err: str) -> str:

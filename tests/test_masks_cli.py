@@ -4,18 +4,15 @@ replaced without --overwrite, and bad input as one line + exit 2."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import racam
 from PIL import Image
 
-from racam.cli import main
 from racam.data.io import read_mask
 
 # pycocotools 2.0 decoding under numpy 2 warns about numpy's copy= keyword
@@ -24,19 +21,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 H, W = 40, 56
 
 
-def racam(*args: object) -> tuple[int, str, str]:
-    """Run ``racam ARGS`` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    argv, sys.argv = sys.argv, ["racam", *map(str, args)]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
 
 
 def one_error_line(err: str) -> str:

@@ -21,8 +21,9 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import racam
 from PIL import Image
-from test_bad_input import one_error_line, racam
+from test_bad_input import one_error_line
 
 import racam as racam_pkg
 from racam.data.registry import BUILTIN_ROOTS

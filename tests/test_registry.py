@@ -5,20 +5,18 @@ checks and CLI help."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import sys
 from collections.abc import Iterator
 
 import pytest
 import torch
+from helpers import racam
 from torch import nn
 from typer.testing import CliRunner
 
 from racam import catalog
 from racam.cam import build_cam
 from racam.cam import registry as cam_registry
-from racam.cli import app, main
+from racam.cli import app
 from racam.config import load_config
 from racam.data.registry import DATASETS
 from racam.errors import ConfigError
@@ -26,22 +24,6 @@ from racam.models.networks import NETWORKS, Network
 from racam.models.registry import BACKBONES, ClassifierArgs, build_classifier, register_backbone
 from racam.registry import NamesView, Registry
 from racam.segmentation.networks import ARCHS, build_segmentation
-
-
-def racam(*args: str) -> tuple[int, str, str]:
-    """Run the ``racam`` entry point in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    argv, sys.argv = sys.argv, ["racam", *args]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
-
 
 # ---------------------------------------------------------------- the generic registry
 

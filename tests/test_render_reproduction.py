@@ -5,16 +5,13 @@ links only figure files that exist. A folder without a readable record: one line
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import racam
 
-from racam.cli import main
 from racam.config import load_config
 from racam.errors import DataError
 from racam.paper.report import render_folder
@@ -60,19 +57,6 @@ def paper_run(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def racam(*args: str) -> tuple[int, str, str]:
-    """Run ``racam ARGS`` through its entry point in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    argv, sys.argv = sys.argv, ["racam", *map(str, args)]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_paper_report_renders_with_zero_and_missing_figures(paper_run: Path) -> None:
