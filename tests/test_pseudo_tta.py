@@ -31,6 +31,7 @@ def test_flips_average_the_flipped_back_maps() -> None:
     ramp = (x + 2 * y) / (7 + 2 * 5)
     want = img[:, 0] * (ramp + ramp[:, ::-1] + ramp[::-1, :]) / 3
     got = tta_cam(ramp_cam, flips=("h", "v"))(torch.from_numpy(img), targets=1)
+    assert got.shape == (2, 5, 7)
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7)
 
 
@@ -43,10 +44,36 @@ def test_scales_call_the_map_at_each_size_and_average() -> None:
         sizes.append((images.shape[-2], images.shape[-1]))
         return torch.full((images.shape[0], *images.shape[-2:]), images.shape[-2] / 100)
 
-    got = tta_cam(height_cam, scales=(1.5, 2.0))(torch.rand(3, 1, 10, 6))
+    got = tta_cam(height_cam, scales=(1.0, 1.5, 2.0))(torch.rand(3, 1, 10, 6))
     assert sizes == [(10, 6), (15, 9), (20, 12)]
     assert got.shape == (3, 10, 6)
     np.testing.assert_allclose(got.numpy(), np.full((3, 10, 6), 0.15), rtol=1e-6)
+    sizes.clear()  # scale 2 alone, with and without the left-right flip: 2 maps at 20 x 12
+    got = tta_cam(height_cam, scales=(2.0,), flips=("h",))(torch.rand(1, 1, 10, 6))
+    assert sizes == [(20, 12), (20, 12)]
+    np.testing.assert_allclose(got.numpy(), np.full((1, 10, 6), 0.20), rtol=1e-6)
+
+
+def test_scale_two_of_a_pointwise_map_is_the_enlarged_map_shrunk_back() -> None:
+    """Scale 2 of ``cam(x) = x``: the input enlarged (bilinear) then shrunk back (bilinear).
+    numpy oracle of half-pixel-centred bilinear sampling: enlarging by 2 puts the output pixel
+    centres at input coordinates (j + 0.5) / 2 - 0.5, and shrinking by 2 averages each 2 x 2
+    block of those (the sampling points fall half-way between pixels)."""
+    rng = np.random.default_rng(1)
+    img = rng.random((1, 1, 6, 8)).astype(np.float32)
+
+    def enlarge_1d(a: np.ndarray, axis: int) -> np.ndarray:
+        n = a.shape[axis]
+        pos = np.clip((np.arange(2 * n) + 0.5) / 2 - 0.5, 0, n - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, n - 1)
+        w = (pos - lo).reshape([-1 if i == axis else 1 for i in range(a.ndim)])
+        return np.take(a, lo, axis=axis) * (1 - w) + np.take(a, hi, axis=axis) * w
+
+    big = enlarge_1d(enlarge_1d(img[0, 0], 0), 1)
+    want = big.reshape(6, 2, 8, 2).mean(axis=(1, 3))
+    got = tta_cam(lambda x, targets=1: x[:, 0], scales=(2.0,))(torch.from_numpy(img))
+    np.testing.assert_allclose(got[0].numpy(), want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.data
@@ -69,3 +96,5 @@ def test_nothing_asked_returns_the_map_itself_and_bad_options_are_named() -> Non
         tta_cam(ramp_cam, flips=("d",))
     with pytest.raises(ValueError, match="scales"):
         tta_cam(ramp_cam, scales=(0.0,))
+    with pytest.raises(ValueError, match="scales"):
+        tta_cam(ramp_cam, scales=())

@@ -1,12 +1,13 @@
-"""Test-time augmentation of heat maps: the mean of the maps of flipped and rescaled inputs.
+"""Test-time augmentation of heat maps: the mean of the maps of rescaled and flipped inputs.
 
-``tta_cam(cam, flips=("h",), scales=(1.5,))`` wraps a heat-map callable ``cam(images,
-targets=...)``: besides the plain map it computes the map of each flipped input (``"h"``: left
--right, ``"v"``: top-bottom), flipped back, and of the input resized by each scale (bilinear),
-resized back to the input size (bilinear); the result is the mean of all these maps, so it
-stays in [0, 1]. The classifier is fully convolutional, so any scale fits it. Measured on the
-defective training images of KolektorSDD in docs/results.md ("pseudo-label levers on training
-images").
+``tta_cam(cam, scales=(2.0,), flips=("h",))`` wraps a heat-map callable ``cam(images,
+targets=...)``: for each scale it resizes the input (bilinear; scale 1 leaves it as it is) and
+computes the map of that input and of each of its flips (``"h"``: left-right, ``"v"``:
+top-bottom), each flipped back and resized back to the input size (bilinear); the result is the
+mean of these ``len(scales) * (1 + len(flips))`` maps, so it stays in [0, 1]. The classifier is
+fully convolutional, so any scale fits it. ``scales=(2.0,)`` alone is the map of the input
+enlarged twice, which on KolektorSDD's defective training images marked the defects far better
+than the map at the input size (docs/results.md, "pseudo-label levers on training images").
 """
 
 from __future__ import annotations
@@ -24,37 +25,47 @@ from racam.pseudo.heatmaps import CamFn
 FLIP_DIMS = {"h": -1, "v": -2}
 
 
-def check_tta(flips: Sequence[str], scales: Sequence[float]) -> None:
-    """Raise ``ValueError`` naming a flip that is not ``h``/``v`` or a scale that is not > 0."""
+def check_tta(scales: Sequence[float], flips: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming a scale that is not > 0, an empty ``scales`` or a flip that
+    is not ``h``/``v``."""
     bad = [f for f in flips if f not in FLIP_DIMS]
     if bad:
         raise ValueError(f"tta flips must be among {sorted(FLIP_DIMS)}, got {bad}")
-    if any(not s > 0 for s in scales):
+    if not scales or any(not s > 0 for s in scales):
         raise ValueError(f"tta scales must be > 0, got {list(scales)}")
 
 
-def tta_cam(cam: CamFn, flips: Sequence[str] = (), scales: Sequence[float] = ()) -> CamFn:
-    """``cam`` averaged over the plain input, each flip in ``flips`` and each scale in
-    ``scales`` (see the module docstring); ``cam`` itself when both are empty."""
-    check_tta(flips, scales)
-    if not flips and not scales:
+def tta_cam(cam: CamFn, scales: Sequence[float] = (1.0,), flips: Sequence[str] = ()) -> CamFn:
+    """``cam`` averaged over the inputs resized by each of ``scales`` and, at each scale, the
+    plain input and each flip of ``flips`` (see the module docstring); ``cam`` itself for
+    ``scales=(1.0,), flips=()``."""
+    check_tta(scales, flips)
+    scales, flips = tuple(float(s) for s in scales), tuple(flips)
+    if scales == (1.0,) and not flips:
         return cam
-    flips, scales = tuple(flips), tuple(float(s) for s in scales)
+
+    def one(images: Tensor, targets: object, flip: str | None) -> Tensor:
+        if flip is None:
+            return cam(images, targets=targets).detach().float()
+        dim = FLIP_DIMS[flip]  # the same axis of (B, C, H, W) images and (B, H, W) maps
+        return torch.flip(cam(torch.flip(images, dims=(dim,)), targets=targets).detach().float(),
+                          dims=(dim,))
 
     def averaged(images: Tensor, targets: object = 1) -> Tensor:
         height, width = images.shape[-2:]
-        total = cam(images, targets=targets).detach().float()
-        for name in flips:
-            dim = FLIP_DIMS[name]
-            flipped = cam(torch.flip(images, dims=(dim,)), targets=targets).detach().float()
-            total = total + torch.flip(flipped, dims=(dim,))  # same axis of (B, H, W) maps
+        total: Tensor | None = None
         for s in scales:
             size = (max(1, round(height * s)), max(1, round(width * s)))
-            big = F.interpolate(images.float(), size=size, mode="bilinear", align_corners=False)
-            maps = cam(big, targets=targets).detach().float()
-            total = total + F.interpolate(maps[:, None], size=(height, width), mode="bilinear",
-                                          align_corners=False)[:, 0]
-        return (total / (1 + len(flips) + len(scales))).clamp_(0.0, 1.0)
+            x = images if s == 1.0 else F.interpolate(images.float(), size=size,
+                                                      mode="bilinear", align_corners=False)
+            for flip in (None, *flips):
+                maps = one(x, targets, flip)
+                if s != 1.0:
+                    maps = F.interpolate(maps[:, None], size=(height, width), mode="bilinear",
+                                         align_corners=False)[:, 0]
+                total = maps if total is None else total + maps
+        assert total is not None  # scales is not empty (check_tta)
+        return (total / (len(scales) * (1 + len(flips)))).clamp_(0.0, 1.0)
 
     return averaged
 
