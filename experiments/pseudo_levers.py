@@ -172,8 +172,8 @@ def upsample_mask(mask: Tensor, shape: tuple[int, int]) -> np.ndarray:
     return F.interpolate(mask[None, None].float(), size=shape, mode="nearest")[0, 0].numpy() > 0.5
 
 
-def score_fold(data: dict[str, np.ndarray], cfg_name: str, overrides: dict
-               ) -> dict[str, np.ndarray]:
+def score_fold(data: dict[str, np.ndarray], cfg_name: str, overrides: dict,
+               refinements: bool = True) -> dict[str, np.ndarray]:
     """Per-image ``[tp, fp, fn]`` (N, 3) of every lever on one fold's cached maps."""
     cfg = load_config(cfg_name, overrides)
     c = cfg.cam
@@ -191,6 +191,8 @@ def score_fold(data: dict[str, np.ndarray], cfg_name: str, overrides: dict
             heat = torch.stack([raw[p] for p in parts]).mean(0)
             refined[name] = guided(heat[None], img)[0]
             out.setdefault(name, []).append(counts(to_mask(refined[name], shape, rule), true))
+        if not refinements:
+            continue
         base = raw["id"]
         sl = torch.from_numpy(slic_average(base.numpy(), data["images"][n]))
         out.setdefault("slic, then guided", []).append(
@@ -227,6 +229,10 @@ def main() -> None:
     ap.add_argument("--fold", type=int, action="append", required=True)
     ap.add_argument("--config", default="ksdd-cpu")
     ap.add_argument("--set", action="append", default=[], help="key=value (YAML value)")
+    ap.add_argument("--tta-only", action="store_true",
+                    help="score the map combinations only (no SLIC / random walk)")
+    ap.add_argument("--pairs", nargs=2, action="append", default=[], metavar=("A", "B"),
+                    help="also print lever A minus lever B, images of every fold pooled")
     args = ap.parse_args()
     import yaml
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
@@ -234,10 +240,17 @@ def main() -> None:
     per_fold = {}
     for f in args.fold:
         data = compute_maps(args.config, overrides, args.runs, f)
-        per_fold[f] = score_fold(data, args.config, overrides)
+        per_fold[f] = score_fold(data, args.config, overrides, not args.tta_only)
         n = len(data["ids"])
         print(f"fold {f}: {n} defective training images scored", flush=True)
     print("\n".join(table(per_fold)))
+    for a, b in args.pairs:
+        ca = np.concatenate([per_fold[f][a] for f in sorted(per_fold)])
+        cb = np.concatenate([per_fold[f][b] for f in sorted(per_fold)])
+        d = paired_bootstrap_iou_difference(ca, cb)
+        print(f"folds {sorted(per_fold)} pooled: {a} {100 * bootstrap_iou(ca).estimate:.2f}, "
+              f"{b} {100 * bootstrap_iou(cb).estimate:.2f}, {a} minus {b} "
+              f"{100 * d.estimate:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}]")
 
 
 if __name__ == "__main__":
