@@ -103,13 +103,18 @@ def test_nothing_asked_returns_the_map_itself_and_bad_options_are_named() -> Non
 def test_config_keys_name_the_pseudo_label_folder_and_are_checked() -> None:
     """``cam.pseudo_scales`` / ``cam.pseudo_flips`` at their defaults leave the pseudo-label
     folder name as it was (earlier runs stay valid); set, they add ``-s<scales><flips>``."""
-    from racam.config import load_config
+    import dataclasses
+
+    from racam.config import load_config, without_later_defaults
     from racam.errors import ConfigError
     from racam.layout import pseudo_key
 
     base = {"cam.method": "racam", "cam.delta": 10, "cam.guided_radius": 16,
             "cam.guided_eps": 1e-4, "cam.pseudo_threshold": "otsu2"}
-    assert pseudo_key(load_config("ksdd-cpu", base)) == "racam-d10-g16e0.0001-otsu2"
+    plain = load_config("ksdd-cpu", base)
+    assert pseudo_key(plain) == "racam-d10-g16e0.0001-otsu2"
+    stage_part = without_later_defaults("cam", dataclasses.asdict(plain.cam))  # stage keys
+    assert not {"pseudo_scales", "pseudo_flips"} & set(stage_part)
     cfg = load_config("ksdd-cpu", {**base, "cam.pseudo_scales": [1, 2], "cam.pseudo_flips": ["h"]})
     assert pseudo_key(cfg) == "racam-d10-g16e0.0001-s1_2h-otsu2"
     with pytest.raises(ConfigError, match="cam.pseudo_flips"):
