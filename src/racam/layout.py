@@ -18,6 +18,8 @@ def pseudo_key(cfg: RunConfig) -> str:
     key = method_key(c.method, c.delta, **method_options(c.method, c.weighting, c.fgbp_head))
     if c.guided_radius is not None:
         key += f"-g{c.guided_radius}e{c.guided_eps:g}"
+    if list(c.pseudo_scales) != [1.0] or c.pseudo_flips:  # racam.pseudo.tta
+        key += "-s" + "_".join(f"{s:g}" for s in c.pseudo_scales) + "".join(c.pseudo_flips)
     return key if c.pseudo_threshold == "otsu" else f"{key}-{c.pseudo_threshold}"
 
 
