@@ -21,8 +21,8 @@ from racam.errors import CheckpointError, DataError
 from racam.io import read_json
 
 __all__ = ["BUNDLE_JSON", "CLASSIFIER_ONNX", "SCHEMA", "SEGMENTATION_ONNX", "BundleMeta",
-           "Int8Record", "MaskRule", "ModelFile", "Normalisation", "Provenance", "check_against_run",
-           "is_bundle", "meta_from_run", "read_bundle"]
+           "Int8Record", "MaskRule", "ModelFile", "Normalisation", "Provenance",
+           "check_against_run", "is_bundle", "meta_from_run", "read_bundle"]
 
 #: Version of the ``bundle.json`` layout.
 SCHEMA = 1

@@ -24,8 +24,8 @@ from torch import Tensor
 from racam.deploy.run_dir import TrainedRun, training_dataset
 from racam.errors import CheckpointError
 
-__all__ = ["AGREEMENT_IMAGES", "CALIBRATION_IMAGES", "METHOD", "int8_name",
-           "quantize_model", "training_images", "mask_agreement"]
+__all__ = ["AGREEMENT_IMAGES", "CALIBRATION_IMAGES", "METHOD", "decision_agreement",
+           "int8_name", "mask_agreement", "quantize_model", "training_images"]
 
 #: Training images whose activation ranges set the INT8 scales.
 CALIBRATION_IMAGES = 32
