@@ -5,8 +5,9 @@
 ``MODEL`` is a finished run or an export bundle (what ``racam predict`` takes). For each size a
 grey PNG of that size is made from the real KolektorSDD sample images bundled with racam
 (tiled side by side), then ``racam predict`` runs on it alone in a fresh process; printed: the
-image's megapixels and 8-bit size, whether it was segmented in tiles, the process's peak RSS
-(``os.wait4`` rusage of the child) and seconds. The child raises PIL's decompression-bomb
+image's megapixels and 8-bit size, the number of tiles (0: not tiled), the child's peak RSS
+(``VmHWM`` of ``/proc/self/status``: unlike ``getrusage``, not inherited from the parent)
+and seconds. The child raises PIL's decompression-bomb
 limit (``Image.MAX_IMAGE_PIXELS = None``) before reading: PIL refuses images over 179 M
 pixels, and image reading (its own pixel limit) is not what this measures.
 """
@@ -24,8 +25,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-CHILD = ("import sys; from PIL import Image; Image.MAX_IMAGE_PIXELS = None; "
-         "from racam.cli import main; sys.argv = ['racam'] + sys.argv[1:]; main()")
+CHILD = """
+import sys
+from pathlib import Path
+from PIL import Image
+Image.MAX_IMAGE_PIXELS = None
+from racam.cli import main
+sys.argv = ['racam'] + sys.argv[1:]
+try:
+    main()
+finally:
+    status = Path('/proc/self/status').read_text().splitlines()
+    hwm = [ln for ln in status if ln.startswith('VmHWM')]
+    print('PEAK', int(hwm[0].split()[1]) / 1024.0, file=sys.stderr)
+"""
 
 
 def make_image(path: Path, size: tuple[int, int]) -> None:
@@ -48,12 +61,12 @@ def measure(model: Path, folder: Path, out: Path) -> tuple[float, float]:
     proc = subprocess.Popen([sys.executable, "-c", CHILD, "predict", str(model), "--images",
                              str(folder), "--out", str(out), "--device", "cpu", "--quiet"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, err = proc.communicate()
     seconds = time.perf_counter() - t0
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if status != 0:
-        raise SystemExit(f"racam predict failed on {folder}: {err.strip()[-500:]}")
-    return usage.ru_maxrss / 1024.0, seconds
+    text = err.decode()
+    if proc.returncode != 0:
+        raise SystemExit(f"racam predict failed on {folder}: {text.strip()[-500:]}")
+    return float(text.rsplit("PEAK", 1)[1].split()[0]), seconds
 
 
 def main() -> None:

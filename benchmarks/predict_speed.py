@@ -11,9 +11,10 @@ folder per repetition with each backend. Printed per thread count: images/s of t
 command (reading, networks, masks at original size, overlays, CSV, gallery; median of the
 repetitions) and of the networks alone (classifier + segmentation forward passes on one batch
 at the input size, median of 10), and the peak RSS of a child process that only loads the
-backend and runs the networks (``resource.getrusage``). With ``--arch CONFIG`` the networks
-of that config are built untrained at its input size (speed does not depend on the weights)
-and only the networks are timed (INT8 calibrated on random inputs: speed only).
+backend and runs the networks (``VmHWM``, which starts afresh at ``exec``). With ``--arch
+CONFIG`` the networks of that config are built untrained at its input size (speed does not
+depend on the weights) and only the networks are timed (INT8 calibrated on random inputs:
+speed only).
 """
 
 from __future__ import annotations
@@ -46,8 +47,6 @@ def _time_nets(classify, segment, x: torch.Tensor, n: int = 10) -> float:
 
 def _child(spec: dict) -> None:
     """Networks of one backend (in a fresh process, so its peak RSS is the backend's)."""
-    import resource
-
     from racam.deploy.inference import Inferencer
 
     torch.set_num_threads(spec["threads"])
@@ -57,8 +56,9 @@ def _child(spec: dict) -> None:
         folder = Path(spec["arch"])
         w, h = spec["size"]
         if spec["backend"] == "torch":
-            nets = [torch.load(folder / f"{p}.pt", weights_only=False).eval()
-                    for p in ("classifier", "segmentation")]
+            nets = _arch_nets(spec["config"])
+            for part, m in zip(("classifier", "segmentation"), nets):
+                m.load_state_dict(torch.load(folder / f"{part}.pt"))
             fns = [torch.no_grad()(m) for m in nets]
         else:
             suffix = ".int8.onnx" if spec["backend"].endswith("int8") else ".onnx"
@@ -72,8 +72,18 @@ def _child(spec: dict) -> None:
         w, h = inf.meta.size
         x = torch.rand(spec["batch"], inf.meta.channels, h, w)
         rate = _time_nets(inf.nets.classify, inf.nets.segment, x)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"rate": rate, "peak_mb": peak}))
+    print(json.dumps({"rate": rate, "peak_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (``VmHWM``, MB): unlike ``getrusage``'s
+    ``ru_maxrss``, it starts afresh at ``exec``, so a child does not inherit its parent's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _run_child(spec: dict) -> dict:
@@ -101,29 +111,44 @@ def _whole(run_dir: Path, bundles: dict[str, Path | None], images: Path, repeat:
     return rates
 
 
-def _build_arch(config: str, folder: Path) -> tuple[tuple[int, int], int]:
-    """Untrained classifier and segmentation network of ``config`` as torch files, fp32 and
-    INT8 ONNX (INT8 calibrated on random inputs: speed only)."""
+def _arch_nets(config: str) -> list[torch.nn.Module]:
+    """Untrained classifier and segmentation network of ``config`` (seed 0)."""
     from racam.config import load_config
-    from racam.deploy.export import export_module
-    from racam.deploy.quantize import quantize_model
     from racam.models.registry import build_classifier
     from racam.segmentation.networks import build_segmentation
 
     cfg = load_config(config, {})
-    w, h = cfg.data.size
     c = cfg.data.channels
+    torch.manual_seed(0)
     clf = build_classifier(cfg.classifier.backbone, num_classes=2, in_channels=c,
                            width=cfg.classifier.width, batch_norm=cfg.classifier.batch_norm)
     seg = build_segmentation(cfg.segmentation.arch, cfg.segmentation.encoder, c, None, 2,
                              cfg.segmentation.output_stride
                              if cfg.segmentation.arch.startswith("deeplab") else None)
+    return [clf.eval(), seg.eval()]
+
+
+def _build_arch(config: str, folder: Path) -> tuple[tuple[int, int], int]:
+    """The untrained networks of ``config`` in ``folder`` (files already there are kept):
+    torch weights, fp32 and INT8 ONNX (INT8 calibrated on random inputs: speed only)."""
+    from racam.config import load_config
+    from racam.deploy.export import export_module
+    from racam.deploy.quantize import quantize_model
+
+    cfg = load_config(config, {})
+    w, h = cfg.data.size
+    c = cfg.data.channels
     gen = torch.Generator().manual_seed(0)
     calib = [torch.rand(c, h, w, generator=gen) for _ in range(8)]
-    for part, model in (("classifier", clf.eval()), ("segmentation", seg.eval())):
-        torch.save(model, folder / f"{part}.pt")
-        export_module(model, torch.rand(2, c, h, w), folder / f"{part}.onnx")
-        quantize_model(folder / f"{part}.onnx", folder / f"{part}.int8.onnx", calib)
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, model in zip(("classifier", "segmentation"), _arch_nets(config)):
+        if not (folder / f"{part}.pt").is_file():
+            torch.save(model.state_dict(), folder / f"{part}.pt")
+        model.load_state_dict(torch.load(folder / f"{part}.pt"))
+        if not (folder / f"{part}.onnx").is_file():
+            export_module(model, torch.rand(2, c, h, w), folder / f"{part}.onnx")
+        if not (folder / f"{part}.int8.onnx").is_file():
+            quantize_model(folder / f"{part}.onnx", folder / f"{part}.int8.onnx", calib)
     return (w, h), c
 
 
@@ -131,6 +156,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run_dir", type=Path, nargs="?")
     ap.add_argument("--arch", help="time the untrained networks of this config instead")
+    ap.add_argument("--arch-dir", type=Path, help="keep (and reuse) --arch's files here")
     ap.add_argument("--images", type=Path)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=4)
@@ -147,8 +173,9 @@ def main() -> None:
         tmp = Path(name)
         base = {"batch": args.batch_size}
         if args.arch:
-            size, channels = _build_arch(args.arch, tmp)
-            base.update(arch=str(tmp), size=list(size), channels=channels)
+            folder = args.arch_dir or tmp
+            size, channels = _build_arch(args.arch, folder)
+            base.update(arch=str(folder), config=args.arch, size=list(size), channels=channels)
             what = f"untrained networks of {args.arch}, input {size[0]}x{size[1]}"
         else:
             from racam.data.registry import BUILTIN_ROOTS
