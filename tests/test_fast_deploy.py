@@ -158,7 +158,7 @@ def test_tiles_equal_the_whole_image_where_the_network_is_local() -> None:
     tiling = plan_tiles(big.size, (0.5, 0.5), (128, 320))
     assert len(tiling.xs) > 2 and len(tiling.ys) > 2 and tiling.canvas != tiling.scaled
     with torch.no_grad():
-        tiled, whole = (segment_scaled(big, tiling, (128, 320), 1, net, tiled=t)
+        tiled, whole = (segment_scaled(big, tiling, 1, net, tiled=t)
                         for t in (True, False))
     assert tiled.shape == (tiling.scaled[1], tiling.scaled[0])
     assert whole.std() > 0.02  # the network's output follows the image
@@ -174,9 +174,9 @@ def test_a_wider_network_still_agrees_on_a_trained_run(trained_run) -> None:
     context): classifier probability identical (same downscaled copy), masks equal on
     >= 99.9 % of pixels."""
     inf = Inferencer.open(trained_run, device="cpu")
-    big = mosaic(4, 3)
+    big = mosaic(10, 6)  # 2500 x 3792 real pixels
     tiling = inf.tiling(big.size)
-    assert tiling is not None
+    assert tiling is not None and len(tiling.xs) > 1 and len(tiling.ys) > 1
     x = image_to_tensor(big, inf.meta.size, inf.meta.channels)
     p1, m1 = inf.predict_large(big, x, tiling, tiled=True)
     p2, m2 = inf.predict_large(big, x, tiling, tiled=False)

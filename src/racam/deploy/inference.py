@@ -33,7 +33,14 @@ from racam.deploy.bundle import (
 )
 from racam.deploy.ort_session import SessionSettings, onnx_session
 from racam.deploy.run_dir import TrainedRun, file_sha256, open_run, run_digests
-from racam.deploy.tiles import TILE_ABOVE, Tiling, plan_tiles, segment_scaled, upsample_threshold
+from racam.deploy.tiles import (
+    TILE_ABOVE,
+    Tiling,
+    plan_tiles,
+    segment_scaled,
+    tile_size,
+    upsample_threshold,
+)
 from racam.errors import CheckpointError, ConfigError, DataError
 
 __all__ = ["SOURCES", "Inferencer", "onnx_session"]
@@ -241,7 +248,9 @@ class Inferencer:
         w, h = self.meta.size
         if size[0] * sx <= TILE_ABOVE * w and size[1] * sy <= TILE_ABOVE * h:
             return None
-        return plan_tiles(size, (sx, sy), self.meta.size)
+        dynamic = all("height" in m.dynamic_axes for m in self.meta.models.values()
+                      if m.format == "onnx")  # torch networks take any size
+        return plan_tiles(size, (sx, sy), tile_size(self.meta.size, dynamic))
 
     def predict_large(self, image: Image.Image, x: Tensor, tiling: Tiling,
                       tiled: bool = True) -> tuple[float, np.ndarray]:
@@ -251,7 +260,6 @@ class Inferencer:
         once). Memory: the image, its copy at the run's scale, and the mask."""
         rule, norm = self.meta.mask, self.meta.normalisation
         prob = float(self.nets.classify(x[None]).softmax(1)[0, 1])
-        seg = segment_scaled(image, tiling, self.meta.size, self.meta.channels,
-                             self.nets.segment, tiled=tiled, mean=norm.mean, std=norm.std,
-                             channel=rule.channel)
+        seg = segment_scaled(image, tiling, self.meta.channels, self.nets.segment,
+                             tiled=tiled, mean=norm.mean, std=norm.std, channel=rule.channel)
         return prob, upsample_threshold(seg, image.size, float(rule.threshold))

@@ -2,17 +2,20 @@
 memory bounded by the image itself.
 
 The image is resized (bilinear, as training images were) by the run's *scale*, the network
-input size over the training images' median size
-(:func:`racam.deploy.run_dir.training_scale`, recorded in ``bundle.json``), so that defects look
-the size the network learned; padded by edge replication to a multiple of :data:`ALIGN`
-(and at least one tile); cut into tiles of the network input size whose origins are multiples
-of :data:`ALIGN` (the encoder's stride: every tile sees the same pooling grid as the whole
-image) and that overlap by at least ``2 * margin``; each tile's probabilities are kept in its
-part nearest its centre (cut at the middle of each overlap), so every kept pixel lies at least
-``margin`` network pixels from a tile edge. The probability map at the run's scale is then
-resized bilinear to the original size band by band (:func:`upsample_threshold`) and cut by the
-mask rule, so no full-size float map exists. ``tiled=False`` runs the network once on the
-whole resized image instead (the reference the tiles are tested against).
+input size over the training images' median size (:func:`racam.deploy.run_dir.
+training_scale`, recorded in ``bundle.json``), so that defects look the size the network
+learned; padded by edge replication to a multiple of :data:`ALIGN` (and at least one tile);
+cut into tiles (the network input size; at least :data:`MIN_TILE` square where the network
+takes any size) whose origins are multiples of :data:`ALIGN` (the encoder's stride: every
+tile sees the same pooling grid as the whole image) and that overlap by at least
+``2 * TILE_MARGIN``; each tile's probabilities are kept in its part nearest its centre (cut
+at the middle of each overlap), so every kept pixel lies at least :data:`TILE_MARGIN` network
+pixels from a tile edge. The probability map at the run's scale is then resized bilinear to
+the original size band by band (:func:`upsample_threshold`) and cut by the mask rule, so no
+full-size float map exists. ``tiled=False`` runs the network once on the whole resized image
+instead (the reference the tiles are tested against). Where the encoder's receptive field
+reaches past the margin (every real encoder), tiles and whole image differ a little
+(docs/results.md, "Deployment").
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["ALIGN", "BAND_ROWS", "TILE_ABOVE", "TILE_MARGIN", "Tiling", "axis_tiles",
-           "plan_tiles", "segment_scaled", "upsample_threshold"]
+__all__ = ["ALIGN", "BAND_ROWS", "MIN_TILE", "TILE_ABOVE", "TILE_MARGIN", "Tiling", "axis_tiles",
+           "plan_tiles", "segment_scaled", "tile_size",
+           "upsample_threshold"]
 
 #: Tile origins and padded sizes are multiples of this (the encoders' output stride, 32).
 ALIGN = 32
@@ -35,6 +39,9 @@ TILE_MARGIN = 32
 #: An image is tiled when, at the run's scale, it is more than this many times the network
 #: input's width or height; smaller ones are resized to the input size (as before tiles).
 TILE_ABOVE = 2.0
+#: Smallest tile side for networks that take any input size (the tile is the network input
+#: size otherwise): a 512 x 512 tile keeps 448 x 448 of its pixels, a 128 x 320 one 64 x 256.
+MIN_TILE = 512
 #: Output rows resized at a time.
 BAND_ROWS = 128
 
@@ -42,8 +49,10 @@ BAND_ROWS = 128
 @dataclass(frozen=True)
 class Tiling:
     """How one image is segmented: its size at the run's scale ``(w, h)``, the padded canvas
-    ``(w, h)`` and the tile origins and kept spans ``(origin, start, end)`` per axis."""
+    ``(w, h)``, the tile size ``(w, h)`` and the tile origins and kept spans
+    ``(origin, start, end)`` per axis."""
 
+    tile: tuple[int, int]
     scaled: tuple[int, int]
     canvas: tuple[int, int]
     xs: list[tuple[int, int, int]]
@@ -74,7 +83,16 @@ def plan_tiles(size: tuple[int, int], scale: tuple[float, float],
     ``tile`` ``(w, h)``."""
     sw, sh = max(1, round(size[0] * scale[0])), max(1, round(size[1] * scale[1]))
     cw, ch = max(tile[0], _ceil(sw, ALIGN)), max(tile[1], _ceil(sh, ALIGN))
-    return Tiling((sw, sh), (cw, ch), axis_tiles(cw, tile[0]), axis_tiles(ch, tile[1]))
+    return Tiling(tile, (sw, sh), (cw, ch), axis_tiles(cw, tile[0]), axis_tiles(ch, tile[1]))
+
+
+def tile_size(input_size: tuple[int, int], dynamic: bool) -> tuple[int, int]:
+    """Tiles of the network input size, or, for a network that takes any size (``dynamic``),
+    at least :data:`MIN_TILE` on each side (rounded up to :data:`ALIGN`): fewer, larger tiles
+    spend less of their area on margins."""
+    if not dynamic:
+        return input_size
+    return (max(input_size[0], _ceil(MIN_TILE, ALIGN)), max(input_size[1], _ceil(MIN_TILE, ALIGN)))
 
 
 def _unit(arr: np.ndarray) -> np.ndarray:
@@ -86,7 +104,7 @@ def _unit(arr: np.ndarray) -> np.ndarray:
     return out[None] if out.ndim == 2 else out.transpose(2, 0, 1)
 
 
-def segment_scaled(image: Image.Image, tiling: Tiling, tile: tuple[int, int], channels: int,
+def segment_scaled(image: Image.Image, tiling: Tiling, channels: int,
                    segment: Callable[[Tensor], Tensor], *, tiled: bool = True,
                    batch: int = 4, mean: float = 0.0, std: float = 1.0,
                    channel: int = 1) -> np.ndarray:
@@ -95,6 +113,7 @@ def segment_scaled(image: Image.Image, tiling: Tiling, tile: tuple[int, int], ch
     ``(B, 2, H, W)``), softmax channel ``channel``, over tiles (module docstring) or, with
     ``tiled=False``, the whole padded canvas at once."""
     sw, sh = tiling.scaled
+    tile = tiling.tile
     scaled = np.asarray(image.resize((sw, sh), Image.Resampling.BILINEAR))
     pad = [(0, tiling.canvas[1] - sh), (0, tiling.canvas[0] - sw)] + [(0, 0)] * (scaled.ndim - 2)
     canvas = np.pad(scaled, pad, mode="edge")
