@@ -16,7 +16,7 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageDraw
 from skimage.measure import label, regionprops
 
 from racam.data.io import image_to_tensor
@@ -214,3 +214,30 @@ def test_banded_boxes_equal_whole_mask_labelling() -> None:
     assert len(want) > 3
     for rows in (1, 13, 128, 10_000):
         assert boxes_of(m, rows) == want
+
+
+def test_banded_png_outputs_equal_whole_image_drawing(tmp_path) -> None:
+    """Oracle: the whole-image overlay and mask as PIL draws them (tint, ``ImageDraw``
+    rectangles, ``Image.fromarray``), decoded from the band-by-band PNGs, for grey and RGB
+    images and band heights down to one row."""
+    from racam.deploy.outputs import write_mask, write_overlay
+
+    rng = np.random.default_rng(0)
+    grey = Image.open(SAMPLE / "kos10" / "Part0.jpg").convert("L")
+    m = (np.asarray(Image.open(SAMPLE / "kos10" / "Part0_label.png")) > 0) | \
+        (rng.random((grey.size[1], grey.size[0])) > 0.995)  # 1-pixel boxes: PIL's quirks
+    boxes = boxes_of(m)
+    for img in (grey, grey.convert("RGB")):
+        rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
+        rgb[m] = (1 - 0.45) * rgb[m] + 0.45 * np.array([255.0, 0.0, 0.0], dtype=np.float32)
+        want = Image.fromarray(np.round(rgb).astype(np.uint8))
+        draw = ImageDraw.Draw(want)
+        for x, y, w, h in boxes:
+            draw.rectangle((x, y, x + w - 1, y + h - 1), outline=(255, 220, 0))
+        for rows in (1, 37, 4096):
+            write_overlay(tmp_path / "o.png", img, m, boxes, rows=rows)
+            assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png")), np.asarray(want))
+    for rows in (1, 13, 4096):
+        write_mask(tmp_path / "m.png", m, rows=rows)
+        got = Image.open(tmp_path / "m.png")
+        assert got.mode == "L" and np.array_equal(np.asarray(got), m.astype(np.uint8) * 255)

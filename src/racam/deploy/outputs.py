@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from racam.io import atomic_write, atomic_write_text
+from racam.deploy.png import write_png_bands
+from racam.io import atomic_write_text
 
 JOURNAL = "progress.jsonl"
 CSV_NAME = "predictions.csv"
@@ -119,34 +120,48 @@ def boxes_of(mask: np.ndarray, rows: int = BAND_ROWS) -> list[list[int]]:
     return [[c0, r0, c1 - c0, r1 - r0] for _, (r0, c0, r1, c1) in sorted(merged.items())]
 
 
-def _save_png(path: Path, img: Image.Image) -> None:
-    atomic_write(path, lambda f: img.save(f, format="PNG"))
+def write_mask(path: Path, mask: np.ndarray, rows: int = BAND_ROWS) -> None:
+    """Atomically write a bool mask as a 0/255 8-bit PNG (``rows`` rows at a time)."""
+    height, width = mask.shape
+    write_png_bands(path, (width, height), 1,
+                    (mask[r:r + rows].view(np.uint8) * np.uint8(255)
+                     for r in range(0, height, rows)))
 
 
-def write_mask(path: Path, mask: np.ndarray) -> None:
-    """Atomically write a bool mask as a 0/255 8-bit PNG."""
-    _save_png(path, Image.fromarray(mask.view(np.uint8) * np.uint8(255)))
+def _draw_boxes(band: np.ndarray, r0: int, boxes: list[list[int]],
+                colour: tuple[int, int, int]) -> np.ndarray:
+    """``band`` (rows from ``r0`` of the overlay) with the 1-pixel outlines of ``boxes``
+    (``x, y, w, h``) drawn by ``ImageDraw.rectangle`` in band coordinates: PIL clips to the
+    band, so the pixels are those of drawing on the whole image (PIL's own quirks
+    included: a box one pixel high also marks the rows above and below)."""
+    r1 = r0 + band.shape[0]
+    near = [b for b in boxes if b[1] - 1 <= r1 and b[1] + b[3] >= r0 - 1]
+    if not near:
+        return band
+    img = Image.fromarray(band)
+    draw = ImageDraw.Draw(img)
+    for x, y, w, h in near:
+        draw.rectangle((x, y - r0, x + w - 1, y + h - 1 - r0), outline=colour)
+    return np.asarray(img)
 
 
 def write_overlay(path: Path, image: Image.Image, mask: np.ndarray,
                   boxes: list[list[int]], alpha: float = 0.45,
                   rows: int = BAND_ROWS) -> None:
     """Atomically write the image (RGB) with defect pixels tinted red and a yellow box around
-    each component (built ``rows`` rows at a time: one 8-bit RGB copy of the image)."""
+    each component, ``rows`` rows at a time (memory: one band, whatever the image's size)."""
     width, height = image.size
-    rgb = np.empty((height, width, 3), dtype=np.uint8)
     red = np.array([255.0, 0.0, 0.0], dtype=np.float32)
-    for r0 in range(0, height, rows):
-        r1 = min(height, r0 + rows)
-        band = np.asarray(image.crop((0, r0, width, r1)).convert("RGB"), dtype=np.float32)
-        m = mask[r0:r1]
-        band[m] = (1 - alpha) * band[m] + alpha * red
-        rgb[r0:r1] = np.round(band).astype(np.uint8)
-    out = Image.fromarray(rgb)
-    draw = ImageDraw.Draw(out)
-    for x, y, w, h in boxes:
-        draw.rectangle((x, y, x + w - 1, y + h - 1), outline=(255, 220, 0))
-    _save_png(path, out)
+
+    def bands():
+        for r0 in range(0, height, rows):
+            r1 = min(height, r0 + rows)
+            band = np.asarray(image.crop((0, r0, width, r1)).convert("RGB"), dtype=np.float32)
+            m = mask[r0:r1]
+            band[m] = (1 - alpha) * band[m] + alpha * red
+            yield _draw_boxes(np.round(band).astype(np.uint8), r0, boxes, (255, 220, 0))
+
+    write_png_bands(path, (width, height), 3, bands())
 
 
 def file_key(path: Path, settings: str) -> str:

@@ -106,7 +106,7 @@ def _unit(arr: np.ndarray) -> np.ndarray:
 
 def segment_scaled(image: Image.Image, tiling: Tiling, channels: int,
                    segment: Callable[[Tensor], Tensor], *, tiled: bool = True,
-                   batch: int = 4, mean: float = 0.0, std: float = 1.0,
+                   batch: int = 1, mean: float = 0.0, std: float = 1.0,
                    channel: int = 1) -> np.ndarray:
     """Defect probabilities ``(h, w)`` float32 of ``image`` at the run's scale
     (``tiling.scaled``): the segmentation logits of ``segment`` (``(B, C, H, W)`` ->
