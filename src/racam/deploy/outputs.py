@@ -72,12 +72,18 @@ def overlay_relpath(rel: Path) -> Path:
     return Path("overlays") / rel.parent / f"{rel.name}.png"
 
 
-#: Rows processed at a time by :func:`boxes_of` and :func:`write_overlay` (memory bounded by
-#: the image and its mask, whatever their size).
-BAND_ROWS = 1024
+#: Pixels processed at a time by :func:`boxes_of`, :func:`write_mask` and
+#: :func:`write_overlay` (whole rows, at least one): their memory is a band's, whatever the
+#: image's size (an RGB float band of 2 M pixels: 24 MB).
+BAND_PIXELS = 1 << 21
 
 
-def boxes_of(mask: np.ndarray, rows: int = BAND_ROWS) -> list[list[int]]:
+def band_rows(width: int) -> int:
+    """Rows per band for images ``width`` pixels wide (:data:`BAND_PIXELS`)."""
+    return max(1, BAND_PIXELS // max(1, width))
+
+
+def boxes_of(mask: np.ndarray, rows: int | None = None) -> list[list[int]]:
     """``[x, y, width, height]`` of each 8-connected component of a bool mask, in scan order
     (of each component's first pixel). Labelled ``rows`` rows at a time; components that
     touch across band edges are joined (union-find), so the boxes are those of the whole
@@ -85,6 +91,7 @@ def boxes_of(mask: np.ndarray, rows: int = BAND_ROWS) -> list[list[int]]:
     from scipy import ndimage
 
     eight = np.ones((3, 3), dtype=bool)
+    rows = rows or band_rows(mask.shape[-1])
     boxes: list[list[int]] = []  # [r0, c0, r1, c1] per band component
     parent: list[int] = []
 
@@ -120,9 +127,10 @@ def boxes_of(mask: np.ndarray, rows: int = BAND_ROWS) -> list[list[int]]:
     return [[c0, r0, c1 - c0, r1 - r0] for _, (r0, c0, r1, c1) in sorted(merged.items())]
 
 
-def write_mask(path: Path, mask: np.ndarray, rows: int = BAND_ROWS) -> None:
+def write_mask(path: Path, mask: np.ndarray, rows: int | None = None) -> None:
     """Atomically write a bool mask as a 0/255 8-bit PNG (``rows`` rows at a time)."""
     height, width = mask.shape
+    rows = rows or band_rows(width)
     write_png_bands(path, (width, height), 1,
                     (mask[r:r + rows].view(np.uint8) * np.uint8(255)
                      for r in range(0, height, rows)))
@@ -147,10 +155,11 @@ def _draw_boxes(band: np.ndarray, r0: int, boxes: list[list[int]],
 
 def write_overlay(path: Path, image: Image.Image, mask: np.ndarray,
                   boxes: list[list[int]], alpha: float = 0.45,
-                  rows: int = BAND_ROWS) -> None:
+                  rows: int | None = None) -> None:
     """Atomically write the image (RGB) with defect pixels tinted red and a yellow box around
     each component, ``rows`` rows at a time (memory: one band, whatever the image's size)."""
     width, height = image.size
+    rows = rows or band_rows(width)
     red = np.array([255.0, 0.0, 0.0], dtype=np.float32)
 
     def bands():
