@@ -94,7 +94,9 @@ def _run_child(spec: dict) -> dict:
 
 
 def _whole(run_dir: Path, bundles: dict[str, Path | None], images: Path, repeat: int,
-           batch: int, tmp: Path) -> dict[str, float]:
+           batch: int, tmp: Path, threads: int) -> dict[str, float]:
+    """Images/s of whole ``racam predict`` calls, each into a fresh folder (an earlier
+    call's folder would let predict skip every image)."""
     from racam.deploy.images import list_images
     from racam.deploy.predict import PredictOptions, predict_folder
 
@@ -104,7 +106,7 @@ def _whole(run_dir: Path, bundles: dict[str, Path | None], images: Path, repeat:
         for r in range(repeat):
             t0 = time.perf_counter()
             predict_folder(run_dir, PredictOptions(
-                images=images, out=tmp / f"{name.replace(' ', '-')}-{os.getpid()}-{r}",
+                images=images, out=tmp / f"{name.replace(' ', '-')}-t{threads}-{r}",
                 onnx=bundle, batch_size=batch, device="cpu", progress=False))
             times.append(time.perf_counter() - t0)
         rates[name] = n / statistics.median(times)
@@ -198,7 +200,7 @@ def main() -> None:
             if not args.arch:
                 torch.set_num_threads(threads)
                 whole = _whole(args.run_dir, {"torch": None, **bundles}, images, args.repeat,
-                               args.batch_size, tmp)
+                               args.batch_size, tmp, threads)
             for backend in BACKENDS:
                 spec = {**base, "backend": backend, "threads": threads}
                 if not args.arch and backend != "torch":
