@@ -21,8 +21,8 @@ from racam.errors import CheckpointError, DataError
 from racam.io import read_json
 
 __all__ = ["BUNDLE_JSON", "CLASSIFIER_ONNX", "SCHEMA", "SEGMENTATION_ONNX", "BundleMeta",
-           "MaskRule", "ModelFile", "Normalisation", "Provenance", "check_against_run",
-           "is_bundle", "meta_from_run", "read_bundle"]
+           "Int8Record", "MaskRule", "ModelFile", "Normalisation", "Provenance",
+           "check_against_run", "is_bundle", "meta_from_run", "read_bundle"]
 
 #: Version of the ``bundle.json`` layout.
 SCHEMA = 1
@@ -64,13 +64,31 @@ class MaskRule:
 @dataclass(frozen=True)
 class ModelFile:
     """One network of a bundle (``format="onnx"``) or run (``"torch"``): its file relative to
-    the folder, its SHA-256, the dynamic input axes (ONNX) and the run checkpoint it came from."""
+    the folder, its SHA-256, the dynamic input axes (ONNX), the run checkpoint it came from and
+    its ``precision`` (``fp32``, or ``int8`` for a file of ``racam export --int8``)."""
 
     file: str
     format: str
     sha256: str = ""
     dynamic_axes: list[str] = field(default_factory=list)
     checkpoint: str = ""
+    precision: str = "fp32"
+
+
+@dataclass(frozen=True)
+class Int8Record:
+    """What ``bundle.json`` says of an INT8 bundle: its INT8 files, how they were quantised,
+    the calibration images (count and where from) and, on ``agreement_images`` other training
+    images, the share of segmentation mask pixels (at the input size, the mask rule's
+    threshold) and of classifier decisions that equal the fp32 networks'."""
+
+    files: list[str]
+    method: str
+    calibration_images: int
+    calibration_source: str
+    agreement_images: int
+    mask_agreement: float
+    decision_agreement: float
 
 
 @dataclass(frozen=True)
@@ -99,6 +117,11 @@ class BundleMeta:
     racam_version: str = ""
     opset: int | None = None
     schema: int = SCHEMA
+    #: network input pixels per image pixel (x, y) of the run's training images: the scale
+    #: at which images far larger than the input are segmented in tiles (racam.deploy.tiles);
+    #: None when the run's images could not be read at export
+    scale: tuple[float, float] | None = None
+    int8: Int8Record | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what ``bundle.json`` holds)."""
@@ -112,7 +135,8 @@ class BundleMeta:
 
 
 def meta_from_run(run: TrainedRun, digests: RunDigests,
-                  models: dict[str, ModelFile] | None = None, opset: int | None = None
+                  models: dict[str, ModelFile] | None = None, opset: int | None = None,
+                  scale: tuple[float, float] | None = None, int8: Int8Record | None = None
                   ) -> BundleMeta:
     """The metadata of ``run``: its torch checkpoints as models unless ``models`` is given (the
     ONNX files of an export)."""
@@ -126,7 +150,8 @@ def meta_from_run(run: TrainedRun, digests: RunDigests,
     source = Provenance(str(run.root.resolve()), run.fold, digests.config, digests.classifier,
                         digests.segmentation)
     return BundleMeta(size=run.size, channels=run.channels, decision_threshold=run.threshold,
-                      source=source, models=models, racam_version=__version__, opset=opset)
+                      source=source, models=models, racam_version=__version__, opset=opset,
+                      scale=scale, int8=int8)
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -163,7 +188,9 @@ def read_bundle(folder: Path) -> BundleMeta:
             normalisation=Normalisation(**{**d["normalisation"],
                                            "range": tuple(d["normalisation"]["range"])}),
             mask=MaskRule(**d["mask"]), racam_version=str(d["racam_version"]),
-            opset=d.get("opset"), schema=SCHEMA)
+            opset=d.get("opset"), schema=SCHEMA,
+            scale=(float(d["scale"][0]), float(d["scale"][1])) if d.get("scale") else None,
+            int8=Int8Record(**d["int8"]) if d.get("int8") else None)
     except DataError:
         raise
     except KeyError as exc:

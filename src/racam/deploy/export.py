@@ -6,8 +6,12 @@ dynamic batch size and, where the network allows it, dynamic height and width; t
 outputs ``logits`` (classifier ``(B, 2)``, segmentation ``(B, 2, H, W)``). ``bundle.json``
 (:class:`racam.deploy.bundle.BundleMeta`) records what the networks expect and how a mask is
 made, the racam version, the run, fold and digests they came from, each file's SHA-256 and
-which axes are dynamic. Each file is written to a temporary name and renamed, so a file that
-exists is complete; ``bundle.json`` is written last.
+which axes are dynamic, and the run's scale (:func:`racam.deploy.run_dir.training_scale`).
+With ``int8=True`` the bundle holds INT8 networks instead (``classifier.int8.onnx``,
+``segmentation.int8.onnx``; :mod:`racam.deploy.quantize`), calibrated on the run's training
+images, with their agreement with the fp32 networks in ``bundle.json`` (``int8``). Each file
+is written to a temporary name and renamed, so a file that exists is complete;
+``bundle.json`` is written last.
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ from racam.deploy.bundle import (
     CLASSIFIER_ONNX,
     SEGMENTATION_ONNX,
     BundleMeta,
+    Int8Record,
     ModelFile,
     is_bundle,
     meta_from_run,
 )
+from racam.deploy.run_dir import file_sha256
 from racam.errors import CheckpointError, DataError
 from racam.io import atomic_write_json, file_mode
 
@@ -81,18 +87,22 @@ def _check_out(out: Path) -> None:
         raise DataError(f"{out}: --out is a file, not a folder")
     if is_bundle(out):
         return
-    for name in (CLASSIFIER_ONNX, SEGMENTATION_ONNX, BUNDLE_JSON):
+    from racam.deploy.quantize import int8_name
+
+    for name in (CLASSIFIER_ONNX, SEGMENTATION_ONNX, int8_name(CLASSIFIER_ONNX),
+                 int8_name(SEGMENTATION_ONNX), BUNDLE_JSON):
         if (out / name).exists() or (out / name).is_symlink():
             raise DataError(f"{out / name}: exists and was not written by racam export; not "
                             "replaced (give another --out)")
 
 
-def export_run(run_dir: Path, out: Path, fold: int | None = None) -> BundleMeta:
+def export_run(run_dir: Path, out: Path, fold: int | None = None,
+               int8: bool = False) -> BundleMeta:
     """Export the run's classifier and segmentation network to the bundle folder ``out``
     (module docstring); returns what ``bundle.json`` holds. Each ONNX file's SHA-256 is
     recorded, so a file swapped in later is refused by ``racam predict``."""
     from racam.checkpoint import load_classifier
-    from racam.deploy.run_dir import file_sha256, open_run, run_digests
+    from racam.deploy.run_dir import open_run, run_digests, training_scale
     from racam.segmentation import load_segmentation
 
     run = open_run(Path(run_dir), fold)
@@ -103,13 +113,57 @@ def export_run(run_dir: Path, out: Path, fold: int | None = None) -> BundleMeta:
     example = torch.rand(2, run.channels, height, width, generator=torch.Generator().manual_seed(0))
     clf, _ = load_classifier(run.classifier_path)
     seg, _ = load_segmentation(run.segmentation_path)
-    models = {}
-    for part, model, name, ckpt in (("classifier", clf, CLASSIFIER_ONNX, run.classifier_path),
-                                    ("segmentation", seg, SEGMENTATION_ONNX,
-                                     run.segmentation_path)):
-        axes = export_module(model, example, out / name)
-        models[part] = ModelFile(name, "onnx", file_sha256(out / name), axes,
-                                 ckpt.relative_to(run.root).as_posix())
-    meta = meta_from_run(run, digests, models, OPSET)
+    models: dict[str, ModelFile] = {}
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+        where = Path(tmp) if int8 else out
+        for part, model, name, ckpt in (("classifier", clf, CLASSIFIER_ONNX, run.classifier_path),
+                                        ("segmentation", seg, SEGMENTATION_ONNX,
+                                         run.segmentation_path)):
+            axes = export_module(model, example, where / name)
+            models[part] = ModelFile(name, "onnx", file_sha256(where / name), axes,
+                                     ckpt.relative_to(run.root).as_posix())
+        record = _quantize(run, models, Path(tmp), out) if int8 else None
+    meta = meta_from_run(run, digests, models, OPSET, training_scale(run), record)
     atomic_write_json(out / BUNDLE_JSON, meta.to_dict())
+    _drop_other_variant(out, int8)
     return meta
+
+
+def _quantize(run, models: dict[str, ModelFile], fp32_dir: Path, out: Path) -> Int8Record:
+    """Quantise the fp32 files in ``fp32_dir`` into ``out`` (``models`` then name the INT8
+    files) and measure their agreement with fp32 (:mod:`racam.deploy.quantize`)."""
+    from dataclasses import replace
+
+    from racam.deploy.ort_session import onnx_session
+    from racam.deploy.quantize import (
+        METHOD,
+        decision_agreement,
+        int8_name,
+        mask_agreement,
+        quantize_model,
+        training_images,
+    )
+
+    calib, agree, source = training_images(run)
+    sessions = {}
+    for part, model in list(models.items()):
+        name = int8_name(model.file)
+        quantize_model(fp32_dir / model.file, out / name, calib)
+        sessions[part] = (onnx_session(fp32_dir / model.file), onnx_session(out / name))
+        models[part] = replace(model, file=name, sha256=file_sha256(out / name),
+                               precision="int8")
+    masks = mask_agreement(*sessions["segmentation"], agree)
+    decisions = decision_agreement(*sessions["classifier"], agree, run.threshold)
+    return Int8Record([m.file for m in models.values()], METHOD, len(calib), source,
+                      len(agree), round(masks, 6), round(decisions, 6))
+
+
+def _drop_other_variant(out: Path, int8: bool) -> None:
+    """Remove the ONNX files of the other precision an earlier export wrote here, so a
+    bundle folder holds only the files its ``bundle.json`` lists."""
+    from racam.deploy.quantize import int8_name
+
+    names = (CLASSIFIER_ONNX, SEGMENTATION_ONNX)
+    for name in (names if int8 else tuple(int8_name(n) for n in names)):
+        (out / name).unlink(missing_ok=True)

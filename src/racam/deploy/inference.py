@@ -31,10 +31,19 @@ from racam.deploy.bundle import (
     meta_from_run,
     read_bundle,
 )
+from racam.deploy.ort_session import SessionSettings, onnx_session
 from racam.deploy.run_dir import TrainedRun, file_sha256, open_run, run_digests
+from racam.deploy.tiles import (
+    TILE_ABOVE,
+    Tiling,
+    plan_tiles,
+    segment_scaled,
+    tile_size,
+    upsample_threshold,
+)
 from racam.errors import CheckpointError, ConfigError, DataError
 
-__all__ = ["SOURCES", "Inferencer"]
+__all__ = ["SOURCES", "Inferencer", "onnx_session"]
 
 #: Where masks come from: the segmentation network, or the heat map + Otsu (torch only).
 SOURCES = ("seg", "cam")
@@ -73,28 +82,13 @@ class _TorchNets:
         return self.segmentation(images.to(self.device)).float().cpu()
 
 
-def onnx_session(path: Path, device: torch.device):  # -> onnxruntime.InferenceSession
-    """An onnxruntime session of ``path`` (CUDA provider when ``device`` is CUDA and the
-    installed onnxruntime has it, else the CPU)."""
-    import onnxruntime as ort
-
-    if not path.is_file():
-        raise CheckpointError(f"{path}: ONNX file missing (write it with racam export)")
-    providers = ["CPUExecutionProvider"]
-    if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
-    try:
-        return ort.InferenceSession(str(path), providers=providers)
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise CheckpointError(f"{path}: cannot load ONNX model ({exc})") from None
-
-
 class _OnnxNets:
     """The ONNX files of a bundle, each checked against ``bundle.json`` (SHA-256, channels)."""
 
     name = "onnxruntime"
 
-    def __init__(self, folder: Path, meta: BundleMeta, device: torch.device) -> None:
+    def __init__(self, folder: Path, meta: BundleMeta, device: torch.device,
+                 settings: SessionSettings | None = None) -> None:
         self.files, self.sessions = [], []
         for part in ("classifier", "segmentation"):
             model = meta.models.get(part)
@@ -104,7 +98,7 @@ class _OnnxNets:
             if path.is_file() and model.sha256 and file_sha256(path) != model.sha256:
                 raise CheckpointError(f"{path}: not the file {BUNDLE_JSON} describes (SHA-256 "
                                       "differs); export the run again")
-            session = onnx_session(path, device)
+            session = onnx_session(path, device, settings)
             shape = session.get_inputs()[0].shape
             if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != meta.channels):
                 raise CheckpointError(f"{path}: the network takes input {shape}, "
@@ -138,12 +132,15 @@ class Inferencer:
                  run: TrainedRun | None = None) -> None:
         self.meta, self.nets, self.origin, self.device, self.run = meta, nets, origin, device, run
         self._cam: Callable[..., Tensor] | None = None
+        self._scale: tuple[float, float] | None = None
 
     @classmethod
     def open(cls, path: Path, *, onnx: Path | None = None, fold: int | None = None,
-             device: str | torch.device = "cpu") -> Inferencer:
+             device: str | torch.device = "cpu",
+             settings: SessionSettings | None = None) -> Inferencer:
         """``path``: a run folder (torch; with ``onnx``, that bundle instead, checked against
-        the run) or a bundle folder (onnxruntime). Refusals are one-line racam errors."""
+        the run) or a bundle folder (onnxruntime, sessions set by ``settings``). Refusals are
+        one-line racam errors."""
         from racam.training import resolve_device
 
         path = Path(path)
@@ -158,7 +155,7 @@ class Inferencer:
                 raise ConfigError(f"--fold {fold}: the bundle {path} holds fold "
                                   f"{meta.source.fold}")
             dev = resolve_device(device)
-            return cls(meta, _OnnxNets(path, meta, dev), path, dev)
+            return cls(meta, _OnnxNets(path, meta, dev, settings), path, dev)
         run = open_run(path, fold)
         digests = run_digests(run)
         dev = resolve_device(device)
@@ -166,7 +163,7 @@ class Inferencer:
             return cls(meta_from_run(run, digests), _TorchNets(run, dev), run.root, dev, run)
         meta = read_bundle(Path(onnx))
         check_against_run(meta, Path(onnx), run, digests)
-        return cls(meta, _OnnxNets(Path(onnx), meta, dev), Path(onnx), dev, run)
+        return cls(meta, _OnnxNets(Path(onnx), meta, dev, settings), Path(onnx), dev, run)
 
     @property
     def backend(self) -> str:
@@ -230,3 +227,39 @@ class Inferencer:
                 yield mask if float(p) >= decision else torch.zeros_like(mask)
 
         return probs, masks()
+
+    def scale(self) -> tuple[float, float]:
+        """Network input pixels per image pixel ``(x, y)``: the bundle's, else measured on the
+        run's training images (:func:`racam.deploy.run_dir.training_scale`), else 1."""
+        if self._scale is None:
+            s = self.meta.scale
+            if s is None and self.run is not None:
+                from racam.deploy.run_dir import training_scale
+
+                s = training_scale(self.run)
+            self._scale = (float(s[0]), float(s[1])) if s else (1.0, 1.0)
+        return self._scale
+
+    def tiling(self, size: tuple[int, int]) -> Tiling | None:
+        """How an image of ``size`` ``(w, h)`` is segmented in tiles when it is far larger
+        than the network input (:data:`racam.deploy.tiles.TILE_ABOVE` times, at the run's
+        scale); ``None``: resized to the input size as a whole."""
+        sx, sy = self.scale()
+        w, h = self.meta.size
+        if size[0] * sx <= TILE_ABOVE * w and size[1] * sy <= TILE_ABOVE * h:
+            return None
+        dynamic = all("height" in m.dynamic_axes for m in self.meta.models.values()
+                      if m.format == "onnx")  # torch networks take any size
+        return plan_tiles(size, (sx, sy), tile_size(self.meta.size, dynamic))
+
+    def predict_large(self, image: Image.Image, x: Tensor, tiling: Tiling,
+                      tiled: bool = True) -> tuple[float, np.ndarray]:
+        """Defect probability (the classifier on ``x``, the image resized to the input size)
+        and the bool segmentation mask at the image's size, by tiles
+        (:mod:`racam.deploy.tiles`; ``tiled=False``: the whole image at the run's scale at
+        once). Memory: the image, its copy at the run's scale, and the mask."""
+        rule, norm = self.meta.mask, self.meta.normalisation
+        prob = float(self.nets.classify(x[None]).softmax(1)[0, 1])
+        seg = segment_scaled(image, tiling, self.meta.channels, self.nets.segment,
+                             tiled=tiled, mean=norm.mean, std=norm.std, channel=rule.channel)
+        return prob, upsample_threshold(seg, image.size, float(rule.threshold))

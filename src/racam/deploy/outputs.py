@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from racam.io import atomic_write_bytes, atomic_write_text
+from racam.deploy.png import write_png_bands
+from racam.io import atomic_write_text
 
 JOURNAL = "progress.jsonl"
 CSV_NAME = "predictions.csv"
@@ -71,40 +72,105 @@ def overlay_relpath(rel: Path) -> Path:
     return Path("overlays") / rel.parent / f"{rel.name}.png"
 
 
-def boxes_of(mask: np.ndarray) -> list[list[int]]:
-    """``[x, y, width, height]`` of each 8-connected component of a bool mask, in scan order."""
-    from skimage.measure import label, regionprops
-
-    out = []
-    for region in regionprops(label(mask, connectivity=2)):
-        r0, c0, r1, c1 = region.bbox
-        out.append([int(c0), int(r0), int(c1 - c0), int(r1 - r0)])
-    return out
+#: Pixels processed at a time by :func:`boxes_of`, :func:`write_mask` and
+#: :func:`write_overlay` (whole rows, at least one): their memory is a band's, whatever the
+#: image's size (an RGB float band of 2 M pixels: 24 MB).
+BAND_PIXELS = 1 << 21
 
 
-def _png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+def band_rows(width: int) -> int:
+    """Rows per band for images ``width`` pixels wide (:data:`BAND_PIXELS`)."""
+    return max(1, BAND_PIXELS // max(1, width))
 
 
-def write_mask(path: Path, mask: np.ndarray) -> None:
-    """Atomically write a bool mask as a 0/255 8-bit PNG."""
-    atomic_write_bytes(path, _png(Image.fromarray(mask.astype(np.uint8) * 255)))
+def boxes_of(mask: np.ndarray, rows: int | None = None) -> list[list[int]]:
+    """``[x, y, width, height]`` of each 8-connected component of a bool mask, in scan order
+    (of each component's first pixel). Labelled ``rows`` rows at a time; components that
+    touch across band edges are joined (union-find), so the boxes are those of the whole
+    mask."""
+    from scipy import ndimage
+
+    eight = np.ones((3, 3), dtype=bool)
+    rows = rows or band_rows(mask.shape[-1])
+    boxes: list[list[int]] = []  # [r0, c0, r1, c1] per band component
+    parent: list[int] = []
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    width = mask.shape[1] if mask.ndim == 2 else 0
+    last, last_base = None, 0
+    for r0 in range(0, mask.shape[0], rows):
+        lab, _ = ndimage.label(mask[r0:r0 + rows], structure=eight, output=np.int32)
+        base = len(boxes)
+        for sl in ndimage.find_objects(lab):
+            boxes.append([sl[0].start + r0, sl[1].start, sl[0].stop + r0, sl[1].stop])
+            parent.append(len(parent))
+        if last is not None:
+            for d in (-1, 0, 1):  # a pixel of the last row touches 3 of the next row
+                a = last[max(0, -d):width - max(0, d)]
+                b = lab[0][max(0, d):width - max(0, -d)]
+                both = (a > 0) & (b > 0)
+                for i, j in set(zip((a[both] - 1 + last_base).tolist(),
+                                    (b[both] - 1 + base).tolist())):
+                    ri, rj = root(i), root(j)
+                    if ri != rj:
+                        parent[max(ri, rj)] = min(ri, rj)
+        last, last_base = lab[-1].copy(), base
+    merged: dict[int, list[int]] = {}
+    for i, (r0, c0, r1, c1) in enumerate(boxes):
+        b = merged.setdefault(root(i), [r0, c0, r1, c1])
+        b[:] = [min(b[0], r0), min(b[1], c0), max(b[2], r1), max(b[3], c1)]
+    return [[c0, r0, c1 - c0, r1 - r0] for _, (r0, c0, r1, c1) in sorted(merged.items())]
+
+
+def write_mask(path: Path, mask: np.ndarray, rows: int | None = None) -> None:
+    """Atomically write a bool mask as a 0/255 8-bit PNG (``rows`` rows at a time)."""
+    height, width = mask.shape
+    rows = rows or band_rows(width)
+    write_png_bands(path, (width, height), 1,
+                    (mask[r:r + rows].view(np.uint8) * np.uint8(255)
+                     for r in range(0, height, rows)))
+
+
+def _draw_boxes(band: np.ndarray, r0: int, boxes: list[list[int]],
+                colour: tuple[int, int, int]) -> np.ndarray:
+    """``band`` (rows from ``r0`` of the overlay) with the 1-pixel outlines of ``boxes``
+    (``x, y, w, h``) drawn by ``ImageDraw.rectangle`` in band coordinates: PIL clips to the
+    band, so the pixels are those of drawing on the whole image (PIL's own quirks
+    included: a box one pixel high also marks the rows above and below)."""
+    r1 = r0 + band.shape[0]
+    near = [b for b in boxes if b[1] - 1 <= r1 and b[1] + b[3] >= r0 - 1]
+    if not near:
+        return band
+    img = Image.fromarray(band)
+    draw = ImageDraw.Draw(img)
+    for x, y, w, h in near:
+        draw.rectangle((x, y - r0, x + w - 1, y + h - 1 - r0), outline=colour)
+    return np.asarray(img)
 
 
 def write_overlay(path: Path, image: Image.Image, mask: np.ndarray,
-                  boxes: list[list[int]], alpha: float = 0.45) -> None:
+                  boxes: list[list[int]], alpha: float = 0.45,
+                  rows: int | None = None) -> None:
     """Atomically write the image (RGB) with defect pixels tinted red and a yellow box around
-    each component."""
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    each component, ``rows`` rows at a time (memory: one band, whatever the image's size)."""
+    width, height = image.size
+    rows = rows or band_rows(width)
     red = np.array([255.0, 0.0, 0.0], dtype=np.float32)
-    rgb[mask] = (1 - alpha) * rgb[mask] + alpha * red
-    out = Image.fromarray(np.round(rgb).astype(np.uint8))
-    draw = ImageDraw.Draw(out)
-    for x, y, w, h in boxes:
-        draw.rectangle((x, y, x + w - 1, y + h - 1), outline=(255, 220, 0))
-    atomic_write_bytes(path, _png(out))
+
+    def bands():
+        for r0 in range(0, height, rows):
+            r1 = min(height, r0 + rows)
+            band = np.asarray(image.crop((0, r0, width, r1)).convert("RGB"), dtype=np.float32)
+            m = mask[r0:r1]
+            band[m] = (1 - alpha) * band[m] + alpha * red
+            yield _draw_boxes(np.round(band).astype(np.uint8), r0, boxes, (255, 220, 0))
+
+    write_png_bands(path, (width, height), 3, bands())
 
 
 def file_key(path: Path, settings: str) -> str:

@@ -3,7 +3,9 @@
 For each image (recursive, :func:`racam.deploy.images.list_images`; any size; grayscale, RGB,
 RGBA, palette or 16-bit, read by :func:`racam.data.io.read_image` and converted to the
 networks' channel count): the classifier's defect probability, a mask at the image's original
-size (segmentation network, or the run's heat map + Otsu with ``source="cam"``), an overlay and
+size (segmentation network, or the run's heat map + Otsu with ``source="cam"``; an image far
+larger than the network input is segmented in tiles at the run's scale,
+:mod:`racam.deploy.tiles`, with memory bounded by the image itself), an overlay and
 a journal line (:mod:`racam.deploy.outputs`), all through one
 :class:`~racam.deploy.inference.Inferencer`. ``predictions.csv`` and ``index.html`` are written
 last and atomically. A file that cannot be read gets a row with its error; the others go on.
@@ -17,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
@@ -135,18 +138,21 @@ def _predict_todo(inf: Inferencer, plan: _Plan, opts: PredictOptions, out: Path,
 
         bar = tqdm(total=len(plan.todo), desc="predict", unit="img")
 
+    def finish(it: _Item, prob: float, m: np.ndarray) -> None:
+        p = it.pred
+        p.probability, p.defect_pixels = float(prob), int(np.count_nonzero(m))
+        p.boxes = boxes_of(m)
+        write_mask(out / p.mask, m)
+        write_overlay(out / p.overlay, it.image, m, p.boxes)
+        journal.append(p)
+        if bar is not None:
+            bar.update(1)
+
     def flush(batch: list[_Item]) -> None:
         x = torch.stack([it.tensor for it in batch])
         probs, masks = inf.predict(x, [it.image.size for it in batch], opts.source, threshold)
         for it, prob, mask in zip(batch, probs, masks):
-            m, p = mask.numpy(), it.pred
-            p.probability, p.defect_pixels = float(prob), int(m.sum())
-            p.boxes = boxes_of(m)
-            write_mask(out / p.mask, m)
-            write_overlay(out / p.overlay, it.image, m, p.boxes)
-            journal.append(p)
-            if bar is not None:
-                bar.update(1)
+            finish(it, float(prob), mask.numpy())
 
     batch: list[_Item] = []
     for path, rel, key in plan.todo:
@@ -163,6 +169,11 @@ def _predict_todo(inf: Inferencer, plan: _Plan, opts: PredictOptions, out: Path,
                           mask=mask_relpath(rel).as_posix(),
                           overlay=overlay_relpath(rel).as_posix())
         plan.results[name] = pred
+        tiling = inf.tiling(img.size) if opts.source == "seg" else None
+        if tiling is not None:  # far larger than the input: in tiles, on its own
+            finish(_Item(img, tensor, pred), *inf.predict_large(img, tensor, tiling))
+            del img, tensor
+            continue
         batch.append(_Item(img, tensor, pred))
         if len(batch) == opts.batch_size:
             flush(batch)

@@ -22,7 +22,8 @@ from racam.config import RunConfig, config_from_dict
 from racam.errors import CheckpointError, ConfigError, DataError
 from racam.io import read_json
 
-__all__ = ["RunDigests", "TrainedRun", "file_sha256", "open_run", "run_digests"]
+__all__ = ["RunDigests", "TrainedRun", "file_sha256", "open_run", "run_digests",
+           "training_dataset", "training_scale"]
 
 
 @dataclass(frozen=True)
@@ -108,3 +109,33 @@ def run_digests(run: TrainedRun) -> RunDigests:
     cfg = json.dumps(read_json(run.root / "config.json"), sort_keys=True).encode()
     return RunDigests(hashlib.sha256(cfg).hexdigest(), file_sha256(run.classifier_path),
                       file_sha256(run.segmentation_path))
+
+
+def training_dataset(run: TrainedRun):  # -> racam.data.io.RecordDataset
+    """The run's fold's training images, read by the run's own dataset code at its input size
+    and channels, without augmentation (the preprocessing prediction uses). Raises the
+    dataset's racam error when its folder cannot be read."""
+    from racam.data.registry import get, resolve_root
+
+    d = run.cfg.data
+    return get(d.dataset).load(d, resolve_root(d.dataset, d.root), fold=run.fold,
+                               split="train", augment=False, seed=run.cfg.seed)
+
+
+def training_scale(run: TrainedRun, most: int = 64) -> tuple[float, float] | None:
+    """Network input pixels per image pixel ``(x, y)`` of the run: its input size over the
+    median size of (up to ``most``, evenly spaced) training images, read from their headers;
+    ``None`` when the run's images cannot be listed or read (the data moved)."""
+    from racam.data.io import image_size
+    from racam.errors import RacamError
+
+    try:
+        records = training_dataset(run).records
+        step = max(1, len(records) // most)
+        sizes = [image_size(r.image_path) for r in records[::step]]
+    except (RacamError, OSError):
+        return None
+    if not sizes:
+        return None
+    ws, hs = sorted(w for w, _ in sizes), sorted(h for _, h in sizes)
+    return (run.size[0] / ws[len(ws) // 2], run.size[1] / hs[len(hs) // 2])
