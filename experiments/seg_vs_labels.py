@@ -173,9 +173,24 @@ def evaluation(pipe: Pipeline, fold: int, seg: Path) -> dict[str, Any]:
         out[f"heatmap_{path.stem}"] = pooled(r["paper_per_image"], list(r["paper_per_image"]))
     pseudo = _read(pipe.pseudo_dir(fold) / "result.json")["pseudo_vs_true_defective"]
     if pseudo:
-        out["pseudo_labels_defective_train"] = {"iou": iou(pseudo["tp"], pseudo["fp"],
-                                                           pseudo["fn"]), **pseudo}
+        out["pseudo_labels_defective_train"] = {
+            "stored_iou": iou(pseudo["tp"], pseudo["fp"], pseudo["fn"]),
+            **pooled(*pseudo_per_image(pipe, fold))}
     return out
+
+
+def pseudo_per_image(pipe: Pipeline, fold: int) -> tuple[dict[str, list[int]], list[str]]:
+    """``{id: [tp, fp, fn]}`` of the pseudo-labels against the true masks of the defective
+    training images (for an interval; the run stores only the pooled counts)."""
+    ds, d = pipe.data(fold).train_all, pipe.pseudo_dir(fold)
+    per: dict[str, list[int]] = {}
+    for rec, lab in zip(ds.records, ds.labels):
+        if lab != 1 or rec.mask_path is None:
+            continue
+        p = read_mask(d / "masks" / mask_filename(rec.id))
+        t = read_mask(rec.mask_path)
+        per[rec.id] = [int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())]
+    return per, list(per)
 
 
 def main() -> None:
