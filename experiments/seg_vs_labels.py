@@ -30,12 +30,32 @@ from typing import Any
 import numpy as np
 import torch
 
-from racam.cli.options import load
 from racam.data import read_mask, resize_mask
 from racam.evaluation.bootstrap import BOOTSTRAP_SEED, CONFIDENCE, bootstrap_iou
-from racam.pipeline.run import Pipeline
 from racam.pseudo.labels import PseudoLabelDataset, mask_filename
 from racam.segmentation.crops import DefectCropDataset
+
+try:  # the library's public run API (racam.engine, after the pipeline refactor)
+    from racam.engine import Engine as Pipeline
+    from racam.engine import load_run_config as load
+except ImportError:  # before it: racam.pipeline.run.Pipeline and the plan applied here
+    from racam.pipeline.run import Pipeline  # type: ignore[no-redef]
+
+    def load(config: str, overrides: list[str], output: Path | None = None) -> Any:  # type: ignore[misc]
+        """The config as ``racam run CONFIG --set ... --out OUTPUT`` loads it."""
+        import yaml
+
+        from racam.config import config_from_values, config_values
+        from racam.plan.apply import planned_run
+
+        values: dict[str, Any] = {k: yaml.safe_load(v)
+                                  for k, v in (o.split("=", 1) for o in overrides)}
+        if output is not None:
+            values["output"] = str(output)
+        plain, path = config_values(config, values)
+        cfg = config_from_values(plain, path)
+        planned = planned_run(cfg, plain)
+        return cfg if planned is None else planned.config
 
 
 def _read(path: Path) -> dict[str, Any]:
