@@ -40,11 +40,11 @@ from racam.classifier import load_classifier
 from racam.config import load_config
 from racam.data import read_mask
 from racam.evaluation.bootstrap import bootstrap_iou, paired_bootstrap_iou_difference
-from racam.pipeline.folds import fold_datasets
 from racam.pseudo.guided import guided_refiner
 from racam.pseudo.heatmaps import to_original_size
 from racam.pseudo.otsu import otsu_threshold, pseudo_trimap
 from racam.run_cam import build_run_cam
+from racam.stages.folds import fold_datasets
 
 #: raw map variants computed per image, at the config's input size
 VARIANTS = ("id", "h", "v", "s1.5", "s2", "full")
