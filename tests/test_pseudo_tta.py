@@ -111,7 +111,7 @@ def test_config_keys_name_the_pseudo_label_folder_and_are_checked() -> None:
 
     base = {"cam.method": "racam", "cam.delta": 10, "cam.guided_radius": 16,
             "cam.guided_eps": 1e-4, "cam.pseudo_threshold": "otsu2"}
-    plain = load_config("ksdd-cpu", base)
+    plain = load_config("ksdd-cpu", {**base, "cam.pseudo_scales": [1.0]})
     assert pseudo_key(plain) == "racam-d10-g16e0.0001-otsu2"
     stage_part = without_later_defaults("cam", dataclasses.asdict(plain.cam))  # stage keys
     assert not {"pseudo_scales", "pseudo_flips"} & set(stage_part)
@@ -121,6 +121,7 @@ def test_config_keys_name_the_pseudo_label_folder_and_are_checked() -> None:
         load_config("ksdd-cpu", {"cam.pseudo_flips": ["d"]})
     with pytest.raises(ConfigError, match="cam.pseudo_scales"):
         load_config("ksdd-cpu", {"cam.pseudo_scales": [-1.0]})
+    assert pseudo_key(load_config("ksdd-cpu")).endswith("-s2-otsu2")  # the config's own
 
 
 
