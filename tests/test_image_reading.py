@@ -259,3 +259,20 @@ def test_listing_leaves_out_the_callers_output_and_marked_folders(tmp_path: Path
     assert found.images == [top / "a.png", top / "lot" / "b.png"]
     assert [str(s) for s in found.skipped] == [
         f"{top / 'old_run'}: holds .racam-predict: a racam output folder, not read as input"]
+
+
+def test_listing_excludes_an_output_folder_inside_but_not_the_folder_asked(tmp_path) -> None:
+    """``exclude`` leaves out an output folder below the listed folder; an excluded folder that
+    holds the listed folder (``--images OUT/defect`` with ``--out OUT``) excludes nothing."""
+    from PIL import Image as PILImage
+
+    from racam.data.listing import list_images
+
+    images, out = tmp_path / "ds" / "defect", tmp_path / "ds"
+    (images / "masks").mkdir(parents=True)
+    for p in (images / "a.png", images / "masks" / "a.png"):
+        PILImage.new("L", (8, 8)).save(p)
+    assert list_images(images, recursive=True, exclude=[images / "masks"]).images == [
+        images / "a.png"]
+    assert list_images(images, recursive=True, exclude=[out]).images == [
+        images / "a.png", images / "masks" / "a.png"]

@@ -127,7 +127,8 @@ def list_images(folder: str | os.PathLike[str], *, recursive: bool = False,
 
     - ``recursive``: search sub-folders (following links, loops detected); otherwise they are
       named in ``skipped`` as not searched;
-    - ``exclude``: files and folders (resolved) left out without a word (the caller's own output);
+    - ``exclude``: files and folders (resolved) left out without a word (the caller's own
+      output); one that holds ``folder`` itself excludes nothing (``folder`` is what was asked);
     - ``skip_stems``: file stems ending so are masks, not images (e.g. ``("_label", "_GT")``),
       left out without a word;
     - ``markers``: a sub-folder holding a file of one of these names is racam's output: named
@@ -143,7 +144,9 @@ def list_images(folder: str | os.PathLike[str], *, recursive: bool = False,
     if not root.is_dir():
         raise DataError(f"{root}: image folder not found")
     out = ImageListing(root)
-    walk = _Walk(recursive, check, [Path(e).resolve() for e in exclude], tuple(skip_stems),
+    here = root.resolve()
+    skip = [r for r in (Path(e).resolve() for e in exclude) if not here.is_relative_to(r)]
+    walk = _Walk(recursive, check, skip, tuple(skip_stems),
                  tuple(markers), out)
     walk.folder(root, ())
     out.images.sort()

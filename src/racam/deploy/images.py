@@ -26,10 +26,7 @@ def list_images(folder: Path, exclude: Path | None = None) -> list[Path]:
     if (folder / MARKER).is_file():
         raise DataError(f"{folder}: an output folder of racam predict ({MARKER}); its masks "
                         "and overlays are not input images")
-    # only an output folder inside the image folder is left out (--images may lie inside --out)
-    skip = [] if exclude is None or folder.resolve().is_relative_to(exclude.resolve()) \
-        else [exclude]
-    found = list_folder(folder, recursive=True, exclude=skip,
+    found = list_folder(folder, recursive=True, exclude=[] if exclude is None else [exclude],
                         skip_stems=tuple(MASK_SUFFIXES), markers=(MARKER,), check=False)
     unreadable = [s.path for s in found.skipped if is_image_name(s.path)]
     for s in found.skipped:
