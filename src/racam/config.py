@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from racam import config_choices as choices
 from racam.compat import LATER_DEFAULTS as LATER_DEFAULTS  # old import path
 from racam.compat import deprecation_line, translate_config, without_added
 from racam.config_checks import above, at_least, checked, one_of, option, within
@@ -41,67 +42,6 @@ PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "fp16")
 PLAN_MODES: tuple[str, ...] = ("auto", "off")
 
 
-# Names kept by the registries (racam.registry), read when a config is checked.
-def _datasets() -> list[str]:
-    from racam.data.registry import DATASETS
-
-    return DATASETS.names()
-
-
-def _backbones() -> list[str]:
-    from racam.models.registry import BACKBONES
-
-    return BACKBONES.names()
-
-
-def _networks() -> list[str]:
-    from racam.models.networks import NETWORKS
-
-    return NETWORKS.names()
-
-
-def _methods() -> list[str]:
-    from racam.cam.registry import method_names
-
-    return method_names()
-
-
-def _plugin_methods() -> list[str]:
-    """Methods with a ``+fgbp`` variant (``reproduce.plugin_methods``)."""
-    return [m.removesuffix("+fgbp") for m in _methods() if m.endswith("+fgbp")]
-
-
-def _fusions() -> tuple[str, ...]:
-    from racam.cam.maps import FUSIONS
-
-    return FUSIONS
-
-
-def _weightings() -> tuple[str, ...]:
-    from racam.cam.racam import WEIGHTINGS
-
-    return WEIGHTINGS
-
-
-def _head_scopes() -> tuple[str, ...]:
-    from racam.cam.percentile import HEAD_SCOPES
-
-    return HEAD_SCOPES
-
-
-def _device(value: str) -> str | None:
-    """``auto`` or a torch device string (``cpu``, ``cuda``, ``cuda:1``, ...)."""
-    if value == "auto":
-        return None
-    import torch
-
-    try:
-        torch.device(value)
-    except (RuntimeError, ValueError):
-        return f"unknown device {value!r}; use auto, cpu, cuda or cuda:N"
-    return None
-
-
 @dataclass
 class DataConfig:
     """Which images, at what size.
@@ -115,7 +55,7 @@ class DataConfig:
     error (see :mod:`racam.data.audit`).
     """
 
-    dataset: str = option("ksdd", one_of(_datasets, "dataset"))
+    dataset: str = option("ksdd", one_of(choices.datasets, "dataset"))
     root: str | None = None
     size: tuple[int, int] = option((256, 704), at_least(1))
     channels: int = option(1, one_of((1, 3), "channel count"))
@@ -160,7 +100,7 @@ class ClassifierConfig:
     layout; used at CPU scale, where the narrow VGG16 is trained from scratch).
     """
 
-    backbone: str = option("vgg16_narrow", one_of(_backbones, "backbone"))
+    backbone: str = option("vgg16_narrow", one_of(choices.backbones, "backbone"))
     width: int = option(4, at_least(1))
     batch_norm: bool = False
     weights: str | None = None
@@ -229,11 +169,11 @@ class CamConfig:
     (:func:`racam.pseudo.tta.tta_cam`; ``[1.0]`` and ``[]``: off).
     """
 
-    method: str = option("racam", one_of(_methods, "method"))
+    method: str = option("racam", one_of(choices.methods, "method"))
     delta: float = option(50.0, within(0, 100))
-    fusion: str = option("max", one_of(_fusions, "fusion"))
-    weighting: str = option("element", one_of(_weightings, "weighting"))
-    fgbp_head: str = option("sample", one_of(_head_scopes, "FGBP head scope"))
+    fusion: str = option("max", one_of(choices.fusions, "fusion"))
+    weighting: str = option("element", one_of(choices.weightings, "weighting"))
+    fgbp_head: str = option("sample", one_of(choices.head_scopes, "FGBP head scope"))
     pseudo_threshold: str = option("otsu", one_of(("otsu", "otsu2", "band"),
                                                   "pseudo-label threshold"))
     guided_radius: int | None = option(None, at_least(1))
@@ -273,7 +213,7 @@ class SegmentationConfig:
     run's network.
     """
 
-    arch: str = option("deeplabv3", one_of(_networks, "arch"))
+    arch: str = option("deeplabv3", one_of(choices.networks, "arch"))
     encoder: str = "resnet18"
     encoder_weights: str | None = None
     output_stride: int | None = option(None, one_of((8, 16), "output stride"))
@@ -305,12 +245,13 @@ class ReproduceConfig:
     """What ``racam reproduce`` sweeps beyond the main pipeline."""
 
     methods: list[str] = option(["gradcam", "gradcam++", "xgradcam", "ablationcam", "scorecam",
-                                 "layercam", "fullgrad", "racam"], one_of(_methods, "method"))
+                                 "layercam", "fullgrad", "racam"],
+                                one_of(choices.methods, "method"))
     plugin_methods: list[str] = option(["layercam", "fullgrad"],
-                                       one_of(_plugin_methods, "plug-in method"))
+                                       one_of(choices.plugin_methods, "plug-in method"))
     deltas: list[float] = option([0, 10, 20, 30, 40, 50, 60, 70, 80, 90], within(0, 100))
     supervised_archs: list[str] = option(["unet", "deeplabv3", "deeplabv3plus"],
-                                         one_of(_networks, "arch"))
+                                         one_of(choices.networks, "arch"))
     #: train Table III's networks (``false``: heat-map tables and figures only)
     segmentation: bool = True
     figure_images: int = option(4, at_least(1))
@@ -318,9 +259,10 @@ class ReproduceConfig:
     #: config's own ``seed`` writes to the output folder, any other seed ``s`` to ``seed<s>/``
     seeds: list[int] = option([0], at_least(0))
     #: RA-CAM readings of Eq. 7 reported in a second Table I block (see ``cam.weighting``)
-    weightings: list[str] = option(["element", "channel"], one_of(_weightings, "weighting"))
+    weightings: list[str] = option(["element", "channel"], one_of(choices.weightings, "weighting"))
     #: FGBP head scopes reported (see ``cam.fgbp_head``)
-    fgbp_heads: list[str] = option(["sample", "unit"], one_of(_head_scopes, "FGBP head scope"))
+    fgbp_heads: list[str] = option(["sample", "unit"],
+                                   one_of(choices.head_scopes, "FGBP head scope"))
     #: bootstrap resamples of the defective test images for RA-CAM minus each baseline
     bootstrap_resamples: int = option(10000, at_least(100))
     #: defect-IoU goals (%) the report checks next to Table III, by ``<arch>-<source>``
@@ -355,7 +297,7 @@ class RunConfig:
     name: str = "run"
     seed: int = option(0, at_least(0))
     output: str = "runs/run"
-    device: str = option("auto", _device)
+    device: str = option("auto", choices.device)
     data: DataConfig = field(default_factory=DataConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     cam: CamConfig = field(default_factory=CamConfig)
