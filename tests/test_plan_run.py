@@ -49,3 +49,13 @@ def test_folder_example_run_uses_and_writes_its_plan(tmp_path) -> None:
     assert (f"Plan: classifier.epochs = 1 as your config sets it (the plan's {epochs['value']} "
             f"because {epochs['reason']})\n") in section
     assert sum(line.startswith("Plan: ") for line in section.splitlines()) == len(by_key)
+    # a later run in the same folder with data.plan: off does not show the earlier plan.json
+    import dataclasses
+
+    from racam.config import config_from_dict
+    from racam.report.run_report import plan_section
+
+    cfg = config_from_dict(config)
+    assert plan_section(cfg, out)[0] == "## Plan"
+    off = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, plan="off"))
+    assert plan_section(off, out) == [] and (out / "plan.json").is_file()

@@ -66,10 +66,11 @@ def _data_problems(data: DataProblems) -> list[str]:
     return lines
 
 
-def _plan_section(out: Path) -> list[str]:
+def plan_section(cfg: RunConfig, out: Path) -> list[str]:
     """The run folder's fingerprint and plan (:func:`racam.plan.report.run_report_lines`) as a
-    "Plan" section; none when the run had no plan (no ``plan.json``)."""
-    lines = run_report_lines(out)
+    "Plan" section; none when this run has no plan (``data.plan: off``: a ``plan.json`` left
+    by an earlier run in the folder is not this run's)."""
+    lines = run_report_lines(out) if cfg.data.plan == "auto" else []
     if not lines:
         return []
     return ["## Plan", "", "Settings planned from a fingerprint of the images (`data.plan: auto`, "
@@ -128,7 +129,7 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
               "trained run, not the training. `-`: not computed.", ""]
     if notes:
         lines += ["n/a: a score over an empty set of pixels is not a number:", "", *notes, ""]
-    lines += _data_problems(results.data) + _plan_section(out)
+    lines += _data_problems(results.data) + plan_section(cfg, out)
     if fig:
         lines += [f"## Overlays (fold {overlay_fold} test images)", "",
                   f"![overlays]({fig.name})", ""]
