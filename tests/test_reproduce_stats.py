@@ -359,6 +359,38 @@ def test_goals_are_checked_next_to_their_numbers(cfg, tmp_path) -> None:
     assert "| goal |" not in plain and "**not met**" not in plain
 
 
+def _profile(text: str) -> dict[str, tuple[float, str]]:
+    """The Timings table's rows: stage -> (seconds, share)."""
+    table = text.split("## Timings")[1].split("\n\n")[1]
+    rows = [r.strip("| ").split(" | ") for r in table.splitlines()[2:]]
+    return {r[0]: (float(r[1]), r[2]) for r in rows}
+
+
+def test_the_stage_profile_gives_each_stage_its_share_of_the_wall_time(cfg, tmp_path) -> None:
+    res = _results()
+    res["stage_seconds"] = {"classifier": 300.0, "segmentation": 600.0, "pseudo": 50.0}
+    res.update(wall_seconds_this_call=1000.0, wall_seconds_all_calls=1000.0, calls=1)
+    text = render_report(cfg, res, tmp_path)
+    rows = _profile(text)
+    assert list(rows) == ["segmentation", "classifier", "pseudo", "all stages",
+                          "outside the stages"]  # largest first
+    assert rows["segmentation"] == (600.0, "60.0 %") and rows["pseudo"] == (50.0, "5.0 %")
+    assert rows["all stages"] == (950.0, "95.0 %")
+    assert rows["outside the stages"] == (50.0, "5.0 %")
+    assert "Shares are of the wall time of all the calls" in text
+    # calls that missed some stages: shares of the stages' sum, and said so
+    res.update(wall_seconds_all_calls=500.0)
+    rows = _profile(render_report(cfg, res, tmp_path))
+    assert "outside the stages" not in rows and rows["all stages"] == (950.0, "100.0 %")
+    assert rows["classifier"][1] == f"{100 * 300 / 950:.1f} %"
+    assert "the recorded calls' wall time (500.0 s) missed some stages" in render_report(
+        cfg, res, tmp_path)
+    # nothing recorded: a table of no stage, no division by 0
+    res.update(stage_seconds={}, wall_seconds_all_calls=None)
+    text = render_report(cfg, res, tmp_path)
+    assert _profile(text) == {"all stages": (0.0, "n/a")} and "is not recorded" in text
+
+
 def test_goal_values_are_checked_on_load() -> None:
     from racam.config import config_from_dict
     from racam.errors import ConfigError

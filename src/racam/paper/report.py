@@ -161,16 +161,41 @@ def _machine_and_config(inp: ReportInput) -> list[str]:
             json.dumps(inp.cfg.to_dict(), indent=2), "```", ""]
 
 
+def stage_profile(res: ReproductionResults, multi: bool) -> list[str]:
+    """The per-stage profile: seconds of each stage kind (summed over folds and seeds; earlier
+    interrupted calls of a stage included), largest first, and its share of the wall time of
+    all the calls (``wall_seconds_all_calls``) with the time outside the stages (choosing the
+    delta, the bootstrap, figures, the report) as its own row. Where no calls were recorded, or
+    they sum to less than the stages (stages computed by unrecorded calls), the shares are of
+    the stages' sum instead, and the header says so."""
+    total = sum(res.stage_seconds.values())
+    wall_all = res.wall_seconds_all_calls
+    of_wall = wall_all is not None and wall_all >= total and wall_all > 0
+    base = float(wall_all) if of_wall and wall_all is not None else total
+    rows: list[list[Any]] = [[k, v] for k, v in sorted(res.stage_seconds.items(),
+                                                          key=lambda kv: (-kv[1], kv[0]))]
+    rows.append(["all stages", round(total, 1)])
+    if of_wall and wall_all is not None:
+        rows.append(["outside the stages", round(wall_all - total, 1)])
+    for row in rows:
+        row.append(f"{100 * row[1] / base:.1f} %" if base > 0 else "n/a")
+    said = ("Shares are of the wall time of all the calls (the stages and what ran outside "
+            "them)." if of_wall else
+            "Shares are of the stages' sum: the recorded calls' wall time "
+            + ("is not recorded." if wall_all is None
+               else f"({wall_all} s) missed some stages."))
+    return [md_table(["stage", "seconds (sum over folds" + (" and seeds)" if multi else ")"),
+                      "share"], rows), said, ""]
+
+
 def timing_lines(res: ReproductionResults, goal_min: float | None, multi: bool) -> list[str]:
-    """The report's timings: seconds per stage (earlier interrupted calls of a stage included),
-    the wall time of this call and of all the calls that computed stages, and the wall goal,
-    checked on all the calls' wall time, or on the stages' sum where that is larger (stages
-    computed by calls that were not recorded)."""
+    """The report's timings: the per-stage profile (:func:`stage_profile`), the wall time of
+    this call and of all the calls that computed stages, and the wall goal, checked on all the
+    calls' wall time, or on the stages' sum where that is larger (stages computed by calls that
+    were not recorded)."""
     wall, wall_all = res.wall_seconds_this_call, res.wall_seconds_all_calls
     total = sum(res.stage_seconds.values())
-    lines = [md_table(["stage", "seconds (sum over folds" + (" and seeds)" if multi else ")")],
-                      [[k, v] for k, v in sorted(res.stage_seconds.items())]
-                      + [["all stages", round(total, 1)]]),
+    lines = [*stage_profile(res, multi),
              "Wall time of the `racam reproduce` call that wrote this report: "
              + (f"{wall} s." if wall is not None else "n/a (not recorded in `reproduce.json`).")]
     if wall_all is not None:
