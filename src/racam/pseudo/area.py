@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from racam.data.sample import Sample
 from racam.pseudo.heatmaps import CamFn
 from racam.pseudo.labels import iter_pseudo_masks
 
@@ -27,13 +28,20 @@ from racam.pseudo.labels import iter_pseudo_masks
 def pseudo_label_area(cam: CamFn, dataset: Dataset, indices: Sequence[int], *,
                       threshold: str = "otsu", batch_size: int = 4,
                       device: torch.device | str = "cpu",
-                      refine: Callable[[Tensor, Tensor], Tensor] | None = None) -> float:
+                      refine: Callable[[Tensor, Tensor], Tensor] | None = None,
+                      keep: Callable[[Sample, Tensor, Tensor | None], None] | None = None
+                      ) -> float:
     """Mean share of image pixels (0-1) that the pseudo-labels of ``indices`` mark (``A`` of the
-    module docstring); the arguments as :func:`racam.pseudo.labels.iter_pseudo_masks`."""
+    module docstring); the arguments as :func:`racam.pseudo.labels.iter_pseudo_masks`.
+    ``keep(sample, mask, ignore band)`` receives each mask (the pipeline keeps them for the
+    pseudo-label stage: :mod:`racam.pseudo.stash`)."""
     if not len(indices):
         raise ValueError("pseudo_label_area: no images to score")
-    shares = [int(mask.sum()) / mask.numel()
-              for _, mask, _ in iter_pseudo_masks(cam, dataset, indices, threshold=threshold,
+    shares = []
+    for sample, mask, ignore in iter_pseudo_masks(cam, dataset, indices, threshold=threshold,
                                                   batch_size=batch_size, device=device,
-                                                  refine=refine)]
+                                                  refine=refine):
+        shares.append(int(mask.sum()) / mask.numel())
+        if keep is not None:
+            keep(sample, mask, ignore)
     return sum(shares) / len(shares)

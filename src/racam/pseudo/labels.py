@@ -50,6 +50,16 @@ def _save_png(path: Path, mask: np.ndarray) -> None:
     tmp.replace(path)
 
 
+def save_mask(folder: Path, sample_id: str, mask: Tensor, ignore: Tensor | None) -> None:
+    """Write a sample's pseudo-label (and its ignore band) as 0/255 PNGs under ``folder``'s
+    ``masks/`` (and ``ignore/``); the band first, so a mask on disk has its band."""
+    if ignore is not None:
+        (folder / IGNORE).mkdir(parents=True, exist_ok=True)
+        _save_png(folder / IGNORE / mask_filename(sample_id), ignore.numpy())
+    (folder / "masks").mkdir(parents=True, exist_ok=True)
+    _save_png(folder / "masks" / mask_filename(sample_id), mask.numpy())
+
+
 def _work_dir(out_dir: Path, key: Any) -> Path:
     """``<out_dir>.partial``, emptied unless it holds masks computed under ``key``."""
     import shutil
@@ -119,7 +129,6 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
     distributed.barrier()  # the work folder is ready
     work = out_dir.with_name(out_dir.name + PARTIAL_SUFFIX)
     masks_dir = work / "masks"
-    ignore_dir = work / IGNORE
     labels = list(dataset.labels)  # type: ignore[attr-defined]  # racam datasets have .labels
     records = dataset.records  # type: ignore[attr-defined]  # racam datasets have .records
     # rank 0's list: the other ranks may look after some masks of this run are written
@@ -133,10 +142,7 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
         from tqdm import tqdm
         it = tqdm(it, total=len(todo), desc="pseudo-labels", leave=False)
     for sample, mask, ignore in it:
-        if ignore is not None:  # written before the mask: a mask on disk has its band
-            ignore_dir.mkdir(exist_ok=True)
-            _save_png(ignore_dir / mask_filename(sample.id), ignore.numpy())
-        _save_png(masks_dir / mask_filename(sample.id), mask.numpy())
+        save_mask(work, sample.id, mask, ignore)
     for i in distributed.shard([i for i, lab in enumerate(labels) if lab == 0]):
         path = masks_dir / mask_filename(records[i].id)
         if not path.exists():

@@ -13,7 +13,9 @@ from torch.utils.data import Subset
 
 from racam import distributed
 from racam.run_cam import build_run_cam
+from racam.stages.cache import plain_key
 from racam.stages.context import StageContext
+from racam.stages.identity import file_digest
 from racam.stages.results import StageResult, optional
 
 
@@ -156,9 +158,12 @@ class ClassifierStage:
     def pseudo_area(self, fold: int, checkpoint: Path) -> float:
         """Share of the defective training images that the config's pseudo-labels from
         ``checkpoint`` mark (:func:`racam.pseudo.area.pseudo_label_area`; label-free), the
-        score by which ``classifier.candidates`` chooses."""
+        score by which ``classifier.candidates`` chooses. The masks are kept for the
+        pseudo-label stage under its key (:mod:`racam.pseudo.stash`)."""
         from racam.classifier import load_classifier
+        from racam.layout import pseudo_key
         from racam.pseudo.area import pseudo_label_area
+        from racam.pseudo.stash import MaskStash, stash_dir
         from racam.pseudo.tta import tta_cam
 
         ctx, c = self.ctx, self.ctx.cfg.cam
@@ -166,9 +171,19 @@ class ClassifierStage:
         model, _ = load_classifier(checkpoint, map_location=ctx.device)
         cam = tta_cam(build_run_cam(ctx.cfg, model.eval(), c.method, c.delta),
                       c.pseudo_scales, c.pseudo_flips)  # the same maps as the pseudo-labels
+        stash = MaskStash(stash_dir(checkpoint, pseudo_key(ctx.cfg)),
+                          plain_key(pseudo_labels_key(ctx, fold, file_digest(checkpoint))))
         area = pseudo_label_area(cam, ds,
                                  [i for i, y in enumerate(ds.labels) if y == 1],
-                                 **ctx.pseudo_mask_options())
+                                 keep=stash.keep, **ctx.pseudo_mask_options())
         ctx.log(f"[racam] fold {fold}: classifier {checkpoint}: pseudo-labels mark "
                 f"{100 * area:.2f} % of the defective training images")
         return area
+
+
+def pseudo_labels_key(ctx: StageContext, fold: int, checkpoint_digest: str) -> dict[str, Any]:
+    """The pseudo-label stage's key for the fold's classifier whose checkpoint has the digest
+    ``checkpoint_digest`` (:func:`racam.stages.identity.file_digest`): the config's ``data``,
+    ``classifier`` and ``cam`` sections and the digests of the images and the checkpoint."""
+    return {**ctx.key("data", "classifier", "cam"),
+            "inputs": {**ctx.inputs(fold), "checkpoint": checkpoint_digest}}

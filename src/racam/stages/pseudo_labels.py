@@ -13,7 +13,7 @@ import torch
 from racam import compat, distributed
 from racam.io import read_json
 from racam.layout import pseudo_key
-from racam.stages.classifier import ClassifierStage
+from racam.stages.classifier import ClassifierStage, pseudo_labels_key
 from racam.stages.context import StageContext
 from racam.stages.folds import FoldData
 from racam.stages.heatmaps import HeatmapStage
@@ -57,8 +57,8 @@ class PseudoLabelStage:
         return self.ctx.fold_dir(fold) / "pseudo" / pseudo_key(self.ctx.cfg)
 
     def key(self, fold: int) -> dict[str, Any]:
-        return {**self.ctx.key("data", "classifier", "cam"),
-                "inputs": self.ctx.inputs(fold, lambda: self.classifier.checkpoint(fold))}
+        digest = self.ctx.inputs(fold, lambda: self.classifier.checkpoint(fold))["checkpoint"]
+        return pseudo_labels_key(self.ctx, fold, digest)
 
     def run(self, fold: int) -> PseudoLabelResult:
         """The fold's pseudo-labels: stored, or written and scored."""
@@ -68,11 +68,17 @@ class PseudoLabelStage:
 
     def _compute(self, fold: int) -> PseudoLabelResult:
         from racam.pseudo.labels import MANIFEST, write_pseudo_labels
+        from racam.pseudo.stash import adopt_stash, stash_dir
         from racam.pseudo.tta import tta_cam
 
         ctx, c = self.ctx, self.ctx.cfg.cam
         d = self.folder(fold)
         fd = ctx.data(fold)
+        key = stored_key(d / MANIFEST, self.key(fold))
+        checkpoint = self.classifier.checkpoint(fold)
+        if adopt_stash(stash_dir(checkpoint, pseudo_key(ctx.cfg)), d, key):
+            ctx.log(f"[racam] fold {fold}: pseudo-labels: the masks computed when the "
+                    "classifier was chosen are reused")
         manifest = write_pseudo_labels(
             tta_cam(self.heatmaps.cam(fold, c.method, c.delta), c.pseudo_scales,
                     c.pseudo_flips), fd.train_all, d,
@@ -83,8 +89,8 @@ class PseudoLabelStage:
                   "threshold": c.pseudo_threshold,
                   "guided": None if c.guided_radius is None else [c.guided_radius,
                                                                   c.guided_eps],
-                  "checkpoint": self.classifier.checkpoint(fold)},
-            progress=ctx.progress, key=stored_key(d / MANIFEST, self.key(fold)),
+                  "checkpoint": checkpoint},
+            progress=ctx.progress, key=key,
             **ctx.pseudo_mask_options())
         return PseudoLabelResult(manifest=str(d / "manifest.json"),
                                  num_images=manifest["num_images"],
