@@ -31,6 +31,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from racam.data.decoded import decoded, file_id
 from racam.data.images import (
     CHANNELS_INFO,
     HIGH_DEPTH_MODES,
@@ -183,8 +184,8 @@ class RecordDataset(Dataset):
             return np.zeros((height, width), dtype=bool)
         return None
 
-    def __getitem__(self, index: int) -> Sample:
-        rec = self.records[index]
+    def _read(self, rec: Record) -> tuple[Tensor, Tensor | None, tuple[int, int]]:
+        """The record's image and mask read from disk and resized, and the original size."""
         img = read_image(rec.image_path, self.channels)
         original: tuple[int, int] = img.size
         size = self.size or original
@@ -195,6 +196,13 @@ class RecordDataset(Dataset):
             mask = resize_mask(m, size)
         elif self.has_masks and rec.label == 0 and rec.mask_usable:
             mask = torch.zeros(size[1], size[0], dtype=torch.bool)
+        return image, mask, original
+
+    def __getitem__(self, index: int) -> Sample:
+        rec = self.records[index]
+        key = ("record", file_id(rec.image_path), file_id(rec.mask_path), self.size,
+               self.channels, self.has_masks, rec.label, rec.mask_usable)
+        image, mask, original = decoded(key, lambda: self._read(rec))  # read once per process
         if self.augment:
             from racam.data.transforms import random_flips
 

@@ -27,6 +27,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from racam import distributed
+from racam.data.decoded import decoded, file_id
 from racam.data.sample import Sample
 from racam.errors import ConfigError
 from racam.io import atomic_write_json, read_json
@@ -163,6 +164,15 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
     return manifest
 
 
+def _read_pseudo(path: Path, ignore_path: Path, size: tuple[int, int]
+                 ) -> tuple[Tensor, Tensor | None]:
+    """A pseudo-label and its ignore band (``None`` without one) resized to ``size``."""
+    from racam.data import read_mask, resize_mask
+
+    mask = resize_mask(read_mask(path), size)
+    return mask, resize_mask(read_mask(ignore_path), size) if ignore_path.exists() else None
+
+
 class PseudoLabelDataset(Dataset):
     """Wraps a (non-augmented) dataset, replacing each mask by its pseudo-label (and setting
     ``Sample.ignore`` where the pseudo-labels have an ignore band).
@@ -187,11 +197,11 @@ class PseudoLabelDataset(Dataset):
     def __getitem__(self, index: int) -> Sample:
         sample: Sample = self.base[index]
         path = self.labels_dir / "masks" / mask_filename(sample.id)
-        from racam.data import read_mask, resize_mask
         h, w = sample.image.shape[-2:]
-        mask = resize_mask(read_mask(path), (w, h))
         ignore_path = self.labels_dir / IGNORE / mask_filename(sample.id)
-        ignore = resize_mask(read_mask(ignore_path), (w, h)) if ignore_path.exists() else None
+        key = ("pseudo", file_id(path), file_id(ignore_path) if ignore_path.exists() else "-",
+               (w, h))
+        mask, ignore = decoded(key, lambda: _read_pseudo(path, ignore_path, (w, h)))
         if self.augment:  # flip the mask and its band together
             from racam.data.transforms import random_flips
             both = mask[None] if ignore is None else torch.stack([mask, ignore])
