@@ -159,13 +159,11 @@ class ClassifierStage:
         score by which ``classifier.candidates`` chooses."""
         from racam.classifier import load_classifier
         from racam.pseudo.area import pseudo_label_area
-        from racam.pseudo.tta import tta_cam
 
         ctx, c = self.ctx, self.ctx.cfg.cam
         ds = ctx.data(fold).train_all
         model, _ = load_classifier(checkpoint, map_location=ctx.device)
-        cam = tta_cam(build_run_cam(ctx.cfg, model.eval(), c.method, c.delta),
-                      c.pseudo_scales, c.pseudo_flips)  # the same maps as the pseudo-labels
+        cam = build_run_cam(ctx.cfg, model.eval(), c.method, c.delta)  # the pseudo-labels' maps
         area = pseudo_label_area(cam, ds,
                                  [i for i, y in enumerate(ds.labels) if y == 1],
                                  **ctx.pseudo_mask_options())
