@@ -101,7 +101,7 @@ def test_nothing_asked_returns_the_map_itself_and_bad_options_are_named() -> Non
 
 
 def test_config_keys_name_the_pseudo_label_folder_and_are_checked() -> None:
-    """``cam.pseudo_scales`` / ``cam.pseudo_flips`` at their defaults leave the pseudo-label
+    """``cam.scales`` / ``cam.flips`` at their defaults leave the pseudo-label
     folder name as it was (earlier runs stay valid); set, they add ``-s<scales><flips>``."""
     import dataclasses
 
@@ -111,22 +111,22 @@ def test_config_keys_name_the_pseudo_label_folder_and_are_checked() -> None:
 
     base = {"cam.method": "racam", "cam.delta": 10, "cam.guided_radius": 16,
             "cam.guided_eps": 1e-4, "cam.pseudo_threshold": "otsu2"}
-    plain = load_config("ksdd-cpu", {**base, "cam.pseudo_scales": [1.0]})
+    plain = load_config("ksdd-cpu", {**base, "cam.scales": [1.0]})
     assert pseudo_key(plain) == "racam-d10-g16e0.0001-otsu2"
     stage_part = without_later_defaults("cam", dataclasses.asdict(plain.cam))  # stage keys
-    assert not {"pseudo_scales", "pseudo_flips"} & set(stage_part)
-    cfg = load_config("ksdd-cpu", {**base, "cam.pseudo_scales": [1, 2], "cam.pseudo_flips": ["h"]})
+    assert not {"scales", "flips"} & set(stage_part)
+    cfg = load_config("ksdd-cpu", {**base, "cam.scales": [1, 2], "cam.flips": ["h"]})
     assert pseudo_key(cfg) == "racam-d10-g16e0.0001-s1_2h-otsu2"
-    with pytest.raises(ConfigError, match="cam.pseudo_flips"):
-        load_config("ksdd-cpu", {"cam.pseudo_flips": ["d"]})
-    with pytest.raises(ConfigError, match="cam.pseudo_scales"):
-        load_config("ksdd-cpu", {"cam.pseudo_scales": [-1.0]})
+    with pytest.raises(ConfigError, match="cam.flips"):
+        load_config("ksdd-cpu", {"cam.flips": ["d"]})
+    with pytest.raises(ConfigError, match="cam.scales"):
+        load_config("ksdd-cpu", {"cam.scales": [-1.0]})
     assert pseudo_key(load_config("ksdd-cpu")).endswith("-s2-otsu2")  # the config's own
 
 
 
 def test_pipeline_pseudo_labels_use_the_scaled_maps(trained_run: Path, tmp_path: Path) -> None:
-    """``cam.pseudo_scales: [2.0]`` reaches the pipeline: the run's classifier is reused, the
+    """``cam.scales: [2.0]`` reaches the pipeline: the run's classifier is reused, the
     pseudo-labels go to their own folder (``-s2``), the manifest records the scales, and the
     masks differ from the run's plain (scale 1) pseudo-labels of the same images."""
     import dataclasses
@@ -141,7 +141,7 @@ def test_pipeline_pseudo_labels_use_the_scaled_maps(trained_run: Path, tmp_path:
     shutil.copytree(trained_run, run)
     plain_cfg = dataclasses.replace(load_config(run / "config.json"), output=str(run))
     cfg = dataclasses.replace(plain_cfg, cam=dataclasses.replace(plain_cfg.cam,
-                                                                 pseudo_scales=[2.0]))
+                                                                 scales=[2.0]))
     assert pseudo_key(cfg) == pseudo_key(plain_cfg) + "-s2"
     plain = Engine(plain_cfg, progress=False, log=lambda _: None).pseudo_dir(0)
     engine = Engine(cfg, progress=False, log=lambda _: None)
@@ -156,3 +156,43 @@ def test_pipeline_pseudo_labels_use_the_scaled_maps(trained_run: Path, tmp_path:
     differ = [m for m in masks if not np.array_equal(np.asarray(Image.open(scaled / m)),
                                                      np.asarray(Image.open(plain / m)))]
     assert differ, "scale 2 gave the same masks as scale 1 on every image"
+
+
+def test_every_heat_map_of_the_run_uses_the_scales(trained_run: Path, tmp_path: Path) -> None:
+    """``cam.scales`` reaches every heat map, not only the pseudo-labels: the run's heat-map
+    callable is the plain method's map of the enlarged input (an independent computation with
+    the method built directly), and the test-image scores go to their own file and key, so the
+    stored scale-1 score is neither reused nor overwritten."""
+    import dataclasses
+    import shutil
+
+    import torch.nn.functional as F
+
+    from racam.cam.registry import build_cam, cam_options, get_method
+    from racam.config import load_config
+    from racam.engine import Engine
+    from racam.models import classifier_target_layers
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    plain_cfg = dataclasses.replace(load_config(run / "config.json"), output=str(run))
+    cfg = dataclasses.replace(plain_cfg, cam=dataclasses.replace(plain_cfg.cam, scales=[2.0]))
+    quiet = {"progress": False, "log": lambda _: None}
+    plain_engine, engine = Engine(plain_cfg, **quiet), Engine(cfg, **quiet)
+    method = "gradcam"
+    model = engine.model(0)
+    stages = classifier_target_layers(model)
+    layers = [stages[s] for s in get_method(method).default_layers]
+    direct = build_cam(method, model, target_layers=layers,
+                       **cam_options(method, delta=cfg.cam.delta, fusion=cfg.cam.fusion))
+    x = torch.stack([engine.data(0).test[i].image for i in range(2)])
+    big = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    want = F.interpolate(direct(big, targets=1).detach().float()[:, None],
+                         size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    got = engine.cam(0, method)(x, targets=1)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert not torch.allclose(plain_engine.cam(0, method)(x, targets=1), want, atol=1e-3)
+    path, key = engine.heatmaps.path_key(0, "racam")
+    plain_path, plain_key = plain_engine.heatmaps.path_key(0, "racam")
+    assert path.name == plain_path.name.replace(".json", "-s2.json")
+    assert key["scales"] == [2.0] and "scales" not in plain_key and "flips" not in key

@@ -61,7 +61,7 @@ _ADDED: dict[str, dict[str, Any]] = {
                    "schedule": "constant", "restarts": 0, "min_val_auroc": 0.75,
                    "candidates": 1},
     "cam": {"pseudo_threshold": "otsu", "scorecam_batch": None, "guided_radius": None,
-            "guided_eps": 1e-3, "pseudo_scales": [1.0], "pseudo_flips": []},
+            "guided_eps": 1e-3, "scales": [1.0], "flips": []},
     "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
                      "defect_crop_fraction": 0.5, "channels_last": False,
                      "precision": "auto", "compile": False, "device_cache": False},

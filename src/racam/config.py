@@ -164,9 +164,10 @@ class CamConfig:
     between the two thresholds left out of segmentation training); heat-map scores (Table I)
     always use Otsu. ``guided_radius`` (``None``: off) refines the maps of the pseudo-labels with
     a guided filter, the image as guide, before they are cut (:mod:`racam.pseudo.guided`;
-    radius in pixels of the model's input, regularisation ``guided_eps``). ``pseudo_scales`` and
-    ``pseudo_flips`` average the maps of the pseudo-labels over rescaled and flipped inputs
-    (:func:`racam.pseudo.tta.tta_cam`; ``[1.0]`` and ``[]``: off).
+    radius in pixels of the model's input, regularisation ``guided_eps``). ``scales`` and
+    ``flips`` average every heat map of the run (scores, pseudo-labels, ``predict --source
+    cam``) over rescaled and flipped inputs (:func:`racam.pseudo.tta.tta_cam`, applied in
+    :func:`racam.run_cam.build_run_cam`; ``[1.0]`` and ``[]``: off).
     """
 
     method: str = option("racam", one_of(choices.methods, "method"))
@@ -178,12 +179,12 @@ class CamConfig:
                                                   "pseudo-label threshold"))
     guided_radius: int | None = option(None, at_least(1))
     guided_eps: float = option(1e-3, above(0))
-    #: Scales of the input whose heat maps are averaged into the pseudo-label maps
+    #: Scales of the input whose heat maps are averaged, for every heat map of the run
     #: (racam.pseudo.tta.tta_cam; [1.0]: the map at the input size; [2.0]: the map of the input
     #: enlarged twice, which marked KolektorSDD's defects better on its training images).
-    pseudo_scales: list[float] = option([1.0], above(0))
+    scales: list[float] = option([1.0], above(0))
     #: Flips ("h": left-right, "v": top-bottom) whose maps are averaged in, at each scale.
-    pseudo_flips: list[str] = option([], one_of(("h", "v"), "pseudo-label flip"))
+    flips: list[str] = option([], one_of(("h", "v"), "heat-map flip"))
     layers: list[str] | None = None
     batch_size: int = option(4, at_least(1))
     #: Score-CAM's masked images per forward pass (``None``: 256 on CUDA, halved on running

@@ -8,7 +8,16 @@ from racam.cam.registry import method_key, method_options
 from racam.config import DataConfig, RunConfig
 from racam.data import registry
 
-__all__ = ["fold_list", "pseudo_key", "segmentation_tag"]
+__all__ = ["fold_list", "pseudo_key", "scales_tag", "segmentation_tag"]
+
+
+def scales_tag(scales: list[float], flips: list[str]) -> str:
+    """File-name suffix of the heat maps' input scales and flips (``cam.scales``,
+    ``cam.flips``, :mod:`racam.pseudo.tta`): ``""`` at their defaults (earlier names stay
+    valid), else ``-s<scales><flips>``, e.g. ``-s2`` or ``-s1_2h``."""
+    if list(scales) == [1.0] and not flips:
+        return ""
+    return "-s" + "_".join(f"{s:g}" for s in scales) + "".join(flips)
 
 
 def pseudo_key(cfg: RunConfig) -> str:
@@ -18,8 +27,7 @@ def pseudo_key(cfg: RunConfig) -> str:
     key = method_key(c.method, c.delta, **method_options(c.method, c.weighting, c.fgbp_head))
     if c.guided_radius is not None:
         key += f"-g{c.guided_radius}e{c.guided_eps:g}"
-    if list(c.pseudo_scales) != [1.0] or c.pseudo_flips:  # racam.pseudo.tta
-        key += "-s" + "_".join(f"{s:g}" for s in c.pseudo_scales) + "".join(c.pseudo_flips)
+    key += scales_tag(c.scales, c.flips)
     return key if c.pseudo_threshold == "otsu" else f"{key}-{c.pseudo_threshold}"
 
 

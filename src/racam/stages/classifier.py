@@ -164,13 +164,11 @@ class ClassifierStage:
         from racam.layout import pseudo_key
         from racam.pseudo.area import pseudo_label_area
         from racam.pseudo.stash import MaskStash, stash_dir
-        from racam.pseudo.tta import tta_cam
 
         ctx, c = self.ctx, self.ctx.cfg.cam
         ds = ctx.data(fold).train_all
         model, _ = load_classifier(checkpoint, map_location=ctx.device)
-        cam = tta_cam(build_run_cam(ctx.cfg, model.eval(), c.method, c.delta),
-                      c.pseudo_scales, c.pseudo_flips)  # the same maps as the pseudo-labels
+        cam = build_run_cam(ctx.cfg, model.eval(), c.method, c.delta)  # the pseudo-labels' maps
         stash = MaskStash(stash_dir(checkpoint, pseudo_key(ctx.cfg)),
                           plain_key(pseudo_labels_key(ctx, fold, file_digest(checkpoint))))
         area = pseudo_label_area(cam, ds,

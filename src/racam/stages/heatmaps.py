@@ -13,6 +13,7 @@ import torch
 
 from racam import compat
 from racam.cam.registry import get_method, method_key
+from racam.layout import scales_tag
 from racam.run_cam import build_run_cam
 from racam.stages.classifier import ClassifierStage
 from racam.stages.context import StageContext
@@ -77,9 +78,13 @@ class HeatmapStage:
         ctx = self.ctx
         delta = self._delta(method, delta)
         opts = ctx.method_options(method, weighting, fgbp_head)
-        path = ctx.fold_dir(fold) / "cam" / split / f"{method_key(method, delta, **opts)}.json"
+        c = ctx.cfg.cam
+        name = method_key(method, delta, **opts) + scales_tag(c.scales, c.flips)
+        path = ctx.fold_dir(fold) / "cam" / split / f"{name}.json"
         key: dict[str, Any] = {**ctx.key("data", "classifier"), "method": method,
-                               "delta": delta}
+                               "delta": delta,
+                               **compat.without_added("cam", {"scales": c.scales,
+                                                              "flips": c.flips})}
         if get_method(method).multi_layer:  # fusion and layers matter only there
             key.update(fusion=ctx.cfg.cam.fusion, layers=ctx.cfg.cam.layers)
         key.update(opts)  # RA-CAM's weighting, FGBP's head scope: only where they apply

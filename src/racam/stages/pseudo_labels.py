@@ -69,7 +69,6 @@ class PseudoLabelStage:
     def _compute(self, fold: int) -> PseudoLabelResult:
         from racam.pseudo.labels import MANIFEST, write_pseudo_labels
         from racam.pseudo.stash import adopt_stash, stash_dir
-        from racam.pseudo.tta import tta_cam
 
         ctx, c = self.ctx, self.ctx.cfg.cam
         d = self.folder(fold)
@@ -80,11 +79,10 @@ class PseudoLabelStage:
             ctx.log(f"[racam] fold {fold}: pseudo-labels: the masks computed when the "
                     "classifier was chosen are reused")
         manifest = write_pseudo_labels(
-            tta_cam(self.heatmaps.cam(fold, c.method, c.delta), c.pseudo_scales,
-                    c.pseudo_flips), fd.train_all, d,
+            self.heatmaps.cam(fold, c.method, c.delta), fd.train_all, d,
             meta={"method": c.method, "delta": c.delta, "fusion": c.fusion,
-                  **({"scales": c.pseudo_scales, "flips": c.pseudo_flips}
-                     if c.pseudo_scales != [1.0] or c.pseudo_flips else {}),
+                  **({"scales": c.scales, "flips": c.flips}
+                     if c.scales != [1.0] or c.flips else {}),
                   **ctx.method_options(c.method),
                   "threshold": c.pseudo_threshold,
                   "guided": None if c.guided_radius is None else [c.guided_radius,
