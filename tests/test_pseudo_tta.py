@@ -196,3 +196,26 @@ def test_every_heat_map_of_the_run_uses_the_scales(trained_run: Path, tmp_path: 
     plain_path, plain_key = plain_engine.heatmaps.path_key(0, "racam")
     assert path.name == plain_path.name.replace(".json", "-s2.json")
     assert key["scales"] == [2.0] and "scales" not in plain_key and "flips" not in key
+
+
+def test_a_config_or_run_folder_with_the_old_scale_keys_still_loads(tmp_path: Path,
+                                                                     capsys) -> None:
+    """``cam.pseudo_scales`` / ``cam.pseudo_flips`` (the names before every heat map used
+    them) are read as ``cam.scales`` / ``cam.flips`` with one deprecation line, and a stage
+    key stored under the old names compares equal to today's."""
+    import yaml
+
+    from racam import compat
+    from racam.config import load_config
+
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump({"name": "old", "cam": {"pseudo_scales": [2.0],
+                                                           "pseudo_flips": ["h"]}}))
+    cfg = load_config(str(path))
+    assert (cfg.cam.scales, cfg.cam.flips) == ([2.0], ["h"])
+    err = capsys.readouterr().err
+    assert "cam.pseudo_scales -> cam.scales" in err and err.count("\n") == 1
+    now = {"cam": {"method": "racam", "scales": [2.0]}}
+    assert compat.comparable({"cam": {"method": "racam", "pseudo_scales": [2.0]}}, now) == now
+    assert compat.comparable({"cam": {"method": "racam", "pseudo_scales": [1.0]}},
+                             now) != now

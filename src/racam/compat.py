@@ -3,7 +3,8 @@
 Everything racam does to read what an earlier racam wrote is here, in one table
 (:data:`KEYS`) and one format version (:data:`FORMAT_VERSION`):
 
-- **Config files.** A renamed key (``amp``, ``bf16`` -> ``precision``) is translated when a
+- **Config files.** A renamed key (``amp``, ``bf16`` -> ``precision``; ``cam.pseudo_scales``
+  -> ``cam.scales``) is translated when a
   config is loaded (:func:`translate_config`; ``racam.config.load_config`` prints one
   deprecation line per file); a retired key that did nothing is an unknown key there.
 - **Stage keys** (what a stored stage result was computed under, :mod:`racam.stages.cache`).
@@ -44,8 +45,8 @@ class Key:
 
     ``kind``: ``added`` (``value`` reproduces the behaviour from before the key existed: held
     there, the key is left out of stage keys), ``retired`` (``value`` is what it was stored as
-    when it did nothing; dropped), or ``renamed`` (folded into ``into`` by
-    :func:`_fold_precision`)."""
+    when it did nothing; dropped), or ``renamed`` (moved to ``into``; ``amp`` and ``bf16``
+    are folded into ``precision`` by :func:`_fold_precision`)."""
 
     section: str
     name: str
@@ -74,6 +75,10 @@ KEYS: tuple[Key, ...] = (
     Key("classifier", "amp", "renamed", into="precision"),
     Key("segmentation", "amp", "renamed", into="precision"),
     Key("segmentation", "bf16", "renamed", into="precision"),
+    # The scales and flips of the pseudo-label maps became those of every heat map (a config
+    # that set them ran its pseudo-labels so; its Table I scores were at scale 1 then).
+    Key("cam", "pseudo_scales", "renamed", into="scales"),
+    Key("cam", "pseudo_flips", "renamed", into="flips"),
 )
 
 #: Top-level stage-key entries added after results were first cached (``inputs``: digests of
@@ -126,11 +131,15 @@ def translate_section(section: str, part: dict[str, Any], *, retired: bool = Tru
     if not old:
         return part, []
     for k in old:
-        if k.kind == "renamed" and not isinstance(part[k.name], bool):
+        if k.into == "precision" and not isinstance(part[k.name], bool):
             raise ConfigError(f"{section}.{k.name}: expected true or false, got "
                               f"{part[k.name]!r}")
     out = {k: v for k, v in part.items()
            if not any(o.kind == "retired" and o.name == k for o in old)}
+    for k in old:
+        if k.kind == "renamed" and k.into is not None and k.into != "precision":
+            value = out.pop(k.name)
+            out.setdefault(k.into, value)  # an explicit new key wins
     return _fold_precision(out), [f"{section}.{k.name}" for k in old]
 
 
@@ -148,8 +157,11 @@ def translate_config(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
 
 def deprecation_line(where: str, old: list[str]) -> str:
     """The one line a config with old keys gets (``old``: from :func:`translate_config`)."""
-    return (f"warning: {where}: {', '.join(old)} folded into precision (auto, float32, bf16 or "
-            "fp16); read as today's keys, please update the file")
+    into = {f"{k.section}.{k.name}": f"{k.section}.{k.into}" for k in KEYS
+            if k.kind == "renamed"}
+    moves = "; ".join(f"{o} -> {into.get(o, o)}" for o in old)
+    return (f"warning: {where}: renamed keys ({moves}); read as today's keys, please update "
+            "the file")
 
 
 def comparable(stored: Any, now: dict[str, Any]) -> Any:
