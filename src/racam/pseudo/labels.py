@@ -44,7 +44,8 @@ def mask_filename(sample_id: str) -> str:
     return sample_id.replace("/", "__").replace("\\", "__") + ".png"
 
 
-def _save_png(path: Path, mask: np.ndarray) -> None:
+def save_mask_png(path: Path, mask: np.ndarray) -> None:
+    """A bool mask as a 0/255 PNG at ``path``, written whole (a temporary file renamed)."""
     tmp = path.with_suffix(".tmp.png")
     Image.fromarray(mask.astype(np.uint8) * 255).save(tmp)
     tmp.replace(path)
@@ -135,14 +136,14 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
     for sample, mask, ignore in it:
         if ignore is not None:  # written before the mask: a mask on disk has its band
             ignore_dir.mkdir(exist_ok=True)
-            _save_png(ignore_dir / mask_filename(sample.id), ignore.numpy())
-        _save_png(masks_dir / mask_filename(sample.id), mask.numpy())
+            save_mask_png(ignore_dir / mask_filename(sample.id), ignore.numpy())
+        save_mask_png(masks_dir / mask_filename(sample.id), mask.numpy())
     for i in distributed.shard([i for i, lab in enumerate(labels) if lab == 0]):
         path = masks_dir / mask_filename(records[i].id)
         if not path.exists():
             from racam.data import image_size
             width, height = image_size(records[i].image_path)
-            _save_png(path, np.zeros((height, width), dtype=bool))
+            save_mask_png(path, np.zeros((height, width), dtype=bool))
     images = [{"id": rec.id, "image": str(rec.image_path), "label": labels[i],
                "mask": f"masks/{mask_filename(rec.id)}"} for i, rec in enumerate(records)]
     distributed.barrier()  # every rank's masks are written

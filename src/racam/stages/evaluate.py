@@ -66,7 +66,9 @@ class ClassifierPooled:
 class RunResults:
     """The numbers of a ``racam run`` (``results.json``): pooled views (``None``: not
     computed), their bootstrap ``intervals``, stage seconds by fold, the dataset's problems,
-    wall time of the calls (:class:`racam.stages.elapsed.CallLedger`), the machine."""
+    wall time of the calls (:class:`racam.stages.elapsed.CallLedger`), the machine;
+    ``train_masks``: by fold, which training images learned from their true mask
+    (:meth:`racam.pseudo.mixed.TrainMasks.to_json`; empty with ``train_masks: none``)."""
 
     folds: list[int]
     classifier: ClassifierPooled
@@ -82,6 +84,7 @@ class RunResults:
     calls: int | None = None
     machine: dict[str, Any] = dataclasses.field(default_factory=dict)
     world_size: int = 1
+    train_masks: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def view(self, name: str) -> dict[str, Any] | None:
         """One of the pooled :data:`VIEWS`."""
@@ -94,7 +97,8 @@ class RunResults:
         out.update(intervals=self.intervals, stage_seconds=self.stage_seconds,
                    data=self.data.to_json(), wall_seconds_this_call=self.wall_seconds_this_call,
                    wall_seconds_all_calls=self.wall_seconds_all_calls, calls=self.calls,
-                   machine=self.machine, world_size=self.world_size)
+                   machine=self.machine, world_size=self.world_size,
+                   train_masks=self.train_masks)
         return out
 
     @classmethod
@@ -105,7 +109,8 @@ class RunResults:
                    {int(k): s for k, s in v.get("stage_seconds", {}).items()},
                    DataProblems.from_json(v.get("data") or {}), v.get("wall_seconds_this_call"),
                    v.get("wall_seconds_all_calls"), v.get("calls"), v.get("machine") or {},
-                   v.get("world_size", 1))
+                   v.get("world_size", 1),
+                   train_masks={int(k): t for k, t in (v.get("train_masks") or {}).items()})
 
 
 def summarize_run(folds: dict[int, FoldResults], **extra: Any) -> RunResults:
@@ -132,7 +137,9 @@ def summarize_run(folds: dict[int, FoldResults], **extra: Any) -> RunResults:
         intervals={
             "cam_paper": iou_interval(folds, lambda f: f.cam.paper_per_image if f.cam else None),
             "segmentation": iou_interval(folds, lambda f: f.segmentation.per_image)},
-        stage_seconds={k: f.stage_seconds() for k, f in folds.items()}, **extra)
+        stage_seconds={k: f.stage_seconds() for k, f in folds.items()},
+        train_masks={k: f.segmentation.train_masks for k, f in folds.items()
+                     if f.segmentation.train_masks is not None}, **extra)
 
 
 def iou_interval(folds: dict[int, Any], per_image: Callable[[Any], dict[str, Any] | None]
