@@ -154,6 +154,9 @@ def test_run_trains_on_the_mixed_labels_and_reports_them(folder) -> None:
     assert again.segmentation(0).train_masks == seg.train_masks
     stored = json.loads((pipe.out / "results.json").read_text())
     assert stored["train_masks"]["0"]["ids"] == seg.train_masks["ids"]
+    # the list of this run's network leaves out the images labelled already
+    listed = [r["id"] for r in stored["label_next"]["0"]]
+    assert len(listed) == 7 - 2 and not set(listed) & set(seg.train_masks["ids"])
     # the pseudo-label row scores the pseudo-labels, not the mixed labels
     fd = pipe.data(0)
     assert results.pseudo_labels is not None

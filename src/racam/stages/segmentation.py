@@ -61,7 +61,8 @@ class SegmentationStage:
         self.ctx = ctx
         self.classifier = classifier
         self.pseudo = pseudo
-        #: the ranked list of ``train_masks_choice: ranked`` (set by the engine)
+        #: the label-next list of ``train_masks_choice: ranked`` (set by the engine:
+        #: :meth:`racam.stages.label_next.LabelNextStage.ranked_ids`)
         self.ranking: Ranking | None = None
 
     def _round(self, source: str, round: int | None) -> int:
@@ -214,7 +215,7 @@ class SegmentationStage:
         model, _ = load_segmentation(prev.checkpoint, map_location=ctx.device)
         bf16 = evaluates_in_bf16(ctx.cfg.segmentation, ctx.device)
         write_pseudo_labels(  # returns at once when the folder is complete under this key
-            probability_fn(model, bf16=bf16), ctx.data(fold).train_all, d,
+            probability_fn(model, bf16=bf16), ctx.data(fold).train_all.without_masks(), d,
             meta={"source": "self-training", "round": round + 1, "network": prev.checkpoint},
             batch_size=ctx.cfg.segmentation.batch_size, device=ctx.device,
             progress=ctx.progress, threshold="half",
