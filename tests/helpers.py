@@ -52,3 +52,42 @@ def racam(*args: object) -> tuple[int, str, str]:
     finally:
         sys.argv = argv
     return code, out.getvalue(), err.getvalue()
+
+
+#: KolektorSDD items of :func:`ksdd_folder`: (item, defective part), and the defect-free Part0s.
+KSDD_DEFECTS = [("kos01", 5), ("kos02", 6), ("kos03", 2), ("kos04", 3), ("kos05", 5),
+                ("kos06", 7), ("kos07", 1), ("kos08", 2), ("kos09", 6)]
+
+
+def ksdd_folder(ksdd_root, root) -> dict[str, list[str]]:
+    """A folder dataset (``good/``, ``defect/``, ``masks/``, ``split.yaml``) of real KolektorSDD
+    images: 9 defective parts with their masks and 9 defect-free ones; train: 7 defective and
+    6 defect-free, test: the other 2 and 3. Returns the stems by ``train``/``test`` and
+    ``defect``."""
+    import shutil
+
+    for sub in ("good", "defect", "masks"):
+        (root / sub).mkdir(parents=True)
+    defects, goods = [], []
+    for item, part in KSDD_DEFECTS:
+        stem = f"{item}_Part{part}"
+        shutil.copyfile(ksdd_root / item / f"Part{part}.jpg", root / "defect" / f"{stem}.jpg")
+        shutil.copyfile(ksdd_root / item / f"Part{part}_label.png", root / "masks" / f"{stem}.png")
+        shutil.copyfile(ksdd_root / item / "Part0.jpg", root / "good" / f"{item}_Part0.jpg")
+        defects.append(stem)
+        goods.append(f"{item}_Part0")
+    split = {"train": defects[:7] + goods[:6], "test": defects[7:] + goods[6:]}
+    (root / "split.yaml").write_text(f"train: {split['train']}\ntest: {split['test']}\n")
+    return {**split, "defect": defects}
+
+
+def tiny_folder_overrides(root, out) -> dict[str, object]:
+    """``load_config("folder-example", ...)`` overrides for a seconds-long CPU run of a
+    :func:`ksdd_folder` dataset at 64 x 160."""
+    return {"output": str(out), "device": "cpu", "data.root": str(root), "data.plan": "off",
+            "data.size": [64, 160], "data.channels": 1, "classifier.backbone": "vgg16_narrow",
+            "classifier.weights": None, "classifier.width": 16, "classifier.batch_norm": True,
+            "classifier.epochs": 1, "classifier.samples_per_epoch": 16,
+            "segmentation.encoder": "resnet18", "segmentation.encoder_weights": None,
+            "segmentation.precision": "float32", "segmentation.channels_last": False,
+            "segmentation.epochs": 1, "segmentation.samples_per_epoch": 8}

@@ -121,11 +121,13 @@ def test_stage_results_read_and_write_their_files_unchanged(trained_run) -> None
     the same JSON text (same fields, same order), and its typed fields hold the file's values."""
     from racam.stages.classifier import ClassifierStageResult
     from racam.stages.heatmaps import CamQualityResult
+    from racam.stages.label_next import LabelNextResult
     from racam.stages.pseudo_labels import PseudoLabelResult
     from racam.stages.segmentation import SegmentationStageResult
 
     kinds = {"classifier": ClassifierStageResult, "cam": CamQualityResult,
-             "pseudo": PseudoLabelResult, "segmentation": SegmentationStageResult}
+             "pseudo": PseudoLabelResult, "segmentation": SegmentationStageResult,
+             "label-next": LabelNextResult}
     seen = set()
     for path in trained_run.glob("fold*/*/**/*.json"):
         kind = path.relative_to(trained_run).parts[1]

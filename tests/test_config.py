@@ -101,6 +101,11 @@ def test_bad_yaml_names_file(tmp_path) -> None:
     ("segmentation.output_stride", 32, r"segmentation\.output_stride: unknown output stride 32"),
     ("seed", -1, r"seed: must be >= 0, got -1"),
     ("data.channels", 2, r"data\.channels: unknown channel count 2"),
+    ("segmentation.train_masks", 0, r"segmentation\.train_masks: expected none, all or a "
+     r"number of images >= 1, got '0'"),
+    ("segmentation.train_masks", "some", r"segmentation\.train_masks: expected none, all"),
+    ("segmentation.train_masks_choice", "best",
+     r"segmentation\.train_masks_choice: unknown train_masks choice 'best'"),
     # rules between keys
     ("classifier.backbone", "efficientnet_lite0",
      r"classifier\.batch_norm: applies to the vgg16, vgg16_narrow backbones, not "

@@ -40,6 +40,16 @@ SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "fp16")
 #: Allowed values of ``data.plan`` (:mod:`racam.plan`).
 PLAN_MODES: tuple[str, ...] = ("auto", "off")
+#: Allowed values of ``segmentation.train_masks_choice`` (:mod:`racam.pseudo.mixed`).
+TRAIN_MASK_CHOICES: tuple[str, ...] = ("random", "ranked")
+
+
+def train_masks_rule(value: str) -> str | None:
+    """``segmentation.train_masks``: ``none``, ``all`` or a count ``N >= 1``."""
+    if value in ("none", "all") or (value.isdigit() and int(value) >= 1
+                                    and str(int(value)) == value):
+        return None
+    return f"expected none, all or a number of images >= 1, got {value!r}"
 
 
 @dataclass
@@ -239,6 +249,21 @@ class SegmentationConfig:
     #: as ``classifier.device_cache`` (crops, flips and the balanced draws on the device)
     device_cache: bool = False
     self_training: int = option(0, at_least(0))
+    #: true masks in training (mixed supervision, :mod:`racam.pseudo.mixed`): ``none`` (masks
+    #: only evaluate), ``all`` or ``N`` defective training images per fold replace their
+    #: pseudo-label by their true mask; ``N`` are picked ``random`` (seed + fold) or ``ranked``
+    #: (the top of ``fold<k>/label-next.csv`` of the run with ``train_masks: none``)
+    train_masks: str = option("none", train_masks_rule)
+    train_masks_choice: str = option("random", one_of(TRAIN_MASK_CHOICES, "train_masks choice"))
+
+    def __post_init__(self) -> None:
+        """YAML and ``--set`` give ``train_masks: 5`` as a number: keep it as its name."""
+        if isinstance(self.train_masks, int) and not isinstance(self.train_masks, bool):
+            self.train_masks = str(self.train_masks)
+
+    def train_mask_count(self) -> int | None:
+        """``N`` of ``train_masks: N`` (``None``: ``none`` or ``all``)."""
+        return int(self.train_masks) if self.train_masks.isdigit() else None
 
 
 @dataclass

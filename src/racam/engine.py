@@ -52,6 +52,7 @@ from racam.stages.evaluate import (
 )
 from racam.stages.folds import FoldData
 from racam.stages.heatmaps import CamQualityResult, HeatmapStage
+from racam.stages.label_next import LabelNextResult, LabelNextStage
 from racam.stages.preflight import check_input_sizes
 from racam.stages.pseudo_labels import PseudoLabelResult, PseudoLabelStage
 from racam.stages.segmentation import SegmentationStage, SegmentationStageResult
@@ -113,6 +114,8 @@ class Engine:
         self.heatmaps = HeatmapStage(self.ctx, self.classifier_stage)
         self.pseudo = PseudoLabelStage(self.ctx, self.classifier_stage, self.heatmaps)
         self.seg = SegmentationStage(self.ctx, self.classifier_stage, self.pseudo)
+        self.label_next = LabelNextStage(self.ctx, self.classifier_stage, self.pseudo, self.seg)
+        self.seg.ranking = self.label_next.ranked_ids  # train_masks_choice: ranked
         self.folds  # noqa: B018  # a fold the dataset lacks is refused here
         check_input_sizes(cfg)
 
@@ -233,8 +236,20 @@ class Engine:
                 clf = self.classifier(k)
                 cam = (self.cam_quality(k, self.cfg.cam.method) if self.has_masks(k)
                        else None)  # without masks there is nothing to score heat maps against
-                folds[k] = FoldResults(clf, cam, self.pseudo.run(k), self.segmentation(k))
+                folds[k] = FoldResults(clf, cam, self.pseudo.run(k), self.segmentation(k),
+                                       self.label_list(k))
             return self._finish(folds, calls)
+
+    def label_list(self, fold: int) -> LabelNextResult:
+        """The fold's label-next list (:mod:`racam.stages.label_next`), also written as
+        ``fold<k>/label-next.csv``: of the weak run (``segmentation.train_masks: none``) when
+        this run is it or chose its images ``ranked`` from it, else of this run's network
+        without the images that learned from their true mask."""
+        s = self.cfg.segmentation
+        ranked = s.train_mask_count() is not None and s.train_masks_choice == "ranked"
+        result = self.label_next.run(fold, weak=ranked or s.train_masks == "none")
+        self.label_next.write_csv(fold, result)
+        return result
 
     # ------------------------------------------------------------------ checks
     def check_stored(self, folds: list[int] | None = None, *, cam: bool = True,

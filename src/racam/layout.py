@@ -8,7 +8,7 @@ from racam.cam.registry import method_key, method_options
 from racam.config import DataConfig, RunConfig
 from racam.data import registry
 
-__all__ = ["fold_list", "pseudo_key", "scales_tag", "segmentation_tag"]
+__all__ = ["fold_list", "pseudo_key", "scales_tag", "segmentation_tag", "train_masks_tag"]
 
 
 def scales_tag(scales: list[float], flips: list[str]) -> str:
@@ -31,16 +31,29 @@ def pseudo_key(cfg: RunConfig) -> str:
     return key if c.pseudo_threshold == "otsu" else f"{key}-{c.pseudo_threshold}"
 
 
+def train_masks_tag(cfg: RunConfig) -> str | None:
+    """How ``segmentation.train_masks`` names folders: ``None`` for ``none`` (names as before
+    the key existed), ``all``, or ``<N>-random`` / ``<N>-ranked``."""
+    s = cfg.segmentation
+    if s.train_masks == "none":
+        return None
+    return s.train_masks if s.train_masks == "all" else f"{s.train_masks}-{s.train_masks_choice}"
+
+
 def segmentation_tag(cfg: RunConfig, arch: str | None = None, source: str = "pseudo",
                      round: int | None = None) -> str:
     """Folder name of a segmentation network under ``fold<k>/segmentation/``: ``<arch>-true``,
     ``<arch>-<pseudo key>`` or, for self-training round ``r > 0``, ``<arch>-<pseudo key>-st<r>``
-    (``round=None``: the config's last round, ``segmentation.self_training``)."""
+    (``round=None``: the config's last round, ``segmentation.self_training``); with true masks
+    in training (:func:`train_masks_tag`) ``-tm<tag>`` follows the pseudo key
+    (``unet-racam-d50-tm5-ranked``)."""
     arch = arch or cfg.segmentation.arch
     if source == "true":
         return f"{arch}-true"
     r = cfg.segmentation.self_training if round is None else round
-    return f"{arch}-{pseudo_key(cfg)}" + (f"-st{r}" if r else "")
+    tm = train_masks_tag(cfg)
+    return (f"{arch}-{pseudo_key(cfg)}" + (f"-tm{tm}" if tm else "")
+            + (f"-st{r}" if r else ""))
 
 
 def fold_list(cfg: DataConfig) -> list[int]:

@@ -21,6 +21,7 @@ Conventions:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,6 +168,14 @@ class RecordDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def without_masks(self) -> RecordDataset:
+        """The same images, labels and size with no mask: a view that never opens a mask
+        file (what is computed from image labels alone reads its images through it)."""
+        records = [dataclasses.replace(r, mask_path=None, mask_usable=False)
+                   for r in self.records]
+        return RecordDataset(records, self.size, self.channels, augment=self.augment,
+                             has_masks=False)
 
     def true_mask(self, index: int) -> np.ndarray | None:
         """The record's mask at the image's original size (bool ``(H, W)``).

@@ -45,7 +45,8 @@ def mask_filename(sample_id: str) -> str:
     return sample_id.replace("/", "__").replace("\\", "__") + ".png"
 
 
-def _save_png(path: Path, mask: np.ndarray) -> None:
+def save_mask_png(path: Path, mask: np.ndarray) -> None:
+    """A bool mask as a 0/255 PNG at ``path``, written whole (a temporary file renamed)."""
     tmp = path.with_suffix(".tmp.png")
     Image.fromarray(mask.astype(np.uint8) * 255).save(tmp)
     tmp.replace(path)
@@ -56,9 +57,9 @@ def save_mask(folder: Path, sample_id: str, mask: Tensor, ignore: Tensor | None)
     ``masks/`` (and ``ignore/``); the band first, so a mask on disk has its band."""
     if ignore is not None:
         (folder / IGNORE).mkdir(parents=True, exist_ok=True)
-        _save_png(folder / IGNORE / mask_filename(sample_id), ignore.numpy())
+        save_mask_png(folder / IGNORE / mask_filename(sample_id), ignore.numpy())
     (folder / "masks").mkdir(parents=True, exist_ok=True)
-    _save_png(folder / "masks" / mask_filename(sample_id), mask.numpy())
+    save_mask_png(folder / "masks" / mask_filename(sample_id), mask.numpy())
 
 
 def _work_dir(out_dir: Path, key: Any) -> Path:
@@ -149,7 +150,7 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
         if not path.exists():
             from racam.data import image_size
             width, height = image_size(records[i].image_path)
-            _save_png(path, np.zeros((height, width), dtype=bool))
+            save_mask_png(path, np.zeros((height, width), dtype=bool))
     images = [{"id": rec.id, "image": str(rec.image_path), "label": labels[i],
                "mask": f"masks/{mask_filename(rec.id)}"} for i, rec in enumerate(records)]
     distributed.barrier()  # every rank's masks are written

@@ -17,6 +17,7 @@ from racam.plan.report import run_report_lines
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid
 from racam.report.html import write_html
+from racam.report.supervision import label_next_section, segmentation_label, train_masks_section
 from racam.report.tables import classifier_notes, interval_text, md_table, pct
 from racam.stages.context import DataProblems
 from racam.stages.evaluate import RunResults
@@ -114,7 +115,7 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
             (f"{cfg.cam.method} heat map, defective test images (paper view)", "cam_paper"),
             (f"{cfg.cam.method} heat map, all test images (deployment view)", "cam_deployment"),
             ("pseudo-labels vs true masks, defective training images", "pseudo_labels"),
-            (f"{cfg.segmentation.arch} on pseudo-labels, all test images", "segmentation")]:
+            (segmentation_label(cfg.segmentation.arch, results), "segmentation")]:
         r = results.view(key)
         if r:
             table.append([label, pct(r["iou"]), interval_text(results.intervals.get(key)),
@@ -129,6 +130,7 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
               "trained run, not the training. `-`: not computed.", ""]
     if notes:
         lines += ["n/a: a score over an empty set of pixels is not a number:", "", *notes, ""]
+    lines += train_masks_section(results) + label_next_section(results)
     lines += _data_problems(results.data) + plan_section(cfg, out)
     if fig:
         lines += [f"## Overlays (fold {overlay_fold} test images)", "",

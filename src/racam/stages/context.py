@@ -3,8 +3,9 @@ fold datasets, the stage keys' config parts and input digests, timing and the re
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,6 +67,7 @@ class StageContext:
         self._warned = False
         self._digests: dict[tuple[str, int], str] = {}
         self._config_written = False
+        self._run_cfg: RunConfig | None = None  # the run's own config under config_as
         #: Stages computed in this process (not reused from the cache).
         self.stages_computed = 0
 
@@ -153,12 +155,25 @@ class StageContext:
         return out
 
     # ---------------------------------------------------------- computing
+    @contextlib.contextmanager
+    def config_as(self, cfg: RunConfig) -> Iterator[None]:
+        """Run stages under ``cfg`` for a while (the run with ``segmentation.train_masks:
+        none`` that a ``ranked`` choice reads its list from); ``config.json`` stays the
+        run's own config."""
+        before, outer = self.cfg, self._run_cfg
+        self._run_cfg, self.cfg = outer or before, cfg
+        try:
+            yield
+        finally:
+            self.cfg, self._run_cfg = before, outer
+
     def write_config(self) -> None:
         """``config.json``: the config of the latest call that computed a stage (written before
         its first stage, never by a call that only reuses or refuses)."""
         if not self._config_written:
             if distributed.is_main():
-                atomic_write_json(self.out / "config.json", self.cfg.to_dict())
+                atomic_write_json(self.out / "config.json",
+                                  (self._run_cfg or self.cfg).to_dict())
             self._config_written = True
 
     def stage(self, cls: type[R], label: str, path: Path, compute: Callable[[], R],

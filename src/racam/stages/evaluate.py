@@ -16,25 +16,30 @@ from racam.evaluation.pooling import merged_per_image, pooled
 from racam.stages.classifier import ClassifierStageResult, ClassifierSummary
 from racam.stages.context import DataProblems
 from racam.stages.heatmaps import CamQualityResult
+from racam.stages.label_next import LabelNextResult
 from racam.stages.pseudo_labels import PseudoLabelResult
 from racam.stages.segmentation import SegmentationStageResult
 
 #: The pooled views of a run, in ``results.json`` and report order.
 VIEWS = ("cam_paper", "cam_deployment", "pseudo_labels", "segmentation")
+#: Rows of each fold's label-next list kept in ``results.json`` and the report.
+LABEL_NEXT_SHOWN = 10
 
 
 @dataclasses.dataclass(frozen=True)
 class FoldResults:
-    """The stage results of one fold of ``racam run`` (``cam``: ``None`` without true masks)."""
+    """The stage results of one fold of ``racam run`` (``cam``: ``None`` without true masks;
+    ``label_next``: ``None`` where the run does not compute the list)."""
 
     classifier: ClassifierStageResult
     cam: CamQualityResult | None
     pseudo: PseudoLabelResult
     segmentation: SegmentationStageResult
+    label_next: LabelNextResult | None = None
 
     def stage_seconds(self) -> dict[str, float | None]:
         stages = {"classifier": self.classifier, "cam": self.cam, "pseudo": self.pseudo,
-                  "segmentation": self.segmentation}
+                  "segmentation": self.segmentation, "label_next": self.label_next}
         return {name: r.seconds for name, r in stages.items() if r is not None}
 
 
@@ -66,7 +71,10 @@ class ClassifierPooled:
 class RunResults:
     """The numbers of a ``racam run`` (``results.json``): pooled views (``None``: not
     computed), their bootstrap ``intervals``, stage seconds by fold, the dataset's problems,
-    wall time of the calls (:class:`racam.stages.elapsed.CallLedger`), the machine."""
+    wall time of the calls (:class:`racam.stages.elapsed.CallLedger`), the machine;
+    ``train_masks``: by fold, which training images learned from their true mask
+    (:meth:`racam.pseudo.mixed.TrainMasks.to_json`; empty with ``train_masks: none``);
+    ``label_next``: by fold, the first :data:`LABEL_NEXT_SHOWN` rows of its label-next list."""
 
     folds: list[int]
     classifier: ClassifierPooled
@@ -82,6 +90,8 @@ class RunResults:
     calls: int | None = None
     machine: dict[str, Any] = dataclasses.field(default_factory=dict)
     world_size: int = 1
+    train_masks: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    label_next: dict[int, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
     def view(self, name: str) -> dict[str, Any] | None:
         """One of the pooled :data:`VIEWS`."""
@@ -94,7 +104,8 @@ class RunResults:
         out.update(intervals=self.intervals, stage_seconds=self.stage_seconds,
                    data=self.data.to_json(), wall_seconds_this_call=self.wall_seconds_this_call,
                    wall_seconds_all_calls=self.wall_seconds_all_calls, calls=self.calls,
-                   machine=self.machine, world_size=self.world_size)
+                   machine=self.machine, world_size=self.world_size,
+                   train_masks=self.train_masks, label_next=self.label_next)
         return out
 
     @classmethod
@@ -105,7 +116,9 @@ class RunResults:
                    {int(k): s for k, s in v.get("stage_seconds", {}).items()},
                    DataProblems.from_json(v.get("data") or {}), v.get("wall_seconds_this_call"),
                    v.get("wall_seconds_all_calls"), v.get("calls"), v.get("machine") or {},
-                   v.get("world_size", 1))
+                   v.get("world_size", 1),
+                   train_masks={int(k): t for k, t in (v.get("train_masks") or {}).items()},
+                   label_next={int(k): r for k, r in (v.get("label_next") or {}).items()})
 
 
 def summarize_run(folds: dict[int, FoldResults], **extra: Any) -> RunResults:
@@ -132,7 +145,11 @@ def summarize_run(folds: dict[int, FoldResults], **extra: Any) -> RunResults:
         intervals={
             "cam_paper": iou_interval(folds, lambda f: f.cam.paper_per_image if f.cam else None),
             "segmentation": iou_interval(folds, lambda f: f.segmentation.per_image)},
-        stage_seconds={k: f.stage_seconds() for k, f in folds.items()}, **extra)
+        stage_seconds={k: f.stage_seconds() for k, f in folds.items()},
+        train_masks={k: f.segmentation.train_masks for k, f in folds.items()
+                     if f.segmentation.train_masks is not None},
+        label_next={k: f.label_next.rows[:LABEL_NEXT_SHOWN] for k, f in folds.items()
+                    if f.label_next is not None}, **extra)
 
 
 def iou_interval(folds: dict[int, Any], per_image: Callable[[Any], dict[str, Any] | None]

@@ -1,6 +1,7 @@
 """The segmentation stage: train a segmentation network of a fold on its pseudo-labels (or on
 the true masks, the fully supervised baseline), with ``segmentation.self_training`` rounds on
-top, and score it on the fold's test images. Stored as
+top and, with ``segmentation.train_masks``, some training images' true masks in place of their
+labels (:mod:`racam.stages.mixed_labels`), and score it on the fold's test images. Stored as
 ``fold<k>/segmentation/<segmentation tag>/result.json`` (:func:`racam.layout.segmentation_tag`).
 """
 
@@ -20,6 +21,7 @@ from racam.layout import segmentation_tag
 from racam.stages.classifier import ClassifierStage
 from racam.stages.context import StageContext
 from racam.stages.heatmaps import per_image_counts
+from racam.stages.mixed_labels import Ranking, mixed_labels
 from racam.stages.pseudo_labels import PseudoLabelStage, stored_key
 from racam.stages.results import StageResult, optional
 
@@ -29,7 +31,9 @@ class SegmentationStageResult(StageResult):
     """A trained segmentation network and its pooled ``counts`` on the test images (``None``
     without true masks); ``per_image``: ``{image id: [tp, fp, fn, tn]}`` of every test image
     (``None`` in results stored before they were kept); ``rescored_counts``: the pooled counts
-    of scoring a stored network again, where they differ from the stored ones."""
+    of scoring a stored network again, where they differ from the stored ones;
+    ``train_masks``: which training images learned from their true mask
+    (:meth:`racam.pseudo.mixed.TrainMasks.to_json`; absent with ``train_masks: none``)."""
 
     arch: str
     source: str = "pseudo"
@@ -38,6 +42,7 @@ class SegmentationStageResult(StageResult):
     counts: dict[str, int] | None = None
     per_image: dict[str, list[int]] | None = optional()
     rescored_counts: dict[str, int] | None = optional()
+    train_masks: dict[str, Any] | None = optional()
 
 
 def evaluates_in_bf16(cfg: SegmentationConfig, device: torch.device) -> bool:
@@ -56,6 +61,9 @@ class SegmentationStage:
         self.ctx = ctx
         self.classifier = classifier
         self.pseudo = pseudo
+        #: the label-next list of ``train_masks_choice: ranked`` (set by the engine:
+        #: :meth:`racam.stages.label_next.LabelNextStage.ranked_ids`)
+        self.ranking: Ranking | None = None
 
     def _round(self, source: str, round: int | None) -> int:
         if source == "true":
@@ -65,12 +73,18 @@ class SegmentationStage:
     def path_key(self, fold: int, arch: str, source: str = "pseudo",
                  round: int = 0) -> tuple[Path, dict[str, Any]]:
         """Folder and stage key of a network (round ``r > 0`` of self-training: the key holds
-        ``self_training_round``; round 0's key holds no self-training setting)."""
+        ``self_training_round``; round 0's key holds no self-training setting). The key holds
+        ``train_masks`` (and ``train_masks_choice`` with a count) unless it is ``none`` or the
+        network learns the true masks anyway (``source="true"``)."""
         ctx = self.ctx
         tag = segmentation_tag(ctx.cfg, arch, source, round)
+        drop = {"arch", "num_workers", "self_training"}
+        if source == "true" or ctx.cfg.segmentation.train_mask_count() is None:
+            drop.add("train_masks_choice")
+        if source == "true":
+            drop.add("train_masks")
         seg = compat.without_added("segmentation", {
-            k: v for k, v in dataclasses.asdict(ctx.cfg.segmentation).items()
-            if k not in ("arch", "num_workers", "self_training")})
+            k: v for k, v in dataclasses.asdict(ctx.cfg.segmentation).items() if k not in drop})
         if round:
             seg["self_training_round"] = round
         parts = ("data", "classifier", "cam") if source == "pseudo" else ("data",)
@@ -114,12 +128,15 @@ class SegmentationStage:
         fd = ctx.data(fold)
         crops = ctx.cfg.segmentation.crop
         train: Dataset
+        mixed = None
         if source == "pseudo":
             if r:
                 labels = self.self_training_labels(fold, arch, r)
             else:
                 self.pseudo.run(fold)
                 labels = self.pseudo.folder(fold)
+            if ctx.cfg.segmentation.train_masks != "none":
+                labels, mixed = mixed_labels(ctx, fold, labels, self.ranking)
             train = PseudoLabelDataset(fd.train_all, labels, augment=crops is None)
         else:
             train = fd.train_all_aug if crops is None else fd.train_all  # crops flip
@@ -130,7 +147,8 @@ class SegmentationStage:
                              else (None, None))
         return SegmentationStageResult(arch=arch, source=source, round=r,
                                        checkpoint=str(res.last_path), counts=counts,
-                                       per_image=per_image)
+                                       per_image=per_image,
+                                       train_masks=None if mixed is None else mixed.to_json())
 
     def score(self, fold: int, checkpoint: Path, scfg: SegmentationConfig
               ) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -176,23 +194,29 @@ class SegmentationStage:
         return value
 
     def self_training_labels(self, fold: int, arch: str, round: int) -> Path:
-        """Folder of round ``round``'s training labels: the masks (``p > 0.5``, at each image's
-        original size) that round ``round - 1``'s network draws on the defective training
-        images; defect-free training images keep an empty mask (their image label is known)."""
+        """Folder of round ``round``'s training labels: the masks round ``round - 1``'s network
+        draws on the training images (:meth:`network_masks`)."""
+        return self.network_masks(fold, arch, round - 1)
+
+    def network_masks(self, fold: int, arch: str, round: int) -> Path:
+        """Folder of the masks (``p > 0.5``, at each image's original size) that round
+        ``round``'s network draws on the defective training images; defect-free training
+        images keep an empty mask (their image label is known). Self-training round
+        ``round + 1`` learns them; the label-next list compares them with the pseudo-labels."""
         from racam.pseudo.labels import MANIFEST, write_pseudo_labels
         from racam.segmentation import load_segmentation
         from racam.segmentation.probability import probability_fn
 
         ctx = self.ctx
-        prev = self.run(fold, arch, "pseudo", round - 1)
+        prev = self.run(fold, arch, "pseudo", round)
         d = ctx.fold_dir(fold) / "pseudo" / (
-            segmentation_tag(ctx.cfg, arch, "pseudo", round - 1) + "-masks")
-        _, prev_key = self.path_key(fold, arch, "pseudo", round - 1)
+            segmentation_tag(ctx.cfg, arch, "pseudo", round) + "-masks")
+        _, prev_key = self.path_key(fold, arch, "pseudo", round)
         model, _ = load_segmentation(prev.checkpoint, map_location=ctx.device)
         bf16 = evaluates_in_bf16(ctx.cfg.segmentation, ctx.device)
         write_pseudo_labels(  # returns at once when the folder is complete under this key
-            probability_fn(model, bf16=bf16), ctx.data(fold).train_all, d,
-            meta={"source": "self-training", "round": round, "network": prev.checkpoint},
+            probability_fn(model, bf16=bf16), ctx.data(fold).train_all.without_masks(), d,
+            meta={"source": "self-training", "round": round + 1, "network": prev.checkpoint},
             batch_size=ctx.cfg.segmentation.batch_size, device=ctx.device,
             progress=ctx.progress, threshold="half",
             key=stored_key(d / MANIFEST, {"network": prev_key, "rule": "half"}))

@@ -1,0 +1,55 @@
+"""Run-report sections on supervision: which training images learned from their true mask
+(``segmentation.train_masks``, :mod:`racam.pseudo.mixed`) and which to label next
+(:mod:`racam.pseudo.ranking`)."""
+
+from __future__ import annotations
+
+from racam.report.tables import md_table
+from racam.stages.evaluate import RunResults
+
+__all__ = ["label_next_section", "segmentation_label", "train_masks_section"]
+
+
+def segmentation_label(arch: str, results: RunResults) -> str:
+    """The segmentation row's name in the masks table."""
+    if not results.train_masks:
+        return f"{arch} on pseudo-labels, all test images"
+    n = sum(len(t["ids"]) for t in results.train_masks.values())
+    return f"{arch} on pseudo-labels + {n} true masks, all test images"
+
+
+def train_masks_section(results: RunResults) -> list[str]:
+    """Which training images of each fold learned from their true mask (none: no section)."""
+    if not results.train_masks:
+        return []
+    lines = ["## True masks in training", "",
+             "`segmentation.train_masks`: these defective training images learned from their "
+             "true mask instead of their pseudo-label (every other training image from its "
+             "pseudo-label; test images never give a mask). The pseudo-label row above scores "
+             "the pseudo-labels alone.", ""]
+    rows = [[k, t["setting"], t["choice"], f"{len(t['ids'])} of {t['eligible']}",
+             ", ".join(f"`{i}`" for i in t["ids"]) or "-"]
+            for k, t in sorted(results.train_masks.items())]
+    return lines + [md_table(["fold", "train_masks", "choice", "images (of those with a mask)",
+                              "ids"], rows), ""]
+
+
+def label_next_section(results: RunResults) -> list[str]:
+    """The top of each fold's label-next list (none computed: no section)."""
+    if not results.label_next:
+        return []
+    lines = ["## Label these next", "",
+             "Defective training images whose true mask would help most, from image labels "
+             "alone: where the pseudo-label and the segmentation network's mask disagree most "
+             "(score = 1 - IoU of the two; ties: the lower classifier probability first; the "
+             "network of `train_masks: none`, or of this run without the images that learned "
+             "their true mask). Full list: `fold<k>/label-next.csv`; label the top N and train "
+             "again (`segmentation.train_masks`).",
+             ""]
+    for k, rows in sorted(results.label_next.items()):
+        lines += [f"Fold {k}:", "",
+                  md_table(["rank", "image", "score", "classifier p", "pseudo px", "network px"],
+                           [[r["rank"], f"`{r['id']}`", f"{r['score']:.3f}",
+                             f"{r['classifier_prob']:.3f}", r["pseudo_pixels"],
+                             r["network_pixels"]] for r in rows]), ""]
+    return lines

@@ -1,0 +1,103 @@
+"""The label-next list (issue 27 item 3) on a folder dataset of real KolektorSDD images: the
+defective training images ranked by the disagreement of their pseudo-label and the weak
+network's mask (recomputed here from the two mask files), deterministic, computed without any
+true mask file, and the top ``N`` is what ``train_masks_choice: ranked`` trains on."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import ksdd_folder, tiny_folder_overrides
+from PIL import Image
+
+from racam.config import load_config
+from racam.engine import Engine
+from racam.pseudo.labels import mask_filename
+from racam.stages.mixed_labels import mixed_labels
+
+
+def engine(root: Path, out: Path, **seg) -> Engine:
+    over = tiny_folder_overrides(root, out)
+    over.update({f"segmentation.{k}": v for k, v in seg.items()})
+    return Engine(load_config("folder-example", over), progress=False, log=lambda _: None)
+
+
+@pytest.fixture(scope="module")
+def weak(ksdd_root, tmp_path_factory) -> tuple[Engine, Path, dict[str, list[str]]]:
+    tmp = tmp_path_factory.mktemp("label-next")
+    split = ksdd_folder(ksdd_root, tmp / "ds")
+    pipe = engine(tmp / "ds", tmp / "run", train_masks="none")
+    pipe.run()
+    return pipe, tmp / "ds", split
+
+
+def read(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path)) > 0
+
+
+def test_list_ranks_the_defective_training_images_by_disagreement(weak) -> None:
+    pipe, _, split = weak
+    result = pipe.label_next.run(0)
+    rows = result.ranked()
+    train_defects = {s for s in split["train"] if s in split["defect"]}
+    assert {r.id.split("/", 1)[1] for r in rows} == train_defects
+    assert [r.rank for r in rows] == list(range(1, len(rows) + 1))
+    for r in rows:  # the score from the two mask files, by hand
+        a = read(Path(result.pseudo) / "masks" / mask_filename(r.id))
+        b = read(Path(result.network_masks) / "masks" / mask_filename(r.id))
+        union = np.logical_or(a, b).sum()
+        want = 0.0 if union == 0 else 1 - np.logical_and(a, b).sum() / union
+        assert r.score == r.disagreement == pytest.approx(want, abs=1e-6)
+        assert (r.pseudo_pixels, r.network_pixels) == (a.sum(), b.sum())
+    order = [(-r.score, r.classifier_prob, r.id) for r in rows]
+    assert order == sorted(order)
+    # the classifier's defect probability of the first image, by hand
+    ds = pipe.data(0).train_all
+    i = next(k for k, rec in enumerate(ds.records) if rec.id == rows[0].id)
+    with torch.no_grad():
+        p = pipe.model(0)(ds[i].image[None]).float().softmax(1)[0, 1].item()
+    assert rows[0].classifier_prob == pytest.approx(p, abs=1e-5)
+    with (pipe.fold_dir(0) / "label-next.csv").open() as f:
+        stored = list(csv.DictReader(f))
+    assert [(int(s["rank"]), s["id"], float(s["score"])) for s in stored] == \
+        [(r.rank, r.id, r.score) for r in rows]
+
+
+def test_list_is_deterministic_and_reads_no_mask_file(weak) -> None:
+    """With the dataset's ``masks/`` moved away (the engine keeps the records it read before,
+    so a mask read would fail), the list and the network's masks are computed again and come
+    out the same."""
+    pipe, root, _ = weak
+    before = pipe.label_next.run(0)
+    stored = pipe.fold_dir(0) / "label-next"
+    shutil.rmtree(stored)
+    shutil.rmtree(before.network_masks)
+    (root / "masks").rename(root / "masks-away")
+    try:
+        again = pipe.label_next.run(0)
+    finally:
+        (root / "masks-away").rename(root / "masks")
+    assert Path(again.network_masks).is_dir()
+    assert len(before.rows) == 7 and again.rows == before.rows
+
+
+def test_ranked_choice_trains_on_the_top_n(weak) -> None:
+    pipe, root, _ = weak
+    top = [r["id"] for r in pipe.label_next.run(0).rows[:3]]
+    weak_net = Path(pipe.segmentation(0).checkpoint)
+    stamp = weak_net.stat().st_mtime_ns
+    ranked = engine(root, pipe.out, train_masks=3, train_masks_choice="ranked")
+    _, chosen = mixed_labels(ranked.ctx, 0, ranked.pseudo_dir(0), ranked.seg.ranking)
+    assert chosen.ids == sorted(top) and chosen.choice == "ranked"
+    results = ranked.run()
+    assert ranked.stages_computed == 1  # the mixed network; the classifier, labels, list reused
+    assert weak_net.stat().st_mtime_ns == stamp
+    assert results.train_masks[0]["ids"] == sorted(top)
+    assert [r["id"] for r in results.label_next[0][:3]] == top
+    report = (pipe.out / "run-report.md").read_text()
+    assert "## Label these next" in report and f"| 1 | `{top[0]}` |" in report

@@ -1,0 +1,169 @@
+"""Mixed supervision (``segmentation.train_masks``, issue 27 item 1) on a folder dataset of real
+KolektorSDD images: the mixed label folder holds exactly the true masks (read from the copied
+KolektorSDD label files) of the chosen training images and the pseudo-labels elsewhere, test
+images never give a mask, the random choice is seeded, and ``none`` keeps the old names and
+keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import ksdd_folder, tiny_folder_overrides
+from PIL import Image
+
+from racam.config import load_config
+from racam.data import read_mask
+from racam.engine import Engine
+from racam.layout import pseudo_key, segmentation_tag
+from racam.pseudo.labels import mask_filename
+from racam.pseudo.mixed import HeldOutLeak, check_held_out, choose_images, write_mixed_labels
+from racam.stages.mixed_labels import mixed_labels
+from racam.stages.pseudo_labels import pseudo_quality
+
+
+@pytest.fixture(scope="module")
+def folder(ksdd_root, tmp_path_factory) -> tuple[Path, dict[str, list[str]], Path]:
+    tmp = tmp_path_factory.mktemp("mixed")
+    split = ksdd_folder(ksdd_root, tmp / "ds")
+    return tmp / "ds", split, tmp / "run"
+
+
+def engine(folder, **seg) -> Engine:
+    root, _, out = folder
+    over = tiny_folder_overrides(root, out)
+    over.update({f"segmentation.{k}": v for k, v in seg.items()})
+    return Engine(load_config("folder-example", over), progress=False, log=lambda _: None)
+
+
+def true_mask(root: Path, stem: str) -> np.ndarray:
+    """The oracle: the KolektorSDD label file copied into ``masks/``, nonzero = defect."""
+    return np.asarray(Image.open(root / "masks" / f"{stem}.png")) > 0
+
+
+def test_none_keeps_the_old_tag_and_key(folder) -> None:
+    pipe = engine(folder, train_masks="none", train_masks_choice="ranked")
+    cfg = pipe.cfg
+    assert segmentation_tag(cfg) == f"unet-{pseudo_key(cfg)}" == "unet-racam-d50"
+    d, key = pipe.seg.path_key(0, "unet")
+    assert d.name == "unet-racam-d50"
+    assert "train_masks" not in key["segmentation"]
+    assert "train_masks_choice" not in key["segmentation"]
+    plain = engine(folder, train_masks="none")  # the choice means nothing without a count
+    assert plain.seg.path_key(0, "unet") == (d, key)
+    for built_in in ("ksdd-cpu", "demo", "ksdd-paper"):
+        c = load_config(built_in)
+        assert c.segmentation.train_masks == "none"
+        assert "-tm" not in segmentation_tag(c)
+    assert load_config("folder-example").segmentation.train_masks == "all"
+
+
+def test_a_count_names_the_network_and_its_key(folder) -> None:
+    pipe = engine(folder, train_masks=2)
+    d, key = pipe.seg.path_key(0, "unet")
+    assert d.name == "unet-racam-d50-tm2-random"
+    assert key["segmentation"]["train_masks"] == "2"
+    assert "train_masks_choice" not in key["segmentation"]  # random: its default, left out
+    ranked = engine(folder, train_masks=2, train_masks_choice="ranked").seg.path_key(0, "unet")
+    assert ranked[0].name == "unet-racam-d50-tm2-ranked"
+    assert ranked[1]["segmentation"]["train_masks_choice"] == "ranked"
+    assert engine(folder, train_masks="all").seg.path_key(0, "unet")[0].name == \
+        "unet-racam-d50-tmall"
+    true_dir, true_key = pipe.seg.path_key(0, "unet", "true")  # learns every mask anyway
+    assert true_dir.name == "unet-true" and "train_masks" not in true_key["segmentation"]
+
+
+def test_mixed_folder_holds_the_chosen_true_masks_and_pseudo_labels_elsewhere(folder) -> None:
+    root, split, _ = folder
+    pipe = engine(folder, train_masks=3)
+    pipe.pseudo_labels()
+    base = pipe.pseudo_dir(0)
+    out, chosen = mixed_labels(pipe.ctx, 0, base)
+    assert out == base.with_name("racam-d50-mixed-3-random")
+    train_defects = [s for s in split["train"] if s in split["defect"]]
+    stems = [i.split("/", 1)[1] for i in chosen.ids]
+    assert len(stems) == 3 and set(stems) <= set(train_defects)
+    assert chosen.eligible == len(train_defects) == 7
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["true_mask_ids"] == chosen.ids
+    ids = [rec.id for rec in pipe.data(0).train_all.records]
+    assert sorted(p.name for p in (out / "masks").iterdir()) == sorted(map(mask_filename, ids))
+    for image_id in ids:
+        got = read_mask(out / "masks" / mask_filename(image_id))
+        if image_id in chosen.ids:
+            want = true_mask(root, image_id.split("/", 1)[1])
+            assert got.shape == want.shape and (got == want).all(), image_id
+            assert want.any()
+        else:
+            pseudo = read_mask(base / "masks" / mask_filename(image_id))
+            assert (got == pseudo).all(), image_id
+    # the pseudo-labels' own score is not the mixed labels'
+    fd = pipe.data(0)
+    assert pseudo_quality(fd, base) != pseudo_quality(fd, out)
+
+
+def test_all_takes_every_training_mask_and_never_a_test_mask(folder) -> None:
+    _, split, _ = folder
+    pipe = engine(folder, train_masks="all")
+    pipe.pseudo_labels()
+    _, chosen = mixed_labels(pipe.ctx, 0, pipe.pseudo_dir(0))
+    stems = {i.split("/", 1)[1] for i in chosen.ids}
+    assert stems == {s for s in split["train"] if s in split["defect"]}
+    assert not stems & set(split["test"])
+
+
+def test_test_images_never_give_masks(folder) -> None:
+    pipe = engine(folder, train_masks="all")
+    fd = pipe.data(0)
+    test_defect = next(r.id for r, y in zip(fd.test.records, fd.test.labels) if y == 1)
+    with pytest.raises(HeldOutLeak, match="test images"):
+        check_held_out([test_defect], fd.train_all, fd.test)
+    # a training record pointing at a test image's file is refused as well
+    disguised = dataclasses.replace(fd.train_all.records[0],
+                                    image_path=fd.test.records[0].image_path)
+    fake = type("Train", (), {"records": [disguised] + fd.train_all.records[1:]})
+    with pytest.raises(HeldOutLeak):
+        check_held_out([disguised.id], fake, fd.test)
+    out = pipe.pseudo_dir(0).with_name("leak-check")
+    with pytest.raises(HeldOutLeak):
+        write_mixed_labels(pipe.pseudo_dir(0), fd.train_all, [test_defect], out, test=fd.test,
+                           key={})
+    assert not out.exists() and not out.with_name("leak-check.partial").exists()
+
+
+def test_random_choice_is_seeded() -> None:
+    pool = [f"defect/d{i}" for i in range(20)]
+    first = choose_images(pool, "5", "random", seed=3)
+    assert first == choose_images(list(reversed(pool)), "5", "random", seed=3)
+    assert len(first) == 5 and set(first) <= set(pool)
+    assert len({tuple(choose_images(pool, "5", "random", seed=s)) for s in range(10)}) > 1
+    assert choose_images(pool[:3], "5", "random", seed=3) == sorted(pool[:3])
+    assert choose_images(pool, "3", "ranked", seed=0, ranking=pool[::-1]) == sorted(pool[-3:])
+
+
+def test_run_trains_on_the_mixed_labels_and_reports_them(folder) -> None:
+    pipe = engine(folder, train_masks=2)
+    results = pipe.run()
+    seg = pipe.segmentation(0)
+    assert Path(seg.checkpoint).parent.name == "unet-racam-d50-tm2-random"
+    assert seg.train_masks is not None and seg.train_masks["count"] == 2
+    again = engine(folder, train_masks=2)  # the same run again: the same images
+    assert again.segmentation(0).train_masks == seg.train_masks
+    stored = json.loads((pipe.out / "results.json").read_text())
+    assert stored["train_masks"]["0"]["ids"] == seg.train_masks["ids"]
+    # the list of this run's network leaves out the images labelled already
+    listed = [r["id"] for r in stored["label_next"]["0"]]
+    assert len(listed) == 7 - 2 and not set(listed) & set(seg.train_masks["ids"])
+    # the pseudo-label row scores the pseudo-labels, not the mixed labels
+    fd = pipe.data(0)
+    assert results.pseudo_labels is not None
+    from racam.evaluation.pooling import pooled
+    assert results.pseudo_labels == pooled({0: pseudo_quality(fd, pipe.pseudo_dir(0))},
+                                           lambda c: c)
+    report = (pipe.out / "run-report.md").read_text()
+    assert "## True masks in training" in report
+    assert all(f"`{i}`" in report for i in seg.train_masks["ids"])
+    assert "unet on pseudo-labels + 2 true masks" in report
