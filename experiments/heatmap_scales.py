@@ -79,6 +79,9 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["racam"])
     ap.add_argument("--scales", nargs="+", type=float, default=[1.0, 2.0])
     ap.add_argument("--split", choices=["test", "train"], default="test")
+    ap.add_argument("--save", type=Path, help="write every per-image count array to this .npz")
+    ap.add_argument("--pairs", nargs=2, action="append", default=[], metavar=("A", "B"),
+                    help="also print method A minus method B at each scale, folds pooled")
     args = ap.parse_args()
     import yaml
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
@@ -86,6 +89,16 @@ def main() -> None:
     per_fold = [score(args.runs, f, args.config, overrides, args.methods, args.scales,
                       args.split)
                 for f in args.fold]
+    if args.save:
+        np.savez_compressed(args.save, **{f"fold{f}_{m}_s{s:g}": c for f, p in
+                                          zip(args.fold, per_fold) for (m, s), c in p.items()})
+    for a, b in args.pairs:
+        for s in args.scales:
+            ca = np.concatenate([p[(a, s)] for p in per_fold])
+            cb = np.concatenate([p[(b, s)] for p in per_fold])
+            d = paired_bootstrap_iou_difference(ca, cb)
+            print(f"scale {s:g}, folds {args.fold} pooled: {a} minus {b} {100 * d.estimate:+.2f} "
+                  f"[{100 * d.low:+.2f}, {100 * d.high:+.2f}]")
     base = args.scales[0]
     print(f"| method | scale | IoU, folds {args.fold} pooled [95 %] "
           f"| minus scale {base:g} [95 %] |")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import ksdd_folder, tiny_folder_overrides
 from PIL import Image
 
@@ -23,6 +24,7 @@ from racam.pseudo.labels import mask_filename
 from racam.pseudo.mixed import HeldOutLeak, check_held_out, choose_images, write_mixed_labels
 from racam.stages.mixed_labels import mixed_labels
 from racam.stages.pseudo_labels import pseudo_quality
+from racam.segmentation.losses import IGNORE_INDEX, segmentation_loss
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +169,45 @@ def test_run_trains_on_the_mixed_labels_and_reports_them(folder) -> None:
     assert "## True masks in training" in report
     assert all(f"`{i}`" in report for i in seg.train_masks["ids"])
     assert "unet on pseudo-labels + 2 true masks" in report
+
+
+def test_rest_ignore_leaves_the_other_defective_images_out_of_the_pixel_loss(folder) -> None:
+    """``train_masks_rest: ignore``: the chosen images carry their true mask, the other
+    defective training images an empty mask wholly in their ignore band (so the loss sees
+    none of their pixels), the good images their own empty pseudo-label without a band; the
+    setting names the folder and the network and enters the key."""
+    from racam.pseudo.labels import PseudoLabelDataset
+
+    root, split, _ = folder
+    pipe = engine(folder, train_masks=2, train_masks_rest="ignore")
+    d, key = pipe.seg.path_key(0, "unet")
+    assert d.name == "unet-racam-d50-tm2-random-restignore"
+    assert key["segmentation"]["train_masks_rest"] == "ignore"
+    assert "train_masks_rest" not in engine(folder, train_masks=2).seg.path_key(0, "unet")[1][
+        "segmentation"]
+    pipe.pseudo_labels()
+    out, chosen = mixed_labels(pipe.ctx, 0, pipe.pseudo_dir(0))
+    assert out.name.endswith("-mixed-2-random-restignore")
+    train = pipe.data(0).train_all
+    labels = PseudoLabelDataset(train, out, augment=False)
+    for i, rec in enumerate(train.records):
+        sample = labels[i]
+        ignored = None if sample.ignore is None else sample.ignore.numpy().astype(bool)
+        if rec.id in chosen.ids:
+            assert sample.mask.numpy().any() and (ignored is None or not ignored.any()), rec.id
+        elif train.labels[i] == 1:
+            assert ignored is not None and ignored.all() and not sample.mask.numpy().any()
+        else:
+            assert ignored is None and not sample.mask.numpy().any(), rec.id
+
+
+def test_a_batch_with_every_pixel_ignored_has_loss_zero_not_nan() -> None:
+    logits = torch.randn(2, 2, 8, 8, requires_grad=True)
+    y = torch.full((2, 8, 8), IGNORE_INDEX, dtype=torch.long)
+    for name in ("ce", "ce+dice_defect"):
+        loss = segmentation_loss(name)(logits, y)
+        assert float(loss.detach()) == 0.0
+        loss.backward()
+        assert torch.isfinite(logits.grad).all()
+    y[0, 0, 0] = 1  # one pixel to learn: a real loss again
+    assert float(segmentation_loss("ce+dice_defect")(logits, y).detach()) > 0

@@ -66,7 +66,8 @@ _ADDED: dict[str, dict[str, Any]] = {
     "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
                      "defect_crop_fraction": 0.5, "channels_last": False,
                      "precision": "auto", "compile": False, "device_cache": False,
-                     "train_masks": "none", "train_masks_choice": "random"},
+                     "train_masks": "none", "train_masks_choice": "random",
+                     "train_masks_rest": "pseudo"},
 }
 
 #: The table: every key added, retired or renamed since run folders were first written.

@@ -255,6 +255,10 @@ class SegmentationConfig:
     #: (the top of ``fold<k>/label-next.csv`` of the run with ``train_masks: none``)
     train_masks: str = option("none", train_masks_rule)
     train_masks_choice: str = option("random", one_of(TRAIN_MASK_CHOICES, "train_masks choice"))
+    #: The defective training images without a true mask (with train_masks all or N): learn
+    #: their pseudo-label (pseudo) or no pixel at all (ignore: their image teaches nothing
+    #: pixel-wise, as mixed-supervision networks treat weakly labelled images)
+    train_masks_rest: str = option("pseudo", one_of(("pseudo", "ignore"), "train_masks rest"))
 
     def __post_init__(self) -> None:
         """YAML and ``--set`` give ``train_masks: 5`` as a number: keep it as its name."""

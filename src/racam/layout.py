@@ -33,11 +33,13 @@ def pseudo_key(cfg: RunConfig) -> str:
 
 def train_masks_tag(cfg: RunConfig) -> str | None:
     """How ``segmentation.train_masks`` names folders: ``None`` for ``none`` (names as before
-    the key existed), ``all``, or ``<N>-random`` / ``<N>-ranked``."""
+    the key existed), ``all``, or ``<N>-random`` / ``<N>-ranked``; ``-restignore`` added with
+    ``train_masks_rest: ignore``."""
     s = cfg.segmentation
     if s.train_masks == "none":
         return None
-    return s.train_masks if s.train_masks == "all" else f"{s.train_masks}-{s.train_masks_choice}"
+    tag = s.train_masks if s.train_masks == "all" else f"{s.train_masks}-{s.train_masks_choice}"
+    return tag + ("-restignore" if s.train_masks_rest == "ignore" else "")
 
 
 def segmentation_tag(cfg: RunConfig, arch: str | None = None, source: str = "pseudo",

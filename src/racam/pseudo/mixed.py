@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from racam.errors import ConfigError
 from racam.io import atomic_write_json, read_json
@@ -106,10 +107,12 @@ def check_held_out(ids: Sequence[str], train: Any, test: Any) -> None:
 
 
 def write_mixed_labels(base_dir: Path, train: Any, ids: Sequence[str], out_dir: Path, *,
-                       test: Any, key: Any) -> dict[str, Any]:
+                       test: Any, key: Any, rest: str = "pseudo") -> dict[str, Any]:
     """Write the labels of ``train`` into ``out_dir``: the true mask of each image of ``ids``
     (:meth:`~racam.data.io.RecordDataset.true_mask`), the labels of ``base_dir`` (masks and
-    ignore bands) for the others; returns the manifest (``base_dir``'s, with ``base``,
+    ignore bands) for the others (``rest="ignore"``: a defective image without a true mask
+    gets an empty mask whose every pixel is in its ignore band); returns the manifest
+    (``base_dir``'s, with ``base``,
     ``true_mask_ids``, a ``true_mask`` flag per image and ``key``). A finished ``out_dir`` is
     returned as it is under the same ``key`` and refused (:class:`ConfigError`) under another.
     """
@@ -136,6 +139,12 @@ def write_mixed_labels(base_dir: Path, train: Any, ids: Sequence[str], out_dir: 
         name = mask_filename(rec.id)
         if rec.id in chosen:
             save_mask_png(work / "masks" / name, train.true_mask(i))
+            continue
+        if rest == "ignore" and train.labels[i] == 1:
+            shape = np.asarray(Image.open(base_dir / "masks" / name)).shape[:2]
+            (work / IGNORE).mkdir(exist_ok=True)
+            save_mask_png(work / IGNORE / name, np.ones(shape, dtype=bool))
+            save_mask_png(work / "masks" / name, np.zeros(shape, dtype=bool))
             continue
         shutil.copyfile(base_dir / "masks" / name, work / "masks" / name)
         if (base_dir / IGNORE / name).exists():

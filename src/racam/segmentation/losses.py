@@ -26,10 +26,13 @@ def segmentation_loss(name: str) -> LossFn:
       (sums over the whole batch), which counters the defect pixels' rarity without rewarding
       the easy background class (the CPU recipe).
 
-    Pixels whose target is :data:`IGNORE_INDEX` count in no term.
+    Pixels whose target is :data:`IGNORE_INDEX` count in no term; a batch with no other pixel
+    (``segmentation.train_masks_rest: ignore`` can draw one) has loss 0, not NaN.
     """
 
     def ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if not bool((y != IGNORE_INDEX).any()):
+            return logits.sum() * 0.0  # nothing to learn here; keeps the graph and gradients
         return F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX)
 
     if name == "ce":
@@ -40,5 +43,10 @@ def segmentation_loss(name: str) -> LossFn:
         classes = [1] if name == "ce+dice_defect" else None
         dice = DiceLoss(mode="multiclass", classes=classes, from_logits=True,
                         ignore_index=IGNORE_INDEX)
-        return lambda logits, y: ce(logits, y) + dice(logits, y)
+        def both(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            if not bool((y != IGNORE_INDEX).any()):
+                return logits.sum() * 0.0
+            return ce(logits, y) + dice(logits, y)
+
+        return both
     raise ConfigError(f"segmentation.loss must be one of {LOSSES}, got {name!r}")

@@ -47,8 +47,10 @@ def mixed_labels(ctx: StageContext, fold: int, base: Path,
         ctx.log(f"[racam] warning: fold {fold}: segmentation.train_masks asks for {count} "
                 f"images, only {len(ids)} have a usable true mask")
     key = {"base": read_json(base / MANIFEST).get("key"), "train_masks": s.train_masks,
-           "choice": choice, "ids": ids}
+           "choice": choice, "ids": ids,
+           **({"rest": s.train_masks_rest} if s.train_masks_rest != "pseudo" else {})}
     if distributed.is_main():
-        write_mixed_labels(base, fd.train_all, ids, out, test=fd.test, key=key)
+        write_mixed_labels(base, fd.train_all, ids, out, test=fd.test, key=key,
+                           rest=s.train_masks_rest)
     distributed.barrier()  # the folder is complete
     return out, TrainMasks(s.train_masks, choice, ids, len(eligible), str(out))

@@ -81,6 +81,8 @@ class SegmentationStage:
         drop = {"arch", "num_workers", "self_training"}
         if source == "true" or ctx.cfg.segmentation.train_mask_count() is None:
             drop.add("train_masks_choice")
+        if source == "true" or ctx.cfg.segmentation.train_masks == "none":
+            drop.add("train_masks_rest")
         if source == "true":
             drop.add("train_masks")
         seg = compat.without_added("segmentation", {
