@@ -64,7 +64,8 @@ _ADDED: dict[str, dict[str, Any]] = {
             "guided_eps": 1e-3, "pseudo_scales": [1.0], "pseudo_flips": []},
     "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
                      "defect_crop_fraction": 0.5, "channels_last": False,
-                     "precision": "auto", "compile": False, "device_cache": False},
+                     "precision": "auto", "compile": False, "device_cache": False,
+                     "gate": "none"},
 }
 
 #: The table: every key added, retired or renamed since run folders were first written.

@@ -38,6 +38,8 @@ SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
 #: Allowed values of ``classifier.precision`` and ``segmentation.precision``
 #: (:mod:`racam.precision`).
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "fp16")
+#: Allowed values of ``segmentation.gate`` (:mod:`racam.evaluation.gate`).
+SEGMENTATION_GATES: tuple[str, ...] = ("none", "classifier")
 #: Allowed values of ``data.plan`` (:mod:`racam.plan`).
 PLAN_MODES: tuple[str, ...] = ("auto", "off")
 
@@ -238,6 +240,10 @@ class SegmentationConfig:
     #: as ``classifier.device_cache`` (crops, flips and the balanced draws on the device)
     device_cache: bool = False
     self_training: int = option(0, at_least(0))
+    #: ``classifier``: a test or predicted mask is empty when the classifier's p(defect) is below
+    #: ``classifier.threshold`` (as mixed-supervision defect networks decide per image); an
+    #: evaluation and deployment rule, the network is the same. ``none``: the network's mask.
+    gate: str = option("none", one_of(SEGMENTATION_GATES, "gate"))
 
 
 @dataclass

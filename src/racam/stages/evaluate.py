@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from racam.evaluation.gate import GatedCounts, gated_per_image
 from racam.evaluation.pooling import merged_per_image, pooled
 from racam.stages.classifier import ClassifierStageResult, ClassifierSummary
 from racam.stages.context import DataProblems
@@ -19,8 +20,12 @@ from racam.stages.heatmaps import CamQualityResult
 from racam.stages.pseudo_labels import PseudoLabelResult
 from racam.stages.segmentation import SegmentationStageResult
 
-#: The pooled views of a run, in ``results.json`` and report order.
-VIEWS = ("cam_paper", "cam_deployment", "pseudo_labels", "segmentation")
+#: The pooled views of a run, in ``results.json`` and report order (``segmentation_gated``:
+#: the same network's masks emptied where the classifier calls the image good, computed when
+#: ``segmentation.gate: classifier``; :mod:`racam.evaluation.gate`).
+VIEWS = ("cam_paper", "cam_deployment", "pseudo_labels", "segmentation", "segmentation_gated")
+#: How a view is named where its key would not say it (printed summary).
+VIEW_LABELS = {"segmentation_gated": "segmentation, gated by the classifier"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +87,7 @@ class RunResults:
     calls: int | None = None
     machine: dict[str, Any] = dataclasses.field(default_factory=dict)
     world_size: int = 1
+    segmentation_gated: dict[str, Any] | None = None
 
     def view(self, name: str) -> dict[str, Any] | None:
         """One of the pooled :data:`VIEWS`."""
@@ -90,7 +96,8 @@ class RunResults:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"folds": self.folds, "classifier": self.classifier.to_json()}
-        out.update({name: self.view(name) for name in VIEWS})
+        out.update({name: self.view(name) for name in VIEWS
+                    if name != "segmentation_gated" or self.segmentation_gated is not None})
         out.update(intervals=self.intervals, stage_seconds=self.stage_seconds,
                    data=self.data.to_json(), wall_seconds_this_call=self.wall_seconds_this_call,
                    wall_seconds_all_calls=self.wall_seconds_all_calls, calls=self.calls,
@@ -105,12 +112,14 @@ class RunResults:
                    {int(k): s for k, s in v.get("stage_seconds", {}).items()},
                    DataProblems.from_json(v.get("data") or {}), v.get("wall_seconds_this_call"),
                    v.get("wall_seconds_all_calls"), v.get("calls"), v.get("machine") or {},
-                   v.get("world_size", 1))
+                   v.get("world_size", 1), v.get("segmentation_gated"))
 
 
-def summarize_run(folds: dict[int, FoldResults], **extra: Any) -> RunResults:
+def summarize_run(folds: dict[int, FoldResults], gate_threshold: float | None = None,
+                  **extra: Any) -> RunResults:
     """Pooled numbers of the folds' stage results (``extra``: the other fields of
-    :class:`RunResults`)."""
+    :class:`RunResults`); with ``gate_threshold`` (``segmentation.gate: classifier``), the
+    segmentation's counts gated by the classifier at that decision threshold too."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     labels: list[int] = sum((f.classifier.test_labels for f in folds.values()), [])
@@ -123,6 +132,7 @@ def summarize_run(folds: dict[int, FoldResults], **extra: Any) -> RunResults:
         {k: ClassifierSummary.of(f.classifier) for k, f in folds.items()},
         sum(0 if f.classifier.seconds is None else f.classifier.seconds
             for f in folds.values()))
+    gated = _gated(folds, gate_threshold)
     return RunResults(
         sorted(folds), clf,
         cam_paper=pooled(folds, lambda f: f.cam.paper if f.cam else None),
@@ -131,8 +141,39 @@ def summarize_run(folds: dict[int, FoldResults], **extra: Any) -> RunResults:
         segmentation=pooled(folds, lambda f: f.segmentation.counts),
         intervals={
             "cam_paper": iou_interval(folds, lambda f: f.cam.paper_per_image if f.cam else None),
-            "segmentation": iou_interval(folds, lambda f: f.segmentation.per_image)},
-        stage_seconds={k: f.stage_seconds() for k, f in folds.items()}, **extra)
+            "segmentation": iou_interval(folds, lambda f: f.segmentation.per_image),
+            **({"segmentation_gated": iou_interval(gated, lambda g: g.per_image)}
+               if gated else {})},
+        stage_seconds={k: f.stage_seconds() for k, f in folds.items()},
+        segmentation_gated=_gated_view(gated, gate_threshold), **extra)
+
+
+def _gated(folds: dict[int, FoldResults], threshold: float | None
+           ) -> dict[int, GatedCounts] | None:
+    """Each fold's segmentation per-image counts gated by its classifier's test probabilities
+    (:func:`racam.evaluation.gate.gated_per_image`); ``None`` without a threshold, or when a
+    fold lacks per-image counts or an image's probability."""
+    if threshold is None:
+        return None
+    out = {}
+    for k, f in folds.items():
+        per, c = f.segmentation.per_image, f.classifier
+        g = None if per is None else gated_per_image(per, c.test_ids, c.test_probs, threshold)
+        if g is None:
+            return None
+        out[k] = g
+    return out
+
+
+def _gated_view(gated: dict[int, GatedCounts] | None, threshold: float | None
+                ) -> dict[str, Any] | None:
+    """The pooled gated view: scores and counts, the decision threshold and how many test
+    images' masks the gate emptied."""
+    view = pooled(gated or {}, lambda g: g.pooled())
+    if view is None or gated is None:
+        return None
+    return {**view, "gate_threshold": threshold,
+            "emptied_images": sum(g.emptied_images for g in gated.values())}
 
 
 def iou_interval(folds: dict[int, Any], per_image: Callable[[Any], dict[str, Any] | None]

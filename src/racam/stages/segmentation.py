@@ -70,7 +70,7 @@ class SegmentationStage:
         tag = segmentation_tag(ctx.cfg, arch, source, round)
         seg = compat.without_added("segmentation", {
             k: v for k, v in dataclasses.asdict(ctx.cfg.segmentation).items()
-            if k not in ("arch", "num_workers", "self_training")})
+            if k not in ("arch", "num_workers", "self_training", "gate")})  # gate: not trained
         if round:
             seg["self_training_round"] = round
         parts = ("data", "classifier", "cam") if source == "pseudo" else ("data",)
