@@ -56,13 +56,9 @@ def run(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
 
 def demo(out: Path = typer.Option(Path("racam-demo"), "--out", help="Output folder."),
          quiet: bool = QuietOpt) -> None:
-    """The whole pipeline on the bundled KolektorSDD sample (a few minutes on 2 CPU cores)."""
-    from racam.engine import Engine
-
-    engine = Engine(load("demo", None, out), progress=not quiet)
-    results = engine.run()
-    if is_main():
-        _print_summary(results, engine.out)
+    """The whole pipeline on the bundled KolektorSDD sample (a few minutes on 2 CPU cores), read
+    as a folder dataset with its plan, as your own images are."""
+    run("demo", [], out, quiet)
 
 
 def reproduce(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
