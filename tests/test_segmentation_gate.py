@@ -177,11 +177,13 @@ def test_a_gated_run_reuses_its_network_and_reports_both(trained_run, tmp_path) 
     assert "on pseudo-labels, gated by the classifier (empty mask where p(defect) < 0.5)" in report
 
 
-def test_the_gate_is_not_in_the_network_key_and_defaults_stay_ungated() -> None:
+def test_the_gate_is_not_in_the_network_key_and_defaults_stay_ungated(trained_run) -> None:
     """The network's folder and key are the same with and without the gate; the paper and demo
     configs leave it off, the folder example turns it on."""
-    keys = [Engine(load_config("demo", {"segmentation.gate": g, "device": "cpu"}),
-                   progress=False).seg.path_key(0, "deeplabv3") for g in ("none", "classifier")]
+    keys = [Engine(load_config("demo", {**TINY, "output": str(trained_run),
+                                        "segmentation.gate": g}), progress=False,
+                   log=lambda _: None).seg.path_key(0, "deeplabv3")
+            for g in ("none", "classifier")]
     assert keys[0][0] == keys[1][0]
     assert json.dumps(keys[0][1], sort_keys=True, default=str) == json.dumps(
         keys[1][1], sort_keys=True, default=str)

@@ -49,9 +49,10 @@ def _stem(r: Record) -> str:
 
 def _digest(sample: Path, records: list[Record]) -> str:
     h = hashlib.sha256()
-    for p in sorted({*(r.image_path for r in records), *(r.mask_path for r in records),
-                     sample / "splits" / SPLIT_FILE}, key=str):
-        h.update(f"{Path(p).relative_to(sample).as_posix()}:{Path(p).stat().st_size}\n".encode())
+    files = [sample / "splits" / SPLIT_FILE, *(r.image_path for r in records),
+             *(r.mask_path for r in records if r.mask_path is not None)]
+    for p in sorted({Path(f) for f in files}):
+        h.update(f"{p.relative_to(sample).as_posix()}:{p.stat().st_size}\n".encode())
     return h.hexdigest()[:12]
 
 
