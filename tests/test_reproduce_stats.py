@@ -101,7 +101,7 @@ def _cfg(seeds, **extra):
     over = {"reproduce.seeds": seeds, "reproduce.deltas": [0, 50],
             "reproduce.methods": ["gradcam", "layercam", "racam"],
             "reproduce.supervised_archs": ["unet"], "reproduce.bootstrap_resamples": 400,
-            "data.folds": FOLDS, **KSDD_SAMPLE}
+            **KSDD_SAMPLE, "data.folds": FOLDS}
     over.update(extra)
     return load_config("demo", over)
 
