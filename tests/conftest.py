@@ -34,6 +34,18 @@ def ksdd_root() -> Path:
     return root
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _racam_cache(tmp_path_factory):
+    """racam's cache folder (the demo's folder view of the sample) in the session's temporary
+    folder, unless ``$RACAM_CACHE`` names one: tests leave the user's ``~/.cache`` alone."""
+    if os.environ.get("RACAM_CACHE"):
+        yield
+        return
+    os.environ["RACAM_CACHE"] = str(tmp_path_factory.mktemp("racam-cache"))
+    yield
+    del os.environ["RACAM_CACHE"]
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_threads() -> None:
     torch.manual_seed(0)

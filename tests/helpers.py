@@ -11,6 +11,11 @@ from torch import nn
 
 from racam.models.vgg import VGG16LeakyReLU
 
+#: ``--set`` values that read the bundled sample as KolektorSDD (the demo's data before the demo
+#: read it as a folder dataset): for tests that need its items as folds.
+KSDD_SAMPLE = {"data.dataset": "ksdd", "data.root": "builtin:ksdd_sample",
+               "data.split_file": "demo_split.pyb", "data.folds": [0], "data.plan": "off"}
+
 
 def tiny_vgg(seed: int = 0, slope: float = 0.01, dropout: float = 0.5) -> VGG16LeakyReLU:
     """A width-16 VGG16 in eval mode with non-trivial biases and default-initialised linear

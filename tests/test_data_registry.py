@@ -87,7 +87,7 @@ def test_a_registered_toy_dataset_runs_through_the_pipeline_pieces(toy, tmp_path
     with pytest.raises(ConfigError, match="already registered"):
         registry.register(ToySpec())
     cfg = load_config("demo", {"data.dataset": "toy", "data.root": None, "data.folds": [1, 2],
-                               "data.size": [4, 6]}).data
+                               "data.size": [4, 6], "data.plan": "off"}).data
     assert resolve_root(cfg) == tmp_path / "Toy"
     assert fold_list(cfg) == [1, 2]
     fd = fold_datasets(cfg, fold=1, seed=0)

@@ -22,9 +22,9 @@ from racam.engine import Engine
 from racam.layout import pseudo_key, segmentation_tag
 from racam.pseudo.labels import mask_filename
 from racam.pseudo.mixed import HeldOutLeak, check_held_out, choose_images, write_mixed_labels
+from racam.segmentation.losses import IGNORE_INDEX, segmentation_loss
 from racam.stages.mixed_labels import mixed_labels
 from racam.stages.pseudo_labels import pseudo_quality
-from racam.segmentation.losses import IGNORE_INDEX, segmentation_loss
 
 
 @pytest.fixture(scope="module")

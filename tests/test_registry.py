@@ -230,7 +230,8 @@ def test_a_method_and_a_dataset_registered_here_are_listed() -> None:
         assert "  minecam+fgbp    Mine-CAM+FGBP: layer S5, gradients under FGBP (delta)" in methods
         data = CliRunner().invoke(app, ["list", "datasets"]).output.splitlines()
         assert data[-1] == "  mine    a dataset made up here"
-        cfg = load_config("demo", {"data.dataset": "mine", "cam.method": "minecam+fgbp"})
+        cfg = load_config("demo", {"data.dataset": "mine", "cam.method": "minecam+fgbp",
+                                   "data.plan": "off"})
         assert (cfg.data.dataset, cfg.cam.method) == ("mine", "minecam+fgbp")
     assert "minecam" not in cam_registry.METHODS and "mine" not in DATASETS
 

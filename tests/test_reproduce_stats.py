@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import KSDD_SAMPLE
 
 import racam.paper.reproduce as rp
 from racam.config import load_config
@@ -100,7 +101,7 @@ def _cfg(seeds, **extra):
     over = {"reproduce.seeds": seeds, "reproduce.deltas": [0, 50],
             "reproduce.methods": ["gradcam", "layercam", "racam"],
             "reproduce.supervised_archs": ["unet"], "reproduce.bootstrap_resamples": 400,
-            "data.folds": FOLDS}
+            **KSDD_SAMPLE, "data.folds": FOLDS}
     over.update(extra)
     return load_config("demo", over)
 

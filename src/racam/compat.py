@@ -67,7 +67,7 @@ _ADDED: dict[str, dict[str, Any]] = {
                      "defect_crop_fraction": 0.5, "channels_last": False,
                      "precision": "auto", "compile": False, "device_cache": False,
                      "train_masks": "none", "train_masks_choice": "random",
-                     "train_masks_rest": "pseudo"},
+                     "train_masks_rest": "pseudo", "gate": "none"},
 }
 
 #: The table: every key added, retired or renamed since run folders were first written.

@@ -38,6 +38,8 @@ SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
 #: Allowed values of ``classifier.precision`` and ``segmentation.precision``
 #: (:mod:`racam.precision`).
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "fp16")
+#: Allowed values of ``segmentation.gate`` (:mod:`racam.evaluation.gate`).
+SEGMENTATION_GATES: tuple[str, ...] = ("none", "classifier")
 #: Allowed values of ``data.plan`` (:mod:`racam.plan`).
 PLAN_MODES: tuple[str, ...] = ("auto", "off")
 #: Allowed values of ``segmentation.train_masks_choice`` (:mod:`racam.pseudo.mixed`).
@@ -259,6 +261,11 @@ class SegmentationConfig:
     #: their pseudo-label (pseudo) or no pixel at all (ignore: their image teaches nothing
     #: pixel-wise, as mixed-supervision networks treat weakly labelled images)
     train_masks_rest: str = option("pseudo", one_of(("pseudo", "ignore"), "train_masks rest"))
+
+    #: ``classifier``: a test or predicted mask is empty when the classifier's p(defect) is below
+    #: ``classifier.threshold`` (as mixed-supervision defect networks decide per image); an
+    #: evaluation and deployment rule, the network is the same. ``none``: the network's mask.
+    gate: str = option("none", one_of(SEGMENTATION_GATES, "gate"))
 
     def __post_init__(self) -> None:
         """YAML and ``--set`` give ``train_masks: 5`` as a number: keep it as its name."""

@@ -33,6 +33,7 @@ from torch import nn
 from racam import distributed
 from racam.config import RunConfig
 from racam.errors import ConfigError
+from racam.evaluation.gate import is_gated
 from racam.io import atomic_write_json
 from racam.stages.cache import check_key
 from racam.stages.classifier import (
@@ -229,6 +230,7 @@ class Engine:
     def run(self) -> RunResults:
         """``racam run``: every stage on every fold, pooled results in ``results.json`` and a
         short report."""
+        gated = is_gated(self.cfg.segmentation.gate)  # gated counts come from per-image ones
         with CallLedger(self.out, lambda: self.stages_computed) as calls:
             self.check_stored()
             folds = {}
@@ -236,7 +238,8 @@ class Engine:
                 clf = self.classifier(k)
                 cam = (self.cam_quality(k, self.cfg.cam.method) if self.has_masks(k)
                        else None)  # without masks there is nothing to score heat maps against
-                folds[k] = FoldResults(clf, cam, self.pseudo.run(k), self.segmentation(k),
+                folds[k] = FoldResults(clf, cam, self.pseudo.run(k),
+                                       self.segmentation(k, per_image=gated),
                                        self.label_list(k))
             return self._finish(folds, calls)
 
@@ -279,8 +282,11 @@ class Engine:
         from racam.report.run_report import write_run_report
 
         fold = self.folds[0]
-        results = summarize_run(folds, data=self.ctx.data_problems(fold), **calls.summary(),
-                                machine=machine_info(), world_size=distributed.world_size())
+        gate = (self.cfg.classifier.threshold if is_gated(self.cfg.segmentation.gate)
+                else None)
+        results = summarize_run(folds, gate, data=self.ctx.data_problems(fold),
+                                **calls.summary(), machine=machine_info(),
+                                world_size=distributed.world_size())
         overlays = self.overlays(fold)  # every rank: it reads cached stages in step
         if distributed.is_main():
             atomic_write_json(self.out / "results.json", results.to_json())

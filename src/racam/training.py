@@ -42,7 +42,9 @@ from racam.precision import Precision
 RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "threshold", "precision",
                                "channels_last", "compile", "device_cache",
                                # decide whether another attempt follows, not how one trains
-                               "restarts", "min_val_auroc", "candidates"})
+                               "restarts", "min_val_auroc", "candidates",
+                               # how masks are used after training (segmentation.gate)
+                               "gate"})
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

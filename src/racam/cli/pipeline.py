@@ -14,7 +14,7 @@ def _print_summary(results, out: Path) -> None:
     """The pooled figures of a :class:`racam.stages.evaluate.RunResults`."""
     from racam.evaluation.pooling import undefined_note
     from racam.report.tables import pct
-    from racam.stages.evaluate import VIEWS
+    from racam.stages.evaluate import VIEW_LABELS, VIEWS
 
     auroc = results.classifier.test_auroc_pooled
     shown = f"{auroc:.3f}" if isinstance(auroc, float) else "n/a (one class in the test set)"
@@ -22,10 +22,11 @@ def _print_summary(results, out: Path) -> None:
     for key in VIEWS:
         r = results.view(key)
         if r:
-            typer.echo(f"{key:15s} IoU {pct(r['iou'])}  mIoU {pct(r['miou'])}  "
+            typer.echo(f"{VIEW_LABELS.get(key, key):15s} IoU {pct(r['iou'])}  "
+                       f"mIoU {pct(r['miou'])}  "
                        f"P {pct(r['precision'])}  R {pct(r['recall'])}  F1 {pct(r['f1'])}")
     for key in VIEWS:
-        note = undefined_note(key, results.view(key))
+        note = undefined_note(VIEW_LABELS.get(key, key), results.view(key))
         if note:
             typer.secho(f"warning: {note}", err=True, fg=typer.colors.YELLOW)
     typer.echo(f"report: {out / 'run-report.md'}")
@@ -55,13 +56,9 @@ def run(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,
 
 def demo(out: Path = typer.Option(Path("racam-demo"), "--out", help="Output folder."),
          quiet: bool = QuietOpt) -> None:
-    """The whole pipeline on the bundled KolektorSDD sample (a few minutes on 2 CPU cores)."""
-    from racam.engine import Engine
-
-    engine = Engine(load("demo", None, out), progress=not quiet)
-    results = engine.run()
-    if is_main():
-        _print_summary(results, engine.out)
+    """The whole pipeline on the bundled KolektorSDD sample (a few minutes on 2 CPU cores), read
+    as a folder dataset with its plan, as your own images are."""
+    run("demo", [], out, quiet)
 
 
 def reproduce(config: str = ConfigArg, set_: list[str] = SetOpt, out: Path = OutOpt,

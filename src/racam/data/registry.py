@@ -6,8 +6,9 @@ module with a :class:`~racam.data.spec.DatasetSpec` subclass plus one line in
 :data:`BUILTIN` (or a :func:`register` call in your own code); see ``docs/adding-a-dataset.md``.
 
 Dataset folders: ``data.root`` when set (``builtin:ksdd_sample`` names the KolektorSDD sample
-bundled with racam), else ``$RACAM_DATA/<root_subdir>`` of the dataset. There is no other
-default.
+bundled with racam, ``builtin:ksdd_sample_folder`` the same images as a folder dataset,
+:mod:`racam.data.sample_view`), else ``$RACAM_DATA/<root_subdir>`` of the dataset. There is no
+other default.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from racam.registry import Registry
 #: ``data.root`` values naming a dataset folder shipped with racam.
 BUILTIN_ROOTS = {"builtin:ksdd_sample": Path(__file__).resolve().parent.parent / "assets"
                  / "ksdd_sample"}
+#: ``data.root`` values naming a view of a built-in root, made on first use.
+BUILTIN_VIEWS = {"builtin:ksdd_sample_folder": "builtin:ksdd_sample"}
 #: The environment variable holding the folder of the datasets' default folders.
 DATA_ENV = "RACAM_DATA"
 
@@ -62,7 +65,12 @@ def detect(root: str | Path, default: str = "ksdd") -> str:
 
 
 def builtin_root(root: str) -> Path | None:
-    """The folder of a ``builtin:`` root shipped with racam, ``None`` for any other value."""
+    """The folder of a ``builtin:`` root shipped with racam (a view of one: built on first use,
+    :func:`racam.data.sample_view.folder_view`), ``None`` for any other value."""
+    if root in BUILTIN_VIEWS:
+        from racam.data.sample_view import folder_view
+
+        return folder_view(BUILTIN_ROOTS[BUILTIN_VIEWS[root]])
     return BUILTIN_ROOTS.get(root)
 
 

@@ -50,7 +50,9 @@ class MaskRule:
     """How a mask is derived from a network output: ``activation`` over the output's channels,
     channel ``channel`` (defect), resized ``resize`` to the image's original size, then
     ``mask = value > threshold`` (``"otsu"``: Otsu's threshold of each resized map). ``gated``:
-    the mask is empty when the image's defect probability is below the decision threshold."""
+    the mask is empty when the image's defect probability is below the decision threshold (heat
+    maps always; segmentation masks of a run with ``segmentation.gate: classifier``; absent in
+    an older ``bundle.json``: ``False``)."""
 
     source: str = "seg"
     output: str = "segmentation logits (B, 2, H, W)"
@@ -139,7 +141,8 @@ def meta_from_run(run: TrainedRun, digests: RunDigests,
                   scale: tuple[float, float] | None = None, int8: Int8Record | None = None
                   ) -> BundleMeta:
     """The metadata of ``run``: its torch checkpoints as models unless ``models`` is given (the
-    ONNX files of an export)."""
+    ONNX files of an export); its segmentation masks gated by the classifier's decision when
+    the run's ``segmentation.gate`` says so."""
     from racam import __version__
 
     if models is None:
@@ -151,7 +154,8 @@ def meta_from_run(run: TrainedRun, digests: RunDigests,
                         digests.segmentation)
     return BundleMeta(size=run.size, channels=run.channels, decision_threshold=run.threshold,
                       source=source, models=models, racam_version=__version__, opset=opset,
-                      scale=scale, int8=int8)
+                      scale=scale, int8=int8,
+                      mask=MaskRule(gated=run.cfg.segmentation.gate == "classifier"))
 
 
 def _rel(path: Path, root: Path) -> str:

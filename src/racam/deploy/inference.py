@@ -206,7 +206,9 @@ class Inferencer:
                 threshold: float | None = None) -> tuple[Tensor, Iterator[Tensor]]:
         """Defect probabilities ``(B,)`` of a batch and its bool masks at ``sizes`` (``(w, h)``
         each), by the mask rule of ``source`` (``threshold``: the decision threshold, the
-        metadata's when ``None``; it gates the ``cam`` masks)."""
+        metadata's when ``None``; it gates the ``cam`` masks, and the ``seg`` masks of a gated
+        rule, :mod:`racam.evaluation.gate`)."""
+        from racam.evaluation.gate import gate_mask
         from racam.pseudo.heatmaps import to_original_size
         from racam.pseudo.otsu import otsu_threshold
 
@@ -216,15 +218,17 @@ class Inferencer:
         if source == "seg":
             seg = self.nets.segment(x).softmax(1)[:, rule.channel]
             cut = float(rule.threshold)
-            return probs, (to_original_size(p[None], s)[0] > cut for p, s in zip(seg, sizes))
+            seg_masks = (to_original_size(p[None], s)[0] > cut for p, s in zip(seg, sizes))
+            if rule.gated:
+                seg_masks = (gate_mask(m, float(q), decision) for m, q in zip(seg_masks, probs))
+            return probs, seg_masks
         assert self._cam is not None
         heat = self._cam(x.to(self.device), targets=rule.channel).detach().float().cpu()
 
         def masks() -> Iterator[Tensor]:
             for h, s, p in zip(heat, sizes, probs):
                 big = to_original_size(h[None], s)
-                mask = big[0] > otsu_threshold(big)[0]
-                yield mask if float(p) >= decision else torch.zeros_like(mask)
+                yield gate_mask(big[0] > otsu_threshold(big)[0], float(p), decision)
 
         return probs, masks()
 
@@ -253,13 +257,21 @@ class Inferencer:
         return plan_tiles(size, (sx, sy), tile_size(self.meta.size, dynamic))
 
     def predict_large(self, image: Image.Image, x: Tensor, tiling: Tiling,
-                      tiled: bool = True) -> tuple[float, np.ndarray]:
+                      tiled: bool = True, threshold: float | None = None
+                      ) -> tuple[float, np.ndarray]:
         """Defect probability (the classifier on ``x``, the image resized to the input size)
         and the bool segmentation mask at the image's size, by tiles
         (:mod:`racam.deploy.tiles`; ``tiled=False``: the whole image at the run's scale at
-        once). Memory: the image, its copy at the run's scale, and the mask."""
+        once; a gated rule: empty, and not segmented, below ``threshold``, the metadata's
+        decision threshold when ``None``). Memory: the image, its copy at the run's scale, and
+        the mask."""
+        from racam.evaluation.gate import passes
+
         rule, norm = self.meta.mask, self.meta.normalisation
         prob = float(self.nets.classify(x[None]).softmax(1)[0, 1])
+        decision = self.meta.decision_threshold if threshold is None else threshold
+        if rule.gated and not passes(prob, decision):
+            return prob, np.zeros((image.size[1], image.size[0]), dtype=bool)
         seg = segment_scaled(image, tiling, self.meta.channels, self.nets.segment,
                              tiled=tiled, mean=norm.mean, std=norm.std, channel=rule.channel)
         return prob, upsample_threshold(seg, image.size, float(rule.threshold))

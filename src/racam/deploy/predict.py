@@ -171,7 +171,8 @@ def _predict_todo(inf: Inferencer, plan: _Plan, opts: PredictOptions, out: Path,
         plan.results[name] = pred
         tiling = inf.tiling(img.size) if opts.source == "seg" else None
         if tiling is not None:  # far larger than the input: in tiles, on its own
-            finish(_Item(img, tensor, pred), *inf.predict_large(img, tensor, tiling))
+            finish(_Item(img, tensor, pred),
+                   *inf.predict_large(img, tensor, tiling, threshold=threshold))
             del img, tensor
             continue
         batch.append(_Item(img, tensor, pred))
@@ -191,11 +192,11 @@ def predict_folder(run_dir: Path, opts: PredictOptions) -> PredictSummary:
 
     _check_options(opts)
     inf = Inferencer.open(Path(run_dir), onnx=opts.onnx, fold=opts.fold, device=opts.device)
-    inf.mask_rule(opts.source)  # refuses cam without the torch classifier
+    rule = inf.mask_rule(opts.source)  # refuses cam without the torch classifier
     threshold = inf.meta.decision_threshold if opts.threshold is None else float(opts.threshold)
     images_dir, out = Path(opts.images), open_output(Path(opts.out), opts.into_existing)
     files = list_images(images_dir, exclude=out.root)
-    extra = f"|thr={threshold:g}" if opts.source == "cam" else ""
+    extra = f"|thr={threshold:g}" if rule.gated else ""  # the decision shapes the masks
     plan = _plan(files, images_dir, out, f"{inf.backend}|{opts.source}|{inf.model_key()}{extra}")
     out.check_free(plan.writes)
     reused = len(plan.results) - sum(bool(p.error) for p in plan.results.values())

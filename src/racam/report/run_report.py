@@ -115,7 +115,10 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
             (f"{cfg.cam.method} heat map, defective test images (paper view)", "cam_paper"),
             (f"{cfg.cam.method} heat map, all test images (deployment view)", "cam_deployment"),
             ("pseudo-labels vs true masks, defective training images", "pseudo_labels"),
-            (segmentation_label(cfg.segmentation.arch, results), "segmentation")]:
+            (segmentation_label(cfg.segmentation.arch, results), "segmentation"),
+            (segmentation_label(cfg.segmentation.arch, results).replace(
+                ", all test images", ", gated by the classifier (empty mask where p(defect) < "
+                f"{cfg.classifier.threshold:g}), all test images"), "segmentation_gated")]:
         r = results.view(key)
         if r:
             table.append([label, pct(r["iou"]), interval_text(results.intervals.get(key)),
@@ -125,6 +128,7 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
                 notes.append(f"- {note}")
     lines += [md_table(["what", "defect IoU", "defect IoU 95% CI", "mIoU", "precision",
                         "recall", "F1"], table),
+              *_gate_line(results),
               "95% CI: percentile bootstrap of the pooled IoU over the test images of all folds "
               "(`racam.evaluation.bootstrap`); it covers the choice of test images for this "
               "trained run, not the training. `-`: not computed.", ""]
@@ -147,6 +151,16 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
     atomic_write_text(out / "run-report.md", text)
     write_html(text, out / "run-report.html", title=f"racam run: {cfg.name}")
     return out / "run-report.md"
+
+
+def _gate_line(results: RunResults) -> list[str]:
+    """What the gated row means (``segmentation.gate: classifier``), when it is there."""
+    g = results.segmentation_gated
+    if not g:
+        return []
+    return [f"Gated: the same network, its mask emptied on the {g['emptied_images']} test "
+            "image(s) the classifier calls good (`segmentation.gate: classifier`; predict and "
+            "export bundles apply the same rule).", ""]
 
 
 def _wall_line(results: RunResults) -> list[str]:

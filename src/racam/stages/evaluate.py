@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from racam.evaluation.gate import GatedCounts, gated_per_image
 from racam.evaluation.pooling import merged_per_image, pooled
 from racam.stages.classifier import ClassifierStageResult, ClassifierSummary
 from racam.stages.context import DataProblems
@@ -20,8 +21,12 @@ from racam.stages.label_next import LabelNextResult
 from racam.stages.pseudo_labels import PseudoLabelResult
 from racam.stages.segmentation import SegmentationStageResult
 
-#: The pooled views of a run, in ``results.json`` and report order.
-VIEWS = ("cam_paper", "cam_deployment", "pseudo_labels", "segmentation")
+#: The pooled views of a run, in ``results.json`` and report order (``segmentation_gated``:
+#: the same network's masks emptied where the classifier calls the image good, computed when
+#: ``segmentation.gate: classifier``; :mod:`racam.evaluation.gate`).
+VIEWS = ("cam_paper", "cam_deployment", "pseudo_labels", "segmentation", "segmentation_gated")
+#: How a view is named where its key would not say it (printed summary).
+VIEW_LABELS = {"segmentation_gated": "segmentation, gated by the classifier"}
 #: Rows of each fold's label-next list kept in ``results.json`` and the report.
 LABEL_NEXT_SHOWN = 10
 
@@ -92,6 +97,7 @@ class RunResults:
     world_size: int = 1
     train_masks: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     label_next: dict[int, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    segmentation_gated: dict[str, Any] | None = None
 
     def view(self, name: str) -> dict[str, Any] | None:
         """One of the pooled :data:`VIEWS`."""
@@ -100,7 +106,8 @@ class RunResults:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"folds": self.folds, "classifier": self.classifier.to_json()}
-        out.update({name: self.view(name) for name in VIEWS})
+        out.update({name: self.view(name) for name in VIEWS
+                    if name != "segmentation_gated" or self.segmentation_gated is not None})
         out.update(intervals=self.intervals, stage_seconds=self.stage_seconds,
                    data=self.data.to_json(), wall_seconds_this_call=self.wall_seconds_this_call,
                    wall_seconds_all_calls=self.wall_seconds_all_calls, calls=self.calls,
@@ -118,12 +125,15 @@ class RunResults:
                    v.get("wall_seconds_all_calls"), v.get("calls"), v.get("machine") or {},
                    v.get("world_size", 1),
                    train_masks={int(k): t for k, t in (v.get("train_masks") or {}).items()},
-                   label_next={int(k): r for k, r in (v.get("label_next") or {}).items()})
+                   label_next={int(k): r for k, r in (v.get("label_next") or {}).items()},
+                   segmentation_gated=v.get("segmentation_gated"))
 
 
-def summarize_run(folds: dict[int, FoldResults], **extra: Any) -> RunResults:
+def summarize_run(folds: dict[int, FoldResults], gate_threshold: float | None = None,
+                  **extra: Any) -> RunResults:
     """Pooled numbers of the folds' stage results (``extra``: the other fields of
-    :class:`RunResults`)."""
+    :class:`RunResults`); with ``gate_threshold`` (``segmentation.gate: classifier``), the
+    segmentation's counts gated by the classifier at that decision threshold too."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     labels: list[int] = sum((f.classifier.test_labels for f in folds.values()), [])
@@ -136,6 +146,7 @@ def summarize_run(folds: dict[int, FoldResults], **extra: Any) -> RunResults:
         {k: ClassifierSummary.of(f.classifier) for k, f in folds.items()},
         sum(0 if f.classifier.seconds is None else f.classifier.seconds
             for f in folds.values()))
+    gated = _gated(folds, gate_threshold)
     return RunResults(
         sorted(folds), clf,
         cam_paper=pooled(folds, lambda f: f.cam.paper if f.cam else None),
@@ -144,12 +155,43 @@ def summarize_run(folds: dict[int, FoldResults], **extra: Any) -> RunResults:
         segmentation=pooled(folds, lambda f: f.segmentation.counts),
         intervals={
             "cam_paper": iou_interval(folds, lambda f: f.cam.paper_per_image if f.cam else None),
-            "segmentation": iou_interval(folds, lambda f: f.segmentation.per_image)},
+            "segmentation": iou_interval(folds, lambda f: f.segmentation.per_image),
+            **({"segmentation_gated": iou_interval(gated, lambda g: g.per_image)}
+               if gated else {})},
         stage_seconds={k: f.stage_seconds() for k, f in folds.items()},
         train_masks={k: f.segmentation.train_masks for k, f in folds.items()
                      if f.segmentation.train_masks is not None},
         label_next={k: f.label_next.rows[:LABEL_NEXT_SHOWN] for k, f in folds.items()
-                    if f.label_next is not None}, **extra)
+                    if f.label_next is not None},
+        segmentation_gated=_gated_view(gated, gate_threshold), **extra)
+
+
+def _gated(folds: dict[int, FoldResults], threshold: float | None
+           ) -> dict[int, GatedCounts] | None:
+    """Each fold's segmentation per-image counts gated by its classifier's test probabilities
+    (:func:`racam.evaluation.gate.gated_per_image`); ``None`` without a threshold, or when a
+    fold lacks per-image counts or an image's probability."""
+    if threshold is None:
+        return None
+    out = {}
+    for k, f in folds.items():
+        per, c = f.segmentation.per_image, f.classifier
+        g = None if per is None else gated_per_image(per, c.test_ids, c.test_probs, threshold)
+        if g is None:
+            return None
+        out[k] = g
+    return out
+
+
+def _gated_view(gated: dict[int, GatedCounts] | None, threshold: float | None
+                ) -> dict[str, Any] | None:
+    """The pooled gated view: scores and counts, the decision threshold and how many test
+    images' masks the gate emptied."""
+    view = pooled(gated or {}, lambda g: g.pooled())
+    if view is None or gated is None:
+        return None
+    return {**view, "gate_threshold": threshold,
+            "emptied_images": sum(g.emptied_images for g in gated.values())}
 
 
 def iou_interval(folds: dict[int, Any], per_image: Callable[[Any], dict[str, Any] | None]

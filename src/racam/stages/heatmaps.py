@@ -40,14 +40,11 @@ class CamQualityResult(StageResult):
 
 def per_image_counts(items: list[tuple[str, Any]]) -> dict[str, list[int]]:
     """``{image id: [tp, fp, fn, tn]}`` of ``(id, Counts)`` pairs; a repeated id gets ``#n``
-    appended, so no image's counts are lost."""
-    out: dict[str, list[int]] = {}
-    for i, c in items:
-        key, n = str(i), 1
-        while key in out:
-            key, n = f"{i}#{n}", n + 1
-        out[key] = [int(c.tp), int(c.fp), int(c.fn), int(c.tn)]
-    return out
+    appended (:func:`racam.evaluation.gate.unique_ids`), so no image's counts are lost."""
+    from racam.evaluation.gate import unique_ids
+
+    keys = unique_ids([i for i, _ in items])
+    return {k: [int(c.tp), int(c.fp), int(c.fn), int(c.tn)] for k, (_, c) in zip(keys, items)}
 
 
 class HeatmapStage:

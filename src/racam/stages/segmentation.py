@@ -86,7 +86,8 @@ class SegmentationStage:
         if source == "true":
             drop.add("train_masks")
         seg = compat.without_added("segmentation", {
-            k: v for k, v in dataclasses.asdict(ctx.cfg.segmentation).items() if k not in drop})
+            k: v for k, v in dataclasses.asdict(ctx.cfg.segmentation).items()
+            if k not in drop | {"gate"}})  # gate: an evaluation rule, not trained
         if round:
             seg["self_training_round"] = round
         parts = ("data", "classifier", "cam") if source == "pseudo" else ("data",)
