@@ -129,5 +129,7 @@ class LabelNextStage:
         """``fold<k>/label-next.csv`` (atomically; rank 0)."""
         path = self.ctx.fold_dir(fold) / CSV_NAME
         if distributed.is_main():
-            atomic_write_text(path, csv_text(result.ranked()))
+            text = csv_text(result.ranked())
+            if not path.is_file() or path.read_text() != text:  # unchanged: left as it is
+                atomic_write_text(path, text)
         return path
