@@ -264,7 +264,7 @@ def notes_for(fp: Fingerprint) -> tuple[str, ...]:
                      f"{fp.max_size[0]}x{fp.max_size[1]}): every image is resized to the input "
                      "size")
     if fp.has_masks:
-        notes.append(f"masks/ holds {fp.masks} masks: used only to score, never by the plan")
+        notes.append(f"masks/ holds {fp.masks} masks: the plan never reads them")
     if fp.unreadable:
         notes.append(f"{len(fp.unreadable)} image(s) whose header cannot be read are left out "
                      f"(first: {fp.unreadable[0]})")

@@ -16,7 +16,7 @@ th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 img { max-width: 100%; }
 code, pre { background: #f4f4f4; }
-pre { padding: 0.6em; overflow-x: auto; }
+pre { padding: 0.6em; overflow-x: auto; white-space: pre-wrap; }
 """
 
 
