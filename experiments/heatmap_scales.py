@@ -47,7 +47,8 @@ def score(runs: Path, fold: int, cfg_name: str, overrides: dict, methods: list[s
           scales: list[float], split: str = "test") -> dict[tuple[str, float], np.ndarray]:
     """Per-image paper-view counts of every method at every scale on the fold's defective
     ``split`` images (``train``: the training images, as the pseudo-label stage sees them)."""
-    cfg = load_config(cfg_name, overrides)
+    # the config's own cam.scales / flips off: this script applies each scale itself
+    cfg = load_config(cfg_name, {**overrides, "cam.scales": [1.0], "cam.flips": []})
     parts = fold_datasets(cfg.data, fold, cfg.seed)
     ds = parts.test if split == "test" else parts.train_all
     clf = json.loads((runs / f"fold{fold}" / "classifier" / "result.json").read_text())
