@@ -211,3 +211,26 @@ def test_a_batch_with_every_pixel_ignored_has_loss_zero_not_nan() -> None:
         assert torch.isfinite(logits.grad).all()
     y[0, 0, 0] = 1  # one pixel to learn: a real loss again
     assert float(segmentation_loss("ce+dice_defect")(logits, y).detach()) > 0
+
+
+def test_rest_ignore_without_any_true_mask_falls_back_to_the_pseudo_labels(folder) -> None:
+    """With no true mask in training, ``train_masks_rest: ignore`` would leave every defective
+    image out of the pixel loss: the labels are then the pseudo-labels, with a log line."""
+    import shutil
+
+    root, _, out = folder
+    bare = out.parent / "bare-ds"
+    if not bare.exists():
+        shutil.copytree(root, bare, ignore=shutil.ignore_patterns("masks"))
+    lines: list[str] = []
+    over = tiny_folder_overrides(bare, out.parent / "bare-run")
+    over.update({"segmentation.train_masks": "all", "segmentation.train_masks_rest": "ignore"})
+    pipe = Engine(load_config("folder-example", over), progress=False, log=lines.append)
+    pipe.pseudo_labels()
+    base = pipe.pseudo_dir(0)
+    mixed, chosen = mixed_labels(pipe.ctx, 0, base)
+    assert chosen.ids == [] and any("no training image has a true mask" in x for x in lines)
+    for rec in pipe.data(0).train_all.records:
+        name = mask_filename(rec.id)
+        assert (read_mask(mixed / "masks" / name) == read_mask(base / "masks" / name)).all()
+    assert not (mixed / "ignore").exists()

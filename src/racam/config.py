@@ -259,7 +259,8 @@ class SegmentationConfig:
     train_masks_choice: str = option("random", one_of(TRAIN_MASK_CHOICES, "train_masks choice"))
     #: The defective training images without a true mask (with train_masks all or N): learn
     #: their pseudo-label (pseudo) or no pixel at all (ignore: their image teaches nothing
-    #: pixel-wise, as mixed-supervision networks treat weakly labelled images)
+    #: pixel-wise, as mixed-supervision networks treat weakly labelled images; with no true
+    #: mask at all, pseudo)
     train_masks_rest: str = option("pseudo", one_of(("pseudo", "ignore"), "train_masks rest"))
 
     #: ``classifier``: a test or predicted mask is empty when the classifier's p(defect) is below

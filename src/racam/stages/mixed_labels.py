@@ -46,11 +46,15 @@ def mixed_labels(ctx: StageContext, fold: int, base: Path,
     if count is not None and len(ids) < count:
         ctx.log(f"[racam] warning: fold {fold}: segmentation.train_masks asks for {count} "
                 f"images, only {len(ids)} have a usable true mask")
+    rest = s.train_masks_rest
+    if rest == "ignore" and not ids:  # ignoring every defective image would teach no defect
+        rest = "pseudo"
+        ctx.log(f"[racam] fold {fold}: no training image has a true mask, so every defective "
+                "one learns its pseudo-label (segmentation.train_masks_rest: ignore needs one)")
     key = {"base": read_json(base / MANIFEST).get("key"), "train_masks": s.train_masks,
-           "choice": choice, "ids": ids,
-           **({"rest": s.train_masks_rest} if s.train_masks_rest != "pseudo" else {})}
+           "choice": choice, "ids": ids, **({"rest": rest} if rest != "pseudo" else {})}
     if distributed.is_main():
         write_mixed_labels(base, fd.train_all, ids, out, test=fd.test, key=key,
-                           rest=s.train_masks_rest)
+                           rest=rest)
     distributed.barrier()  # the folder is complete
     return out, TrainMasks(s.train_masks, choice, ids, len(eligible), str(out))
