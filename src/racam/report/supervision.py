@@ -38,13 +38,14 @@ def label_next_section(results: RunResults) -> list[str]:
     """The top of each fold's label-next list (none computed: no section)."""
     if not results.label_next:
         return []
-    lines = ["## Label these next", "",
-             "Defective training images whose true mask would help most, from image labels "
-             "alone: where the pseudo-label and the segmentation network's mask disagree most "
-             "(score = 1 - IoU of the two; ties: the lower classifier probability first; the "
-             "network of `train_masks: none`, or of this run without the images that learned "
-             "their true mask). Full list: `fold<k>/label-next.csv`; label the top N and train "
-             "again (`segmentation.train_masks`).",
+    lines = ["## Where the pseudo-labels and the network disagree", "",
+             "Defective training images ranked from image labels alone by how much the "
+             "pseudo-label and the segmentation network's mask disagree (score = 1 - IoU of the "
+             "two; ties: the lower classifier probability first; the network of `train_masks: "
+             "none`, or of this run without the images that learned their true mask): the "
+             "pseudo-labels most worth a look. Full list: `fold<k>/label-next.csv`. As an order "
+             "in which to draw true masks it did worse than a random draw on KolektorSDD "
+             "(docs/results.md), so `segmentation.train_masks_choice` defaults to `random`.",
              ""]
     for k, rows in sorted(results.label_next.items()):
         lines += [f"Fold {k}:", "",
