@@ -218,7 +218,12 @@ def test_a_runs_pseudo_labels_export_as_they_are(trained_run, tmp_path) -> None:
     --images, every mask comes back from pycocotools' reader pixel for pixel."""
     from pycocotools.coco import COCO
 
-    (manifest,) = sorted(trained_run.glob("fold0/pseudo/*/manifest.json"))
+    from racam.config import load_config
+    from racam.layout import pseudo_key
+
+    # the heat maps' pseudo-labels (the folder also holds the network's masks of the list)
+    manifest = trained_run / "fold0" / "pseudo" / pseudo_key(
+        load_config(trained_run / "config.json")) / "manifest.json"
     out = tmp_path / "pseudo.json"
     code, stdout, err = racam("masks", "export", manifest.parent, "--out", out, "--rle")
     assert code == 0, err

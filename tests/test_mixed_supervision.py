@@ -205,12 +205,14 @@ def test_a_batch_with_every_pixel_ignored_has_loss_zero_not_nan() -> None:
     logits = torch.randn(2, 2, 8, 8, requires_grad=True)
     y = torch.full((2, 8, 8), IGNORE_INDEX, dtype=torch.long)
     for name in ("ce", "ce+dice_defect"):
-        loss = segmentation_loss(name)(logits, y)
+        loss = segmentation_loss(name, whole_batches_ignored=True)(logits, y)
         assert float(loss.detach()) == 0.0
         loss.backward()
         assert torch.isfinite(logits.grad).all()
-    y[0, 0, 0] = 1  # one pixel to learn: a real loss again
-    assert float(segmentation_loss("ce+dice_defect")(logits, y).detach()) > 0
+    y[0, 0, 0] = 1  # one pixel to learn: a real loss again, the mean of torch's rule
+    safe = segmentation_loss("ce+dice_defect", whole_batches_ignored=True)(logits, y)
+    plain = segmentation_loss("ce+dice_defect")(logits, y)
+    assert float(safe.detach()) > 0 and torch.allclose(safe, plain)
 
 
 def test_rest_ignore_without_any_true_mask_falls_back_to_the_pseudo_labels(folder) -> None:

@@ -257,7 +257,9 @@ def _train_epochs(s: _Setup, model: nn.Module, optimizer: torch.optim.Optimizer,
     cfg, dev = s.cfg, s.device
     d = _draws(s, train_ds)
     st = TrainStep(CompiledForward(model, cfg.compile, "segmentation"), optimizer, scaler, dev,
-               s.precision, bool(cfg.channels_last), segmentation_loss(cfg.loss))
+               s.precision, bool(cfg.channels_last),
+               segmentation_loss(cfg.loss, whole_batches_ignored=cfg.train_masks_rest == "ignore"
+                                 and cfg.train_masks != "none"))
     schedule = StepSchedule(optimizer, cfg.lr, cfg.schedule, cfg.epochs)
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="segmentation",
                disable=not s.progress)

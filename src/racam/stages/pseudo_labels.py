@@ -13,7 +13,7 @@ import torch
 from racam import compat, distributed
 from racam.io import read_json
 from racam.layout import pseudo_key
-from racam.stages.classifier import ClassifierStage, pseudo_labels_key
+from racam.stages.classifier import ClassifierStage
 from racam.stages.context import StageContext
 from racam.stages.folds import FoldData
 from racam.stages.heatmaps import HeatmapStage
@@ -57,8 +57,10 @@ class PseudoLabelStage:
         return self.ctx.fold_dir(fold) / "pseudo" / pseudo_key(self.ctx.cfg)
 
     def key(self, fold: int) -> dict[str, Any]:
-        digest = self.ctx.inputs(fold, lambda: self.classifier.checkpoint(fold))["checkpoint"]
-        return pseudo_labels_key(self.ctx, fold, digest)
+        """The stage key: :func:`~racam.stages.classifier.pseudo_labels_key` of the fold's
+        kept classifier (the key its candidates' masks are kept under)."""
+        return {**self.ctx.key("data", "classifier", "cam"),
+                "inputs": self.ctx.inputs(fold, lambda: self.classifier.checkpoint(fold))}
 
     def run(self, fold: int) -> PseudoLabelResult:
         """The fold's pseudo-labels: stored, or written and scored."""
