@@ -7,6 +7,7 @@ original size; paper view: defective test images): pooled defect IoU per method 
 the paired bootstrap interval of (scale s - scale 1) over the images
 (racam.evaluation.bootstrap.paired_bootstrap_iou_difference). Nothing here chooses a setting.
 
+``--average 1 1.5 2`` also scores the mean of those scales' maps (printed as scale 0).
 ``--split train`` scores the defective training images instead (the pseudo-label view where
 the config's pseudo-label rule is plain Otsu) and prints the share of pixels each scale marks,
 a label-free quantity.
@@ -43,8 +44,13 @@ def per_image(result: dict) -> tuple[list[str], np.ndarray]:
     return ids, np.array([[c.tp, c.fp, c.fn, c.tn] for _, c in items])
 
 
+#: the "scale" under which the mean of the ``--average`` scales' maps is reported
+AVERAGE = 0.0
+
+
 def score(runs: Path, fold: int, cfg_name: str, overrides: dict, methods: list[str],
-          scales: list[float], split: str = "test") -> dict[tuple[str, float], np.ndarray]:
+          scales: list[float], split: str = "test", average: list[float] | None = None
+          ) -> dict[tuple[str, float], np.ndarray]:
     """Per-image paper-view counts of every method at every scale on the fold's defective
     ``split`` images (``train``: the training images, as the pseudo-label stage sees them)."""
     # the config's own cam.scales / flips off: this script applies each scale itself
@@ -59,7 +65,8 @@ def score(runs: Path, fold: int, cfg_name: str, overrides: dict, methods: list[s
         cam = build_run_cam(cfg, model.eval(), method)
         ref_ids: list[str] | None = None
         for s in scales:
-            r = evaluate_cam(tta_cam(cam, [s]), ds, probs, batch_size=cfg.cam.batch_size)
+            parts = average if s == AVERAGE else [s]
+            r = evaluate_cam(tta_cam(cam, parts), ds, probs, batch_size=cfg.cam.batch_size)
             ids, counts = per_image(r)
             assert ref_ids is None or ids == ref_ids
             ref_ids = ids
@@ -80,6 +87,8 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["racam"])
     ap.add_argument("--scales", nargs="+", type=float, default=[1.0, 2.0])
     ap.add_argument("--split", choices=["test", "train"], default="test")
+    ap.add_argument("--average", nargs="+", type=float,
+                    help="also score the mean of these scales' maps (reported as scale 0)")
     ap.add_argument("--save", type=Path, help="write every per-image count array to this .npz")
     ap.add_argument("--pairs", nargs=2, action="append", default=[], metavar=("A", "B"),
                     help="also print method A minus method B at each scale, folds pooled")
@@ -87,8 +96,10 @@ def main() -> None:
     import yaml
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     torch.set_grad_enabled(True)
+    if args.average:
+        args.scales = [*args.scales, AVERAGE]
     per_fold = [score(args.runs, f, args.config, overrides, args.methods, args.scales,
-                      args.split)
+                      args.split, args.average)
                 for f in args.fold]
     if args.save:
         np.savez_compressed(args.save, **{f"fold{f}_{m}_s{s:g}": c for f, p in

@@ -121,7 +121,7 @@ def test_config_keys_name_the_pseudo_label_folder_and_are_checked() -> None:
         load_config("ksdd-cpu", {"cam.flips": ["d"]})
     with pytest.raises(ConfigError, match="cam.scales"):
         load_config("ksdd-cpu", {"cam.scales": [-1.0]})
-    assert pseudo_key(load_config("ksdd-cpu")).endswith("-s2-otsu2")  # the config's own
+    assert pseudo_key(load_config("ksdd-cpu")).endswith("-s1_1.5_2-otsu2")  # the config's own
 
 
 
