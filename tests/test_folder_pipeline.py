@@ -37,5 +37,5 @@ def test_folder_dataset_without_masks_runs_end_to_end(tmp_path) -> None:
     n_train = manifest["num_images"]
     assert manifest["num_defective"] == sum(e["label"] for e in manifest["images"]) > 0
     assert len(list((out / "fold0/pseudo/racam-d50/masks").glob("*.png"))) == n_train
-    assert (out / "fold0/segmentation/unet-racam-d50-tmall/last.pt").is_file()
+    assert (out / "fold0/segmentation/unet-racam-d50-tmall-restignore/last.pt").is_file()
     assert (out / "run-report.md").is_file() and (out / "overlays.png").is_file()

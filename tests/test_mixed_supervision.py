@@ -35,7 +35,10 @@ def folder(ksdd_root, tmp_path_factory) -> tuple[Path, dict[str, list[str]], Pat
 
 
 def engine(folder, **seg) -> Engine:
+    """folder-example on the small folder, with ``segmentation.<key>`` from ``seg``;
+    ``train_masks_rest`` is ``pseudo`` unless given (folder-example's own is ``ignore``)."""
     root, _, out = folder
+    seg.setdefault("train_masks_rest", "pseudo")
     over = tiny_folder_overrides(root, out)
     over.update({f"segmentation.{k}": v for k, v in seg.items()})
     return Engine(load_config("folder-example", over), progress=False, log=lambda _: None)
@@ -61,6 +64,7 @@ def test_none_keeps_the_old_tag_and_key(folder) -> None:
         assert c.segmentation.train_masks == "none"
         assert "-tm" not in segmentation_tag(c)
     assert load_config("folder-example").segmentation.train_masks == "all"
+    assert load_config("folder-example").segmentation.train_masks_rest == "ignore"
 
 
 def test_a_count_names_the_network_and_its_key(folder) -> None:
