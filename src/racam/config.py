@@ -44,6 +44,8 @@ SEGMENTATION_GATES: tuple[str, ...] = ("none", "classifier")
 PLAN_MODES: tuple[str, ...] = ("auto", "off")
 #: Allowed values of ``segmentation.train_masks_choice`` (:mod:`racam.pseudo.mixed`).
 TRAIN_MASK_CHOICES: tuple[str, ...] = ("random", "ranked")
+#: Allowed values of ``segmentation.crop_centres`` (:mod:`racam.segmentation.crops`).
+CROP_CENTRES: tuple[str, ...] = ("defective_images", "defect_pixels")
 
 
 def train_masks_rule(value: str) -> str | None:
@@ -243,6 +245,11 @@ class SegmentationConfig:
     schedule: str = option("constant", one_of(SCHEDULES, "schedule"))
     crop: tuple[int, int] | None = option(None, at_least(1))
     defect_crop_fraction: float = option(0.5, within(0, 1))
+    #: which images the defect-centred crops are drawn from: every image labelled defective
+    #: (``defective_images``; one with an empty mask gets a uniform window) or only those whose
+    #: training mask has a defect pixel (``defect_pixels``: with ``train_masks_rest: ignore``,
+    #: the images with a true mask, so a few masks fill every defect-centred crop)
+    crop_centres: str = option("defective_images", one_of(CROP_CENTRES, "crop_centres"))
     channels_last: bool = False
     #: as ``classifier.precision`` (``bf16`` is what the CPU recipe trains under)
     precision: str = option("auto", one_of(PRECISIONS, "precision"))

@@ -4,7 +4,10 @@ Thin defects cover well under 1 % of a KolektorSDD image; whole-image batches gi
 almost no defect pixels per step. Cropping concentrates them: each draw of
 :class:`DefectCropDataset` is a ``crop = (width, height)`` window of a training image, and a share
 ``defect_fraction`` of the draws is centred on a uniformly drawn defect pixel of an image whose
-mask is non-empty; the other draws take a uniformly drawn image and window position. Windows are
+label is 1 (``centres="defective_images"``; an empty mask gets a uniform window) or whose mask
+has a defect pixel (``centres="defect_pixels"``: images wholly ignored, as the defective images
+without a true mask under ``segmentation.train_masks_rest: ignore``, are left to the uniform
+draws); the other draws take a uniformly drawn image and window position. Windows are
 clamped inside the image (an image smaller than the window is zero-padded), then flipped
 left-right and up-down with probability 1/2 each.
 
@@ -37,10 +40,12 @@ class DefectCropDataset(Dataset):
         seed: base seed; call :meth:`set_epoch` before each epoch.
         labels: image-level labels of ``base`` (``None``: read ``base.labels``); only images
             labelled 1 are searched for defect pixels.
+        centres: ``defective_images`` or ``defect_pixels`` (see the module docstring).
     """
 
     def __init__(self, base: Dataset, crop: tuple[int, int], defect_fraction: float,
-                 num_samples: int, seed: int = 0, labels: list[int] | None = None) -> None:
+                 num_samples: int, seed: int = 0, labels: list[int] | None = None,
+                 centres: str = "defective_images") -> None:
         if not 0.0 <= defect_fraction <= 1.0:
             raise ConfigError(f"segmentation.defect_crop_fraction must be in [0, 1], "
                               f"got {defect_fraction}")
@@ -56,8 +61,13 @@ class DefectCropDataset(Dataset):
         self.n_images = len(base)  # type: ignore[arg-type]  # torch's Dataset type has no __len__
         if self.n_images == 0:
             raise DataError("segmentation training set is empty")
-        self.positives = [i for i, y in enumerate(self.labels) if y == 1]
         self._cache: dict[int, tuple[Sample, np.ndarray]] = {}
+        self.positives = [i for i, y in enumerate(self.labels) if y == 1]
+        if centres == "defect_pixels":
+            self.positives = [i for i in self.positives if len(self._load(i)[1])]
+        elif centres != "defective_images":
+            raise ConfigError(f"segmentation.crop_centres must be defective_images or "
+                              f"defect_pixels, got {centres!r}")
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose draws ``__getitem__`` returns."""

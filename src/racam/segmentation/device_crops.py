@@ -44,7 +44,7 @@ class DeviceCropSampler:
     """
 
     def __init__(self, cache: DeviceCache, crop: tuple[int, int], defect_fraction: float,
-                 num_samples: int, seed: int = 0) -> None:
+                 num_samples: int, seed: int = 0, centres: str = "defective_images") -> None:
         if not 0.0 <= defect_fraction <= 1.0:
             raise ConfigError(f"segmentation.defect_crop_fraction must be in [0, 1], "
                               f"got {defect_fraction}")
@@ -59,7 +59,10 @@ class DeviceCropSampler:
         self.num_samples = int(num_samples)
         self.seed = int(seed)
         dev = cache.device
-        self.positives = (cache.labels == 1).nonzero()[:, 0]
+        positive = cache.labels == 1
+        if centres == "defect_pixels":  # as DefectCropDataset: images with a defect pixel
+            positive = positive & cache.masks.flatten(1).any(1)
+        self.positives = positive.nonzero()[:, 0]
         coords = cache.masks[self.positives].nonzero()  # (M, 3): positive #, row, col (once)
         self.coords = coords if len(coords) else torch.zeros(1, 3, dtype=torch.long, device=dev)
         self.counts = torch.bincount(coords[:, 0], minlength=len(self.positives))

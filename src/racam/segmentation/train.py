@@ -243,10 +243,11 @@ def _draws(s: _Setup, train_ds: Dataset) -> _Draws:
     if cfg.device_cache:
         cache = DeviceCache.build(train_ds, s.device, masks=True, num_workers=cfg.num_workers)
         on_device = cache if cfg.crop is None else DeviceCropSampler(
-            cache, cfg.crop, cfg.defect_crop_fraction, n, seed=s.seed)
+            cache, cfg.crop, cfg.defect_crop_fraction, n, seed=s.seed,
+            centres=cfg.crop_centres)
     elif cfg.crop is not None:
         crops = DefectCropDataset(train_ds, cfg.crop, cfg.defect_crop_fraction, n, seed=s.seed,
-                                  labels=labels)
+                                  labels=labels, centres=cfg.crop_centres)
     return _Draws(labels, crops, on_device, n // cfg.batch_size)
 
 
