@@ -105,7 +105,8 @@ def test_bad_yaml_names_file(tmp_path) -> None:
      r"number of images >= 1, got '0'"),
     ("segmentation.train_masks", "some", r"segmentation\.train_masks: expected none, all"),
     ("segmentation.train_masks_choice", "best",
-     r"segmentation\.train_masks_choice: unknown train_masks choice 'best'"),
+     r"segmentation\.train_masks_choice: unknown train_masks choice 'best'; choose one "
+     r"of random, ranked, typical \("),
     # rules between keys
     ("classifier.backbone", "efficientnet_lite0",
      r"classifier\.batch_norm: applies to the vgg16, vgg16_narrow backbones, not "

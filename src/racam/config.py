@@ -43,7 +43,7 @@ SEGMENTATION_GATES: tuple[str, ...] = ("none", "classifier")
 #: Allowed values of ``data.plan`` (:mod:`racam.plan`).
 PLAN_MODES: tuple[str, ...] = ("auto", "off")
 #: Allowed values of ``segmentation.train_masks_choice`` (:mod:`racam.pseudo.mixed`).
-TRAIN_MASK_CHOICES: tuple[str, ...] = ("random", "ranked")
+TRAIN_MASK_CHOICES: tuple[str, ...] = ("random", "ranked", "typical")
 #: Allowed values of ``segmentation.crop_centres`` (:mod:`racam.segmentation.crops`).
 CROP_CENTRES: tuple[str, ...] = ("defective_images", "defect_pixels")
 
@@ -260,8 +260,10 @@ class SegmentationConfig:
     self_training: int = option(0, at_least(0))
     #: true masks in training (mixed supervision, :mod:`racam.pseudo.mixed`): ``none`` (masks
     #: only evaluate), ``all`` or ``N`` defective training images per fold replace their
-    #: pseudo-label by their true mask; ``N`` are picked ``random`` (seed + fold) or ``ranked``
-    #: (the top of ``fold<k>/label-next.csv`` of the run with ``train_masks: none``)
+    #: pseudo-label by their true mask; ``N`` are picked ``random`` (seed + fold), ``ranked``
+    #: (the top of ``fold<k>/label-next.csv`` of the run with ``train_masks: none``) or
+    #: ``typical`` (the most typical image of each of ``N`` k-means clusters of the
+    #: classifier's pooled features, :mod:`racam.pseudo.typical`: typical and diverse)
     train_masks: str = option("none", train_masks_rule)
     train_masks_choice: str = option("random", one_of(TRAIN_MASK_CHOICES, "train_masks choice"))
     #: The defective training images without a true mask (with train_masks all or N): learn

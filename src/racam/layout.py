@@ -33,8 +33,8 @@ def pseudo_key(cfg: RunConfig) -> str:
 
 def train_masks_tag(cfg: RunConfig) -> str | None:
     """How ``segmentation.train_masks`` names folders: ``None`` for ``none`` (names as before
-    the key existed), ``all``, or ``<N>-random`` / ``<N>-ranked``; ``-restignore`` added with
-    ``train_masks_rest: ignore``."""
+    the key existed), ``all``, or ``<N>-<choice>`` (``random``, ``ranked``, ``typical``);
+    ``-restignore`` added with ``train_masks_rest: ignore``."""
     s = cfg.segmentation
     if s.train_masks == "none":
         return None

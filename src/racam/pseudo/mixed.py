@@ -2,7 +2,8 @@
 except for chosen defective training images whose true mask replaces their pseudo-label.
 
 :func:`choose_images` picks the images (``all`` of those with a usable true mask, ``N`` of
-them at random, seeded, or the top ``N`` of a ranking such as ``fold<k>/label-next.csv``);
+them at random, seeded, the top ``N`` of a ranking such as ``fold<k>/label-next.csv``, or
+``N`` typical and diverse ones of their embeddings, :mod:`racam.pseudo.typical`);
 :func:`write_mixed_labels` writes the labels in the layout
 :class:`racam.pseudo.labels.PseudoLabelDataset` reads (0/255 PNGs at each image's original
 size under ``masks/``; the true masks read as :meth:`racam.data.io.RecordDataset.true_mask`
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,13 @@ from PIL import Image
 from racam.errors import ConfigError
 from racam.io import atomic_write_json, read_json
 from racam.pseudo.labels import IGNORE, MANIFEST, PARTIAL_SUFFIX, mask_filename, save_mask_png
+from racam.pseudo.typical import choose_typical
 
-__all__ = ["HeldOutLeak", "TrainMasks", "check_held_out", "choose_images", "eligible_ids",
-           "write_mixed_labels"]
+__all__ = ["Embed", "HeldOutLeak", "TrainMasks", "check_held_out", "choose_images",
+           "eligible_ids", "write_mixed_labels"]
+
+#: ``ids -> (len(ids), d)`` embeddings, one row per id in that order (``typical``'s points).
+Embed = Callable[[list[str]], np.ndarray]
 
 
 class HeldOutLeak(AssertionError):
@@ -42,9 +47,9 @@ class HeldOutLeak(AssertionError):
 @dataclasses.dataclass(frozen=True)
 class TrainMasks:
     """Which training images of a fold learned from their true mask: ``setting``
-    (``segmentation.train_masks``: ``all`` or ``N``), ``choice`` (``all``, ``random`` or
-    ``ranked``), ``ids`` (sorted), ``eligible`` (defective training images with a usable true
-    mask) and ``folder`` (the mixed labels)."""
+    (``segmentation.train_masks``: ``all`` or ``N``), ``choice`` (``all``, ``random``,
+    ``ranked`` or ``typical``), ``ids`` (sorted), ``eligible`` (defective training images with
+    a usable true mask) and ``folder`` (the mixed labels)."""
 
     setting: str
     choice: str
@@ -70,11 +75,13 @@ def eligible_ids(dataset: Any) -> list[str]:
 
 
 def choose_images(eligible: Sequence[str], setting: str, choice: str, *, seed: int,
-                  ranking: Sequence[str] | None = None) -> list[str]:
+                  ranking: Sequence[str] | None = None,
+                  embed: Embed | None = None) -> list[str]:
     """The ids (sorted) that get their true mask: every one of ``eligible`` for ``all``; for
     ``N``, ``N`` of them drawn without replacement by ``numpy.random.default_rng(seed)`` from
-    the sorted ids (``random``), or the first ``N`` of ``ranking`` that are eligible
-    (``ranked``); fewer when fewer are eligible."""
+    the sorted ids (``random``), the first ``N`` of ``ranking`` that are eligible
+    (``ranked``), or :func:`~racam.pseudo.typical.choose_typical` (``random_state=seed``) of
+    ``embed`` of the sorted ids (``typical``); fewer when fewer are eligible."""
     pool = sorted(set(eligible))
     if setting == "all":
         return pool
@@ -82,8 +89,13 @@ def choose_images(eligible: Sequence[str], setting: str, choice: str, *, seed: i
     if choice == "random":
         picked = np.random.default_rng(seed).choice(len(pool), size=n, replace=False)
         return sorted(pool[int(i)] for i in picked)
+    if choice == "typical" and embed is not None:
+        if n == len(pool):  # every one: no embedding needed
+            return pool
+        return sorted(pool[i] for i in choose_typical(embed(pool), n, seed=seed))
     if choice != "ranked" or ranking is None:
         raise ValueError(f"choice {choice!r} needs a ranking" if choice == "ranked"
+                         else f"choice {choice!r} needs embeddings" if choice == "typical"
                          else f"unknown choice {choice!r}")
     allowed = set(pool)
     return sorted([i for i in ranking if i in allowed][:n])

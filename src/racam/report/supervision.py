@@ -10,6 +10,15 @@ from racam.stages.evaluate import RunResults
 __all__ = ["label_next_section", "segmentation_label", "train_masks_section"]
 
 
+#: How each ``train_masks_choice`` picked its images (a line under the table).
+CHOICES: dict[str, str] = {
+    "random": "drawn at random (the run's seed + the fold).",
+    "ranked": "the top of the label-next list of the run with `train_masks: none`.",
+    "typical": "the most typical image (closest to its nearest neighbours) of each of N "
+               "k-means clusters of the classifier's pooled S5 features (no mask read).",
+}
+
+
 def segmentation_label(arch: str, results: RunResults) -> str:
     """The segmentation row's name in the masks table."""
     if not results.train_masks:
@@ -30,8 +39,10 @@ def train_masks_section(results: RunResults) -> list[str]:
     rows = [[k, t["setting"], t["choice"], f"{len(t['ids'])} of {t['eligible']}",
              ", ".join(f"`{i}`" for i in t["ids"]) or "-"]
             for k, t in sorted(results.train_masks.items())]
+    used = sorted({t["choice"] for t in results.train_masks.values()} & CHOICES.keys())
     return lines + [md_table(["fold", "train_masks", "choice", "images (of those with a mask)",
-                              "ids"], rows), ""]
+                              "ids"], rows), ""] + [f"`{c}`: {CHOICES[c]}" for c in used] \
+        + ([""] if used else [])
 
 
 def label_next_section(results: RunResults) -> list[str]:

@@ -139,7 +139,8 @@ class SegmentationStage:
                 self.pseudo.run(fold)
                 labels = self.pseudo.folder(fold)
             if ctx.cfg.segmentation.train_masks != "none":
-                labels, mixed = mixed_labels(ctx, fold, labels, self.ranking)
+                labels, mixed = mixed_labels(ctx, fold, labels, self.ranking,
+                                             self.classifier.model)
             train = PseudoLabelDataset(fd.train_all, labels, augment=crops is None)
         else:
             train = fd.train_all_aug if crops is None else fd.train_all  # crops flip
