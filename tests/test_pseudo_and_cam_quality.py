@@ -138,6 +138,9 @@ def test_cam_quality_paper_and_deployment_views() -> None:
         c = per[ds.records[i].id]
         assert (c.tp, c.fp, c.fn) == (areas[i], 0, 0)
         assert c.tp + c.fp + c.fn + c.tn == ds.true_mask(i).size
+    # classifier.threshold decides the deployment view: at 0.15 the missed image (0.2) counts
+    low = evaluate_cam(OracleCam(ds, order), ds, probs, batch_size=1, threshold=0.15)
+    assert (low["deployment_counts"].tp, low["deployment_counts"].fn) == (sum(areas.values()), 0)
 
 
 def test_pseudo_label_area_is_the_mean_mask_share_under_an_oracle() -> None:

@@ -2,7 +2,7 @@
 
 - *paper view*: defective test images only; TP/FP/FN summed over all their pixels (micro).
 - *deployment view*: all test images; an image the classifier calls defect-free
-  (``prob < 0.5``) gets an empty mask.
+  (``prob < threshold``, ``classifier.threshold``, 0.5 by default) gets an empty mask.
 
 Maps are thresholded with Otsu at each image's original size and compared with the true mask
 at that size. Under ``torchrun`` the images are split across ranks (:mod:`racam.distributed`).
@@ -40,8 +40,10 @@ def _counts(pred: Tensor, true: Tensor) -> Counts:
 
 def evaluate_cam(cam: CamFn, dataset: Dataset, probs: Sequence[float] | Tensor | None = None, *,
                  batch_size: int = 4, device: torch.device | str = "cpu",
-                 keep: Sequence[int] = (), progress: bool = False) -> dict[str, Any]:
-    """Score a heat-map method on ``dataset``; ``probs`` are the classifier's defect probabilities.
+                 keep: Sequence[int] = (), progress: bool = False,
+                 threshold: float = 0.5) -> dict[str, Any]:
+    """Score a heat-map method on ``dataset``; ``probs`` are the classifier's defect probabilities
+    (an image is called defective at ``prob >= threshold``).
 
     Returns ``{"paper": summary, "deployment": summary or None, "examples": {index: (map, mask)}}``
     where summaries come from :meth:`SegmentationMeter.summary` and ``examples`` holds the maps
@@ -54,7 +56,7 @@ def evaluate_cam(cam: CamFn, dataset: Dataset, probs: Sequence[float] | Tensor |
     rank returns the full result, equal to the single-process one.
     """
     labels = list(dataset.labels)  # type: ignore[attr-defined]  # racam datasets have .labels
-    predicted = None if probs is None else [float(p) >= 0.5 for p in probs]
+    predicted = None if probs is None else [float(p) >= threshold for p in probs]
     todo = [i for i, lab in enumerate(labels) if lab == 1 or (predicted and predicted[i])]
     keep_set = set(keep)
     progress = progress and distributed.is_main()

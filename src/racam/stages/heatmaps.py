@@ -113,7 +113,7 @@ class HeatmapStage:
         probs = self.classifier.run(fold).test_probs if split == "test" else None
         r = evaluate_cam(self.cam(fold, method, delta, weighting=weighting, fgbp_head=fgbp_head),
                          ds, probs, batch_size=ctx.cfg.cam.batch_size, device=ctx.device,
-                         progress=ctx.progress)
+                         progress=ctx.progress, threshold=ctx.cfg.classifier.threshold)
         opts = ctx.method_options(method, weighting, fgbp_head)
         return CamQualityResult(
             method=method, delta=delta, split=split, weighting=opts.get("weighting"),
