@@ -82,6 +82,24 @@ def test_a_count_names_the_network_and_its_key(folder) -> None:
     assert true_dir.name == "unet-true" and "train_masks" not in true_key["segmentation"]
 
 
+def test_another_draw_seed_draws_other_images_in_its_own_folder(folder) -> None:
+    from racam.stages.mixed_labels import chosen_ids
+
+    run_seed = engine(folder, train_masks=3)
+    again = engine(folder, train_masks=3, train_masks_seed=run_seed.cfg.seed)
+    other = engine(folder, train_masks=3, train_masks_seed=run_seed.cfg.seed + 1)
+    assert chosen_ids(again.ctx, 0) == chosen_ids(run_seed.ctx, 0)  # null: the run's seed
+    assert chosen_ids(other.ctx, 0)[1] != chosen_ids(run_seed.ctx, 0)[1]
+    eligible = [r.id for r, y in zip(other.data(0).train_all.records,
+                                     other.data(0).train_all.labels) if y == 1]
+    assert chosen_ids(other.ctx, 0) == (
+        "random", choose_images(eligible, "3", "random", seed=run_seed.cfg.seed + 1 + 0), 7)
+    d, key = other.seg.path_key(0, "unet")
+    assert d.name == f"unet-racam-d50-tm3-random-draw{run_seed.cfg.seed + 1}"
+    assert key["segmentation"]["train_masks_seed"] == run_seed.cfg.seed + 1
+    assert "train_masks_seed" not in run_seed.seg.path_key(0, "unet")[1]["segmentation"]
+
+
 def test_mixed_folder_holds_the_chosen_true_masks_and_pseudo_labels_elsewhere(folder) -> None:
     root, split, _ = folder
     pipe = engine(folder, train_masks=3)

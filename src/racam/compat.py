@@ -68,6 +68,7 @@ _ADDED: dict[str, dict[str, Any]] = {
                      "channels_last": False,
                      "precision": "auto", "compile": False, "device_cache": False,
                      "train_masks": "none", "train_masks_choice": "random",
+                     "train_masks_seed": None,
                      "train_masks_rest": "pseudo", "gate": "none"},
 }
 

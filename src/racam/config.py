@@ -266,6 +266,9 @@ class SegmentationConfig:
     #: classifier's pooled features, :mod:`racam.pseudo.typical`: typical and diverse)
     train_masks: str = option("none", train_masks_rule)
     train_masks_choice: str = option("random", one_of(TRAIN_MASK_CHOICES, "train_masks choice"))
+    #: the seed of the ``random`` draw and of ``typical``'s k-means (plus the fold); ``null``:
+    #: the run's ``seed``. Another value draws other images with the same classifier.
+    train_masks_seed: int | None = option(None, at_least(0))
     #: The defective training images without a true mask (with train_masks all or N): learn
     #: their pseudo-label (pseudo) or no pixel at all (ignore: their image teaches nothing
     #: pixel-wise, as mixed-supervision networks treat weakly labelled images; with no true

@@ -34,11 +34,14 @@ def pseudo_key(cfg: RunConfig) -> str:
 def train_masks_tag(cfg: RunConfig) -> str | None:
     """How ``segmentation.train_masks`` names folders: ``None`` for ``none`` (names as before
     the key existed), ``all``, or ``<N>-<choice>`` (``random``, ``ranked``, ``typical``);
-    ``-restignore`` added with ``train_masks_rest: ignore``."""
+    ``-draw<seed>`` added with ``train_masks_seed`` (with a count), ``-restignore`` with
+    ``train_masks_rest: ignore``."""
     s = cfg.segmentation
     if s.train_masks == "none":
         return None
     tag = s.train_masks if s.train_masks == "all" else f"{s.train_masks}-{s.train_masks_choice}"
+    if s.train_masks != "all" and s.train_masks_seed is not None:
+        tag += f"-draw{s.train_masks_seed}"
     return tag + ("-restignore" if s.train_masks_rest == "ignore" else "")
 
 

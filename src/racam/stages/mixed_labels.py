@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import Subset
 
 from racam import distributed
+from racam.config import RunConfig
 from racam.errors import ConfigError
 from racam.io import read_json
 from racam.layout import train_masks_tag
@@ -57,6 +58,13 @@ def classifier_embed(ctx: StageContext, fold: int, model: nn.Module) -> Embed:
     return embed
 
 
+def draw_seed(cfg: RunConfig) -> int:
+    """The seed of the choice (before the fold is added): ``segmentation.train_masks_seed``,
+    else the run's seed."""
+    seed = cfg.segmentation.train_masks_seed
+    return cfg.seed if seed is None else int(seed)
+
+
 def chosen_ids(ctx: StageContext, fold: int, ranking: Ranking | None = None,
                classifier: Classifier | None = None) -> tuple[str, list[str], int]:
     """``(choice, ids, eligible)``: how and which defective training images of the fold learn
@@ -75,7 +83,7 @@ def chosen_ids(ctx: StageContext, fold: int, ranking: Ranking | None = None,
     order = ranking(fold) if choice == "ranked" and ranking is not None else None
     embed = (classifier_embed(ctx, fold, classifier(fold))
              if choice == "typical" and classifier is not None else None)
-    ids = choose_images(eligible, s.train_masks, choice, seed=ctx.cfg.seed + fold,
+    ids = choose_images(eligible, s.train_masks, choice, seed=draw_seed(ctx.cfg) + fold,
                         ranking=order, embed=embed)
     return choice, ids, len(eligible)
 

@@ -80,7 +80,7 @@ class SegmentationStage:
         tag = segmentation_tag(ctx.cfg, arch, source, round)
         drop = {"arch", "num_workers", "self_training"}
         if source == "true" or ctx.cfg.segmentation.train_mask_count() is None:
-            drop.add("train_masks_choice")
+            drop.update(("train_masks_choice", "train_masks_seed"))
         if source == "true" or ctx.cfg.segmentation.train_masks == "none":
             drop.add("train_masks_rest")
         if source == "true":
