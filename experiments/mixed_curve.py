@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,11 @@ BASE: Key = (0, "-", "-")
 
 
 def networks(run: Path, fold: int, tag: str = "") -> dict[Key, np.ndarray]:
-    """``(count, choice, rest) -> per-image counts (N, 4)`` (sorted by image id) of the fold's
-    weakly supervised UNets whose folder name holds ``tag``; count 0 is the network without
-    true masks."""
-    out = {}
+    """``(count, choice, rest) -> per-image counts (S, N, 4)`` (images sorted by id) of the
+    fold's weakly supervised UNets whose folder name holds ``tag``: ``S`` draws of the choice
+    (``segmentation.train_masks_seed``, folders ``-draw<seed>``; the run's seed first), count
+    0 the network without true masks."""
+    found: dict[Key, list[tuple[int, np.ndarray]]] = {}
     for f in sorted((run / f"fold{fold}" / "segmentation").glob("unet-*/result.json")):
         r = json.loads(f.read_text())
         if (r.get("source") != "pseudo" or r.get("round", 0) or not r.get("per_image")
@@ -45,8 +47,11 @@ def networks(run: Path, fold: int, tag: str = "") -> dict[Key, np.ndarray]:
         tm = r.get("train_masks")
         rest = "ignore" if f.parent.name.endswith("-restignore") else "pseudo"
         key = BASE if tm is None else (int(tm["count"]), tm["choice"], rest)
-        out[key] = np.array([r["per_image"][i] for i in sorted(r["per_image"])])
-    return out
+        draw = re.search(r"-draw(\d+)", f.parent.name)
+        counts = np.array([r["per_image"][i] for i in sorted(r["per_image"])])
+        found.setdefault(key, []).append((-1 if draw is None else int(draw[1]), counts))
+    return {k: np.stack([c for _, c in sorted(v, key=lambda t: t[0])])
+            for k, v in found.items()}
 
 
 def fmt(iv, sign: str = "") -> str:
@@ -64,20 +69,34 @@ def table(nets: dict[Key, np.ndarray], title: str) -> None:
     for key in sorted(nets):
         n, choice, rest = key
         diff = "-" if base is None or n == 0 else (
-            fmt(paired_bootstrap_iou_difference(nets[key], base), "+"))
-        print(f"| {n} | {choice} | {rest if n else 'pseudo-labels'} | "
+            fmt(paired_bootstrap_iou_difference(*paired(nets[key], base)), "+"))
+        draws = f" (mean of {len(nets[key])} draws)" if len(nets[key]) > 1 else ""
+        print(f"| {n} | {choice}{draws} | {rest if n else 'pseudo-labels'} | "
               f"{fmt(bootstrap_iou(nets[key]))} | {diff} |")
     for (n, choice, rest), counts in sorted(nets.items()):
         other = nets.get((n, "random", rest))
         if n and choice != "random" and other is not None:
             print(f"{n} masks, rest {rest}: {choice} minus random "
-                  f"{fmt(paired_bootstrap_iou_difference(counts, other), '+')}")
+                  f"{fmt(paired_bootstrap_iou_difference(*paired(counts, other)), '+')}")
+
+
+def paired(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` (``(S, N, 4)``) with the one-draw side repeated to the other's draws:
+    the difference is then ``IoU(a) - mean over draws of IoU(b)`` (or the reverse)."""
+    s = max(len(a), len(b))
+    return (np.repeat(a, s, 0) if len(a) == 1 else a[:s],
+            np.repeat(b, s, 0) if len(b) == 1 else b[:s])
 
 
 def pooled(per_fold: list[dict[Key, np.ndarray]]) -> dict[Key, np.ndarray]:
-    """The settings every fold has, their folds' per-image counts concatenated."""
+    """The settings every fold has, their folds' per-image counts concatenated (the draws
+    every fold has)."""
     common = set.intersection(*(set(n) for n in per_fold))
-    return {k: np.concatenate([n[k] for n in per_fold]) for k in sorted(common)}
+    out = {}
+    for k in sorted(common):
+        s = min(len(n[k]) for n in per_fold)
+        out[k] = np.concatenate([n[k][:s] for n in per_fold], axis=1)
+    return out
 
 
 def full_supervision(path: Path) -> tuple[float, list[float]]:
