@@ -146,6 +146,26 @@ def plot(curve: dict[Key, np.ndarray], folds: list[dict[Key, np.ndarray]],
     fig.savefig(path, dpi=120)
 
 
+def compare(mine: list[dict[Key, np.ndarray]], others: list[dict[Key, np.ndarray]],
+            folds: list[int], other: Path) -> None:
+    """Each setting both runs have, per fold and pooled over the folds that have it:
+    ``other``'s network minus this run's (paired over the test images; the draws both have,
+    the run's seed first)."""
+    print(f"\n{other} minus this run (same settings, paired over the test images)\n")
+    keys = sorted(set().union(*(set(a) & set(b) for a, b in zip(mine, others))))
+    for key in keys:
+        pairs = [(f, b[key][:n], a[key][:n]) for f, a, b in zip(folds, mine, others)
+                 if key in a and key in b for n in [min(len(a[key]), len(b[key]))]]
+        for f, b, a in pairs:
+            print(f"{key} fold {f}: {fmt(paired_bootstrap_iou_difference(b, a), '+')}")
+        if len(pairs) > 1:
+            s = min(len(a) for _, _, a in pairs)
+            b_all = np.concatenate([b[:s] for _, b, _ in pairs], axis=1)
+            a_all = np.concatenate([a[:s] for _, _, a in pairs], axis=1)
+            print(f"{key} folds pooled: "
+                  f"{fmt(paired_bootstrap_iou_difference(b_all, a_all), '+')}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run", type=Path)
@@ -153,6 +173,8 @@ def main() -> None:
     ap.add_argument("--tag", action="append", default=[], help="F:TEXT (see the docstring)")
     ap.add_argument("--full", type=Path, help="a reproduce.json with the fully supervised UNet")
     ap.add_argument("--plot", type=Path, help="where to write the curve (PNG)")
+    ap.add_argument("--against", type=Path,
+                    help="another run folder: its networks minus this run's, same settings")
     args = ap.parse_args()
     tags = {int(t.split(":", 1)[0]): t.split(":", 1)[1] for t in args.tag}
     per_fold = [networks(args.run, f, tags.get(f, "")) for f in args.folds]
@@ -165,6 +187,9 @@ def main() -> None:
     curve = pooled(per_fold) if len(per_fold) > 1 else per_fold[0]
     if len(per_fold) > 1:
         table(curve, "Folds " + ", ".join(map(str, args.folds)) + " pooled")
+    if args.against:
+        others = [networks(args.against, f, tags.get(f, "")) for f in args.folds]
+        compare(per_fold, others, args.folds, args.against)
     if args.plot:
         plot(curve, per_fold, full, args.plot)
         print(f"\nplot: {args.plot}")
