@@ -1,7 +1,8 @@
 """The label-next list (issue 27 item 3) on a folder dataset of real KolektorSDD images: the
-defective training images ranked by the disagreement of their pseudo-label and the weak
-network's mask (recomputed here from the two mask files), deterministic, computed without any
-true mask file, and the top ``N`` is what ``train_masks_choice: ranked`` trains on."""
+images ``train_masks_choice: typical`` would take first, then the defective training images
+ranked by the disagreement of their pseudo-label and the weak network's mask (recomputed here
+from the two mask files), deterministic, computed without any true mask file, and the top
+``N`` is what ``train_masks_choice: ranked`` trains on."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from PIL import Image
 from racam.config import load_config
 from racam.engine import Engine
 from racam.pseudo.labels import mask_filename
-from racam.stages.mixed_labels import mixed_labels
+from racam.pseudo.ranking import TYPICAL_FIRST
+from racam.stages.mixed_labels import chosen_ids, mixed_labels
 
 
 def engine(root: Path, out: Path, **seg) -> Engine:
@@ -41,7 +43,7 @@ def read(path: Path) -> np.ndarray:
 
 
 def test_list_ranks_the_defective_training_images_by_disagreement(weak) -> None:
-    pipe, _, split = weak
+    pipe, root, split = weak
     result = pipe.label_next.run(0)
     rows = result.ranked()
     train_defects = {s for s in split["train"] if s in split["defect"]}
@@ -54,7 +56,14 @@ def test_list_ranks_the_defective_training_images_by_disagreement(weak) -> None:
         want = 0.0 if union == 0 else 1 - np.logical_and(a, b).sum() / union
         assert r.score == r.disagreement == pytest.approx(want, abs=1e-6)
         assert (r.pseudo_pixels, r.network_pixels) == (a.sum(), b.sum())
-    order = [(-r.score, r.classifier_prob, r.id) for r in rows]
+    head = rows[:TYPICAL_FIRST]
+    assert [r.typical_pick for r in head] == list(range(1, TYPICAL_FIRST + 1))
+    assert all(r.typical_pick is None for r in rows[TYPICAL_FIRST:])
+    typical = engine(root, pipe.out, train_masks=TYPICAL_FIRST,
+                     train_masks_choice="typical")
+    _, chosen, _ = chosen_ids(typical.ctx, 0, classifier=typical.classifier_stage.model)
+    assert sorted(r.id for r in head) == chosen  # the head is the typical choice
+    order = [(-r.score, r.classifier_prob, r.id) for r in rows[TYPICAL_FIRST:]]
     assert order == sorted(order)
     # the classifier's defect probability of the first image, by hand
     ds = pipe.data(0).train_all
@@ -100,5 +109,5 @@ def test_ranked_choice_trains_on_the_top_n(weak) -> None:
     assert results.train_masks[0]["ids"] == sorted(top)
     assert [r["id"] for r in results.label_next[0][:3]] == top
     report = (pipe.out / "run-report.md").read_text()
-    assert "## Where the pseudo-labels and the network disagree" in report
+    assert "## Which defective images to outline next" in report
     assert f"| 1 | `{top[0]}` |" in report

@@ -62,6 +62,18 @@ def test_typical_takes_the_centre_of_each_cluster_largest_first() -> None:
     assert len(set(two)) == 2 and set(two) <= set(centres)
 
 
+def test_a_typiclust_round_skips_the_clusters_that_hold_a_labelled_point() -> None:
+    x, labels, centres = planted()
+    # a point of the largest cluster (not its centre) has a mask already: 3 new images come
+    # from the other three clusters, their centres, largest first; the labelled one never
+    labelled = next(i for i, c in enumerate(labels) if c == 0 and i != centres[0])
+    for seed in range(3):
+        assert choose_typical(x, 3, seed=seed, labelled=[labelled]) == centres[1:], seed
+    assert choose_typical(x, 4, seed=0, labelled=[]) == choose_typical(x, 4, seed=0)
+    few = choose_typical(x[:6], 9, seed=0, labelled=[2])
+    assert few == [0, 1, 3, 4, 5]  # fewer free points than asked: every free one
+
+
 def test_typical_with_as_many_points_as_asked_takes_them_all() -> None:
     x, _, _ = planted()
     assert choose_typical(x[:5], 5, seed=0) == [0, 1, 2, 3, 4]

@@ -1,22 +1,23 @@
-"""Which defective training images to label next: a ranking from image labels alone.
+"""Which defective training images to label next: a ranked list from image labels alone.
 
-An image's score is the disagreement ``1 - IoU`` between its pseudo-label (the classifier's
-heat map, thresholded) and the mask the weakly supervised segmentation network draws on it
-(``p > 0.5``), both at the image's original size. Where the two weak sources agree, a true mask
-would mostly repeat what the network already learns; where they disagree, at least one of them
-is wrong on that image, and a true mask settles it for the network (the query-by-committee idea
-of active learning, with the two weak sources as the committee; two empty masks agree, IoU 1).
-It costs one network pass per image, whose masks the self-training rounds draw anyway.
-Ties (common at 1: masks that do not overlap at all) go first to the image the classifier is
-least sure is defective (lower ``classifier_prob``: its heat map is the less trustworthy), then
-by id, so the order is deterministic. No true mask is read. Images that already learn from
-their true mask (``exclude``) are not listed.
+First come the images ``segmentation.train_masks_choice: typical`` would give a true mask
+(:mod:`racam.pseudo.typical`: the most typical image of each of the largest clusters of the
+classifier's features, :data:`TYPICAL_FIRST` of them, ``typical_pick`` 1, 2, ...): on
+KolektorSDD 5 such masks taught the segmentation network more than 5 drawn at random
+(docs/results.md). The rest follow by disagreement ``1 - IoU`` between the image's
+pseudo-label (the classifier's heat map, thresholded) and the mask the weakly supervised
+segmentation network draws on it (``p > 0.5``), both at the image's original size: where the
+two weak sources disagree, at least one of them is wrong on that image (two empty masks agree,
+IoU 1). Ties (common at 1: masks that do not overlap at all) go first to the image the
+classifier is least sure is defective (lower ``classifier_prob``), then by id, so the order is
+deterministic. No true mask is read. Images that already learn from their true mask
+(``exclude``) are not listed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,10 @@ import numpy as np
 from racam.data import read_mask
 from racam.pseudo.labels import mask_filename
 
-__all__ = ["COLUMNS", "LabelNextRow", "mask_iou", "rank_for_labelling"]
+__all__ = ["COLUMNS", "TYPICAL_FIRST", "LabelNextRow", "mask_iou", "rank_for_labelling"]
 
+#: How many typical images head the list (the budget measured on KolektorSDD: 5 per fold).
+TYPICAL_FIRST = 5
 #: Decimals kept of the scores (so that the order and the CSV do not hang on float noise).
 DECIMALS = 6
 
@@ -35,7 +38,8 @@ DECIMALS = 6
 class LabelNextRow:
     """One row of the list: ``rank`` (1 = label first), the image, its ``score`` and the
     components: ``disagreement`` (``1 - IoU`` of the two masks), ``classifier_prob`` (the
-    classifier's defect probability) and the defect pixels of each mask."""
+    classifier's defect probability) and the defect pixels of each mask; ``typical_pick``:
+    the image's place among the typical images that head the list (``None`` below them)."""
 
     rank: int
     id: str
@@ -45,13 +49,14 @@ class LabelNextRow:
     classifier_prob: float
     pseudo_pixels: int
     network_pixels: int
+    typical_pick: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, v: Mapping[str, Any]) -> LabelNextRow:
-        return cls(**{f.name: v[f.name] for f in dataclasses.fields(cls)})
+        return cls(**{f.name: v[f.name] for f in dataclasses.fields(cls) if f.name in v})
 
 
 #: The CSV's columns (``fold<k>/label-next.csv``), in order.
@@ -68,11 +73,14 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def rank_for_labelling(records: list[Any], labels: list[int], pseudo_dir: Path,
                        network_dir: Path, probs: Mapping[str, float],
-                       exclude: Collection[str] = ()) -> list[LabelNextRow]:
+                       exclude: Collection[str] = (),
+                       first: Sequence[str] = ()) -> list[LabelNextRow]:
     """The defective images of ``records`` but ``exclude`` ranked (see the module docstring):
-    their masks are read from ``pseudo_dir/masks`` and ``network_dir/masks`` (files of
+    ``first`` (the typical picks, in their order), then the others by disagreement; their
+    masks are read from ``pseudo_dir/masks`` and ``network_dir/masks`` (files of
     :func:`racam.pseudo.labels.mask_filename`), ``probs`` maps an id to the classifier's
     defect probability."""
+    place = {image_id: k for k, image_id in enumerate(first)}
     scored = []
     for rec, label in zip(records, labels):
         if label != 1 or rec.id in exclude:
@@ -81,9 +89,11 @@ def rank_for_labelling(records: list[Any], labels: list[int], pseudo_dir: Path,
         network = read_mask(Path(network_dir) / "masks" / mask_filename(rec.id))
         disagreement = round(1.0 - mask_iou(pseudo, network), DECIMALS)
         prob = round(float(probs[rec.id]), DECIMALS)
-        scored.append((-disagreement, prob, rec.id, rec, int(pseudo.sum()), int(network.sum())))
-    scored.sort(key=lambda t: t[:3])
+        scored.append((place.get(rec.id, len(place)), -disagreement, prob, rec.id, rec,
+                       int(pseudo.sum()), int(network.sum())))
+    scored.sort(key=lambda t: t[:4])
     return [LabelNextRow(rank=n, id=rec.id, image=str(rec.image_path), score=-neg,
                          disagreement=-neg, classifier_prob=prob, pseudo_pixels=pp,
-                         network_pixels=npx)
-            for n, (neg, prob, _, rec, pp, npx) in enumerate(scored, 1)]
+                         network_pixels=npx,
+                         typical_pick=pick + 1 if pick < len(place) else None)
+            for n, (pick, neg, prob, _, rec, pp, npx) in enumerate(scored, 1)]

@@ -14,6 +14,8 @@ mask is read: the choice is a pure function of the points and the seed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 __all__ = ["NEIGHBOURS", "N_INIT", "choose_typical", "typicality"]
@@ -44,25 +46,34 @@ def typicality(points: np.ndarray) -> np.ndarray:
         return 1.0 / _mean_knn_distance(np.asarray(points, dtype=np.float64))
 
 
-def choose_typical(points: np.ndarray, n: int, *, seed: int) -> list[int]:
+def choose_typical(points: np.ndarray, n: int, *, seed: int,
+                   labelled: Sequence[int] = ()) -> list[int]:
     """Indices (rows of ``points``, ``(count, d)``) of ``n`` typical and diverse points, in
     cluster order (largest cluster first): the most typical point of each of the ``n``
     clusters of k-means (``n_init`` :data:`N_INIT`, ``random_state=seed``). Every index
     (in order) when ``n >= count``. A cluster left empty (fewer distinct points than ``n``)
-    is made up by the most typical points not yet chosen."""
+    is made up by the most typical points not yet chosen. With ``labelled`` (indices that
+    have a mask already), a TypiClust round: ``n + len(labelled)`` clusters, the ``n``
+    largest holding no labelled point give their most typical point; the labelled are never
+    chosen."""
     from sklearn.cluster import KMeans
 
     x = np.asarray(points, dtype=np.float64)
-    if n >= len(x):
-        return list(range(len(x)))
+    done = set(int(i) for i in labelled)
+    free = [i for i in range(len(x)) if i not in done]
+    if n >= len(free):
+        return free
     if n < 1:
         return []
     spread = _mean_knn_distance(x)  # lower = more typical
-    labels = KMeans(n_clusters=n, n_init=N_INIT, random_state=seed).fit(x).labels_
+    k = n + len(done)
+    labels = KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit(x).labels_
     picks = []  # (-cluster size, index of its most typical point)
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
-        picks.append((-len(members), int(members[np.argmin(spread[members])])))
-    chosen = [i for _, i in sorted(picks)]
-    rest = [int(i) for i in np.argsort(spread, kind="stable") if int(i) not in chosen]
+        if not done.intersection(members.tolist()):
+            picks.append((-len(members), int(members[np.argmin(spread[members])])))
+    chosen = [i for _, i in sorted(picks)][:n]
+    rest = [int(i) for i in np.argsort(spread, kind="stable")
+            if int(i) not in chosen and int(i) not in done]
     return chosen + rest[:n - len(chosen)]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from racam.pseudo.ranking import TYPICAL_FIRST
 from racam.report.tables import md_table
 from racam.stages.evaluate import RunResults
 
@@ -12,7 +13,8 @@ __all__ = ["label_next_section", "segmentation_label", "train_masks_section"]
 
 #: How each ``train_masks_choice`` picked its images (a line under the table).
 CHOICES: dict[str, str] = {
-    "random": "drawn at random (the run's seed + the fold).",
+    "random": "drawn at random (`segmentation.train_masks_seed`, else the run's seed, + the "
+              "fold).",
     "ranked": "the top of the label-next list of the run with `train_masks: none`.",
     "typical": "the most typical image (closest to its nearest neighbours) of each of N "
                "k-means clusters of the classifier's pooled S5 features (no mask read).",
@@ -49,19 +51,22 @@ def label_next_section(results: RunResults) -> list[str]:
     """The top of each fold's label-next list (none computed: no section)."""
     if not results.label_next:
         return []
-    lines = ["## Where the pseudo-labels and the network disagree", "",
-             "Defective training images ranked from image labels alone by how much the "
-             "pseudo-label and the segmentation network's mask disagree (score = 1 - IoU of the "
-             "two; ties: the lower classifier probability first; the network of `train_masks: "
-             "none`, or of this run without the images that learned their true mask): the "
-             "pseudo-labels most worth a look. Full list: `fold<k>/label-next.csv`. As an order "
-             "in which to draw true masks it did worse than a random draw on KolektorSDD "
-             "(docs/results.md), so `segmentation.train_masks_choice` defaults to `random`.",
-             ""]
+    lines = ["## Which defective images to outline next", "",
+             f"Defective training images ranked from image labels alone. The first "
+             f"{TYPICAL_FIRST} (`typical`) are the most typical images of the largest clusters "
+             "of the classifier's features (what `segmentation.train_masks_choice: typical` "
+             "takes): on KolektorSDD 5 such true masks per fold taught the segmentation "
+             "network more than 5 drawn at random (docs/results.md). The others follow by how "
+             "much the pseudo-label and the segmentation network's mask disagree (score = 1 - "
+             "IoU of the two; the network of `train_masks: none`, or of this run without the "
+             "images that learned their true mask): pseudo-labels worth a look. Full list: "
+             "`fold<k>/label-next.csv`; masks you draw go in `masks/`.", ""]
     for k, rows in sorted(results.label_next.items()):
         lines += [f"Fold {k}:", "",
-                  md_table(["rank", "image", "score", "classifier p", "pseudo px", "network px"],
-                           [[r["rank"], f"`{r['id']}`", f"{r['score']:.3f}",
+                  md_table(["rank", "image", "typical", "score", "classifier p", "pseudo px",
+                            "network px"],
+                           [[r["rank"], f"`{r['id']}`", r.get("typical_pick") or "-",
+                             f"{r['score']:.3f}",
                              f"{r['classifier_prob']:.3f}", r["pseudo_pixels"],
                              r["network_pixels"]] for r in rows]), ""]
     return lines

@@ -1,5 +1,6 @@
 """The label-next stage: which defective training images of a fold to label first
-(:mod:`racam.pseudo.ranking`), drawn from a segmentation network's masks. Stored as
+(:mod:`racam.pseudo.ranking`: the typical images of the classifier's features first, then by
+the disagreement of the pseudo-labels and a segmentation network's masks). Stored as
 ``fold<k>/label-next/<that network's segmentation tag>/result.json``; ``racam run`` writes its
 list as ``fold<k>/label-next.csv`` too.
 
@@ -13,7 +14,7 @@ without the images that already learn from their true mask: the next ones to lab
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,16 @@ from racam import distributed
 from racam.config import RunConfig
 from racam.data.io import RecordDataset
 from racam.io import atomic_write_text
-from racam.pseudo.ranking import COLUMNS, LabelNextRow, rank_for_labelling
+from racam.pseudo.ranking import COLUMNS, TYPICAL_FIRST, LabelNextRow, rank_for_labelling
 from racam.stages.classifier import ClassifierStage
 from racam.stages.context import StageContext
+from racam.stages.mixed_labels import classifier_embed, draw_seed
 from racam.stages.pseudo_labels import PseudoLabelStage
 from racam.stages.results import StageResult
 from racam.stages.segmentation import SegmentationStage
 
 #: The ranking rule's name in the stage key (a new rule gets a new name).
-RULE = "pseudo-vs-network-iou"
+RULE = "typical5-then-pseudo-vs-network-iou"
 CSV_NAME = "label-next.csv"
 
 
@@ -58,12 +60,32 @@ def weak_config(cfg: RunConfig) -> RunConfig:
         cfg.segmentation, train_masks="none"))
 
 
+def typical_first(ctx: StageContext, fold: int, model: nn.Module,
+                  learned: Collection[str]) -> list[str]:
+    """The :data:`~racam.pseudo.ranking.TYPICAL_FIRST` defective training images that head
+    the list: :func:`~racam.pseudo.typical.choose_typical` of the classifier's embeddings of
+    every defective training image (sorted ids, as ``train_masks_choice: typical`` embeds
+    them, with its seed), a TypiClust round around those in ``learned``."""
+    from racam.pseudo.typical import choose_typical
+
+    images = ctx.data(fold).train_all
+    pool = sorted(rec.id for rec, y in zip(images.records, images.labels) if y == 1)
+    if not pool:
+        return []
+    points = classifier_embed(ctx, fold, model)(pool)
+    labelled = [k for k, image_id in enumerate(pool) if image_id in set(learned)]
+    picks = choose_typical(points, TYPICAL_FIRST, seed=draw_seed(ctx.cfg) + fold,
+                           labelled=labelled)
+    return [pool[k] for k in picks]
+
+
 def rank_fold(model: nn.Module, train: RecordDataset, pseudo_dir: Path, network_dir: Path, *,
-              batch_size: int, device: torch.device, exclude: Collection[str] = ()
-              ) -> list[LabelNextRow]:
+              batch_size: int, device: torch.device, exclude: Collection[str] = (),
+              first: Sequence[str] = ()) -> list[LabelNextRow]:
     """The list of ``train``'s defective images but ``exclude``: the classifier ``model``'s
     defect probabilities on them (images read without their masks) and
-    :func:`~racam.pseudo.ranking.rank_for_labelling` of the masks in the two folders."""
+    :func:`~racam.pseudo.ranking.rank_for_labelling` of the masks in the two folders, the
+    ids in ``first`` at the head."""
     from racam.classifier import predict_proba
 
     images = train.without_masks()
@@ -72,7 +94,7 @@ def rank_fold(model: nn.Module, train: RecordDataset, pseudo_dir: Path, network_
                           device=device).tolist() if defective else []
     return rank_for_labelling(images.records, images.labels, pseudo_dir, network_dir,
                               {images.records[i].id: p for i, p in zip(defective, probs)},
-                              exclude)
+                              exclude, first)
 
 
 def csv_text(rows: list[LabelNextRow]) -> str:
@@ -115,9 +137,11 @@ class LabelNextStage:
         self.pseudo.run(fold)
         masks = self.seg.network_masks(fold, s.arch, s.self_training)
         learned = (network.train_masks or {}).get("ids", [])  # labelled already
-        rows = rank_fold(self.classifier.model(fold), ctx.data(fold).train_all,
+        model = self.classifier.model(fold)
+        rows = rank_fold(model, ctx.data(fold).train_all,
                          self.pseudo.folder(fold), masks, batch_size=ctx.cfg.cam.batch_size,
-                         device=ctx.device, exclude=set(learned))
+                         device=ctx.device, exclude=set(learned),
+                         first=typical_first(ctx, fold, model, learned))
         return LabelNextResult(network=network.checkpoint, pseudo=str(self.pseudo.folder(fold)),
                                network_masks=str(masks), rows=[r.to_json() for r in rows])
 
