@@ -36,9 +36,11 @@ def folder(ksdd_root, tmp_path_factory) -> tuple[Path, dict[str, list[str]], Pat
 
 def engine(folder, **seg) -> Engine:
     """folder-example on the small folder, with ``segmentation.<key>`` from ``seg``;
-    ``train_masks_rest`` is ``pseudo`` unless given (folder-example's own is ``ignore``)."""
+    ``train_masks_rest`` is ``pseudo`` and ``train_masks_choice`` ``random`` unless given
+    (folder-example's own are ``ignore`` and ``typical``)."""
     root, _, out = folder
     seg.setdefault("train_masks_rest", "pseudo")
+    seg.setdefault("train_masks_choice", "random")  # typical needs the engine's classifier
     over = tiny_folder_overrides(root, out)
     over.update({f"segmentation.{k}": v for k, v in seg.items()})
     return Engine(load_config("folder-example", over), progress=False, log=lambda _: None)
@@ -72,7 +74,11 @@ def test_a_count_names_the_network_and_its_key(folder) -> None:
     d, key = pipe.seg.path_key(0, "unet")
     assert d.name == "unet-racam-d50-tm2-random"
     assert key["segmentation"]["train_masks"] == "2"
-    assert "train_masks_choice" not in key["segmentation"]  # random: its default, left out
+    assert "train_masks_choice" not in key["segmentation"]  # random: the earlier default
+    assert load_config("folder-example").segmentation.train_masks_choice == "typical"
+    typical = engine(folder, train_masks=2, train_masks_choice="typical").seg.path_key(0, "unet")
+    assert typical[0].name == "unet-racam-d50-tm2-typical"
+    assert typical[1]["segmentation"]["train_masks_choice"] == "typical"
     ranked = engine(folder, train_masks=2, train_masks_choice="ranked").seg.path_key(0, "unet")
     assert ranked[0].name == "unet-racam-d50-tm2-ranked"
     assert ranked[1]["segmentation"]["train_masks_choice"] == "ranked"

@@ -260,12 +260,12 @@ class SegmentationConfig:
     self_training: int = option(0, at_least(0))
     #: true masks in training (mixed supervision, :mod:`racam.pseudo.mixed`): ``none`` (masks
     #: only evaluate), ``all`` or ``N`` defective training images per fold replace their
-    #: pseudo-label by their true mask; ``N`` are picked ``random`` (seed + fold), ``ranked``
-    #: (the top of ``fold<k>/label-next.csv`` of the run with ``train_masks: none``) or
-    #: ``typical`` (the most typical image of each of ``N`` k-means clusters of the
-    #: classifier's pooled features, :mod:`racam.pseudo.typical`: typical and diverse)
+    #: pseudo-label by their true mask; ``N`` are picked ``typical`` (the most typical image
+    #: of each of ``N`` k-means clusters of the classifier's pooled features,
+    #: :mod:`racam.pseudo.typical`: beat ``random`` on KolektorSDD), ``random`` (seed + fold)
+    #: or ``ranked`` (the top of ``fold<k>/label-next.csv`` of the run with ``train_masks: none``)
     train_masks: str = option("none", train_masks_rule)
-    train_masks_choice: str = option("random", one_of(TRAIN_MASK_CHOICES, "train_masks choice"))
+    train_masks_choice: str = option("typical", one_of(TRAIN_MASK_CHOICES, "train_masks choice"))
     #: the seed of the ``random`` draw and of ``typical``'s k-means (plus the fold); ``null``:
     #: the run's ``seed``. Another value draws other images with the same classifier.
     train_masks_seed: int | None = option(None, at_least(0))
