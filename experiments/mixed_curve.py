@@ -80,6 +80,26 @@ def table(nets: dict[Key, np.ndarray], title: str) -> None:
                   f"{fmt(paired_bootstrap_iou_difference(*paired(counts, other)), '+')}")
 
 
+def wide(per_fold: list[dict[Key, np.ndarray]], folds: list[int]) -> None:
+    """One table: each setting's IoU per fold (its draws' mean) and, where every fold has it,
+    pooled with its 95 % interval and its difference to no true mask."""
+    curve = pooled(per_fold)
+    keys = sorted(set().union(*per_fold))
+    print("\n| true masks | chosen | rest | " + " | ".join(f"fold {f}" for f in folds)
+          + " | pooled [95 %] | pooled minus no true mask [95 %] |")
+    print("| ---: | --- | --- | " + " | ".join("---:" for _ in folds) + " | ---: | ---: |")
+    for key in keys:
+        n, choice, rest = key
+        cells = [f"{100 * bootstrap_iou(nets[key], resamples=1).estimate:.2f}"
+                 + (f" ({len(nets[key])})" if len(nets[key]) > 1 else "")
+                 if key in nets else "-" for nets in per_fold]
+        whole = fmt(bootstrap_iou(curve[key])) if key in curve else "-"
+        diff = (fmt(paired_bootstrap_iou_difference(*paired(curve[key], curve[BASE])), "+")
+                if key in curve and n and BASE in curve else "-")
+        print(f"| {n} | {choice} | {rest if n else 'pseudo-labels'} | " + " | ".join(cells)
+              + f" | {whole} | {diff} |")
+
+
 def paired(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``a`` and ``b`` (``(S, N, 4)``) with the one-draw side repeated to the other's draws:
     the difference is then ``IoU(a) - mean over draws of IoU(b)`` (or the reverse)."""
@@ -173,6 +193,7 @@ def main() -> None:
     ap.add_argument("--tag", action="append", default=[], help="F:TEXT (see the docstring)")
     ap.add_argument("--full", type=Path, help="a reproduce.json with the fully supervised UNet")
     ap.add_argument("--plot", type=Path, help="where to write the curve (PNG)")
+    ap.add_argument("--wide", action="store_true", help="one table, a column per fold")
     ap.add_argument("--against", type=Path,
                     help="another run folder: its networks minus this run's, same settings")
     args = ap.parse_args()
@@ -187,6 +208,8 @@ def main() -> None:
     curve = pooled(per_fold) if len(per_fold) > 1 else per_fold[0]
     if len(per_fold) > 1:
         table(curve, "Folds " + ", ".join(map(str, args.folds)) + " pooled")
+    if args.wide:
+        wide(per_fold, args.folds)
     if args.against:
         others = [networks(args.against, f, tags.get(f, "")) for f in args.folds]
         compare(per_fold, others, args.folds, args.against)
