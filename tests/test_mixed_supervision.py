@@ -22,6 +22,7 @@ from racam.engine import Engine
 from racam.layout import pseudo_key, segmentation_tag
 from racam.pseudo.labels import mask_filename
 from racam.pseudo.mixed import HeldOutLeak, check_held_out, choose_images, write_mixed_labels
+from racam.pseudo.ranking import RULE
 from racam.segmentation.losses import IGNORE_INDEX, segmentation_loss
 from racam.stages.mixed_labels import mixed_labels
 from racam.stages.pseudo_labels import pseudo_quality
@@ -82,6 +83,8 @@ def test_a_count_names_the_network_and_its_key(folder) -> None:
     ranked = engine(folder, train_masks=2, train_masks_choice="ranked").seg.path_key(0, "unet")
     assert ranked[0].name == "unet-racam-d50-tm2-ranked"
     assert ranked[1]["segmentation"]["train_masks_choice"] == "ranked"
+    assert ranked[1]["segmentation"]["train_masks_list"] == RULE  # a new list: a new key
+    assert "train_masks_list" not in key["segmentation"]
     assert engine(folder, train_masks="all").seg.path_key(0, "unet")[0].name == \
         "unet-racam-d50-tmall"
     true_dir, true_key = pipe.seg.path_key(0, "unet", "true")  # learns every mask anyway

@@ -26,8 +26,11 @@ import numpy as np
 from racam.data import read_mask
 from racam.pseudo.labels import mask_filename
 
-__all__ = ["COLUMNS", "TYPICAL_FIRST", "LabelNextRow", "mask_iou", "rank_for_labelling"]
+__all__ = ["COLUMNS", "RULE", "TYPICAL_FIRST", "LabelNextRow", "mask_iou", "rank_for_labelling"]
 
+#: The list's rule in stage keys (the list's own, and a ``ranked`` network's): a new rule
+#: gets a new name, so nothing drawn from an older list is reused.
+RULE = "typical5-then-pseudo-vs-network-iou"
 #: How many typical images head the list (the budget measured on KolektorSDD: 5 per fold).
 TYPICAL_FIRST = 5
 #: Decimals kept of the scores (so that the order and the CSV do not hang on float noise).

@@ -26,7 +26,7 @@ from racam import distributed
 from racam.config import RunConfig
 from racam.data.io import RecordDataset
 from racam.io import atomic_write_text
-from racam.pseudo.ranking import COLUMNS, TYPICAL_FIRST, LabelNextRow, rank_for_labelling
+from racam.pseudo.ranking import COLUMNS, RULE, TYPICAL_FIRST, LabelNextRow, rank_for_labelling
 from racam.stages.classifier import ClassifierStage
 from racam.stages.context import StageContext
 from racam.stages.mixed_labels import classifier_embed, draw_seed
@@ -34,8 +34,6 @@ from racam.stages.pseudo_labels import PseudoLabelStage
 from racam.stages.results import StageResult
 from racam.stages.segmentation import SegmentationStage
 
-#: The ranking rule's name in the stage key (a new rule gets a new name).
-RULE = "typical5-then-pseudo-vs-network-iou"
 CSV_NAME = "label-next.csv"
 
 

@@ -18,6 +18,7 @@ from racam import compat, distributed
 from racam.config import SegmentationConfig
 from racam.io import atomic_write_json
 from racam.layout import segmentation_tag
+from racam.pseudo.ranking import RULE
 from racam.stages.classifier import ClassifierStage
 from racam.stages.context import StageContext
 from racam.stages.heatmaps import per_image_counts
@@ -88,6 +89,8 @@ class SegmentationStage:
         seg = compat.without_added("segmentation", {
             k: v for k, v in dataclasses.asdict(ctx.cfg.segmentation).items()
             if k not in drop | {"gate"}})  # gate: an evaluation rule, not trained
+        if seg.get("train_masks_choice") == "ranked":  # the list it takes its top N from
+            seg["train_masks_list"] = RULE
         if round:
             seg["self_training_round"] = round
         parts = ("data", "classifier", "cam") if source == "pseudo" else ("data",)
