@@ -71,7 +71,8 @@ def typical_first(ctx: StageContext, fold: int, model: nn.Module,
     if not pool:
         return []
     points = classifier_embed(ctx, fold, model)(pool)
-    labelled = [k for k, image_id in enumerate(pool) if image_id in set(learned)]
+    done = set(learned)
+    labelled = [k for k, image_id in enumerate(pool) if image_id in done]
     picks = choose_typical(points, TYPICAL_FIRST, seed=draw_seed(ctx.cfg) + fold,
                            labelled=labelled)
     return [pool[k] for k in picks]
