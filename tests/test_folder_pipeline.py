@@ -39,3 +39,9 @@ def test_folder_dataset_without_masks_runs_end_to_end(tmp_path) -> None:
     assert len(list((out / "fold0/pseudo/racam-d50/masks").glob("*.png"))) == n_train
     assert (out / "fold0/segmentation/unet-racam-d50-tmall-restignore/last.pt").is_file()
     assert (out / "run-report.md").is_file() and (out / "overlays.png").is_file()
+    # the label-free check of the pseudo-labels: every defective training image, p in [0, 1]
+    check = results["pseudo_deletion"]["0"]
+    assert check["images"] == manifest["num_defective"]
+    assert 0 < check["area"] < 1
+    assert all(0 <= check[k] <= 1 for k in ("p_image", "p_deleted", "p_random_box"))
+    assert "## Pseudo-labels checked without masks" in (out / "run-report.md").read_text()

@@ -17,7 +17,12 @@ from racam.plan.report import run_report_lines
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid
 from racam.report.html import write_html
-from racam.report.supervision import label_next_section, segmentation_label, train_masks_section
+from racam.report.supervision import (
+    deletion_section,
+    label_next_section,
+    segmentation_label,
+    train_masks_section,
+)
 from racam.report.tables import classifier_notes, interval_text, md_table, pct
 from racam.stages.context import DataProblems
 from racam.stages.evaluate import RunResults
@@ -134,7 +139,8 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
               "trained run, not the training. `-`: not computed.", ""]
     if notes:
         lines += ["n/a: a score over an empty set of pixels is not a number:", "", *notes, ""]
-    lines += train_masks_section(results) + label_next_section(results)
+    lines += deletion_section(results) + train_masks_section(results)
+    lines += label_next_section(results)
     lines += _data_problems(results.data) + plan_section(cfg, out)
     if fig:
         lines += [f"## Overlays (fold {overlay_fold} test images)", "",

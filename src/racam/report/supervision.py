@@ -8,7 +8,8 @@ from racam.pseudo.ranking import TYPICAL_FIRST
 from racam.report.tables import md_table
 from racam.stages.evaluate import RunResults
 
-__all__ = ["label_next_section", "segmentation_label", "train_masks_section"]
+__all__ = ["deletion_section", "label_next_section", "segmentation_label",
+           "train_masks_section"]
 
 
 #: How each ``train_masks_choice`` picked its images (a line under the table).
@@ -70,3 +71,19 @@ def label_next_section(results: RunResults) -> list[str]:
                              f"{r['classifier_prob']:.3f}", r["pseudo_pixels"],
                              r["network_pixels"]] for r in rows]), ""]
     return lines
+
+
+def deletion_section(results: RunResults) -> list[str]:
+    """The label-free check of each fold's pseudo-labels (:mod:`racam.pseudo.deletion`)."""
+    if not results.pseudo_deletion:
+        return []
+    rows = [[k, d["images"], f"{100 * d['area']:.2f}", f"{d['p_image']:.3f}",
+             f"{d['p_deleted']:.3f}", f"{d['p_random_box']:.3f}"]
+            for k, d in sorted(results.pseudo_deletion.items())]
+    return ["## Pseudo-labels checked without masks", "",
+            "Each defective training image with its pseudo-label's pixels blurred away, and "
+            "with a random box of the same area blurred away instead (`racam.pseudo.deletion`): "
+            "masks that hold the defects leave the classifier little to call a defect, the box "
+            "should not. Mean p(defect) of the classifier; no true mask is read.", "",
+            md_table(["fold", "images", "pseudo-label area %", "p(defect) as is",
+                      "pseudo-label deleted", "random box deleted"], rows), ""]

@@ -79,7 +79,9 @@ class RunResults:
     wall time of the calls (:class:`racam.stages.elapsed.CallLedger`), the machine;
     ``train_masks``: by fold, which training images learned from their true mask
     (:meth:`racam.pseudo.mixed.TrainMasks.to_json`; empty with ``train_masks: none``);
-    ``label_next``: by fold, the first :data:`LABEL_NEXT_SHOWN` rows of its label-next list."""
+    ``label_next``: by fold, the first :data:`LABEL_NEXT_SHOWN` rows of its label-next list;
+    ``pseudo_deletion``: by fold, the label-free deletion check of its pseudo-labels
+    (:class:`racam.pseudo.deletion.DeletionCheck` as JSON)."""
 
     folds: list[int]
     classifier: ClassifierPooled
@@ -98,6 +100,7 @@ class RunResults:
     train_masks: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     label_next: dict[int, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     segmentation_gated: dict[str, Any] | None = None
+    pseudo_deletion: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def view(self, name: str) -> dict[str, Any] | None:
         """One of the pooled :data:`VIEWS`."""
@@ -112,7 +115,8 @@ class RunResults:
                    data=self.data.to_json(), wall_seconds_this_call=self.wall_seconds_this_call,
                    wall_seconds_all_calls=self.wall_seconds_all_calls, calls=self.calls,
                    machine=self.machine, world_size=self.world_size,
-                   train_masks=self.train_masks, label_next=self.label_next)
+                   train_masks=self.train_masks, label_next=self.label_next,
+                   pseudo_deletion=self.pseudo_deletion)
         return out
 
     @classmethod
@@ -126,7 +130,9 @@ class RunResults:
                    v.get("world_size", 1),
                    train_masks={int(k): t for k, t in (v.get("train_masks") or {}).items()},
                    label_next={int(k): r for k, r in (v.get("label_next") or {}).items()},
-                   segmentation_gated=v.get("segmentation_gated"))
+                   segmentation_gated=v.get("segmentation_gated"),
+                   pseudo_deletion={int(k): d for k, d in
+                                    (v.get("pseudo_deletion") or {}).items()})
 
 
 def summarize_run(folds: dict[int, FoldResults], gate_threshold: float | None = None,
@@ -163,7 +169,9 @@ def summarize_run(folds: dict[int, FoldResults], gate_threshold: float | None = 
                      if f.segmentation.train_masks is not None},
         label_next={k: f.label_next.rows[:LABEL_NEXT_SHOWN] for k, f in folds.items()
                     if f.label_next is not None},
-        segmentation_gated=_gated_view(gated, gate_threshold), **extra)
+        segmentation_gated=_gated_view(gated, gate_threshold),
+        pseudo_deletion={k: f.pseudo.deletion for k, f in folds.items() if f.pseudo.deletion},
+        **extra)
 
 
 def _gated(folds: dict[int, FoldResults], threshold: float | None

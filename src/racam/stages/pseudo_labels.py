@@ -17,7 +17,7 @@ from racam.stages.classifier import ClassifierStage
 from racam.stages.context import StageContext
 from racam.stages.folds import FoldData
 from racam.stages.heatmaps import HeatmapStage
-from racam.stages.results import StageResult
+from racam.stages.results import StageResult, optional
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -28,6 +28,8 @@ class PseudoLabelResult(StageResult):
     manifest: str
     num_images: int
     pseudo_vs_true_defective: dict[str, int] | None = None
+    #: label-free: :class:`racam.pseudo.deletion.DeletionCheck` of the masks, as JSON
+    deletion: dict[str, Any] | None = optional()
 
 
 def stored_key(manifest: Path, key: dict[str, Any]) -> Any:
@@ -94,7 +96,22 @@ class PseudoLabelStage:
             **ctx.pseudo_mask_options())
         return PseudoLabelResult(manifest=str(d / "manifest.json"),
                                  num_images=manifest["num_images"],
-                                 pseudo_vs_true_defective=pseudo_quality(fd, d))
+                                 pseudo_vs_true_defective=pseudo_quality(fd, d),
+                                 deletion=self.deletion(fold, d))
+
+    def deletion(self, fold: int, d: Path) -> dict[str, Any] | None:
+        """:mod:`racam.pseudo.deletion`'s check of the masks in ``d`` on the fold's defective
+        training images (label-free; each rank 1/N of them)."""
+        from racam.pseudo.deletion import deletion_rows, summarise
+
+        ds, bs = self.ctx.data(fold).train_all, self.ctx.cfg.cam.batch_size
+        model = self.classifier.model(fold)
+        rows = distributed.sharded_map(
+            lambda idx: deletion_rows(model, ds, idx, d / "masks", batch_size=bs,
+                                      device=self.ctx.device),
+            [i for i, y in enumerate(ds.labels) if y == 1], block=bs)
+        check = summarise(rows)
+        return None if check is None else check.to_json()
 
 
 def pseudo_quality(fd: FoldData, d: Path) -> dict[str, int] | None:

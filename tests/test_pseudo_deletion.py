@@ -1,0 +1,89 @@
+"""The label-free deletion check of pseudo-labels (racam.pseudo.deletion): blurring away the
+pixels that hold a defect removes what a classifier sees; blurring a box elsewhere does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from racam.data.sample import Sample
+from racam.pseudo.deletion import blurred, deletion_rows, random_box, summarise
+from racam.pseudo.labels import mask_filename, save_mask_png
+
+
+class SpotDetector(nn.Module):
+    """p(defect) from the largest local contrast |x - local mean|: a dark spot on a flat
+    background gives a high logit, a flat image a low one (an oracle with a known answer)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        local = nn.functional.avg_pool2d(x, 5, stride=1, padding=2, count_include_pad=False)
+        contrast = (x - local).abs().amax(dim=(1, 2, 3))
+        score = 40 * (contrast - 0.1)
+        return torch.stack([-score, score], dim=1)
+
+
+class Images(torch.utils.data.Dataset):
+    def __init__(self, images: list[torch.Tensor]) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> Sample:
+        return Sample(image=self.images[i], label=1, id=f"img{i}", original_size=(64, 48))
+
+
+def _spot_image(y: int, x: int) -> torch.Tensor:
+    img = torch.full((1, 48, 64), 0.5)
+    img[:, y:y + 4, x:x + 4] = 0.0
+    return img
+
+
+def _masks(folder: Path, boxes: list[tuple[int, int]], size: int) -> Path:
+    folder.mkdir(parents=True)
+    for i, (y, x) in enumerate(boxes):
+        m = np.zeros((48, 64), dtype=bool)
+        m[y:y + size, x:x + size] = True
+        save_mask_png(folder / mask_filename(f"img{i}"), m)
+    return folder
+
+
+def test_deleting_the_defect_removes_it_and_a_box_elsewhere_does_not(tmp_path) -> None:
+    spots = [(6, 6), (30, 40), (20, 50)]
+    ds = Images([_spot_image(*s) for s in spots])
+    model = SpotDetector().eval()
+    on = deletion_rows(model, ds, [0, 1, 2], _masks(tmp_path / "on", [(y - 2, x - 2) for y, x
+                                                                       in spots], 8))
+    off = deletion_rows(model, ds, [0, 1, 2], _masks(tmp_path / "off", [(38, 0)] * 3, 8))
+    for area, p_image, p_deleted, _ in on:
+        assert area == pytest.approx(64 / (48 * 64))
+        assert p_image > 0.99 and p_deleted < 0.5
+    assert all(p_deleted > 0.99 for _, _, p_deleted, _ in off)  # the mask missed the spot
+    check = summarise(on)
+    assert check is not None and check.images == 3 and check.p_deleted < check.p_image
+
+
+def test_rows_do_not_depend_on_batching(tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    ds = Images([torch.from_numpy(rng.random((1, 48, 64), dtype=np.float32)) for _ in range(5)])
+    masks = _masks(tmp_path / "m", [(int(rng.integers(0, 30)), int(rng.integers(0, 40)))
+                                    for _ in range(5)], 12)
+    model = SpotDetector().eval()
+    one = deletion_rows(model, ds, range(5), masks, batch_size=1)
+    three = deletion_rows(model, ds, range(5), masks, batch_size=3)
+    assert np.allclose(one, three, atol=1e-6)
+    assert summarise([]) is None
+
+
+def test_random_box_area_and_blur_keeps_the_mean() -> None:
+    box = random_box((100, 200), 0.09, np.random.default_rng(0))
+    assert box.sum() == 30 * 60
+    x = torch.rand(2, 3, 40, 40)
+    b = blurred(x)
+    assert b.shape == x.shape
+    assert b.std() < x.std() / 3  # the texture is gone
+    assert abs(float(b.mean() - x.mean())) < 0.02  # the colours stay
