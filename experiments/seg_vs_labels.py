@@ -150,8 +150,7 @@ def _bf16(pipe: Pipeline) -> bool:
     from racam.precision import resolve_precision
 
     s = pipe.cfg.segmentation
-    return resolve_precision(s.precision, pipe.device, amp=bool(s.amp),
-                             bf16=bool(s.bf16)).name == "bf16"
+    return resolve_precision(s.precision, pipe.device).name == "bf16"
 
 
 def evaluation(pipe: Pipeline, fold: int, seg: Path) -> dict[str, Any]:
