@@ -44,4 +44,6 @@ def test_folder_dataset_without_masks_runs_end_to_end(tmp_path) -> None:
     assert check["images"] == manifest["num_defective"]
     assert 0 < check["area"] < 1
     assert all(0 <= check[k] <= 1 for k in ("p_image", "p_deleted", "p_random_box"))
-    assert "## Pseudo-labels checked without masks" in (out / "run-report.md").read_text()
+    report = (out / "run-report.md").read_text()
+    assert "## Pseudo-labels checked without masks" in report
+    assert "None: the dataset has no true masks" in report  # not an empty table

@@ -136,7 +136,9 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
               *_gate_line(results),
               "95% CI: percentile bootstrap of the pooled IoU over the test images of all folds "
               "(`racam.evaluation.bootstrap`); it covers the choice of test images for this "
-              "trained run, not the training. `-`: not computed.", ""]
+              "trained run, not the training. `-`: not computed.", ""] if table else [
+        "None: the dataset has no true masks (`masks/`), so no mask is scored. The pseudo-labels "
+        "are checked without masks below.", ""]
     if notes:
         lines += ["n/a: a score over an empty set of pixels is not a number:", "", *notes, ""]
     lines += deletion_section(results) + train_masks_section(results)
