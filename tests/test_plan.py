@@ -13,6 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from racam.cli import app
+from racam.config import load_config
 from racam.engine import load_planned_config
 from racam.errors import ConfigError, DataError
 from racam.plan.apply import explicit_keys
@@ -168,6 +169,13 @@ def test_explicit_values_win_over_the_plan(tmp_path) -> None:
     assert cfg.data.size == (96, 64) and cfg.segmentation.crop == (96, 64)
     assert cfg.segmentation.epochs == 3 and cfg.classifier.epochs == 15
     assert cfg.segmentation.loss == "ce+dice_defect"  # from the plan's recipe
+    # ... and so are the pseudo-label rule and the gate folder-example sets (the defaults of a
+    # bare config are max fusion, Otsu and no gate)
+    assert (cfg.cam.fusion, cfg.cam.pseudo_threshold, cfg.segmentation.gate) == (
+        "mean", "otsu2", "classifier")
+    bare = load_config(str(own))
+    assert (bare.cam.fusion, bare.cam.pseudo_threshold, bare.segmentation.gate) == (
+        "max", "otsu", "none")
 
 
 def test_plan_off_leaves_the_config_alone(tmp_path) -> None:
