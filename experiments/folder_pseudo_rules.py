@@ -7,7 +7,7 @@ original size, the threshold rule there):
 
     fusion   max | mean         threshold   otsu | otsu2         guided filter  off | on
 
-Printed per rule, against the baseline (the run's own rule):
+Printed per rule, against the baseline (the run's own rule, or ``--baseline``):
 - true-mask scores (report only, never a choice): pooled IoU, precision, recall, and the paired
   bootstrap interval of (rule - baseline) over the images;
 - label-free statistics a folder run could compute: mean pseudo-label area, and the deletion
@@ -19,7 +19,7 @@ Usage (a finished folder run; the same --set as the run):
 
     OMP_NUM_THREADS=1 python experiments/folder_pseudo_rules.py folder-example \
         --set data.root=/work/datasets/ksdd-folder --set classifier.epochs=3 \
-        --out /work/runs/ksdd-folder-e3 [--json OUT.json]
+        --out /work/runs/ksdd-folder-e3 [--baseline max/otsu/plain] [--json OUT.json]
 
 Maps are cached in OUT/rules/fold<F>.npz, so a second call only re-scores.
 """
@@ -42,6 +42,7 @@ from racam.classifier import load_classifier
 from racam.data import read_mask
 from racam.engine import load_run_config
 from racam.evaluation.bootstrap import bootstrap_iou, paired_bootstrap_iou_difference
+from racam.pseudo.deletion import blurred, random_box
 from racam.pseudo.guided import guided_refiner
 from racam.pseudo.heatmaps import to_original_size
 from racam.pseudo.otsu import pseudo_trimap
@@ -82,24 +83,6 @@ def compute_maps(cfg: Any, out: Path, fold: int) -> dict[str, np.ndarray]:
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(cache, **data)
     return data
-
-
-def blurred(x: Tensor) -> Tensor:
-    """A heavily blurred copy of ``x`` (B, C, H, W): box mean over 1/8 of the short side, twice."""
-    k = max(3, (min(x.shape[-2:]) // 8) | 1)
-    for _ in range(2):
-        x = F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
-    return x
-
-
-def random_box(shape: tuple[int, int], area: float, rng: np.random.Generator) -> Tensor:
-    """A box mask of ``shape`` covering about ``area`` of it, with the image's aspect ratio."""
-    h, w = shape
-    bh, bw = max(1, round(h * area ** 0.5)), max(1, round(w * area ** 0.5))
-    y, x = rng.integers(0, h - bh + 1), rng.integers(0, w - bw + 1)
-    m = torch.zeros(shape, dtype=torch.bool)
-    m[y:y + bh, x:x + bw] = True
-    return m
 
 
 @torch.no_grad()
@@ -180,6 +163,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--fold", type=int, default=0)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--baseline", help="rule the others are compared with, e.g. max/otsu/plain "
+                    "(default: the config's own)")
     ap.add_argument("--deletion", type=int, default=1000,
                     help="deletion scores on this many images (evenly spaced)")
     args = ap.parse_args()
@@ -188,8 +173,8 @@ def main() -> None:
     data = compute_maps(cfg, args.out, args.fold)
     res = score(cfg, args.out, args.fold, data, args.deletion)
     c = cfg.cam
-    baseline = rule_name(dict(fusion=c.fusion, threshold=c.pseudo_threshold,
-                              guided=c.guided_radius is not None))
+    baseline = args.baseline or rule_name(dict(fusion=c.fusion, threshold=c.pseudo_threshold,
+                                               guided=c.guided_radius is not None))
     print(f"{len(data['ids'])} defective training images ({len(res['_base_p']['p'])} probed "
           "by deletion); classifier mean p(defect) "
           f"{np.mean(res['_base_p']['p']):.3f}; baseline {baseline}")
