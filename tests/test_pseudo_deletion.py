@@ -3,8 +3,6 @@ pixels that hold a defect removes what a classifier sees; blurring a box elsewhe
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,7 +10,6 @@ from torch import nn
 
 from racam.data.sample import Sample
 from racam.pseudo.deletion import blurred, deletion_rows, random_box, summarise
-from racam.pseudo.labels import mask_filename, save_mask_png
 
 
 class SpotDetector(nn.Module):
@@ -27,14 +24,22 @@ class SpotDetector(nn.Module):
 
 
 class Images(torch.utils.data.Dataset):
-    def __init__(self, images: list[torch.Tensor]) -> None:
-        self.images = images
+    """Images with their pseudo-label as ``mask`` (as PseudoLabelDataset gives them): an
+    ``size`` x ``size`` square at each of ``corners``."""
+
+    def __init__(self, images: list[torch.Tensor], corners: list[tuple[int, int]],
+                 size: int) -> None:
+        self.images, self.corners, self.size = images, corners, size
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> Sample:
-        return Sample(image=self.images[i], label=1, id=f"img{i}", original_size=(64, 48))
+        mask = torch.zeros(48, 64, dtype=torch.bool)
+        y, x = self.corners[i]
+        mask[y:y + self.size, x:x + self.size] = True
+        return Sample(image=self.images[i], label=1, id=f"img{i}", original_size=(64, 48),
+                      mask=mask)
 
 
 def _spot_image(y: int, x: int) -> torch.Tensor:
@@ -43,22 +48,12 @@ def _spot_image(y: int, x: int) -> torch.Tensor:
     return img
 
 
-def _masks(folder: Path, boxes: list[tuple[int, int]], size: int) -> Path:
-    folder.mkdir(parents=True)
-    for i, (y, x) in enumerate(boxes):
-        m = np.zeros((48, 64), dtype=bool)
-        m[y:y + size, x:x + size] = True
-        save_mask_png(folder / mask_filename(f"img{i}"), m)
-    return folder
-
-
-def test_deleting_the_defect_removes_it_and_a_box_elsewhere_does_not(tmp_path) -> None:
+def test_deleting_the_defect_removes_it_and_a_box_elsewhere_does_not() -> None:
     spots = [(6, 6), (30, 40), (20, 50)]
-    ds = Images([_spot_image(*s) for s in spots])
+    images = [_spot_image(*s) for s in spots]
     model = SpotDetector().eval()
-    on = deletion_rows(model, ds, [0, 1, 2], _masks(tmp_path / "on", [(y - 2, x - 2) for y, x
-                                                                       in spots], 8))
-    off = deletion_rows(model, ds, [0, 1, 2], _masks(tmp_path / "off", [(38, 0)] * 3, 8))
+    on = deletion_rows(model, Images(images, [(y - 2, x - 2) for y, x in spots], 8), [0, 1, 2])
+    off = deletion_rows(model, Images(images, [(38, 0)] * 3, 8), [0, 1, 2])
     for area, p_image, p_deleted, _ in on:
         assert area == pytest.approx(64 / (48 * 64))
         assert p_image > 0.99 and p_deleted < 0.5
@@ -67,14 +62,13 @@ def test_deleting_the_defect_removes_it_and_a_box_elsewhere_does_not(tmp_path) -
     assert check is not None and check.images == 3 and check.p_deleted < check.p_image
 
 
-def test_rows_do_not_depend_on_batching(tmp_path) -> None:
+def test_rows_do_not_depend_on_batching() -> None:
     rng = np.random.default_rng(1)
-    ds = Images([torch.from_numpy(rng.random((1, 48, 64), dtype=np.float32)) for _ in range(5)])
-    masks = _masks(tmp_path / "m", [(int(rng.integers(0, 30)), int(rng.integers(0, 40)))
-                                    for _ in range(5)], 12)
+    ds = Images([torch.from_numpy(rng.random((1, 48, 64), dtype=np.float32)) for _ in range(5)],
+                [(int(rng.integers(0, 30)), int(rng.integers(0, 40))) for _ in range(5)], 12)
     model = SpotDetector().eval()
-    one = deletion_rows(model, ds, range(5), masks, batch_size=1)
-    three = deletion_rows(model, ds, range(5), masks, batch_size=3)
+    one = deletion_rows(model, ds, range(5), batch_size=1)
+    three = deletion_rows(model, ds, range(5), batch_size=3)
     assert np.allclose(one, three, atol=1e-6)
     assert summarise([]) is None
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,27 +65,25 @@ def _p_defect(model: nn.Module, x: Tensor) -> Tensor:
     return model(x).float().softmax(dim=1)[:, 1].cpu()
 
 
-def deletion_rows(model: nn.Module, dataset: Dataset, indices: Sequence[int], masks_dir: Path,
-                  *, batch_size: int = 4, device: torch.device | str = "cpu"
+def deletion_rows(model: nn.Module, dataset: Dataset, indices: Sequence[int], *,
+                  batch_size: int = 4, device: torch.device | str = "cpu"
                   ) -> list[tuple[float, float, float, float]]:
-    """``(area, p_image, p_deleted, p_random_box)`` of each of ``indices`` (samples of
-    ``dataset`` at the model's input size), its pseudo-label read from ``masks_dir`` (any size;
-    nearest resize). The control box of image ``i`` is drawn from the seed ``(BOX_SEED, i)``,
-    so rows do not depend on how the images are batched or sharded."""
-    from racam.data import read_mask, resize_mask
-    from racam.pseudo.labels import mask_filename
-
+    """``(area, p_image, p_deleted, p_random_box)`` of each of ``indices`` of ``dataset``, whose
+    samples carry their pseudo-label as ``mask`` at the image's size
+    (:class:`racam.pseudo.labels.PseudoLabelDataset`). The control box of image ``i`` is drawn
+    from the seed ``(BOX_SEED, i)``, so rows do not depend on how the images are batched or
+    sharded."""
     rows: list[tuple[float, float, float, float]] = []
     dev = torch.device(device)
     for start in range(0, len(indices), batch_size):
         chunk = list(indices[start:start + batch_size])
         samples = [dataset[i] for i in chunk]
         x = torch.stack([s.image for s in samples])
-        h, w = x.shape[-2:]
-        m = torch.stack([resize_mask(read_mask(masks_dir / mask_filename(s.id)), (w, h))
-                         for s in samples])
+        m = torch.stack([s.mask for s in samples]).bool()
+        h, w = m.shape[-2:]
         area = m.float().mean(dim=(1, 2))
-        box = torch.stack([random_box((h, w), float(a), np.random.default_rng([BOX_SEED, i]))
+        box = torch.stack([random_box((h, w), float(a),
+                                      np.random.default_rng([BOX_SEED, i]))
                            for a, i in zip(area, chunk)])
         blur = blurred(x)
         p = [_p_defect(model, v.to(dev)) for v in

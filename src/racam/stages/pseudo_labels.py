@@ -103,12 +103,12 @@ class PseudoLabelStage:
         """:mod:`racam.pseudo.deletion`'s check of the masks in ``d`` on the fold's defective
         training images (label-free; each rank 1/N of them)."""
         from racam.pseudo.deletion import deletion_rows, summarise
+        from racam.pseudo.labels import PseudoLabelDataset
 
-        ds, bs = self.ctx.data(fold).train_all, self.ctx.cfg.cam.batch_size
-        model = self.classifier.model(fold)
+        ds = PseudoLabelDataset(self.ctx.data(fold).train_all, d)
+        bs, model = self.ctx.cfg.cam.batch_size, self.classifier.model(fold)
         rows = distributed.sharded_map(
-            lambda idx: deletion_rows(model, ds, idx, d / "masks", batch_size=bs,
-                                      device=self.ctx.device),
+            lambda idx: deletion_rows(model, ds, idx, batch_size=bs, device=self.ctx.device),
             [i for i, y in enumerate(ds.labels) if y == 1], block=bs)
         check = summarise(rows)
         return None if check is None else check.to_json()
