@@ -48,22 +48,18 @@ from racam.stages.folds import fold_datasets
 TOLERANCES = (0.0, 0.01, 0.02, 0.05)
 
 
-def train_epoch_checkpoints(cfg: Any, fd: Any, folder: Path, fold: int, epochs: int
-                            ) -> list[dict[str, Any]]:
-    """Train epochs 1..``epochs`` (resuming), copying each epoch's ``last.pt``; the history."""
-    history: list[dict[str, Any]] = []
-    for k in range(1, epochs + 1):
-        ck = folder / f"epoch{k}.pt"
-        t0 = time.perf_counter()
-        res = train_classifier(cfg.classifier, fd.train, fd.val, folder / "train",
-                               seed=cfg.seed + fold, device="cpu",
-                               in_channels=cfg.data.channels, progress=False, stop_after=k)
-        history = res.history
-        if not ck.exists():
-            shutil.copyfile(res.last_path, ck)
-            print(f"epoch {k}: val AUROC {history[-1]['val_auroc']:.4f}, "
-                  f"{time.perf_counter() - t0:.0f} s", flush=True)
-    return history[:epochs]
+def train_to(cfg: Any, fd: Any, folder: Path, fold: int, k: int) -> list[dict[str, Any]]:
+    """Train (resuming) up to epoch ``k`` and copy its weights to ``epoch<k>.pt``; the history."""
+    ck = folder / f"epoch{k}.pt"
+    t0 = time.perf_counter()
+    res = train_classifier(cfg.classifier, fd.train, fd.val, folder / "train",
+                           seed=cfg.seed + fold, device="cpu", in_channels=cfg.data.channels,
+                           progress=False, stop_after=k)
+    if not ck.exists():
+        shutil.copyfile(res.last_path, ck)
+        print(f"epoch {k}: val AUROC {res.history[k - 1]['val_auroc']:.4f}, "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    return res.history[:k]
 
 
 def score_epoch(cfg: Any, fd: Any, ck: Path, cache: Path) -> dict[str, Any]:
@@ -114,11 +110,11 @@ def main() -> None:
     fd = fold_datasets(cfg.data, args.fold, cfg.seed)
     folder = args.out / "epoch-area" / f"fold{args.fold}"
     folder.mkdir(parents=True, exist_ok=True)
-    history = train_epoch_checkpoints(cfg, fd, folder, args.fold, epochs)
     torch.set_grad_enabled(True)
-    rows = {}
-    for h in history:
-        e = h["epoch"]
+    rows, history = {}, []
+    for e in range(1, epochs + 1):  # each epoch scored as soon as it is trained
+        history = train_to(cfg, fd, folder, args.fold, e)
+        h = history[-1]
         rows[e] = score_epoch(cfg, fd, folder / f"epoch{e}.pt", folder / f"epoch{e}.json")
         c = np.array(rows[e]["counts"])
         print(f"| {e} | {h['val_auroc']:.4f} | {h['val_loss']:.4f} | "
