@@ -51,14 +51,15 @@ TOLERANCES = (0.0, 0.01, 0.02, 0.05)
 def train_to(cfg: Any, fd: Any, folder: Path, fold: int, k: int) -> list[dict[str, Any]]:
     """Train (resuming) up to epoch ``k`` and copy its weights to ``epoch<k>.pt``; the history."""
     ck = folder / f"epoch{k}.pt"
+    if ck.exists():  # trained before: its history is in the copy's meta
+        return torch.load(ck, map_location="cpu", weights_only=False)["meta"]["history"][:k]
     t0 = time.perf_counter()
     res = train_classifier(cfg.classifier, fd.train, fd.val, folder / "train",
                            seed=cfg.seed + fold, device="cpu", in_channels=cfg.data.channels,
                            progress=False, stop_after=k)
-    if not ck.exists():
-        shutil.copyfile(res.last_path, ck)
-        print(f"epoch {k}: val AUROC {res.history[k - 1]['val_auroc']:.4f}, "
-              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    shutil.copyfile(res.last_path, ck)
+    print(f"epoch {k}: val AUROC {res.history[k - 1]['val_auroc']:.4f}, "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)
     return res.history[:k]
 
 
