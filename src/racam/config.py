@@ -34,6 +34,8 @@ OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine", "poly")
 #: Allowed values of ``classifier.balance`` and ``segmentation.balance``.
 CLASSIFIER_BALANCE: tuple[str, ...] = ("sampler", "loss", "none")
+#: ``classifier.keep_epoch``: how a classifier's kept epoch is chosen
+KEEP_EPOCH: tuple[str, ...] = ("val_auroc", "pseudo_area")
 SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
 #: Allowed values of ``classifier.precision`` and ``segmentation.precision``
 #: (:mod:`racam.precision`).
@@ -151,6 +153,12 @@ class ClassifierConfig:
     #: passing ``min_val_auroc``, the one whose pseudo-labels mark the least of the defective
     #: training images (label-free; :mod:`racam.classifier.restarts`). 1: one classifier
     candidates: int = option(1, at_least(1))
+    #: which epoch a classifier keeps: ``val_auroc`` (the best validation AUROC) or
+    #: ``pseudo_area`` (of the epochs within ``keep_tolerance`` of that AUROC, the one whose
+    #: pseudo-labels mark the least of the defective training images; label-free;
+    #: :mod:`racam.classifier.epochs`)
+    keep_epoch: str = option("val_auroc", one_of(KEEP_EPOCH, "keep_epoch"))
+    keep_tolerance: float = option(0.02, within(0, 1))
 
     def cross_check(self, where: str = "classifier") -> None:
         """``batch_norm`` only with a backbone that takes it (the VGG16 layouts; EfficientNet

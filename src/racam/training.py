@@ -43,6 +43,8 @@ RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "threshold", "precision"
                                "channels_last", "compile", "device_cache",
                                # decide whether another attempt follows, not how one trains
                                "restarts", "min_val_auroc", "candidates",
+                               # which stored epoch is kept, after training
+                               "keep_epoch", "keep_tolerance",
                                # how masks are used after training (segmentation.gate)
                                "gate"})
 

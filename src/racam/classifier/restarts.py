@@ -52,12 +52,14 @@ def train_until_learned(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Datase
                         out_dir: Path, *, seed: int, log: Callable[[str], None] = print,
                         score: Callable[[ClassifierResult], float] | None = None,
                         score_name: str = "score",
+                        keep: Callable[[ClassifierResult], ClassifierResult] | None = None,
                         **kwargs: Any) -> tuple[ClassifierResult, list[dict[str, Any]]]:
     """:func:`train_classifier` for ``cfg.candidates`` attempts, then again with another seed
     while no attempt's kept epoch reaches ``cfg.min_val_auroc`` on the validation images (at
     most ``cfg.restarts`` more; without validation images every attempt passes). Among the
     passing attempts the one with the lowest ``score(result)`` is chosen when there are several
     and ``score`` is given, else the first; with none passing, the highest validation AUROC.
+    ``keep(result)`` may replace each attempt's kept epoch first (``classifier.keep_epoch``).
     Returns the chosen result and one record per attempt (seed, folder, validation AUROC,
     ``score_name`` where scored, whether it was chosen)."""
     attempts: list[tuple[ClassifierResult, dict[str, Any]]] = []
@@ -69,6 +71,8 @@ def train_until_learned(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Datase
     for k in range(cfg.candidates + cfg.restarts):
         s = seed + RESTART_SEED_STEP * k
         res = train_classifier(cfg, train_ds, val_ds, attempt_dir(out_dir, k), seed=s, **kwargs)
+        if keep is not None and not res.diverged_at and res.history:
+            res = keep(res)
         auroc = kept_val_auroc(res)
         attempts.append((res, {"attempt": k, "seed": s, "checkpoint": str(res.best_path),
                                "val_auroc": auroc,
@@ -98,9 +102,12 @@ def train_until_learned(cfg: ClassifierConfig, train_ds: Dataset, val_ds: Datase
 def chosen_checkpoint(classifier_dir: Path) -> Path:
     """The checkpoint a finished classifier stage uses: ``best.pt`` of the chosen attempt listed
     in ``classifier_dir/result.json`` (found by attempt number, so a moved run folder still
-    works), else ``classifier_dir/best.pt``."""
+    works), else ``classifier_dir/best.pt``; the kept epoch's file instead when the stage kept
+    an epoch by area (``epoch_choice``, :mod:`racam.classifier.epochs`)."""
     classifier_dir = Path(classifier_dir)
     result = classifier_dir / "result.json"
-    chosen = [a for a in (read_json(result).get("attempts", []) if result.is_file() else [])
-              if a.get("chosen")]
-    return attempt_dir(classifier_dir, int(chosen[0]["attempt"]) if chosen else 0) / "best.pt"
+    stored = read_json(result) if result.is_file() else {}
+    chosen = [a for a in stored.get("attempts") or [] if a.get("chosen")]
+    folder = attempt_dir(classifier_dir, int(chosen[0]["attempt"]) if chosen else 0)
+    choice = stored.get("epoch_choice")
+    return folder / (choice["file"] if choice else "best.pt")

@@ -17,7 +17,9 @@ Choices the paper leaves open (docs/protocol.md, "Classifier"), made here:
   validation set AUROC/AP are undefined and recorded as ``None``.
 - ``best.pt`` is the epoch with the highest validation AUROC, ties broken by the lower
   validation loss; epochs without an AUROC rank below any epoch with one and among themselves
-  by validation loss. Without a validation set the best epoch is the last one.
+  by validation loss. Without a validation set the best epoch is the last one. With
+  ``cfg.keep_epoch: pseudo_area`` every epoch that may still be kept is also stored as
+  ``epochs/epoch<k>.pt`` (:mod:`racam.classifier.epochs` chooses among them after training).
 - Divergence: an epoch whose mean loss is not finite ends training; the best of the epochs
   before it is kept (``ClassifierResult.diverged_at``, also written into ``last.pt`` so a rerun
   does not train that epoch again). Diverging in the first epoch is a
@@ -60,6 +62,7 @@ from racam.checkpoint import (
     mark_diverged,
     save_checkpoint,
 )
+from racam.classifier.epochs import epoch_path, may_keep
 from racam.classifier.scoring import validate
 from racam.compiled import CompiledForward
 from racam.config import ClassifierConfig, check_config
@@ -291,6 +294,9 @@ def _end_epoch(s: _Setup, t: _Training, val_ds: Dataset | None, history: list[di
     main = distributed.is_main()
     if main and best == epoch:
         save_checkpoint(s.best_path, unwrap(t.model), None, None, epoch, meta)
+    if main and s.cfg.keep_epoch == "pseudo_area" and may_keep(history, s.cfg.keep_tolerance):
+        save_checkpoint(epoch_path(s.best_path.parent, epoch), unwrap(t.model), None, None,
+                        epoch, meta)
     if main:
         save_checkpoint(s.last_path, unwrap(t.model), t.optimizer, None, epoch, meta,
                         capture_rng_states(),

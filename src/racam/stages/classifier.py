@@ -12,6 +12,8 @@ from torch import nn
 from torch.utils.data import Subset
 
 from racam import distributed
+from racam.classifier.epochs import EpochChoice
+from racam.classifier.train import ClassifierResult
 from racam.run_cam import build_run_cam
 from racam.stages.cache import plain_key
 from racam.stages.context import StageContext
@@ -29,6 +31,9 @@ class ClassifierStageResult(StageResult):
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     diverged_at: int | None = optional()
     attempts: list[dict[str, Any]] | None = optional()
+    #: ``classifier.keep_epoch: pseudo_area``: the kept epoch, its file, the epoch validation
+    #: AUROC keeps and each scored epoch's area (:class:`racam.classifier.epochs.EpochChoice`)
+    epoch_choice: dict[str, Any] | None = optional()
     test_ids: list[str] = dataclasses.field(default_factory=list)
     test_labels: list[int] = dataclasses.field(default_factory=list)
     test_probs: list[float] = dataclasses.field(default_factory=list)
@@ -132,11 +137,15 @@ class ClassifierStage:
 
         ctx, cfg = self.ctx, self.ctx.cfg
         fd = ctx.data(fold)
+        choices: dict[Path, EpochChoice] = {}
         res, attempts = train_until_learned(
             cfg.classifier, fd.train, fd.val, self.folder(fold), seed=cfg.seed + fold,
             log=ctx.log, device=ctx.device, in_channels=cfg.data.channels,
             progress=ctx.progress, score_name="pseudo_area",
-            score=lambda r: self.pseudo_area(fold, r.best_path))
+            score=lambda r: self.pseudo_area(fold, r.best_path),
+            keep=(lambda r: self.keep_epoch(fold, r, choices))
+            if cfg.classifier.keep_epoch == "pseudo_area" else None)
+        choice = choices.get(Path(res.best_path))
         model, _ = load_classifier(res.best_path, map_location=ctx.device)
         bs = cfg.cam.batch_size
         probs = distributed.sharded_map(  # each rank 1/N of the test images
@@ -149,11 +158,28 @@ class ClassifierStage:
             checkpoint=str(res.best_path), best_epoch=res.best_epoch, history=res.history,
             diverged_at=res.diverged_at or None,
             attempts=attempts if len(attempts) > 1 else None,
+            epoch_choice=None if choice is None else choice.to_json(),
             test_ids=[r.id for r in fd.test.records], test_labels=labels, test_probs=probs,
             test_auroc=roc_auc_score(labels, probs) if two else None,
             test_ap=average_precision_score(labels, probs) if two else None,
             test_accuracy=sum((p >= cfg.classifier.threshold) == bool(y)
                               for p, y in zip(probs, labels)) / max(1, len(labels)))
+
+    def keep_epoch(self, fold: int, res: ClassifierResult,
+                   choices: dict[Path, EpochChoice]) -> ClassifierResult:
+        """``res`` with the epoch kept by pseudo-label area (``classifier.keep_epoch``); the
+        choice is added to ``choices`` under the kept weights' path."""
+        from racam.classifier.epochs import keep_smallest_area
+
+        c = self.ctx.cfg.classifier
+        choice = keep_smallest_area(Path(res.best_path).parent, res.history, res.best_epoch,
+                                    c.keep_tolerance, lambda p: self.pseudo_area(fold, p))
+        self.ctx.log(f"[racam] fold {fold}: kept classifier epoch {choice.epoch} (smallest "
+                     f"pseudo-label area of {len(choice.areas)} epochs within "
+                     f"{c.keep_tolerance:g} of the best validation AUROC, epoch "
+                     f"{choice.by_auroc})")
+        choices[choice.path] = choice
+        return dataclasses.replace(res, best_path=choice.path, best_epoch=choice.epoch)
 
     def pseudo_area(self, fold: int, checkpoint: Path) -> float:
         """Share of the defective training images that the config's pseudo-labels from
