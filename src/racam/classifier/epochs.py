@@ -57,6 +57,7 @@ class EpochChoice:
     epoch: int
     path: Path
     by_auroc: int
+    tolerance: float
     areas: dict[int, float]
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +65,7 @@ class EpochChoice:
         rel = self.path.relative_to(self.path.parent.parent) if self.path.parent.name == \
             EPOCHS_DIR else Path(self.path.name)
         return {"epoch": self.epoch, "file": rel.as_posix(), "by_auroc": self.by_auroc,
+                "tolerance": self.tolerance,
                 "areas": {str(e): a for e, a in self.areas.items()}}
 
 
@@ -82,4 +84,4 @@ def keep_smallest_area(out_dir: str | Path, history: Sequence[dict[str, Any]], b
     for p in folder.glob("epoch*.pt") if folder.is_dir() else ():
         if p not in paths.values():
             p.unlink()
-    return EpochChoice(epoch, paths[epoch], best_epoch, areas)
+    return EpochChoice(epoch, paths[epoch], best_epoch, tolerance, areas)

@@ -38,7 +38,8 @@ def or_dash(value: Any) -> str:
 
 def classifier_notes(where: str, v: ClassifierSummary | dict[str, Any]) -> list[str]:
     """Report lines on one classifier stage (:class:`racam.stages.classifier.ClassifierSummary`,
-    or its stored form): a restart, the ``classifier.candidates`` choice, a divergence;
+    or its stored form): a restart, the ``classifier.candidates`` choice, the epoch kept by
+    area (``classifier.keep_epoch``), a divergence;
     ``where``: "Fold 0" etc."""
     if isinstance(v, dict):
         from racam.stages.classifier import ClassifierSummary
@@ -53,8 +54,21 @@ def classifier_notes(where: str, v: ClassifierSummary | dict[str, Any]) -> list[
         notes.append(f"{where}: of {len(v.candidates)} classifiers passing the validation "
                      "floor, the one whose pseudo-labels mark the least of the defective "
                      f"training images was kept (`classifier.candidates`; {areas}).")
+    if v.epoch_choice:
+        notes.append(epoch_choice_note(where, v.epoch_choice))
     if v.diverged_at:
         notes.append(f"{where}: training diverged at epoch {v.diverged_at} (mean loss not "
                      f"finite) and stopped; the kept epoch {or_dash(v.best_epoch)} is from "
                      "before, chosen on validation images.")
     return notes
+
+
+def epoch_choice_note(where: str, choice: dict[str, Any]) -> str:
+    """The report line on an epoch kept by pseudo-label area (``classifier.keep_epoch``)."""
+    areas = ", ".join(f"epoch {e}: {100 * a:.2f} %" + (" (kept)" if int(e) == choice["epoch"]
+                                                       else "")
+                      for e, a in choice["areas"].items())
+    return (f"{where}: the classifier kept epoch {choice['epoch']} (epoch {choice['by_auroc']} "
+            "has the best validation AUROC): of the epochs within "
+            f"{choice['tolerance']:g} of that AUROC, its pseudo-labels mark the least of the "
+            f"defective training images (`classifier.keep_epoch: pseudo_area`; {areas}).")

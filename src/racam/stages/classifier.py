@@ -64,6 +64,7 @@ class ClassifierSummary:
     diverged_at: int | None = None
     restarted: bool = False
     candidates: tuple[Candidate, ...] = ()
+    epoch_choice: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"test_auroc": self.test_auroc, "test_ap": self.test_ap,
@@ -71,7 +72,8 @@ class ClassifierSummary:
                 **({"diverged_at": self.diverged_at} if self.diverged_at else {}),
                 **({"restarted": True} if self.restarted else {}),
                 **({"candidates": [dataclasses.asdict(c) for c in self.candidates]}
-                   if self.candidates else {})}
+                   if self.candidates else {}),
+                **({"epoch_choice": self.epoch_choice} if self.epoch_choice else {})}
 
     @classmethod
     def of(cls, v: ClassifierStageResult) -> ClassifierSummary:
@@ -81,13 +83,14 @@ class ClassifierSummary:
                    any(a.get("chosen") and a.get("attempt", 0) > 0 and "pseudo_area" not in a
                        for a in attempts),
                    tuple(Candidate(a["seed"], a["pseudo_area"], a["chosen"])
-                         for a in attempts if "pseudo_area" in a))
+                         for a in attempts if "pseudo_area" in a), v.epoch_choice)
 
     @classmethod
     def from_json(cls, v: dict[str, Any]) -> ClassifierSummary:
         return cls(v.get("test_auroc"), v.get("test_ap"), v.get("best_epoch"), v.get("seconds"),
                    v.get("diverged_at"), bool(v.get("restarted")),
-                   tuple(Candidate(**c) for c in v.get("candidates", [])))
+                   tuple(Candidate(**c) for c in v.get("candidates", [])),
+                   v.get("epoch_choice"))
 
 
 def classifier_summary(v: ClassifierStageResult | dict[str, Any]) -> dict[str, Any]:
