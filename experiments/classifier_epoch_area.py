@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from racam.classifier import load_classifier
+from racam.classifier.epochs import eligible_epochs
 from racam.classifier.train import best_epoch_of, train_classifier
 from racam.data import read_mask
 from racam.engine import load_run_config
@@ -45,7 +46,7 @@ from racam.pseudo.labels import iter_pseudo_masks
 from racam.run_cam import build_run_cam
 from racam.stages.folds import fold_datasets
 
-TOLERANCES = (0.0, 0.01, 0.02, 0.05)
+TOLERANCES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.1)
 
 
 def train_to(cfg: Any, fd: Any, folder: Path, fold: int, k: int) -> list[dict[str, Any]]:
@@ -89,12 +90,11 @@ def score_epoch(cfg: Any, fd: Any, ck: Path, cache: Path) -> dict[str, Any]:
 
 def chosen(history: list[dict[str, Any]], rows: dict[int, dict[str, Any]], tol: float | None
            ) -> int:
-    """Epoch kept by validation AUROC (``tol`` None) or by smallest area within ``tol``."""
+    """Epoch kept by validation AUROC (``tol`` None) or by smallest area within ``tol``
+    (the rule of ``classifier.keep_epoch: pseudo_area``, :mod:`racam.classifier.epochs`)."""
     if tol is None:
         return best_epoch_of(history)
-    best = max(h["val_auroc"] for h in history)
-    ok = [h["epoch"] for h in history if h["val_auroc"] >= best - tol - 1e-12]
-    return min(ok, key=lambda e: rows[e]["area"])
+    return min(eligible_epochs(history, tol), key=lambda e: (rows[e]["area"], e))
 
 
 def main() -> None:
