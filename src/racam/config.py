@@ -158,7 +158,7 @@ class ClassifierConfig:
     #: pseudo-labels mark the least of the defective training images; label-free;
     #: :mod:`racam.classifier.epochs`)
     keep_epoch: str = option("val_auroc", one_of(KEEP_EPOCH, "keep_epoch"))
-    keep_tolerance: float = option(0.02, within(0, 1))
+    keep_tolerance: float = option(0.05, within(0, 1))
 
     def cross_check(self, where: str = "classifier") -> None:
         """``batch_norm`` only with a backbone that takes it (the VGG16 layouts; EfficientNet
