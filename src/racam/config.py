@@ -34,9 +34,9 @@ OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine", "poly")
 #: Allowed values of ``classifier.balance`` and ``segmentation.balance``.
 CLASSIFIER_BALANCE: tuple[str, ...] = ("sampler", "loss", "none")
+SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
 #: ``classifier.keep_epoch``: how a classifier's kept epoch is chosen
 KEEP_EPOCH: tuple[str, ...] = ("val_auroc", "pseudo_area")
-SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
 #: Allowed values of ``classifier.precision`` and ``segmentation.precision``
 #: (:mod:`racam.precision`).
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "fp16")

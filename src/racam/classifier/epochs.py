@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from racam import distributed
+
 #: folder (inside a classifier's ``out_dir``) of the per-epoch weights
 EPOCHS_DIR = "epochs"
 
@@ -73,7 +75,8 @@ def keep_smallest_area(out_dir: str | Path, history: Sequence[dict[str, Any]], b
                        tolerance: float, area: Callable[[Path], float]) -> EpochChoice:
     """Score the eligible epochs whose weights are stored with ``area(checkpoint)`` and keep
     the smallest; ``best.pt`` stands for ``best_epoch`` if its epoch file is missing (a run
-    resumed after the key was switched on). Epoch files that cannot be kept are removed."""
+    resumed after the key was switched on). Epoch files that cannot be kept are removed (by
+    rank 0 under ``torchrun``)."""
     out_dir = Path(out_dir)
     paths = {e: epoch_path(out_dir, e) for e in eligible_epochs(history, tolerance)}
     paths = {e: p for e, p in paths.items() if p.is_file()}
@@ -81,7 +84,7 @@ def keep_smallest_area(out_dir: str | Path, history: Sequence[dict[str, Any]], b
     areas = {e: area(p) for e, p in sorted(paths.items())}
     epoch = min(areas, key=lambda e: (areas[e], e))
     folder = out_dir / EPOCHS_DIR
-    for p in folder.glob("epoch*.pt") if folder.is_dir() else ():
+    for p in folder.glob("epoch*.pt") if folder.is_dir() and distributed.is_main() else ():
         if p not in paths.values():
             p.unlink()
     return EpochChoice(epoch, paths[epoch], best_epoch, tolerance, areas)
