@@ -35,8 +35,6 @@ SCHEDULES: tuple[str, ...] = ("constant", "cosine", "poly")
 #: Allowed values of ``classifier.balance`` and ``segmentation.balance``.
 CLASSIFIER_BALANCE: tuple[str, ...] = ("sampler", "loss", "none")
 SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
-#: ``classifier.keep_epoch``: how a classifier's kept epoch is chosen
-KEEP_EPOCH: tuple[str, ...] = ("val_auroc", "pseudo_area")
 #: Allowed values of ``classifier.precision`` and ``segmentation.precision``
 #: (:mod:`racam.precision`).
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "fp16")
@@ -153,11 +151,8 @@ class ClassifierConfig:
     #: passing ``min_val_auroc``, the one whose pseudo-labels mark the least of the defective
     #: training images (label-free; :mod:`racam.classifier.restarts`). 1: one classifier
     candidates: int = option(1, at_least(1))
-    #: which epoch a classifier keeps: ``val_auroc`` (the best validation AUROC) or
-    #: ``pseudo_area`` (of the epochs within ``keep_tolerance`` of that AUROC, the one whose
-    #: pseudo-labels mark the least of the defective training images; label-free;
-    #: :mod:`racam.classifier.epochs`)
-    keep_epoch: str = option("val_auroc", one_of(KEEP_EPOCH, "keep_epoch"))
+    #: the epoch kept: best ``val_auroc``, or ``pseudo_area`` (:mod:`racam.classifier.epochs`)
+    keep_epoch: str = option("val_auroc", one_of(choices.keep_epochs, "keep_epoch"))
     keep_tolerance: float = option(0.05, within(0, 1))
 
     def cross_check(self, where: str = "classifier") -> None:

@@ -3,8 +3,8 @@ config is checked, and the device check: the choices :mod:`racam.config` checks 
 
 from __future__ import annotations
 
-__all__ = ["backbones", "datasets", "device", "fusions", "head_scopes", "methods", "networks",
-           "plugin_methods", "weightings"]
+__all__ = ["backbones", "datasets", "device", "fusions", "head_scopes", "keep_epochs", "methods",
+           "networks", "plugin_methods", "weightings"]
 
 
 def datasets() -> list[str]:
@@ -23,6 +23,13 @@ def networks() -> list[str]:
     from racam.models.networks import NETWORKS
 
     return NETWORKS.names()
+
+
+def keep_epochs() -> tuple[str, ...]:
+    """``classifier.keep_epoch``: how a classifier's kept epoch is chosen."""
+    from racam.classifier.epochs import KEEP_EPOCH
+
+    return KEEP_EPOCH
 
 
 def methods() -> list[str]:

@@ -25,6 +25,8 @@ from typing import Any
 
 from racam import distributed
 
+#: the values of ``classifier.keep_epoch``
+KEEP_EPOCH: tuple[str, ...] = ("val_auroc", "pseudo_area")
 #: folder (inside a classifier's ``out_dir``) of the per-epoch weights
 EPOCHS_DIR = "epochs"
 
