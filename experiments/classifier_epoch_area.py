@@ -25,7 +25,6 @@ Resumable: epochs and scores already in OUT/epoch-area/fold<F>/ are kept.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from run_args import run_parser
 
 from racam.classifier import load_classifier
 from racam.classifier.epochs import eligible_epochs
@@ -98,13 +98,8 @@ def chosen(history: list[dict[str, Any]], rows: dict[int, dict[str, Any]], tol: 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("config")
-    ap.add_argument("--set", dest="set_", action="append", default=[])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--fold", type=int, default=0)
+    ap = run_parser(__doc__)
     ap.add_argument("--epochs", type=int, help="epochs to train (default: the config's)")
-    ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     cfg = load_run_config(args.config, args.set_, args.out)
     epochs = args.epochs or cfg.classifier.epochs

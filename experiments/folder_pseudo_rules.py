@@ -26,7 +26,6 @@ Maps are cached in OUT/rules/fold<F>.npz, so a second call only re-scores.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from run_args import run_parser
 from torch import Tensor
 
 from racam.cam.maps import fuse_maps
@@ -157,12 +157,7 @@ def table(res: dict[str, dict[str, Any]], baseline: str) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("config")
-    ap.add_argument("--set", dest="set_", action="append", default=[])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--fold", type=int, default=0)
-    ap.add_argument("--json", type=Path)
+    ap = run_parser(__doc__)
     ap.add_argument("--baseline", help="rule the others are compared with, e.g. max/otsu/plain "
                     "(default: the config's own)")
     ap.add_argument("--deletion", type=int, default=1000,
