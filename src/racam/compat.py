@@ -60,7 +60,7 @@ _ADDED: dict[str, dict[str, Any]] = {
     "classifier": {"threshold": 0.5, "precision": "auto", "channels_last": False,
                    "compile": False, "device_cache": False, "warmup_epochs": 0.0,
                    "schedule": "constant", "restarts": 0, "min_val_auroc": 0.75,
-                   "candidates": 1, "keep_epoch": "val_auroc", "keep_tolerance": 0.05},
+                   "candidates": 1, "keep_epoch": "val_auroc", "keep_tolerance": 0.1},
     "cam": {"pseudo_threshold": "otsu", "scorecam_batch": None, "guided_radius": None,
             "guided_eps": 1e-3, "scales": [1.0], "flips": []},
     "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,

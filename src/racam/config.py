@@ -153,7 +153,7 @@ class ClassifierConfig:
     candidates: int = option(1, at_least(1))
     #: the epoch kept: best ``val_auroc``, or ``pseudo_area`` (:mod:`racam.classifier.epochs`)
     keep_epoch: str = option("val_auroc", one_of(choices.keep_epochs, "keep_epoch"))
-    keep_tolerance: float = option(0.05, within(0, 1))
+    keep_tolerance: float = option(0.1, within(0, 1))
 
     def cross_check(self, where: str = "classifier") -> None:
         """``batch_norm`` only with a backbone that takes it (the VGG16 layouts; EfficientNet
