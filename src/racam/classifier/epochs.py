@@ -59,16 +59,18 @@ class EpochChoice:
     (0-1) of each scored epoch."""
 
     epoch: int
-    path: Path
+    out_dir: Path
+    file: str  # the kept weights, relative to ``out_dir`` (a moved run folder still works)
     by_auroc: int
     tolerance: float
     areas: dict[int, float]
 
+    @property
+    def path(self) -> Path:
+        return self.out_dir / self.file
+
     def to_json(self) -> dict[str, Any]:
-        """Stored form; ``file``: the kept weights relative to the classifier's folder."""
-        rel = self.path.relative_to(self.path.parent.parent) if self.path.parent.name == \
-            EPOCHS_DIR else Path(self.path.name)
-        return {"epoch": self.epoch, "file": rel.as_posix(), "by_auroc": self.by_auroc,
+        return {"epoch": self.epoch, "file": self.file, "by_auroc": self.by_auroc,
                 "tolerance": self.tolerance,
                 "areas": {str(e): a for e, a in self.areas.items()}}
 
@@ -89,4 +91,5 @@ def keep_smallest_area(out_dir: str | Path, history: Sequence[dict[str, Any]], b
     for p in folder.glob("epoch*.pt") if folder.is_dir() and distributed.is_main() else ():
         if p not in paths.values():
             p.unlink()
-    return EpochChoice(epoch, paths[epoch], best_epoch, tolerance, areas)
+    return EpochChoice(epoch, out_dir, paths[epoch].relative_to(out_dir).as_posix(), best_epoch,
+                       tolerance, areas)
