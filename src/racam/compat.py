@@ -62,7 +62,7 @@ _ADDED: dict[str, dict[str, Any]] = {
                    "schedule": "constant", "restarts": 0, "min_val_auroc": 0.75,
                    "candidates": 1, "keep_epoch": "val_auroc", "keep_tolerance": 0.1},
     "cam": {"pseudo_threshold": "otsu", "scorecam_batch": None, "guided_radius": None,
-            "guided_eps": 1e-3, "scales": [1.0], "flips": []},
+            "guided_eps": 1e-3, "scales": [1.0], "flips": [], "scale_candidates": None},
     "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
                      "defect_crop_fraction": 0.5, "crop_centres": "defective_images",
                      "channels_last": False,

@@ -182,9 +182,8 @@ class CamConfig:
     always use Otsu. ``guided_radius`` (``None``: off) refines the maps of the pseudo-labels with
     a guided filter, the image as guide, before they are cut (:mod:`racam.pseudo.guided`;
     radius in pixels of the model's input, regularisation ``guided_eps``). ``scales`` and
-    ``flips`` average every heat map of the run (scores, pseudo-labels, ``predict --source
-    cam``) over rescaled and flipped inputs (:func:`racam.pseudo.tta.tta_cam`, applied in
-    :func:`racam.run_cam.build_run_cam`; ``[1.0]`` and ``[]``: off).
+    ``flips`` average every heat map of the run over rescaled and flipped inputs
+    (:func:`racam.pseudo.tta.tta_cam`; ``[1.0]`` and ``[]``: off).
     """
 
     method: str = option("racam", one_of(choices.methods, "method"))
@@ -202,6 +201,9 @@ class CamConfig:
     scales: list[float] = option([1.0], above(0))
     #: Flips ("h": left-right, "v": top-bottom) whose maps are averaged in, at each scale.
     flips: list[str] = option([], one_of(("h", "v"), "heat-map flip"))
+    #: Input scales tried for the pseudo-labels' maps, each alone (None: ``scales``); the
+    #: classifier stage keeps the one whose labels mark least (racam.pseudo.scale_choice)
+    scale_candidates: list[float] | None = option(None, above(0))
     layers: list[str] | None = None
     batch_size: int = option(4, at_least(1))
     #: Score-CAM's masked images per forward pass (``None``: 256 on CUDA, halved on running
@@ -319,11 +321,9 @@ class ReproduceConfig:
     #: bootstrap resamples of the defective test images for RA-CAM minus each baseline
     bootstrap_resamples: int = option(10000, at_least(100))
     #: defect-IoU goals (%) the report checks next to Table III, by ``<arch>-<source>``
-    #: (``unet-true``, ``unet-pseudo``, ``unet-pseudo-st1`` for a self-trained round, ...):
-    #: each row says whether it met its goal
+    #: (``unet-true``, ``unet-pseudo``, ``unet-pseudo-st1``, ...): met or not, per row
     segmentation_goals: dict[str, float] = option({}, within(0, 100))
-    #: wall-time goal (minutes) of a whole reproduction from nothing, checked in the report
-    #: against the wall time of its calls (or the stage seconds it sums)
+    #: wall-time goal (minutes) of a whole reproduction, checked against its calls' wall time
     wall_goal_minutes: float | None = option(None, above(0))
     #: classifier seeds whose pseudo-labels train Table III's weakly supervised networks, each
     #: one of ``seeds`` (``null``: the first of ``seeds``); Table III then shows their mean +- sd.

@@ -15,12 +15,13 @@ __all__ = ["build_run_cam"]
 
 def build_run_cam(cfg: RunConfig, model: nn.Module, method: str, delta: float | None = None,
                   layers: list[str] | None = None, *, weighting: str | None = None,
-                  fgbp_head: str | None = None) -> Callable[..., torch.Tensor]:
+                  fgbp_head: str | None = None, scales: list[float] | None = None
+                  ) -> Callable[..., torch.Tensor]:
     """A heat-map callable ``cam(images, targets=1)`` for ``method`` on ``model`` with the
     config's ``cam`` options (``delta``, ``weighting``, ``fgbp_head``: the config's when
     ``None``; ``layers``: the method's protocol layers when ``None``), averaged over the
-    config's ``cam.scales`` and ``cam.flips`` (:func:`racam.pseudo.tta.tta_cam`; the method's
-    own callable at ``[1.0]`` and ``[]``)."""
+    config's ``cam.scales`` (or ``scales``) and ``cam.flips`` (:func:`racam.pseudo.tta.tta_cam`;
+    the method's own callable at ``[1.0]`` and ``[]``)."""
     from racam.cam import build_cam
     from racam.models import classifier_target_layers
     from racam.pseudo.tta import tta_cam
@@ -37,4 +38,5 @@ def build_run_cam(cfg: RunConfig, model: nn.Module, method: str, delta: float | 
                      weighting=weighting or c.weighting, fgbp_head=fgbp_head or c.fgbp_head)
     if spec.base == "scorecam" and c.scorecam_batch is not None:
         kw["batch_size"] = c.scorecam_batch
-    return tta_cam(build_cam(method, model, target_layers=layers, **kw), c.scales, c.flips)
+    return tta_cam(build_cam(method, model, target_layers=layers, **kw),
+                   c.scales if scales is None else scales, c.flips)

@@ -39,7 +39,7 @@ def or_dash(value: Any) -> str:
 def classifier_notes(where: str, v: ClassifierSummary | dict[str, Any]) -> list[str]:
     """Report lines on one classifier stage (:class:`racam.stages.classifier.ClassifierSummary`,
     or its stored form): a restart, the ``classifier.candidates`` choice, the epoch kept by
-    area (``classifier.keep_epoch``), a divergence;
+    area (``classifier.keep_epoch``), the pseudo-labels' scale, a divergence;
     ``where``: "Fold 0" etc."""
     if isinstance(v, dict):
         from racam.stages.classifier import ClassifierSummary
@@ -56,11 +56,22 @@ def classifier_notes(where: str, v: ClassifierSummary | dict[str, Any]) -> list[
                      f"training images was kept (`classifier.candidates`; {areas}).")
     if v.epoch_choice:
         notes.append(epoch_choice_note(where, v.epoch_choice))
+    if v.scale_choice:
+        notes.append(scale_choice_note(where, v.scale_choice))
     if v.diverged_at:
         notes.append(f"{where}: training diverged at epoch {v.diverged_at} (mean loss not "
                      f"finite) and stopped; the kept epoch {or_dash(v.best_epoch)} is from "
                      "before, chosen on validation images.")
     return notes
+
+
+def scale_choice_note(where: str, choice: dict[str, Any]) -> str:
+    """The report line on the pseudo-labels' input scale (``cam.scale_candidates``)."""
+    areas = ", ".join(f"scale {s}: {100 * a:.2f} %" for s, a in choice["areas"].items())
+    return (f"{where}: the pseudo-labels are drawn from the input scaled by {choice['scale']:g}"
+            + (f", the scale whose labels mark the least of the defective training images at "
+               f"the best validation AUROC's epoch (`cam.scale_candidates`; {areas})."
+               if areas else " (`cam.scale_candidates`)."))
 
 
 def epoch_choice_note(where: str, choice: dict[str, Any]) -> str:

@@ -12,8 +12,9 @@ from torch import nn
 from torch.utils.data import Subset
 
 from racam import distributed
-from racam.classifier.epochs import EpochChoice
+from racam.classifier.epochs import EPOCHS_DIR, EpochChoice
 from racam.classifier.train import ClassifierResult
+from racam.pseudo.scale_choice import ScaleChoice, choose_scale
 from racam.run_cam import build_run_cam
 from racam.stages.cache import plain_key
 from racam.stages.context import StageContext
@@ -34,6 +35,9 @@ class ClassifierStageResult(StageResult):
     #: ``classifier.keep_epoch: pseudo_area``: the kept epoch, its file, the epoch validation
     #: AUROC keeps and each scored epoch's area (:class:`racam.classifier.epochs.EpochChoice`)
     epoch_choice: dict[str, Any] | None = optional()
+    #: ``cam.scale_candidates``: the pseudo-labels' scale and each candidate's area
+    #: (:class:`racam.pseudo.scale_choice.ScaleChoice`)
+    scale_choice: dict[str, Any] | None = optional()
     test_ids: list[str] = dataclasses.field(default_factory=list)
     test_labels: list[int] = dataclasses.field(default_factory=list)
     test_probs: list[float] = dataclasses.field(default_factory=list)
@@ -65,6 +69,7 @@ class ClassifierSummary:
     restarted: bool = False
     candidates: tuple[Candidate, ...] = ()
     epoch_choice: dict[str, Any] | None = None
+    scale_choice: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"test_auroc": self.test_auroc, "test_ap": self.test_ap,
@@ -73,7 +78,8 @@ class ClassifierSummary:
                 **({"restarted": True} if self.restarted else {}),
                 **({"candidates": [dataclasses.asdict(c) for c in self.candidates]}
                    if self.candidates else {}),
-                **({"epoch_choice": self.epoch_choice} if self.epoch_choice else {})}
+                **({"epoch_choice": self.epoch_choice} if self.epoch_choice else {}),
+                **({"scale_choice": self.scale_choice} if self.scale_choice else {})}
 
     @classmethod
     def of(cls, v: ClassifierStageResult) -> ClassifierSummary:
@@ -83,14 +89,15 @@ class ClassifierSummary:
                    any(a.get("chosen") and a.get("attempt", 0) > 0 and "pseudo_area" not in a
                        for a in attempts),
                    tuple(Candidate(a["seed"], a["pseudo_area"], a["chosen"])
-                         for a in attempts if "pseudo_area" in a), v.epoch_choice)
+                         for a in attempts if "pseudo_area" in a), v.epoch_choice,
+                   v.scale_choice)
 
     @classmethod
     def from_json(cls, v: dict[str, Any]) -> ClassifierSummary:
         return cls(v.get("test_auroc"), v.get("test_ap"), v.get("best_epoch"), v.get("seconds"),
                    v.get("diverged_at"), bool(v.get("restarted")),
                    tuple(Candidate(**c) for c in v.get("candidates", [])),
-                   v.get("epoch_choice"))
+                   v.get("epoch_choice"), v.get("scale_choice"))
 
 
 def classifier_summary(v: ClassifierStageResult | dict[str, Any]) -> dict[str, Any]:
@@ -107,12 +114,15 @@ class ClassifierStage:
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
         self._models: dict[int, nn.Module] = {}
+        self._scales: dict[Path, ScaleChoice] = {}  # by attempt folder
 
     def folder(self, fold: int) -> Path:
         return self.ctx.fold_dir(fold) / "classifier"
 
     def key(self, fold: int) -> dict[str, Any]:
-        return {**self.ctx.key("data", "classifier"), "inputs": self.ctx.inputs(fold)}
+        scales = self.ctx.cfg.cam.scale_candidates  # they shape the area choices
+        return {**self.ctx.key("data", "classifier"), "inputs": self.ctx.inputs(fold),
+                **({"scale_candidates": scales} if scales else {})}
 
     def run(self, fold: int) -> ClassifierStageResult:
         """The fold's classifier: stored, or trained (resuming from ``last.pt``) and scored."""
@@ -149,6 +159,7 @@ class ClassifierStage:
             keep=(lambda r: self.keep_epoch(fold, r, choices))
             if cfg.classifier.keep_epoch == "pseudo_area" else None)
         choice = choices.get(Path(res.best_path))
+        scale = self.scale_choice(fold, Path(res.best_path))
         model, _ = load_classifier(res.best_path, map_location=ctx.device)
         bs = cfg.cam.batch_size
         probs = distributed.sharded_map(  # each rank 1/N of the test images
@@ -162,6 +173,7 @@ class ClassifierStage:
             diverged_at=res.diverged_at or None,
             attempts=attempts if len(attempts) > 1 else None,
             epoch_choice=None if choice is None else choice.to_json(),
+            scale_choice=None if scale is None else scale.to_json(),
             test_ids=[r.id for r in fd.test.records], test_labels=labels, test_probs=probs,
             test_auroc=roc_auc_score(labels, probs) if two else None,
             test_ap=average_precision_score(labels, probs) if two else None,
@@ -184,10 +196,35 @@ class ClassifierStage:
         choices[choice.path] = choice
         return dataclasses.replace(res, best_path=choice.path, best_epoch=choice.epoch)
 
-    def pseudo_area(self, fold: int, checkpoint: Path) -> float:
+    def scale_choice(self, fold: int, checkpoint: Path) -> ScaleChoice | None:
+        """The pseudo-labels' scale of the classifier attempt ``checkpoint`` belongs to
+        (``cam.scale_candidates``; ``None`` when unset), chosen at the attempt's ``best.pt``
+        the first time it is asked for (:mod:`racam.pseudo.scale_choice`)."""
+        scales = self.ctx.cfg.cam.scale_candidates
+        if not scales:
+            return None
+        folder = checkpoint.parent
+        folder = folder.parent if folder.name == EPOCHS_DIR else folder
+        if folder not in self._scales:
+            best = folder / "best.pt"
+            c = self._scales[folder] = choose_scale(
+                scales, lambda s: self.pseudo_area(fold, best, scale=s))
+            self.ctx.log(f"[racam] fold {fold}: pseudo-labels at input scale {c.scale:g}"
+                         + (" (the smallest area of " + ", ".join(
+                             f"{100 * a:.2f} % at {s:g}" for s, a in c.areas.items()) + ")"
+                            if c.areas else ""))
+        return self._scales[folder]
+
+    def pseudo_scale(self, fold: int) -> float | None:
+        """The input scale the fold's pseudo-labels are drawn at (``None``: ``cam.scales``)."""
+        choice = self.run(fold).scale_choice
+        return None if choice is None else float(choice["scale"])
+
+    def pseudo_area(self, fold: int, checkpoint: Path, scale: float | None = None) -> float:
         """Share of the defective training images that the config's pseudo-labels from
         ``checkpoint`` mark (:func:`racam.pseudo.area.pseudo_label_area`; label-free), the
-        score by which ``classifier.candidates`` chooses. The masks are kept for the
+        score by which ``classifier.candidates`` and ``keep_epoch`` choose; at ``scale``, else
+        at the attempt's chosen scale (:meth:`scale_choice`). The masks are kept for the
         pseudo-label stage under its key (:mod:`racam.pseudo.stash`)."""
         from racam.classifier import load_classifier
         from racam.layout import pseudo_key
@@ -195,22 +232,29 @@ class ClassifierStage:
         from racam.pseudo.stash import MaskStash, stash_dir
 
         ctx, c = self.ctx, self.ctx.cfg.cam
+        if scale is None and (chosen := self.scale_choice(fold, checkpoint)) is not None:
+            scale = chosen.scale
         ds = ctx.data(fold).train_all
         model, _ = load_classifier(checkpoint, map_location=ctx.device)
-        cam = build_run_cam(ctx.cfg, model.eval(), c.method, c.delta)  # the pseudo-labels' maps
-        stash = MaskStash(stash_dir(checkpoint, pseudo_key(ctx.cfg)),
-                          plain_key(pseudo_labels_key(ctx, fold, file_digest(checkpoint))))
+        cam = build_run_cam(ctx.cfg, model.eval(), c.method, c.delta,  # the labels' maps
+                            scales=None if scale is None else [scale])
+        stash = MaskStash(stash_dir(checkpoint, pseudo_key(ctx.cfg, scale)), plain_key(
+            pseudo_labels_key(ctx, fold, file_digest(checkpoint), scale)))
         area = pseudo_label_area(cam, ds,
                                  [i for i, y in enumerate(ds.labels) if y == 1],
                                  keep=stash.keep, **ctx.pseudo_mask_options())
         ctx.log(f"[racam] fold {fold}: classifier {checkpoint}: pseudo-labels mark "
-                f"{100 * area:.2f} % of the defective training images")
+                f"{100 * area:.2f} % of the defective training images"
+                + ("" if scale is None else f" (input scale {scale:g})"))
         return area
 
 
-def pseudo_labels_key(ctx: StageContext, fold: int, checkpoint_digest: str) -> dict[str, Any]:
+def pseudo_labels_key(ctx: StageContext, fold: int, checkpoint_digest: str,
+                      scale: float | None = None) -> dict[str, Any]:
     """The pseudo-label stage's key for the fold's classifier whose checkpoint has the digest
     ``checkpoint_digest`` (:func:`racam.stages.identity.file_digest`): the config's ``data``,
-    ``classifier`` and ``cam`` sections and the digests of the images and the checkpoint."""
+    ``classifier`` and ``cam`` sections, the digests of the images and the checkpoint, and the
+    chosen input ``scale`` (``cam.scale_candidates``)."""
     return {**ctx.key("data", "classifier", "cam"),
-            "inputs": {**ctx.inputs(fold), "checkpoint": checkpoint_digest}}
+            "inputs": {**ctx.inputs(fold), "checkpoint": checkpoint_digest},
+            **({} if scale is None else {"scale": scale})}

@@ -56,11 +56,13 @@ class HeatmapStage:
 
     def cam(self, fold: int, method: str, delta: float | None = None,
             layers: list[str] | None = None, *, weighting: str | None = None,
-            fgbp_head: str | None = None) -> Callable[..., torch.Tensor]:
+            fgbp_head: str | None = None, scales: list[float] | None = None
+            ) -> Callable[..., torch.Tensor]:
         """A heat-map callable ``cam(images, targets=1)`` for ``method`` on the fold's
-        classifier (``delta``, ``weighting``, ``fgbp_head``: the config's when ``None``)."""
+        classifier (``delta``, ``weighting``, ``fgbp_head``, ``scales``: the config's when
+        ``None``)."""
         return build_run_cam(self.ctx.cfg, self.classifier.model(fold), method, delta, layers,
-                             weighting=weighting, fgbp_head=fgbp_head)
+                             weighting=weighting, fgbp_head=fgbp_head, scales=scales)
 
     def _delta(self, method: str, delta: float | None) -> float | None:
         """The delta a method's result is keyed on (``None`` for methods without one)."""

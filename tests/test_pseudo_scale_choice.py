@@ -1,0 +1,106 @@
+"""``cam.scale_candidates``: the pseudo-labels' input scale is the candidate whose labels mark
+the least of the defective training images at the AUROC epoch (:mod:`racam.pseudo.scale_choice`);
+the epoch choice and the pseudo-label stage then work at that scale."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from racam.config import load_config
+from racam.engine import Engine
+from racam.errors import ConfigError
+from racam.io import read_json
+from racam.pseudo.scale_choice import ScaleChoice, choose_scale
+
+
+def test_the_smallest_area_wins_ties_go_to_the_smaller_scale() -> None:
+    area = {1.0: 0.012, 1.5: 0.009, 2.0: 0.004}
+    scored: list[float] = []
+
+    def score(s: float) -> float:
+        scored.append(s)
+        return area[s]
+
+    assert choose_scale([1.0, 1.5, 2.0], score) == ScaleChoice(2.0, area)
+    assert scored == [1.0, 1.5, 2.0]
+    assert choose_scale([2.0, 1.0], lambda s: 0.01).scale == 1.0  # tie: the cheaper map
+    assert choose_scale([2.0], lambda s: 1 / 0) == ScaleChoice(2.0, {})  # one: not scored
+    with pytest.raises(ValueError):
+        choose_scale([], lambda s: 0.0)
+    stored = ScaleChoice(2.0, {1.0: 0.02, 2.0: 0.01}).to_json()
+    assert stored == {"scale": 2.0, "areas": {"1": 0.02, "2": 0.01}}
+    assert ScaleChoice.from_json(stored) == ScaleChoice(2.0, {1.0: 0.02, 2.0: 0.01})
+
+
+def test_scale_candidates_are_checked() -> None:
+    with pytest.raises(ConfigError, match="cam.scale_candidates"):
+        load_config("demo", {"cam.scale_candidates": [1.0, 0.0]})
+
+
+def _mask_shares(engine: Engine) -> tuple[float, dict]:
+    manifest = read_json(engine.pseudo_dir(0) / "manifest.json")
+    shares = [(np.asarray(Image.open(engine.pseudo_dir(0) / it["mask"])) > 0).mean()
+              for it in manifest["images"] if it["label"] == 1]
+    return float(np.mean(shares)), manifest
+
+
+def test_the_pipeline_draws_the_pseudo_labels_at_the_scale_of_smallest_area(tmp_path) -> None:
+    cfg = load_config("demo", {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
+                               "classifier.epochs": 2, "classifier.samples_per_epoch": 16,
+                               "classifier.keep_epoch": "pseudo_area",
+                               "classifier.keep_tolerance": 1.0,
+                               "cam.pseudo_threshold": "otsu2",
+                               "cam.scale_candidates": [1.0, 2.0]})
+    said: list[str] = []
+    engine = Engine(cfg, progress=False, log=said.append)
+    res = engine.train_classifier()[0]
+    choice = ScaleChoice.from_json(res.scale_choice)
+    assert sorted(choice.areas) == [1.0, 2.0]
+    assert choice.areas[1.0] != choice.areas[2.0]  # the enlarged input's maps differ
+    assert choice.scale == min(choice.areas, key=choice.areas.__getitem__)
+    assert any(f"pseudo-labels at input scale {choice.scale:g}" in s for s in said)
+    engine.pseudo_labels([0])
+    assert engine.pseudo_dir(0).name.endswith("-sc1_2-otsu2")
+    share, manifest = _mask_shares(engine)
+    assert manifest["scales"] == [choice.scale]
+    # the masks written are those the epoch choice scored at the chosen scale
+    kept = res.epoch_choice
+    assert share == pytest.approx(kept["areas"][str(kept["epoch"])], rel=1e-12)
+    if kept["epoch"] == kept["by_auroc"]:  # the scale was chosen on these very weights
+        assert share == pytest.approx(choice.areas[choice.scale], rel=1e-12)
+
+
+def test_a_single_candidate_draws_the_labels_at_that_scale_without_scoring(tmp_path) -> None:
+    base = {"output": str(tmp_path / "a"), "device": "cpu", "data.size": [64, 160],
+            "classifier.epochs": 1, "classifier.samples_per_epoch": 16}
+    one = Engine(load_config("demo", {**base, "cam.scale_candidates": [2.0]}), progress=False,
+                 log=lambda s: None)
+    res = one.train_classifier()[0]
+    assert res.scale_choice == {"scale": 2.0, "areas": {}}
+    one.pseudo_labels([0])
+    # the same classifier (its folder copied, the stage's result left out: it resumes from
+    # the finished last.pt) with cam.scales [2.0] gives the same masks
+    two = Engine(load_config("demo", {**base, "output": str(tmp_path / "b"),
+                                      "cam.scales": [2.0]}), progress=False, log=lambda s: None)
+    shutil.copytree(one.fold_dir(0) / "classifier", two.fold_dir(0) / "classifier")
+    (two.fold_dir(0) / "classifier" / "result.json").unlink()
+    two.pseudo_labels([0])
+    assert two.pseudo_dir(0) != one.pseudo_dir(0)
+    a, b = _mask_shares(one)[0], _mask_shares(two)[0]
+    assert a == pytest.approx(b, rel=1e-12)
+
+
+def test_the_report_states_the_scale_choice() -> None:
+    from racam.report.tables import classifier_notes
+    from racam.stages.classifier import ClassifierSummary
+
+    choice = {"scale": 2.0, "areas": {"1": 0.011, "2": 0.0058}}
+    stored = ClassifierSummary(0.99, 0.9, 3, 10.0, scale_choice=choice).to_json()
+    assert ClassifierSummary.from_json(stored).scale_choice == choice
+    (note,) = classifier_notes("Fold 0", stored)
+    assert note.startswith("Fold 0: the pseudo-labels are drawn from the input scaled by 2,")
+    assert "scale 1: 1.10 %, scale 2: 0.58 %" in note
