@@ -217,6 +217,8 @@ class ClassifierStage:
 
     def pseudo_scale(self, fold: int) -> float | None:
         """The input scale the fold's pseudo-labels are drawn at (``None``: ``cam.scales``)."""
+        if not self.ctx.cfg.cam.scale_candidates:
+            return None
         choice = self.run(fold).scale_choice
         return None if choice is None else float(choice["scale"])
 
