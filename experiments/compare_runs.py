@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from racam.evaluation.bootstrap import bootstrap_iou, paired_bootstrap_iou_difference
+from racam.evaluation.bootstrap import Interval, bootstrap_iou, paired_bootstrap_iou_difference
 
 
 def stage_results(run: Path, fold: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -25,6 +25,11 @@ def stage_results(run: Path, fold: int) -> tuple[dict[str, Any], dict[str, Any]]
     (seg,) = (folder / "segmentation").glob("*/result.json")
     return (json.loads((folder / "classifier" / "result.json").read_text()),
             json.loads(seg.read_text()))
+
+
+def pct(i: Interval, sign: str = "") -> str:
+    """``i`` in percent: ``estimate [low, high]``."""
+    return f"{100 * i.estimate:{sign}.2f} [{100 * i.low:{sign}.2f}, {100 * i.high:{sign}.2f}]"
 
 
 def main() -> None:
@@ -39,13 +44,9 @@ def main() -> None:
     ids = clf["test_ids"]
     defective = [k for k, y in zip(ids, clf["test_labels"]) if y == 1]
     for name, keys in (("defective test images", defective), ("all test images", ids)):
-        ca = np.array([a["per_image"][k] for k in keys])
-        cb = np.array([b["per_image"][k] for k in keys])
-        ia, ib = bootstrap_iou(ca), bootstrap_iou(cb)
-        d = paired_bootstrap_iou_difference(ca, cb)
-        print(f"{name}: A {100 * ia.estimate:.2f} [{100 * ia.low:.2f}, {100 * ia.high:.2f}], "
-              f"B {100 * ib.estimate:.2f} [{100 * ib.low:.2f}, {100 * ib.high:.2f}], A minus B "
-              f"{100 * d.estimate:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}]")
+        ca, cb = (np.array([run["per_image"][k] for k in keys]) for run in (a, b))
+        print(f"{name}: A {pct(bootstrap_iou(ca))}, B {pct(bootstrap_iou(cb))}, "
+              f"A minus B {pct(paired_bootstrap_iou_difference(ca, cb), '+')}")
 
 
 if __name__ == "__main__":
