@@ -1,18 +1,20 @@
 """Choosing the input scale of the pseudo-labels' heat maps by their area
-(``cam.scale_candidates``).
+(``cam.scale_candidates``, opt-in).
 
 A heat map drawn from the input enlarged twice sits on a feature grid twice as fine relative to
 the defect. On KolektorSDD's training images that tightened the maps and lifted the
-pseudo-labels at every classifier epoch; on BSData's, and on one KolektorSDD fold, the maps of
-the enlarged input spread instead and the labels lost (``docs/results.md``). In each case the
-better scale was the one whose pseudo-labels mark the smaller share of the defective training
-images (:func:`racam.pseudo.area.pseudo_label_area`, label-free), so a run can choose it without
-masks: each candidate scale (alone, with ``cam.flips``) is scored at the AUROC epoch of a
-classifier attempt (its ``best.pt``) and the smallest area is kept (ties: the smaller scale,
-the cheaper map). The classifier stage records the choice (``scale_choice`` in its
+pseudo-labels at most classifier epochs; on BSData's the enlarged input's maps were much worse
+at every epoch scored. The option lets a run choose without masks: each candidate scale (alone,
+with ``cam.flips``) is scored at the AUROC epoch of a classifier attempt (its ``best.pt``) by the
+share of the defective training images its pseudo-labels mark
+(:func:`racam.pseudo.area.pseudo_label_area`), and the smallest is kept (ties: the smaller
+scale, the cheaper map). The classifier stage records the choice (``scale_choice`` in its
 ``result.json``); the epoch choice by area (``classifier.keep_epoch``) then scores the epochs at
 that scale, and the pseudo-labels are drawn at it. Other heat maps (Table I's scores,
 ``predict --source cam``) stay at ``cam.scales``.
+
+The area chose the better scale on KolektorSDD and the worse one on BSData (all its defective
+training images; docs/results.md, twelfth session), so no bundled config sets the option.
 """
 
 from __future__ import annotations
