@@ -63,6 +63,9 @@ def test_the_pipeline_draws_the_pseudo_labels_at_the_scale_of_smallest_area(tmp_
     assert choice.areas[1.0] != choice.areas[2.0]  # the enlarged input's maps differ
     assert choice.scale == min(choice.areas, key=choice.areas.__getitem__)
     assert any(f"pseudo-labels at input scale {choice.scale:g}" in s for s in said)
+    # best.pt's weights are those of the AUROC epoch's file: scored once at the kept scale
+    # (2 candidate scales at best.pt, then the other of the 2 epochs)
+    assert sum("pseudo-labels mark" in s for s in said) == 3
     engine.pseudo_labels([0])
     assert engine.pseudo_dir(0).name.endswith("-sc1_2-otsu2")
     share, manifest = _mask_shares(engine)

@@ -115,6 +115,7 @@ class ClassifierStage:
         self.ctx = ctx
         self._models: dict[int, nn.Module] = {}
         self._scales: dict[Path, ScaleChoice] = {}  # by attempt folder
+        self._areas: dict[tuple[str, float | None], float] = {}  # by (weights digest, scale)
 
     def folder(self, fold: int) -> Path:
         return self.ctx.fold_dir(fold) / "classifier"
@@ -227,7 +228,8 @@ class ClassifierStage:
         ``checkpoint`` mark (:func:`racam.pseudo.area.pseudo_label_area`; label-free), the
         score by which ``classifier.candidates`` and ``keep_epoch`` choose; at ``scale``, else
         at the attempt's chosen scale (:meth:`scale_choice`). The masks are kept for the
-        pseudo-label stage under its key (:mod:`racam.pseudo.stash`)."""
+        pseudo-label stage under its key (:mod:`racam.pseudo.stash`). Weights scored before at
+        the same scale are not scored again (``best.pt`` is a copy of its epoch's file)."""
         from racam.classifier import load_classifier
         from racam.layout import pseudo_key
         from racam.pseudo.area import pseudo_label_area
@@ -236,18 +238,22 @@ class ClassifierStage:
         ctx, c = self.ctx, self.ctx.cfg.cam
         if scale is None and (chosen := self.scale_choice(fold, checkpoint)) is not None:
             scale = chosen.scale
+        digest = file_digest(checkpoint)
+        if (digest, scale) in self._areas:
+            return self._areas[digest, scale]
         ds = ctx.data(fold).train_all
         model, _ = load_classifier(checkpoint, map_location=ctx.device)
         cam = build_run_cam(ctx.cfg, model.eval(), c.method, c.delta,  # the labels' maps
                             scales=None if scale is None else [scale])
         stash = MaskStash(stash_dir(checkpoint, pseudo_key(ctx.cfg, scale)), plain_key(
-            pseudo_labels_key(ctx, fold, file_digest(checkpoint), scale)))
+            pseudo_labels_key(ctx, fold, digest, scale)))
         area = pseudo_label_area(cam, ds,
                                  [i for i, y in enumerate(ds.labels) if y == 1],
                                  keep=stash.keep, **ctx.pseudo_mask_options())
         ctx.log(f"[racam] fold {fold}: classifier {checkpoint}: pseudo-labels mark "
                 f"{100 * area:.2f} % of the defective training images"
                 + ("" if scale is None else f" (input scale {scale:g})"))
+        self._areas[digest, scale] = area
         return area
 
 
