@@ -9,12 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
+import racam.pseudo.labels as labels_mod
 from racam.classifier.epochs import eligible_epochs, epoch_path, keep_smallest_area, may_keep
 from racam.classifier.restarts import chosen_checkpoint
 from racam.config import load_config
 from racam.engine import Engine
 from racam.errors import ConfigError
 from racam.io import read_json
+from racam.pseudo.stash import STASH_DIR
 
 
 def _history(aurocs: list[float | None]) -> list[dict]:
@@ -67,7 +69,8 @@ def test_keep_epoch_is_checked() -> None:
         load_config("demo", {"classifier.keep_epoch": "smallest"})
 
 
-def test_the_pipeline_keeps_the_epoch_with_the_smallest_pseudo_label_area(tmp_path) -> None:
+def test_the_pipeline_keeps_the_epoch_with_the_smallest_pseudo_label_area(tmp_path, monkeypatch
+                                                                           ) -> None:
     cfg = load_config("demo", {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
                                "classifier.epochs": 3, "classifier.samples_per_epoch": 16,
                                "classifier.keep_epoch": "pseudo_area",
@@ -90,8 +93,20 @@ def test_the_pipeline_keeps_the_epoch_with_the_smallest_pseudo_label_area(tmp_pa
     by_auroc = torch.load(epoch_path(folder, choice["by_auroc"]), weights_only=False)["model"]
     best = torch.load(folder / "best.pt", weights_only=False)["model"]
     assert all(torch.equal(by_auroc[k], best[k]) for k in best)
+    # each scored epoch's masks are kept apart, and the stage reuses the kept one's
+    assert sorted(p.name for p in (folder / "epochs" / STASH_DIR).iterdir()) == [
+        "epoch1", "epoch2", "epoch3"]
+    computed: list[int] = []
+    real = labels_mod.iter_pseudo_masks
+
+    def counting(cam, dataset, indices, **kw):  # the images whose heat maps are computed
+        computed.extend(indices)
+        return real(cam, dataset, indices, **kw)
+
+    monkeypatch.setattr(labels_mod, "iter_pseudo_masks", counting)
     # the kept area is the mean share of the masks the pseudo-label stage writes
     engine.pseudo_labels([0])
+    assert computed == [] and any("are reused" in s for s in said)
     manifest = read_json(engine.pseudo_dir(0) / "manifest.json")
     shares = [(np.asarray(Image.open(engine.pseudo_dir(0) / it["mask"])) > 0).mean()
               for it in manifest["images"] if it["label"] == 1]

@@ -1,11 +1,14 @@
-"""Pseudo-label masks kept from scoring a classifier candidate, for the pseudo-label stage.
+"""Pseudo-label masks kept from scoring a classifier candidate or epoch, for the pseudo-label
+stage.
 
-Scoring a ``classifier.candidates`` attempt (:func:`racam.pseudo.area.pseudo_label_area`)
-computes the pseudo-label masks of the defective training images exactly as the pseudo-label
-stage would for that classifier. :class:`MaskStash` keeps them in a folder next to the
-candidate's checkpoint, ``<checkpoint folder>/pseudo-masks/<pseudo key>/``, laid out as the
-stage's work folder (``key.json`` first, then ``masks/`` and ``ignore/``; see
-:mod:`racam.pseudo.labels`). When the kept candidate's pseudo-labels are then written,
+Scoring a ``classifier.candidates`` attempt or a ``classifier.keep_epoch: pseudo_area`` epoch
+(:func:`racam.pseudo.area.pseudo_label_area`) computes the pseudo-label masks of the defective
+training images exactly as the pseudo-label stage would for that classifier. :class:`MaskStash`
+keeps them next to the checkpoint, in
+``<checkpoint folder>/pseudo-masks/<checkpoint name>/<pseudo key>/`` (one folder per checkpoint:
+the scored epochs share ``epochs/``, and the kept one's masks must outlive the later ones'),
+laid out as the stage's work folder (``key.json`` first, then ``masks/`` and ``ignore/``; see
+:mod:`racam.pseudo.labels`). When the kept classifier's pseudo-labels are then written,
 :func:`adopt_stash` copies that folder to the stage's work folder ``<out_dir>.partial`` if its
 ``key.json`` equals the stage's key (same config, images and checkpoint digest), and
 :func:`~racam.pseudo.labels.write_pseudo_labels` computes only the masks missing there: the
@@ -33,7 +36,8 @@ STASH_DIR = "pseudo-masks"
 def stash_dir(checkpoint: str | Path, pseudo_key: str) -> Path:
     """Where the masks of the classifier at ``checkpoint`` under the pseudo-label method
     ``pseudo_key`` (:func:`racam.layout.pseudo_key`) are kept."""
-    return Path(checkpoint).parent / STASH_DIR / pseudo_key
+    path = Path(checkpoint)
+    return path.parent / STASH_DIR / path.stem / pseudo_key
 
 
 def _stored_key(folder: Path) -> Any:
