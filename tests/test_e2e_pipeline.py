@@ -115,6 +115,22 @@ def test_rerun_reuses_finished_stages(run_dir: Path) -> None:
     assert json.loads(seg_result.read_text())["counts"] == json.loads(before[1])["counts"]
 
 
+def test_methods_scored_by_evaluate_join_the_report(run_dir: Path) -> None:
+    cfg = run_dir.parent / "tiny.yaml"
+    assert "## Heat-map methods compared" not in (run_dir / "run-report.md").read_text()
+    res = CliRunner().invoke(app, ["evaluate", str(cfg), "--method", "gradcam", "--quiet"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    grad = json.loads(res.output[res.output.index("{"):])["paper"]["iou"]
+    res = CliRunner().invoke(app, ["run", str(cfg), "--quiet"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    report = (run_dir / "run-report.md").read_text()
+    own = json.loads((run_dir / "results.json").read_text())
+    assert "## Heat-map methods compared" in report
+    assert f"| RA-CAM (`racam-d50`, delta 50) | {100 * own['cam_paper']['iou']:.2f} [" in report
+    assert f"| Grad-CAM (`gradcam`) | {100 * grad:.2f} [" in report
+
+
 def test_reproduce_writes_every_table_and_figure(run_dir: Path) -> None:
     """`racam reproduce --out DIR` writes into DIR and reuses the stages already there (a copy
     of the `racam run` folder: the classifier is not retrained)."""

@@ -279,6 +279,7 @@ class Engine:
     # ------------------------------------------------------------------ report
     def _finish(self, folds: dict[int, FoldResults], calls: CallLedger) -> RunResults:
         """``results.json`` and the report from the folds' stage results."""
+        from racam.report.heatmap_methods import compare_methods
         from racam.report.run_report import write_run_report
 
         fold = self.folds[0]
@@ -290,8 +291,10 @@ class Engine:
         overlays = self.overlays(fold)  # every rank: it reads cached stages in step
         if distributed.is_main():
             atomic_write_json(self.out / "results.json", results.to_json())
+            methods = compare_methods([self.heatmaps.path_key(k, self.cfg.cam.method)[0]
+                                       for k in folds if self.has_masks(k)])
             write_run_report(self.cfg, results, self.out, device=self.device,
-                             overlays=overlays, overlay_fold=fold)
+                             overlays=overlays, overlay_fold=fold, methods=methods)
         distributed.barrier()  # the report is written
         return results
 

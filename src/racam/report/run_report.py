@@ -16,6 +16,7 @@ from racam.io import atomic_write_text
 from racam.plan.report import run_report_lines
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
 from racam.report.figures import image_grid
+from racam.report.heatmap_methods import MethodComparison, comparison_section
 from racam.report.html import write_html
 from racam.report.supervision import (
     deletion_section,
@@ -90,11 +91,12 @@ def _transpose(rows: list[list[tuple]]) -> list[list[tuple]]:
 
 def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
                      device: torch.device | str, overlays: list[list[tuple]],
-                     overlay_fold: int) -> Path:
+                     overlay_fold: int, methods: MethodComparison | None = None) -> Path:
     """Write ``run-report.md``, ``run-report.html`` and ``overlays.png`` into ``out``.
 
     ``results`` are the pooled numbers of the run, ``overlays`` the rows of
-    :func:`overlay_rows` for test images of fold ``overlay_fold``.
+    :func:`overlay_rows` for test images of fold ``overlay_fold``, ``methods`` the heat-map
+    methods scored on the run's classifiers (:mod:`racam.report.heatmap_methods`).
     """
     fig = None
     if overlays:
@@ -141,7 +143,7 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
         "are checked without masks below.", ""]
     if notes:
         lines += ["n/a: a score over an empty set of pixels is not a number:", "", *notes, ""]
-    lines += deletion_section(results) + train_masks_section(results)
+    lines += comparison_section(methods) + deletion_section(results) + train_masks_section(results)
     lines += label_next_section(results)
     lines += _data_problems(results.data) + plan_section(cfg, out)
     if fig:
