@@ -102,7 +102,7 @@ def comparison_section(c: MethodComparison | None) -> list[str]:
              f"one; `racam run` again re-renders this report): defect IoU of Otsu on each map "
              f"over the {c.images} defective test images of all folds, its 95 % bootstrap "
              f"interval, and the paired difference against {run} on the same images.", "",
-             md_table(["method", "defect IoU % [95 %]", f"minus {run} [95 %]"], rows), ""]
+             md_table(["method", "defect IoU % [95 %]", f"minus {run} [95 %]"], rows)]
     if c.left_out:
         lines += ["Not compared (scored on some folds only, or on another classifier, images "
                   "or input scales): " + ", ".join(f"`{f}`" for f in c.left_out) + ".", ""]
