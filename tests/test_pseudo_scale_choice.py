@@ -1,6 +1,7 @@
-"""``cam.scale_candidates``: the pseudo-labels' input scale is the candidate whose labels mark
-the least of the defective training images at the AUROC epoch (:mod:`racam.pseudo.scale_choice`);
-the epoch choice and the pseudo-label stage then work at that scale."""
+"""``cam.scale_candidates``: of the scales at which the classifier still calls most defective
+training images defective, the pseudo-labels' input scale is the one whose labels mark the least
+of those images at the AUROC epoch (:mod:`racam.pseudo.scale_choice`); the epoch choice and the
+pseudo-label stage then work at that scale."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from racam.config import load_config
 from racam.engine import Engine
 from racam.errors import ConfigError
 from racam.io import read_json
-from racam.pseudo.scale_choice import ScaleChoice, choose_scale
+from racam.pseudo.scale_choice import ScaleChoice, called_share, choose_scale
+from racam.stages.classifier import ClassifierStage
 
 
 def test_the_smallest_area_wins_ties_go_to_the_smaller_scale() -> None:
@@ -32,8 +36,48 @@ def test_the_smallest_area_wins_ties_go_to_the_smaller_scale() -> None:
     with pytest.raises(ValueError):
         choose_scale([], lambda s: 0.0)
     stored = ScaleChoice(2.0, {1.0: 0.02, 2.0: 0.01}).to_json()
-    assert stored == {"scale": 2.0, "areas": {"1": 0.02, "2": 0.01}}
+    assert stored == {"scale": 2.0, "areas": {"1": 0.02, "2": 0.01}, "called": {}}
     assert ScaleChoice.from_json(stored) == ScaleChoice(2.0, {1.0: 0.02, 2.0: 0.01})
+
+
+def test_a_scale_where_the_classifier_misses_most_defects_is_not_a_candidate() -> None:
+    def no_area(s: float) -> float:
+        raise AssertionError("a single candidate is not scored")
+
+    called = {1.0: 0.9, 2.0: 0.1}
+    assert choose_scale([1.0, 2.0], no_area, called.get) == ScaleChoice(1.0, {}, called)
+    called = {1.0: 0.4, 2.0: 0.5}  # at least half: a candidate
+    assert choose_scale([1.0, 2.0], no_area, called.get).scale == 2.0
+    called = {1.0: 0.3, 1.5: 0.45, 2.0: 0.45}  # none passes: the highest share, then smaller
+    assert choose_scale([1.0, 1.5, 2.0], no_area, called.get) == ScaleChoice(1.5, {}, called)
+    area = {1.0: 0.012, 1.5: 0.009, 2.0: 0.004}
+    called = {1.0: 1.0, 1.5: 0.8, 2.0: 0.2}  # the smallest area among the candidates
+    assert choose_scale([1.0, 1.5, 2.0], area.__getitem__, called.get) == ScaleChoice(
+        1.5, {1.0: 0.012, 1.5: 0.009}, called)
+    stored = ScaleChoice(1.5, {1.0: 0.012}, called).to_json()
+    assert stored["called"] == {"1": 1.0, "1.5": 0.8, "2": 0.2}
+    assert ScaleChoice.from_json(stored) == ScaleChoice(1.5, {1.0: 0.012}, called)
+    assert ScaleChoice.from_json({"scale": 2, "areas": {}}).called == {}  # stored before
+
+
+class _Width(torch.nn.Module):
+    """p(defect) >= 0.5 exactly when the input is at least 100 pixels wide."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = torch.full((x.shape[0],), float(x.shape[-1] - 100))
+        return torch.stack([torch.zeros_like(z), z], dim=1)
+
+
+def test_called_share_sees_the_input_as_the_enlarged_heat_maps_do() -> None:
+    from racam.data.sample import Sample
+
+    ds = [Sample(image=torch.rand(1, 20, 64), label=1, id=str(i), original_size=(64, 20))
+          for i in range(5)]
+    assert called_share(_Width(), ds, [0, 1, 2], 1.0, batch_size=2) == 0.0
+    assert called_share(_Width(), ds, [0, 1, 2], 2.0, batch_size=2) == 1.0  # 128 wide
+    assert called_share(_Width(), ds, [0, 1, 2, 3], 1.5625, batch_size=3) == 1.0  # 100 wide
+    with pytest.raises(ValueError):
+        called_share(_Width(), ds, [], 2.0)
 
 
 def test_scale_candidates_are_checked() -> None:
@@ -48,7 +92,9 @@ def _mask_shares(engine: Engine) -> tuple[float, dict]:
     return float(np.mean(shares)), manifest
 
 
-def test_the_pipeline_draws_the_pseudo_labels_at_the_scale_of_smallest_area(tmp_path) -> None:
+def test_the_pipeline_draws_the_pseudo_labels_at_the_scale_of_smallest_area(tmp_path, monkeypatch
+                                                                           ) -> None:
+    monkeypatch.setattr(ClassifierStage, "called_share", lambda self, fold, ck, s: 1.0)
     cfg = load_config("demo", {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
                                "classifier.epochs": 2, "classifier.samples_per_epoch": 16,
                                "classifier.keep_epoch": "pseudo_area",
@@ -59,6 +105,7 @@ def test_the_pipeline_draws_the_pseudo_labels_at_the_scale_of_smallest_area(tmp_
     engine = Engine(cfg, progress=False, log=said.append)
     res = engine.train_classifier()[0]
     choice = ScaleChoice.from_json(res.scale_choice)
+    assert choice.called == {1.0: 1.0, 2.0: 1.0}  # both candidates
     assert sorted(choice.areas) == [1.0, 2.0]
     assert choice.areas[1.0] != choice.areas[2.0]  # the enlarged input's maps differ
     assert choice.scale == min(choice.areas, key=choice.areas.__getitem__)
@@ -77,13 +124,36 @@ def test_the_pipeline_draws_the_pseudo_labels_at_the_scale_of_smallest_area(tmp_
         assert share == pytest.approx(choice.areas[choice.scale], rel=1e-12)
 
 
+def test_the_recorded_shares_are_the_best_epochs_decisions_on_the_resized_images(tmp_path
+                                                                                ) -> None:
+    cfg = load_config("demo", {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
+                               "classifier.epochs": 2, "classifier.samples_per_epoch": 16,
+                               "cam.scale_candidates": [1.0, 2.0]})
+    engine = Engine(cfg, progress=False, log=lambda s: None)
+    choice = ScaleChoice.from_json(engine.train_classifier()[0].scale_choice)
+    from racam.classifier import load_classifier
+
+    model, _ = load_classifier(engine.fold_dir(0) / "classifier" / "best.pt")
+    ds = engine.data(0).train_all
+    images = torch.stack([ds[i].image for i, y in enumerate(ds.labels) if y == 1])
+    for s in (1.0, 2.0):
+        x = F.interpolate(images, scale_factor=s, mode="bilinear") if s != 1 else images
+        with torch.no_grad():
+            p = model.eval()(x).softmax(1)[:, 1]
+        assert choice.called[s] == pytest.approx(float((p >= 0.5).float().mean()))
+    eligible = [s for s in (1.0, 2.0) if choice.called[s] >= 0.5] or [
+        max((1.0, 2.0), key=lambda s: (choice.called[s], -s))]
+    assert sorted(choice.areas) == (eligible if len(eligible) > 1 else [])
+    assert choice.scale in eligible
+
+
 def test_a_single_candidate_draws_the_labels_at_that_scale_without_scoring(tmp_path) -> None:
     base = {"output": str(tmp_path / "a"), "device": "cpu", "data.size": [64, 160],
             "classifier.epochs": 1, "classifier.samples_per_epoch": 16}
     one = Engine(load_config("demo", {**base, "cam.scale_candidates": [2.0]}), progress=False,
                  log=lambda s: None)
     res = one.train_classifier()[0]
-    assert res.scale_choice == {"scale": 2.0, "areas": {}}
+    assert res.scale_choice == {"scale": 2.0, "areas": {}, "called": {}}
     one.pseudo_labels([0])
     # the same classifier (its folder copied, the stage's result left out: it resumes from
     # the finished last.pt) with cam.scales [2.0] gives the same masks
@@ -101,9 +171,10 @@ def test_the_report_states_the_scale_choice() -> None:
     from racam.report.tables import classifier_notes
     from racam.stages.classifier import ClassifierSummary
 
-    choice = {"scale": 2.0, "areas": {"1": 0.011, "2": 0.0058}}
+    choice = {"scale": 2.0, "areas": {"1": 0.011, "2": 0.0058}, "called": {"1": 1.0, "2": 0.75}}
     stored = ClassifierSummary(0.99, 0.9, 3, 10.0, scale_choice=choice).to_json()
     assert ClassifierSummary.from_json(stored).scale_choice == choice
     (note,) = classifier_notes("Fold 0", stored)
-    assert note.startswith("Fold 0: the pseudo-labels are drawn from the input scaled by 2,")
-    assert "scale 1: 1.10 %, scale 2: 0.58 %" in note
+    assert note.startswith("Fold 0: the pseudo-labels are drawn from the input scaled by 2 (")
+    assert "at least half needed: scale 1: 100.00 %, scale 2: 75.00 %" in note
+    assert "marked by the labels: scale 1: 1.10 %, scale 2: 0.58 %" in note

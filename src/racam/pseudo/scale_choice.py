@@ -1,20 +1,30 @@
-"""Choosing the input scale of the pseudo-labels' heat maps by their area
-(``cam.scale_candidates``, opt-in).
+"""Choosing the input scale of the pseudo-labels' heat maps (``cam.scale_candidates``,
+opt-in).
 
 A heat map drawn from the input enlarged twice sits on a feature grid twice as fine relative to
 the defect. On KolektorSDD's training images that tightened the maps and lifted the
 pseudo-labels at most classifier epochs; on BSData's the enlarged input's maps were much worse
-at every epoch scored. The option lets a run choose without masks: each candidate scale (alone,
-with ``cam.flips``) is scored at the AUROC epoch of a classifier attempt (its ``best.pt``) by the
-share of the defective training images its pseudo-labels mark
-(:func:`racam.pseudo.area.pseudo_label_area`), and the smallest is kept (ties: the smaller
-scale, the cheaper map). The classifier stage records the choice (``scale_choice`` in its
-``result.json``); the epoch choice by area (``classifier.keep_epoch``) then scores the epochs at
-that scale, and the pseudo-labels are drawn at it. Other heat maps (Table I's scores,
-``predict --source cam``) stay at ``cam.scales``.
+at every epoch scored. The option lets a run choose without masks, at the AUROC epoch of a
+classifier attempt (its ``best.pt``), from image labels alone:
 
-The area chose the better scale on KolektorSDD and the worse one on BSData (all its defective
-training images; docs/results.md, twelfth session), so no bundled config sets the option.
+1. **The classifier must still see the defects.** A heat map explains the class "defect"; on an
+   input where the classifier does not call the image defective it explains nothing. A scale is
+   a candidate when the classifier calls at least ``MIN_CALLED`` of the defective training
+   images defective (p(defect) at least its threshold) on the input resized by it
+   (:func:`called_share`). When no scale passes, the one with the highest share is kept.
+2. **The tightest labels.** Of two or more candidates, the one whose pseudo-labels mark the
+   least of the defective training images (:func:`racam.pseudo.area.pseudo_label_area`) is
+   kept (ties: the smaller scale, the cheaper map). A single candidate is kept unscored.
+
+The classifier stage records the choice (``scale_choice`` in its ``result.json``); the epoch
+choice by area (``classifier.keep_epoch``) then scores the epochs at that scale, and the
+pseudo-labels are drawn at it. Other heat maps (Table I's scores, ``predict --source cam``) stay
+at ``cam.scales``.
+
+The area alone chose the better scale on KolektorSDD and the worse one on BSData, where the
+classifier called 8 % of the defective training images defective on the input enlarged twice
+(docs/results.md, twelfth and thirteenth sessions). The guard was formed after looking at both
+datasets, so no bundled config sets the option.
 """
 
 from __future__ import annotations
@@ -23,30 +33,70 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["ScaleChoice", "choose_scale"]
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from racam.pseudo.tta import resized
+
+__all__ = ["MIN_CALLED", "ScaleChoice", "called_share", "choose_scale"]
+
+#: Share of the defective training images the classifier must call defective on the resized
+#: input for a scale to be a candidate (a majority: its maps then explain a decision it makes).
+MIN_CALLED = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
 class ScaleChoice:
-    """The kept scale and the area (0-1) of each candidate scored (none with one candidate)."""
+    """The kept scale, the area (0-1) of each candidate scored by area (none with one
+    candidate), and the share of the defective training images called defective at each scale
+    (none with one scale given)."""
 
     scale: float
     areas: dict[float, float]
+    called: dict[float, float] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"scale": self.scale, "areas": {f"{s:g}": a for s, a in self.areas.items()}}
+        return {"scale": self.scale, "areas": {f"{s:g}": a for s, a in self.areas.items()},
+                "called": {f"{s:g}": c for s, c in self.called.items()}}
 
     @classmethod
     def from_json(cls, v: dict[str, Any]) -> ScaleChoice:
-        return cls(float(v["scale"]), {float(s): float(a) for s, a in v["areas"].items()})
+        return cls(float(v["scale"]), {float(s): float(a) for s, a in v["areas"].items()},
+                   {float(s): float(c) for s, c in (v.get("called") or {}).items()})
 
 
-def choose_scale(candidates: Sequence[float], area: Callable[[float], float]) -> ScaleChoice:
-    """The candidate whose ``area(scale)`` is smallest (ties: the smaller scale); a single
-    candidate is kept without scoring."""
+@torch.no_grad()
+def called_share(model: nn.Module, dataset: Dataset, indices: Sequence[int], scale: float, *,
+                 threshold: float = 0.5, batch_size: int = 4,
+                 device: torch.device | str = "cpu") -> float:
+    """Share (0-1) of ``indices`` whose p(defect) on the input resized by ``scale``
+    (:func:`racam.pseudo.tta.resized`, as the heat maps see it) is at least ``threshold``."""
+    if not len(indices):
+        raise ValueError("called_share: no images to score")
+    called = 0
+    for start in range(0, len(indices), batch_size):
+        x = torch.stack([dataset[i].image for i in indices[start:start + batch_size]])
+        p = model(resized(x, scale).to(device)).float().softmax(dim=1)[:, 1]
+        called += int((p >= threshold).sum())
+    return called / len(indices)
+
+
+def choose_scale(candidates: Sequence[float], area: Callable[[float], float],
+                 called: Callable[[float], float] | None = None,
+                 min_called: float = MIN_CALLED) -> ScaleChoice:
+    """The scale kept by the module's rule: of the scales whose ``called(scale)`` is at least
+    ``min_called`` (all, when ``called`` is ``None``; the highest share alone when none is), the
+    one whose ``area(scale)`` is smallest (ties: the smaller scale). A single candidate is kept
+    without scoring its area; a single scale given, without either score."""
     if not candidates:
         raise ValueError("choose_scale: no candidate scale")
-    if len(candidates) == 1:
-        return ScaleChoice(float(candidates[0]), {})
-    areas = {float(s): area(float(s)) for s in candidates}
-    return ScaleChoice(min(areas, key=lambda s: (areas[s], s)), areas)
+    scales = [float(s) for s in candidates]
+    shares = {s: called(s) for s in scales} if called and len(scales) > 1 else {}
+    eligible = [s for s in scales if s not in shares or shares[s] >= min_called]
+    if not eligible:  # the classifier misses most defects at every scale
+        eligible = [max(shares, key=lambda s: (shares[s], -s))]
+    if len(eligible) == 1:
+        return ScaleChoice(eligible[0], {}, shares)
+    areas = {s: area(s) for s in eligible}
+    return ScaleChoice(min(areas, key=lambda s: (areas[s], s)), areas, shares)

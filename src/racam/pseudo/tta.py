@@ -35,6 +35,16 @@ def check_tta(scales: Sequence[float], flips: Sequence[str]) -> None:
         raise ValueError(f"tta scales must be > 0, got {list(scales)}")
 
 
+def resized(images: Tensor, scale: float) -> Tensor:
+    """``images`` (B, C, H, W) resized by ``scale`` as every heat map of an enlarged input sees
+    them (bilinear, sides rounded); themselves at scale 1."""
+    if scale == 1.0:
+        return images
+    height, width = images.shape[-2:]
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return F.interpolate(images.float(), size=size, mode="bilinear", align_corners=False)
+
+
 def tta_cam(cam: CamFn, scales: Sequence[float] = (1.0,), flips: Sequence[str] = ()) -> CamFn:
     """``cam`` averaged over the inputs resized by each of ``scales`` and, at each scale, the
     plain input and each flip of ``flips`` (see the module docstring); ``cam`` itself for
@@ -55,9 +65,7 @@ def tta_cam(cam: CamFn, scales: Sequence[float] = (1.0,), flips: Sequence[str] =
         height, width = images.shape[-2:]
         total: Tensor | None = None
         for s in scales:
-            size = (max(1, round(height * s)), max(1, round(width * s)))
-            x = images if s == 1.0 else F.interpolate(images.float(), size=size,
-                                                      mode="bilinear", align_corners=False)
+            x = resized(images, s)
             for flip in (None, *flips):
                 maps = one(x, targets, flip)
                 if s != 1.0:
@@ -70,4 +78,4 @@ def tta_cam(cam: CamFn, scales: Sequence[float] = (1.0,), flips: Sequence[str] =
     return averaged
 
 
-__all__ = ["FLIP_DIMS", "check_tta", "tta_cam"]
+__all__ = ["FLIP_DIMS", "check_tta", "resized", "tta_cam"]

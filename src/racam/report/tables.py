@@ -67,11 +67,17 @@ def classifier_notes(where: str, v: ClassifierSummary | dict[str, Any]) -> list[
 
 def scale_choice_note(where: str, choice: dict[str, Any]) -> str:
     """The report line on the pseudo-labels' input scale (``cam.scale_candidates``)."""
+    called = ", ".join(f"scale {s}: {100 * c:.2f} %" for s, c in (choice.get("called") or {})
+                       .items())
     areas = ", ".join(f"scale {s}: {100 * a:.2f} %" for s, a in choice["areas"].items())
-    return (f"{where}: the pseudo-labels are drawn from the input scaled by {choice['scale']:g}"
-            + (f", the scale whose labels mark the least of the defective training images at "
-               f"the best validation AUROC's epoch (`cam.scale_candidates`; {areas})."
-               if areas else " (`cam.scale_candidates`)."))
+    text = (f"{where}: the pseudo-labels are drawn from the input scaled by {choice['scale']:g} "
+            "(`cam.scale_candidates`, decided at the best validation AUROC's epoch")
+    if called:
+        text += (f"; defective training images the classifier calls defective at each scale, "
+                 f"at least half needed: {called}")
+    if areas:
+        text += f"; the smallest share of those images marked by the labels: {areas}"
+    return text + ")."
 
 
 def epoch_choice_note(where: str, choice: dict[str, Any]) -> str:

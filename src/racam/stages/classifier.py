@@ -209,12 +209,27 @@ class ClassifierStage:
         if folder not in self._scales:
             best = folder / "best.pt"
             c = self._scales[folder] = choose_scale(
-                scales, lambda s: self.pseudo_area(fold, best, scale=s))
+                scales, lambda s: self.pseudo_area(fold, best, scale=s),
+                lambda s: self.called_share(fold, best, s))
+            evidence = [f"; {what} " + ", ".join(f"{100 * v:.2f} % at {s:g}" for s, v in d.items())
+                        for what, d in (("defective images called defective", c.called),
+                                        ("area", c.areas)) if d]
             self.ctx.log(f"[racam] fold {fold}: pseudo-labels at input scale {c.scale:g}"
-                         + (" (the smallest area of " + ", ".join(
-                             f"{100 * a:.2f} % at {s:g}" for s, a in c.areas.items()) + ")"
-                            if c.areas else ""))
+                         + "".join(evidence))
         return self._scales[folder]
+
+    def called_share(self, fold: int, checkpoint: Path, scale: float) -> float:
+        """Share of the fold's defective training images the classifier at ``checkpoint`` calls
+        defective on the input resized by ``scale`` (:func:`racam.pseudo.scale_choice.called_share`;
+        image labels only)."""
+        from racam.classifier import load_classifier
+        from racam.pseudo.scale_choice import called_share
+
+        ds = self.ctx.data(fold).train_all
+        model, _ = load_classifier(checkpoint, map_location=self.ctx.device)
+        return called_share(model.eval(), ds, [i for i, y in enumerate(ds.labels) if y == 1],
+                            scale, threshold=self.ctx.cfg.classifier.threshold,
+                            batch_size=self.ctx.cfg.cam.batch_size, device=self.ctx.device)
 
     def pseudo_scale(self, fold: int) -> float | None:
         """The input scale the fold's pseudo-labels are drawn at (``None``: ``cam.scales``)."""
