@@ -96,3 +96,19 @@ def tiny_folder_overrides(root, out) -> dict[str, object]:
             "segmentation.encoder": "resnet18", "segmentation.encoder_weights": None,
             "segmentation.precision": "float32", "segmentation.channels_last": False,
             "segmentation.epochs": 1, "segmentation.samples_per_epoch": 8}
+
+
+def count_label_heat_maps(monkeypatch) -> list[int]:
+    """The indices of every image whose heat map the pseudo-label stage computes from now on
+    (``racam.pseudo.labels.iter_pseudo_masks`` wrapped): a list filled as it runs."""
+    import racam.pseudo.labels as labels_mod
+
+    computed: list[int] = []
+    real = labels_mod.iter_pseudo_masks
+
+    def counting(cam, dataset, indices, **kw):
+        computed.extend(indices)
+        return real(cam, dataset, indices, **kw)
+
+    monkeypatch.setattr(labels_mod, "iter_pseudo_masks", counting)
+    return computed

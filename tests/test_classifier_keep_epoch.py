@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import count_label_heat_maps
 from PIL import Image
 
-import racam.pseudo.labels as labels_mod
 from racam.classifier.epochs import eligible_epochs, epoch_path, keep_smallest_area, may_keep
 from racam.classifier.restarts import chosen_checkpoint
 from racam.config import load_config
@@ -96,14 +96,7 @@ def test_the_pipeline_keeps_the_epoch_with_the_smallest_pseudo_label_area(tmp_pa
     # each scored epoch's masks are kept apart, and the stage reuses the kept one's
     assert sorted(p.name for p in (folder / "epochs" / STASH_DIR).iterdir()) == [
         "epoch1", "epoch2", "epoch3"]
-    computed: list[int] = []
-    real = labels_mod.iter_pseudo_masks
-
-    def counting(cam, dataset, indices, **kw):  # the images whose heat maps are computed
-        computed.extend(indices)
-        return real(cam, dataset, indices, **kw)
-
-    monkeypatch.setattr(labels_mod, "iter_pseudo_masks", counting)
+    computed = count_label_heat_maps(monkeypatch)
     # the kept area is the mean share of the masks the pseudo-label stage writes
     engine.pseudo_labels([0])
     assert computed == [] and any("are reused" in s for s in said)

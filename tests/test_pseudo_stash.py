@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from helpers import count_label_heat_maps
 from PIL import Image
 
-import racam.pseudo.labels as labels_mod
 from racam.config import load_config
 from racam.engine import Engine
 from racam.io import read_json
@@ -39,14 +39,7 @@ def test_the_kept_candidates_masks_are_reused_and_equal_those_computed_again(
     stashes = sorted(tmp_path.glob(f"fold0/classifier/**/{STASH_DIR}/*"))
     assert len(stashes) == 2  # one per candidate
     defective = sum(engine.data(0).train_all.labels)
-    computed: list[int] = []
-    real = labels_mod.iter_pseudo_masks
-
-    def counting(cam, dataset, indices, **kw):  # the images whose heat maps are computed
-        computed.extend(indices)
-        return real(cam, dataset, indices, **kw)
-
-    monkeypatch.setattr(labels_mod, "iter_pseudo_masks", counting)
+    computed = count_label_heat_maps(monkeypatch)
     engine.pseudo_labels([0])
     assert computed == [] and any("are reused" in s for s in said)
     reused = _pngs(engine.pseudo_dir(0))
