@@ -47,3 +47,42 @@ def test_folder_dataset_without_masks_runs_end_to_end(tmp_path) -> None:
     report = (out / "run-report.md").read_text()
     assert "## Pseudo-labels checked without masks" in report
     assert "None: the dataset has no true masks" in report  # not an empty table
+
+
+def test_a_moved_run_folder_is_run_again_without_recomputing(tmp_path) -> None:
+    """Stage results store absolute checkpoint paths; after the run folder moved, `racam run`
+    finds every network in the new folder, computes no stage and renders the report there."""
+    _folder(tmp_path / "imgs")
+    first, moved = tmp_path / "run", tmp_path / "elsewhere" / "run"
+    args = tiny_folder_run(tmp_path / "imgs", first, 2)
+    assert CliRunner().invoke(app, args, catch_exceptions=False).exit_code == 0
+    stored = json.loads((first / "fold0/classifier/result.json").read_text())["checkpoint"]
+    assert stored.startswith(str(first))  # the path as written, in the old folder
+    moved.parent.mkdir()
+    first.rename(moved)
+    args[args.index(str(first))] = str(moved)
+    res = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    calls = json.loads((moved / "calls.json").read_text())["calls"]
+    assert len(calls) == 1 and calls[0]["finished"]  # the second call computed nothing
+    assert str(moved) in (moved / "run-report.md").read_text()
+    said = CliRunner().invoke(app, ["train-classifier", *args[1:]], catch_exceptions=False)
+    assert said.exit_code == 0, said.output
+    assert f"checkpoint {moved / stored[len(str(first)) + 1:]}" in said.output
+    assert not first.exists()
+
+
+def test_a_stored_path_is_found_in_the_moved_run_only_when_it_is_gone(tmp_path) -> None:
+    from racam.layout import in_moved_run
+
+    out = tmp_path / "new"
+    (out / "fold1" / "classifier").mkdir(parents=True)
+    (out / "fold1" / "classifier" / "best.pt").write_bytes(b"x")
+    gone = str(tmp_path / "old" / "fold1" / "classifier" / "best.pt")
+    assert in_moved_run(gone, out) == str(out / "fold1" / "classifier" / "best.pt")
+    outside = tmp_path / "mine.pt"  # e.g. --checkpoint: a file of the user's that exists
+    outside.write_bytes(b"y")
+    assert in_moved_run(str(outside), out) == str(outside)
+    missing = str(tmp_path / "old" / "fold2" / "classifier" / "best.pt")
+    assert in_moved_run(missing, out) == missing  # not in the new folder either: named as is
+    assert in_moved_run(str(tmp_path / "nofold.pt"), out) == str(tmp_path / "nofold.pt")

@@ -4,11 +4,32 @@ users (:mod:`racam.deploy`): ``fold<k>/classifier``,
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from racam.cam.registry import method_key, method_options
 from racam.config import DataConfig, RunConfig
 from racam.data import registry
 
-__all__ = ["fold_list", "pseudo_key", "scales_tag", "segmentation_tag", "train_masks_tag"]
+__all__ = ["fold_list", "in_moved_run", "pseudo_key", "scales_tag", "segmentation_tag",
+           "train_masks_tag"]
+
+_FOLD = re.compile(r"fold\d+")
+
+
+def in_moved_run(stored: str, out: Path) -> str:
+    """A file path a stage stored (absolute, as written), found again in the run folder ``out``
+    after the folder was moved or copied: ``stored`` itself while it exists (also a file outside
+    the run, e.g. ``--checkpoint``), else its part from the last ``fold<k>`` folder on, under
+    ``out``, when that exists there; else ``stored`` unchanged (loading it names it)."""
+    path = Path(stored)
+    if not path.is_absolute() or path.exists():
+        return stored
+    for i in range(len(path.parts) - 1, -1, -1):
+        if _FOLD.fullmatch(path.parts[i]):
+            found = Path(out, *path.parts[i:])
+            return str(found) if found.exists() else stored
+    return stored
 
 
 def scales_tag(scales: list[float], flips: list[str]) -> str:

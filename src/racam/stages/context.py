@@ -16,7 +16,7 @@ from racam.cam.registry import CAM_OPTION_DEFAULTS, method_options
 from racam.compat import without_added
 from racam.config import RunConfig
 from racam.io import atomic_write_json
-from racam.layout import fold_list
+from racam.layout import fold_list, in_moved_run
 from racam.stages.cache import cached
 from racam.stages.elapsed import timed_stage
 from racam.stages.folds import FoldData, fold_datasets
@@ -191,4 +191,9 @@ class StageContext:
                         else ""))
             return value
 
-        return cls.from_json(cached(path, run, key, require=require))
+        result = cls.from_json(cached(path, run, key, require=require))
+        stored = getattr(result, "checkpoint", None)
+        if stored:  # the run folder may have moved since the stage stored its path
+            found = in_moved_run(stored, self.out)
+            result = result if found == stored else result.replace(checkpoint=found)
+        return result
