@@ -52,6 +52,8 @@ class AuditedImage:
     label: int
     mask_path: Path | None
     mask_usable: bool
+    #: digest of the decoded pixels: identical images share it (the split keeps them together)
+    content: str = ""
 
 
 @dataclass
@@ -159,7 +161,8 @@ def _audit_image(audit: FolderAudit, img_path: Path, label: int, masks: dict[str
                 usable = False
         else:
             usable = _check_mask(mask, img, img_path, label, audit)
-    audit.images.append(AuditedImage(img_path, label, mask if usable else None, usable))
+    audit.images.append(AuditedImage(img_path, label, mask if usable else None, usable,
+                                     digest))
 
 
 def audit_folder(root: Path) -> FolderAudit:

@@ -24,7 +24,9 @@ Layout::
   and ``test``; an image listed in neither is in ``"all"`` only). Otherwise a seeded
   stratified split (:mod:`racam.data.stratify`, scikit-learn's StratifiedShuffleSplit) puts
   ``round(test_fraction * n)`` images of each class (at least one, and at least one left for
-  training, when the class has two or more) in ``test``.
+  training, when the class has two or more) in ``test``. Identical images (same decoded pixels)
+  are drawn as one and stay on one side; a split file that separates them is named as a
+  problem (``duplicate across the split``): those test scores count a training image.
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from racam.data.audit import CLASSES, FolderAudit, audit_folder
+from racam.data.audit import CLASSES, FolderAudit, Problem, audit_folder
 from racam.data.io import Record, RecordDataset
 from racam.data.masks import MaskSurvey
 from racam.data.spec import DataFields, DatasetSpec, DataSummary, InfoOptions
-from racam.data.stratify import stratified_split
+from racam.data.stratify import grouped_split, stratified_split
 from racam.errors import ConfigError, DataError
 
 SPLITS = ("train", "test", "all")
@@ -56,12 +58,15 @@ def folder_records(root: Path, strict: bool = False) -> list[Record]:
                    mask_usable=i.mask_usable) for i in audit.images]
 
 
-def stratified_assignment(labels: list[int], test_fraction: float, seed: int) -> list[str]:
+def stratified_assignment(labels: list[int], test_fraction: float, seed: int,
+                          groups: list[str] | None = None) -> list[str]:
     """Seeded stratified assignment of each index to ``"train"`` or ``"test"``
-    (:func:`racam.data.stratify.stratified_split` picks the test images)."""
+    (:func:`racam.data.stratify.stratified_split` picks the test images); indices of one of
+    ``groups`` (identical images) stay on one side (:func:`racam.data.stratify.grouped_split`)."""
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    _, test = stratified_split(labels, test_fraction, seed)
+    _, test = (stratified_split(labels, test_fraction, seed) if groups is None
+               else grouped_split(labels, groups, test_fraction, seed))
     out = ["train"] * len(labels)
     for i in test:
         out[i] = "test"
@@ -98,6 +103,31 @@ def read_user_split(path: Path, stems: list[str]) -> list[str | None]:
     return [where.get(s) for s in stems]
 
 
+def split_file(root: Path) -> Path | None:
+    """The folder's ``split.yaml`` / ``split.yml`` / ``split.json``, if it has one."""
+    return next((root / n for n in SPLIT_FILES if (root / n).is_file()), None)
+
+
+def split_parts(audit: FolderAudit, split_path: Path | None, test_fraction: float,
+                seed: int) -> list[str | None]:
+    """Each readable image's side (``"train"``, ``"test"``, ``None``: in neither list), in the
+    order of ``audit.images``: from the user's split file, else the seeded stratified split with
+    identical images kept on one side."""
+    if split_path is not None:
+        return read_user_split(split_path, [i.path.stem for i in audit.images])
+    return list(stratified_assignment([i.label for i in audit.images], test_fraction, seed,
+                                      [i.content or str(i.path) for i in audit.images]))
+
+
+def split_duplicates(audit: FolderAudit, parts: list[str | None]) -> list[Problem]:
+    """A problem for each test image whose identical copy is a training image (possible only
+    with a split file): its test scores count an image the networks trained on."""
+    train = {i.content: i.path for i, p in zip(audit.images, parts) if p == "train"}
+    return [Problem(i.path, "duplicate across the split", f"same content as {train[i.content]} "
+                    "in train: the test scores count an image the networks trained on")
+            for i, p in zip(audit.images, parts) if p == "test" and i.content in train]
+
+
 class FolderDataset(RecordDataset):
     """Images of a ``good/`` + ``defect/`` folder, split into ``"train"``/``"test"``/``"all"``.
 
@@ -116,14 +146,12 @@ class FolderDataset(RecordDataset):
         records = folder_records(self.root, strict)
         #: every problem of the folder (:mod:`racam.data.audit`), for warnings and reports
         self.audit: FolderAudit = audit_folder(self.root)
-        self.split_path = next((self.root / n for n in SPLIT_FILES
-                                if (self.root / n).is_file()), None)
+        self.split_path = split_file(self.root)
+        #: problems of the split (:func:`split_duplicates`), beside :attr:`audit`'s
+        self.split_problems: list[Problem] = []
         if split != "all":
-            parts: list[str | None] | list[str]
-            if self.split_path is not None:
-                parts = read_user_split(self.split_path, [r.group for r in records])
-            else:
-                parts = stratified_assignment([r.label for r in records], test_fraction, seed)
+            parts = split_parts(self.audit, self.split_path, test_fraction, seed)
+            self.split_problems = split_duplicates(self.audit, parts)  # strict: already refused
             records = [r for r, p in zip(records, parts) if p == split]
         self.split = split
         super().__init__(records, size, channels, augment,
@@ -150,12 +178,13 @@ class FolderSpec(DatasetSpec):
         """Counts per split, plus class counts, image sizes and every problem of the folder."""
         rows = self.count_rows(root, options)
         audit = audit_folder(root)
+        problems = [*audit.problems, *split_duplicates(
+            audit, split_parts(audit, split_file(root), options.test_fraction, options.seed))]
         sizes = ", ".join(f"{w}x{h} ({n})" for (w, h), n in audit.sizes.most_common())
         counts = ", ".join(f"{k} {v}" for k, v in audit.class_counts.items())
         details = [f"readable images: {counts}", f"image sizes (width x height): {sizes}",
                    *MaskSurvey(dict(audit.mask_rules), []).details(),
-                   f"{len(audit.problems)} problem(s)"
+                   f"{len(problems)} problem(s)"
                    + (f"; {len(audit.without_usable_mask)} image(s) without a usable mask are "
                       "left out of pixel metrics" if audit.without_usable_mask else "")]
-        return DataSummary(rows, "", details,
-                           [str(p) for p in audit.problems])
+        return DataSummary(rows, "", details, [str(p) for p in problems])

@@ -89,3 +89,20 @@ def stratified_split(labels: Sequence[int], fraction: float, seed: int
         if np.array_equal(np.unique(y[picked], return_counts=True)[1], quota):
             return _complement(len(y), picked.tolist())
     return per_class_split(labels, fraction, seed)
+
+
+def grouped_split(labels: Sequence[int], groups: Sequence[str], fraction: float, seed: int
+                  ) -> tuple[list[int], list[int]]:
+    """:func:`stratified_split` where the indices of one group stay on one side (a folder's
+    identical images): each group is drawn as one item with its first index's label. With every
+    group a single index it is :func:`stratified_split` itself, so splits without such groups
+    are the ones racam always made."""
+    first: dict[str, int] = {}
+    for i, g in enumerate(groups):
+        first.setdefault(g, i)
+    reps = list(first.values())
+    if len(reps) == len(groups):
+        return stratified_split(labels, fraction, seed)
+    _, picked = stratified_split([labels[i] for i in reps], fraction, seed)
+    chosen = {groups[reps[k]] for k in picked}
+    return _complement(len(groups), [i for i, g in enumerate(groups) if g in chosen])

@@ -90,10 +90,12 @@ class StageContext:
         return self._data[fold]
 
     def data_problems(self, fold: int) -> DataProblems:
-        audit = getattr(self.data(fold).test, "audit", None)
+        test = self.data(fold).test
+        audit = getattr(test, "audit", None)
         if audit is None:
             return DataProblems()
-        return DataProblems([str(p) for p in audit.problems],
+        return DataProblems([str(p) for p in [*audit.problems,
+                                               *getattr(test, "split_problems", [])]],
                             [str(p) for p in audit.without_usable_mask])
 
     def has_masks(self, fold: int) -> bool:
