@@ -3,6 +3,8 @@ images and on all of them, each with its 95 % bootstrap interval, and the paired
 (run A minus run B) over the images (:mod:`racam.evaluation.bootstrap`). Reads the stage results
 only (``fold<k>/classifier/result.json`` for the image labels, the one
 ``fold<k>/segmentation/*/result.json`` for the per-image counts); nothing is chosen here.
+Then the same for the runs' pseudo-labels of the defective training images, scored against
+the folder's ``masks/`` (evaluation only).
 
     python experiments/compare_runs.py /work/runs/ksdd-sc /work/runs/ksdd-folder-keep [--fold 0]
 """
@@ -27,6 +29,31 @@ def stage_results(run: Path, fold: int) -> tuple[dict[str, Any], dict[str, Any]]
             json.loads(seg.read_text()))
 
 
+def pseudo_counts(run: Path, fold: int) -> dict[str, list[int]]:
+    """``{image id: [tp, fp, fn]}`` of the run's pseudo-labels (the one folder under
+    ``fold<k>/pseudo`` that is not a self-training round's) on its defective training images,
+    against the true mask ``<dataset root>/masks/<stem>.*`` (evaluation only)."""
+    from PIL import Image
+
+    from racam.data import read_mask
+
+    (folder,) = [d for d in (run / f"fold{fold}" / "pseudo").iterdir()
+                 if d.is_dir() and not d.name.endswith("-masks")]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    out = {}
+    for rec in manifest["images"]:
+        if rec["label"] != 1:
+            continue
+        image = Path(rec["image"])
+        (true_path,) = (image.parent.parent / "masks").glob(f"{image.stem}.*")
+        true = read_mask(true_path) > 0
+        with Image.open(folder / rec["mask"]) as m:
+            pred = np.asarray(m) > 0
+        out[rec["id"]] = [int((pred & true).sum()), int((pred & ~true).sum()),
+                          int((~pred & true).sum())]
+    return out
+
+
 def pct(i: Interval, sign: str = "") -> str:
     """``i`` in percent: ``estimate [low, high]``."""
     return f"{100 * i.estimate:{sign}.2f} [{100 * i.low:{sign}.2f}, {100 * i.high:{sign}.2f}]"
@@ -47,6 +74,13 @@ def main() -> None:
         ca, cb = (np.array([run["per_image"][k] for k in keys]) for run in (a, b))
         print(f"{name}: A {pct(bootstrap_iou(ca))}, B {pct(bootstrap_iou(cb))}, "
               f"A minus B {pct(paired_bootstrap_iou_difference(ca, cb), '+')}")
+    pa, pb = pseudo_counts(args.a, args.fold), pseudo_counts(args.b, args.fold)
+    if set(pa) != set(pb):
+        raise SystemExit("the two runs labelled different training images")
+    ca, cb = (np.array([run[k] for k in sorted(pa)]) for run in (pa, pb))
+    diff = paired_bootstrap_iou_difference(ca, cb)
+    print(f"pseudo-labels, {len(pa)} defective training images: A {pct(bootstrap_iou(ca))}, "
+          f"B {pct(bootstrap_iou(cb))}, A minus B {pct(diff, '+')}")
 
 
 if __name__ == "__main__":
