@@ -111,3 +111,34 @@ def test_ranked_choice_trains_on_the_top_n(weak) -> None:
     report = (pipe.out / "run-report.md").read_text()
     assert "## Which defective images to outline next" in report
     assert f"| 1 | `{top[0]}` |" in report
+
+
+def test_identical_images_are_listed_once(ksdd_root, tmp_path) -> None:
+    """KolektorSDD's kos26 is a second copy of kos01 (same file bytes, checked here): the list
+    names the copy at the best place of the two, saved as PNG so that only the pixels match."""
+    import hashlib
+
+    from racam.data.io import Record
+    from racam.pseudo.ranking import rank_for_labelling
+
+    a, b = ksdd_root / "kos01" / "Part5.jpg", ksdd_root / "kos26" / "Part5.jpg"
+    assert hashlib.md5(a.read_bytes()).digest() == hashlib.md5(b.read_bytes()).digest()
+    shutil.copyfile(a, tmp_path / "a.jpg")
+    Image.open(b).save(tmp_path / "b.png")  # other format, other bytes, same pixels
+    shutil.copyfile(ksdd_root / "kos02" / "Part6.jpg", tmp_path / "c.jpg")
+    recs = [Record(k, tmp_path / f, None, 1, k) for k, f in
+            [("a", "a.jpg"), ("b", "b.png"), ("c", "c.jpg")]]
+    w, h = Image.open(tmp_path / "a.jpg").size
+    net = np.zeros((h, w), bool)
+    net[10:20, 10:20] = True
+    pseudo = {"a": net, "b": np.zeros_like(net), "c": net.copy()}  # b disagrees most
+    pseudo["c"][10:15, 10:20] = False                               # c half
+    for sub, masks in [("pseudo", pseudo), ("net", {k: net for k in pseudo})]:
+        (tmp_path / sub / "masks").mkdir(parents=True)
+        for k, m in masks.items():
+            Image.fromarray(m.astype(np.uint8) * 255).save(
+                tmp_path / sub / "masks" / mask_filename(k))
+    rows = rank_for_labelling(recs, [1, 1, 1], tmp_path / "pseudo", tmp_path / "net",
+                              {"a": 0.9, "b": 0.9, "c": 0.9})
+    assert [(r.rank, r.id, r.copies, r.disagreement) for r in rows] == \
+        [(1, "b", "a", 1.0), (2, "c", "", 0.5)]

@@ -15,14 +15,13 @@ every readable image; an image without a usable mask is left out of the pixel me
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-from racam.data.images import IMAGE_SUFFIXES, ImageReadError, open_image
+from racam.data.images import IMAGE_SUFFIXES, ImageReadError, open_image, pixel_digest
 from racam.data.listing import ImageListing, list_images
 from racam.data.masks import read_mask_reading
 from racam.errors import DataError
@@ -142,7 +141,7 @@ def _audit_image(audit: FolderAudit, img_path: Path, label: int, masks: dict[str
     except ImageReadError as exc:
         audit.problems.append(Problem(img_path, "unreadable image", f"{exc.reason}; left out"))
         return
-    digest = hashlib.sha256(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
+    digest = pixel_digest(img)
     if digest in seen_content:
         audit.problems.append(Problem(img_path, "duplicate image", "same content as "
                                       f"{seen_content[digest]}"))

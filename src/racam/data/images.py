@@ -29,6 +29,7 @@ Images of more than 8 bits have one channel; with 3 channels it is repeated (a 1
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -142,6 +143,12 @@ def open_image(path: PathLike, what: str = "image") -> Image.Image:
         except _READ_ERRORS as exc:
             raise ImageReadError(p, f"cannot read {what} file ({exc})") from None
     return img
+
+
+def pixel_digest(img: Image.Image) -> str:
+    """SHA-256 of an image's mode, size and decoded pixels: equal for two files that show the
+    same picture (whatever their names, formats or metadata)."""
+    return hashlib.sha256(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
 
 
 def image_size(path: PathLike) -> tuple[int, int]:

@@ -11,7 +11,9 @@ two weak sources disagree, at least one of them is wrong on that image (two empt
 IoU 1). Ties (common at 1: masks that do not overlap at all) go first to the image the
 classifier is least sure is defective (lower ``classifier_prob``), then by id, so the order is
 deterministic. No true mask is read. Images that already learn from their true mask
-(``exclude``) are not listed.
+(``exclude``) are not listed. Images with the same pixels (KolektorSDD photographed some items
+twice) are listed once, at the best place of any of them, the others named in ``copies``: one
+outline serves them all.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ from typing import Any
 import numpy as np
 
 from racam.data import read_mask
+from racam.data.images import open_image, pixel_digest
 from racam.pseudo.labels import mask_filename
 
-__all__ = ["COLUMNS", "RULE", "TYPICAL_FIRST", "LabelNextRow", "mask_iou", "rank_for_labelling"]
+__all__ = ["COLUMNS", "RULE", "TYPICAL_FIRST", "LabelNextRow", "distinct", "mask_iou",
+           "rank_for_labelling"]
 
 #: The list's rule in stage keys (the list's own, and a ``ranked`` network's): a new rule
 #: gets a new name, so nothing drawn from an older list is reused.
-RULE = "typical5-then-pseudo-vs-network-iou"
+RULE = "typical5-then-pseudo-vs-network-iou-distinct"
 #: How many typical images head the list (the budget measured on KolektorSDD: 5 per fold).
 TYPICAL_FIRST = 5
 #: Decimals kept of the scores (so that the order and the CSV do not hang on float noise).
@@ -42,7 +46,8 @@ class LabelNextRow:
     """One row of the list: ``rank`` (1 = label first), the image, its ``score`` and the
     components: ``disagreement`` (``1 - IoU`` of the two masks), ``classifier_prob`` (the
     classifier's defect probability) and the defect pixels of each mask; ``typical_pick``:
-    the image's place among the typical images that head the list (``None`` below them)."""
+    the image's place among the typical images that head the list (``None`` below them);
+    ``copies``: the ids of images with the same pixels, left out of the list (``;`` between)."""
 
     rank: int
     id: str
@@ -53,6 +58,7 @@ class LabelNextRow:
     pseudo_pixels: int
     network_pixels: int
     typical_pick: int | None = None
+    copies: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -95,8 +101,27 @@ def rank_for_labelling(records: list[Any], labels: list[int], pseudo_dir: Path,
         scored.append((place.get(rec.id, len(place)), -disagreement, prob, rec.id, rec,
                        int(pseudo.sum()), int(network.sum())))
     scored.sort(key=lambda t: t[:4])
+    copies = distinct([t[4] for t in scored])
+    rows = [t for t in scored if t[3] in copies]
     return [LabelNextRow(rank=n, id=rec.id, image=str(rec.image_path), score=-neg,
                          disagreement=-neg, classifier_prob=prob, pseudo_pixels=pp,
                          network_pixels=npx,
-                         typical_pick=pick + 1 if pick < len(place) else None)
-            for n, (pick, neg, prob, _, rec, pp, npx) in enumerate(scored, 1)]
+                         typical_pick=pick + 1 if pick < len(place) else None,
+                         copies=";".join(copies[rec.id]))
+            for n, (pick, neg, prob, _, rec, pp, npx) in enumerate(rows, 1)]
+
+
+def distinct(records: Sequence[Any]) -> dict[str, list[str]]:
+    """The ids of ``records`` (in order) whose pixels equal no earlier one's
+    (:func:`~racam.data.images.pixel_digest`), each with the ids of its later copies."""
+    first: dict[str, str] = {}
+    copies: dict[str, list[str]] = {}
+    for rec in records:
+        with open_image(rec.image_path) as img:
+            digest = pixel_digest(img)
+        if digest in first:
+            copies[first[digest]].append(rec.id)
+        else:
+            first[digest] = rec.id
+            copies[rec.id] = []
+    return copies

@@ -61,15 +61,19 @@ def label_next_section(results: RunResults) -> list[str]:
              "much the pseudo-label and the segmentation network's mask disagree (score = 1 - "
              "IoU of the two; the network of `train_masks: none`, or of this run without the "
              "images that learned their true mask): pseudo-labels worth a look. Full list: "
-             "`fold<k>/label-next.csv`; masks you draw go in `masks/`.", ""]
+             "`fold<k>/label-next.csv`; masks you draw go in `masks/`. An image with the "
+             "same pixels as a listed one is not listed again: its name is in the row's "
+             "\"same pixels\" column, and one outline serves both.", ""]
     for k, rows in sorted(results.label_next.items()):
         lines += [f"Fold {k}:", "",
                   md_table(["rank", "image", "typical", "score", "classifier p", "pseudo px",
-                            "network px"],
+                            "network px", "same pixels"],
                            [[r["rank"], f"`{r['id']}`", r.get("typical_pick") or "-",
                              f"{r['score']:.3f}",
                              f"{r['classifier_prob']:.3f}", r["pseudo_pixels"],
-                             r["network_pixels"]] for r in rows]), ""]
+                             r["network_pixels"],
+                             ", ".join(f"`{c}`" for c in r.get("copies", "").split(";") if c)
+                             or "-"] for r in rows]), ""]
     return lines
 
 
