@@ -107,6 +107,47 @@ def test_the_pipeline_keeps_the_epoch_with_the_smallest_pseudo_label_area(tmp_pa
     assert manifest["checkpoint"] == res.checkpoint
 
 
+def test_changed_cam_options_choose_the_epoch_again_without_training_again(tmp_path) -> None:
+    """The kept epoch depends on the pseudo-labels' config: a run folder whose ``cam`` changed
+    scores the stored epochs again under the new options (no epoch is trained again, the
+    classifier's files stay as they are) and keeps the smallest area among them, where the
+    old choice would have been reused silently before."""
+    over = {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
+            "classifier.epochs": 3, "classifier.samples_per_epoch": 16,
+            "classifier.keep_epoch": "pseudo_area", "classifier.keep_tolerance": 1.0,
+            "cam.pseudo_threshold": "otsu2"}
+    engine = Engine(load_config("demo", over), progress=False)
+    first = engine.train_classifier()[0]
+    engine.pseudo_labels([0])
+    folder = tmp_path / "fold0" / "classifier"
+    def stamps() -> dict[str, tuple[bytes, int]]:  # a file trained again is written again
+        files = [folder / "last.pt", folder / "best.pt", *(folder / "epochs").glob("*.pt")]
+        return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(files)}
+
+    weights = stamps()
+    said: list[str] = []
+    engine = Engine(load_config("demo", {**over, "cam.delta": 0, "cam.fusion": "mean"}),
+                    progress=False, log=said.append)
+    engine.check_stored()  # the preflight does not refuse it
+    again = engine.train_classifier()[0]
+    assert any("classifier: computed again, its config changed (cam." in s for s in said)
+    assert stamps() == weights  # no epoch trained or written again
+    assert again.history == first.history
+    areas = {int(e): a for e, a in again.epoch_choice["areas"].items()}
+    assert areas != {int(e): a for e, a in first.epoch_choice["areas"].items()}
+    assert again.best_epoch == min(areas, key=areas.__getitem__)
+    assert read_json(folder / "result.json")["key"]["cam"]["fusion"] == "mean"
+    # finished pseudo-labels of another fusion (a folder name that does not hold it) are
+    # refused before any epoch is scored again
+    fused = Engine(load_config("demo", {**over, "cam.fusion": "mean"}), progress=False)
+    with pytest.raises(ConfigError, match="pseudo.*cam.fusion: 'max' stored, 'mean' now"):
+        fused.check_stored()
+    # the data and classifier sections still refuse a stored result computed otherwise
+    with pytest.raises(ConfigError, match="classifier.lr"):
+        Engine(load_config("demo", {**over, "classifier.lr": 0.5}), progress=False
+               ).train_classifier()
+
+
 def test_the_report_states_the_epoch_choice_and_its_evidence() -> None:
     from racam.report.tables import classifier_notes
     from racam.stages.classifier import ClassifierSummary

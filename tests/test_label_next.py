@@ -7,6 +7,7 @@ from the two mask files), deterministic, computed without any true mask file, an
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -93,6 +94,27 @@ def test_list_is_deterministic_and_reads_no_mask_file(weak) -> None:
         (root / "masks-away").rename(root / "masks")
     assert Path(again.network_masks).is_dir()
     assert len(before.rows) == 7 and again.rows == before.rows
+
+
+def test_a_list_of_an_older_rule_is_listed_again_not_refused(weak, monkeypatch) -> None:
+    """A run folder made by a racam whose list rule differed (its stored key names another
+    ``label_next`` rule) gets the list again, instead of a refusal that asks the user to delete
+    racam's own folder; the rows are the same ones the stored rule gave here."""
+    import racam.stages.label_next as stage
+
+    pipe, _, _ = weak
+    before = pipe.label_next.run(0)
+    path = next((pipe.fold_dir(0) / "label-next").glob("*/result.json"))
+    stored = json.loads(path.read_text())
+    stored["key"]["label_next"] = "an-older-rule"
+    path.write_text(json.dumps(stored))
+    said: list[str] = []
+    monkeypatch.setattr(pipe.ctx, "log", said.append)
+    again = pipe.label_next.run(0)
+    assert any("label-next list: computed again, its config changed (label_next:" in s
+               for s in said)
+    assert json.loads(path.read_text())["key"]["label_next"] == stage.RULE
+    assert again.rows == before.rows
 
 
 def test_ranked_choice_trains_on_the_top_n(weak) -> None:

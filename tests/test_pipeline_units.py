@@ -9,7 +9,7 @@ import pytest
 from racam.cam.registry import method_key
 from racam.compat import FORMAT_VERSION
 from racam.errors import ConfigError
-from racam.io import atomic_write_json
+from racam.io import atomic_write_json, read_json
 from racam.stages.cache import cached
 from racam.stages.folds import stratified_holdout
 
@@ -75,6 +75,24 @@ def test_cached_refuses_a_result_of_another_config(tmp_path) -> None:
     assert cached(p, lambda: {"x": 2}, key={"size": (64, 128), "lr": 0.1})["x"] == 1
     with pytest.raises(ConfigError, match="different config"):
         cached(p, lambda: {"x": 3}, key={"size": (64, 128), "lr": 0.2})
+
+
+def test_cached_recomputes_a_result_whose_recomputable_entry_changed(tmp_path) -> None:
+    """``recompute`` names top-level key entries whose change replaces the stored result (racam's
+    own file) instead of refusing it; any other difference still refuses."""
+    p = tmp_path / "r.json"
+    cached(p, lambda: {"x": 1}, key={"seed": 0, "cam": {"scales": [1.0]}}, recompute=("cam",))
+    again = cached(p, lambda: {"x": 2}, key={"seed": 0, "cam": {"scales": [1.0, 2.0]}},
+                   recompute=("cam",))
+    assert again["x"] == 2 and read_json(p)["key"]["cam"] == {"scales": [1.0, 2.0]}
+    assert cached(p, lambda: {"x": 3}, key={"seed": 0, "cam": {"scales": [1.0, 2.0]}},
+                  recompute=("cam",))["x"] == 2  # the same key: reused
+    with pytest.raises(ConfigError, match="seed: 0 stored, 1 now"):
+        cached(p, lambda: {"x": 4}, key={"seed": 1, "cam": {"scales": [2.0]}},
+               recompute=("cam",))
+    with pytest.raises(ConfigError, match="cam.scales"):  # not recomputable here
+        cached(p, lambda: {"x": 5}, key={"seed": 0, "cam": {"scales": [2.0]}})
+    assert read_json(p)["x"] == 2
 
 
 def test_cached_reuses_results_stored_with_a_retired_key(tmp_path) -> None:

@@ -86,9 +86,10 @@ KEYS: tuple[Key, ...] = (
 )
 
 #: Top-level stage-key entries added after results were first cached (``inputs``: digests of
-#: the images and checkpoint, :mod:`racam.stages.identity`); a stored key without one is
+#: the images and checkpoint, :mod:`racam.stages.identity`; ``cam`` in the classifier's key,
+#: whose kept weights the pseudo-labels' area may choose); a stored key without one is
 #: compared on the rest.
-ADDED_ENTRIES = ("inputs",)
+ADDED_ENTRIES = ("inputs", "cam")
 
 #: Result fields a format-1 result may lack, by stage: filled in when a caller needs them.
 LATER_FIELDS = {"cam": ("paper_per_image",), "segmentation": ("per_image",)}

@@ -36,6 +36,7 @@ from racam.errors import ConfigError
 from racam.evaluation.gate import is_gated
 from racam.io import atomic_write_json
 from racam.stages.cache import check_key
+from racam.stages.classifier import RECOMPUTE as CLASSIFIER_RECOMPUTE
 from racam.stages.classifier import (
     ClassifierStage,
     ClassifierStageResult,
@@ -264,9 +265,11 @@ class Engine:
         key holds its checkpoint's digest)."""
         for k in self.folds if folds is None else folds:
             result = self.classifier_stage.folder(k) / "result.json"
-            check_key(result, self.classifier_stage.key(k))
-            if not result.exists():
-                continue
+            if check_key(result, self.classifier_stage.key(k), CLASSIFIER_RECOMPUTE) is None:
+                if pseudo and result.exists():  # chosen again: refused whichever it keeps
+                    check_key(self.pseudo.folder(k) / "result.json",
+                              self.ctx.key("data", "classifier", "cam"), ("inputs", "scale"))
+                continue  # none stored, or chosen again: later keys need the new checkpoint
             if cam and self.has_masks(k):
                 check_key(*self.heatmaps.path_key(k, self.cfg.cam.method))
             if pseudo:

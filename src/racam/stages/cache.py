@@ -20,8 +20,10 @@ def plain_key(key: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(key, default=str))
 
 
-def check_key(path: Path, key: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The stored result at ``path`` (``None`` when there is none); :class:`ConfigError` when it
+def check_key(path: Path, key: dict[str, Any] | None, recompute: Sequence[str] = ()
+              ) -> dict[str, Any] | None:
+    """The stored result at ``path`` (``None`` when there is none, or when it differs from
+    ``key`` only in the top-level entries named in ``recompute``); :class:`ConfigError` when it
     was computed under another ``key``, naming only the keys that differ, or stored in a format
     this racam does not read (:mod:`racam.compat`)."""
     path = Path(path)
@@ -30,8 +32,9 @@ def check_key(path: Path, key: dict[str, Any] | None) -> dict[str, Any] | None:
     value = read_json(path)
     compat.check_format(path, value)
     if key is not None:
-        stored = compat.comparable(value.get("key"), plain_key(key))
-        diffs = key_differences(stored, plain_key(key))
+        diffs = stale_entries(value, key)
+        if diffs and all(d.split(".")[0].split(":")[0] in recompute for d in diffs):
+            return None
         if diffs:
             more = len(diffs) - SHOWN_DIFFERENCES
             shown = "; ".join(diffs[:SHOWN_DIFFERENCES]) + (f"; and {more} more" if more > 0
@@ -41,8 +44,15 @@ def check_key(path: Path, key: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
+def stale_entries(value: dict[str, Any], key: dict[str, Any]) -> list[str]:
+    """The dotted keys in which the stored result ``value``'s key differs from ``key``
+    (:func:`key_differences`, the stored key read as today's, :func:`racam.compat.comparable`)."""
+    return key_differences(compat.comparable(value.get("key"), plain_key(key)), plain_key(key))
+
+
 def cached(path: Path, compute: Callable[[], dict[str, Any]],
-           key: dict[str, Any] | None = None, require: Sequence[str] = ()) -> dict[str, Any]:
+           key: dict[str, Any] | None = None, require: Sequence[str] = (),
+           recompute: Sequence[str] = ()) -> dict[str, Any]:
     """Return the JSON at ``path`` if it exists, else ``compute()``, written atomically there.
 
     A stage writes its result file last, so a killed stage leaves no result and reruns.
@@ -52,11 +62,14 @@ def cached(path: Path, compute: Callable[[], dict[str, Any]],
     ``require`` names fields the caller needs: a stored result (same key) without one of them,
     written before that field existed, is recomputed and replaced. Under ``torchrun`` every rank
     calls this in step: rank 0 decides whether the result exists, every rank computes it when
-    not, and rank 0 alone writes it.
+    not, and rank 0 alone writes it. ``recompute`` names top-level key entries whose change
+    recomputes the result (replacing racam's own file) instead of refusing: entries of which
+    the stage can compute a new result from what the run folder keeps (a choice among stored
+    checkpoints, a derived list).
     """
     path = Path(path)
     exists = distributed.broadcast(path.exists())  # rank 0 decides: all ranks compute or none
-    value = check_key(path, key) if exists else None
+    value = check_key(path, key, recompute) if exists else None
     if value is not None and all(f in value for f in require):
         return value
     value = compute()

@@ -21,6 +21,10 @@ from racam.stages.context import StageContext
 from racam.stages.identity import file_digest
 from racam.stages.results import StageResult, optional
 
+#: Key entries whose change chooses the classifier again instead of refusing the stored result:
+#: the ``cam`` options shape only the choice among trained weights, not the training.
+RECOMPUTE = ("cam", "scale_candidates")
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ClassifierStageResult(StageResult):
@@ -121,15 +125,24 @@ class ClassifierStage:
         return self.ctx.fold_dir(fold) / "classifier"
 
     def key(self, fold: int) -> dict[str, Any]:
-        scales = self.ctx.cfg.cam.scale_candidates  # they shape the area choices
-        return {**self.ctx.key("data", "classifier"), "inputs": self.ctx.inputs(fold),
+        """The config the kept classifier depends on: ``data``, ``classifier`` and the images;
+        ``cam`` too where the pseudo-labels' area chooses (``classifier.candidates`` above 1,
+        ``keep_epoch: pseudo_area``, ``cam.scale_candidates``)."""
+        cfg = self.ctx.cfg
+        scales = cfg.cam.scale_candidates  # they shape the area choices
+        by_area = (cfg.classifier.candidates > 1 or cfg.classifier.keep_epoch == "pseudo_area"
+                   or bool(scales))
+        return {**self.ctx.key("data", "classifier", *(["cam"] if by_area else [])),
+                "inputs": self.ctx.inputs(fold),
                 **({"scale_candidates": scales} if scales else {})}
 
     def run(self, fold: int) -> ClassifierStageResult:
-        """The fold's classifier: stored, or trained (resuming from ``last.pt``) and scored."""
+        """The fold's classifier: stored, or trained (resuming from ``last.pt``) and scored. A
+        stored one whose ``cam`` options changed (:data:`RECOMPUTE`) is chosen again among the
+        stored weights: finished training resumes at its end, so only the area passes run."""
         path = self.folder(fold) / "result.json"
         return self.ctx.stage(ClassifierStageResult, f"fold {fold}: classifier", path,
-                              lambda: self._compute(fold), self.key(fold))
+                              lambda: self._compute(fold), self.key(fold), recompute=RECOMPUTE)
 
     def checkpoint(self, fold: int) -> str:
         """Path of the fold's kept classifier checkpoint (training it if needed)."""

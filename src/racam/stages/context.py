@@ -15,9 +15,9 @@ from racam import distributed
 from racam.cam.registry import CAM_OPTION_DEFAULTS, method_options
 from racam.compat import without_added
 from racam.config import RunConfig
-from racam.io import atomic_write_json
+from racam.io import atomic_write_json, read_json
 from racam.layout import fold_list, in_moved_run
-from racam.stages.cache import cached
+from racam.stages.cache import SHOWN_DIFFERENCES, cached, stale_entries
 from racam.stages.elapsed import timed_stage
 from racam.stages.folds import FoldData, fold_datasets
 from racam.stages.identity import file_digest, records_digest
@@ -179,11 +179,17 @@ class StageContext:
             self._config_written = True
 
     def stage(self, cls: type[R], label: str, path: Path, compute: Callable[[], R],
-              key: dict[str, Any], require: tuple[str, ...] = ()) -> R:
+              key: dict[str, Any], require: tuple[str, ...] = (),
+              recompute: tuple[str, ...] = ()) -> R:
         """The result stored at ``path`` under ``key`` (:func:`racam.stages.cache.cached`), or
-        ``compute()``'s, logged, timed (:func:`racam.stages.elapsed.timed_stage`) and stored."""
+        ``compute()``'s, logged, timed (:func:`racam.stages.elapsed.timed_stage`) and stored.
+        A stored result that differs from ``key`` only in the entries named in ``recompute``
+        is computed again (the log names what changed)."""
         def run() -> dict[str, Any]:
             self.write_config()
+            if path.exists() and (stale := stale_entries(read_json(path), key)):
+                self.log(f"[racam] {label}: computed again, its config changed ("
+                         + "; ".join(stale[:SHOWN_DIFFERENCES]) + ")")
             self.log(f"[racam] {label} ...")
             value = timed_stage(path, lambda: compute().to_json())
             self.stages_computed += 1
@@ -193,7 +199,7 @@ class StageContext:
                         else ""))
             return value
 
-        result = cls.from_json(cached(path, run, key, require=require))
+        result = cls.from_json(cached(path, run, key, require=require, recompute=recompute))
         stored = getattr(result, "checkpoint", None)
         if stored:  # the run folder may have moved since the stage stored its path
             found = in_moved_run(stored, self.out)

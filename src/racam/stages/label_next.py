@@ -128,7 +128,8 @@ class LabelNextStage:
             d, key = self.seg.path_key(fold, s.arch, "pseudo", s.self_training)
             path = ctx.fold_dir(fold) / "label-next" / d.name / "result.json"
             return ctx.stage(LabelNextResult, f"fold {fold}: label-next list", path,
-                             lambda: self._compute(fold), {**key, "label_next": RULE})
+                             lambda: self._compute(fold), {**key, "label_next": RULE},
+                             recompute=("label_next",))  # a new rule: the list, in seconds
 
     def _compute(self, fold: int) -> LabelNextResult:
         ctx, s = self.ctx, self.ctx.cfg.segmentation
