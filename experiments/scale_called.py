@@ -38,16 +38,19 @@ def p_defect(model: torch.nn.Module, ds, indices: list[int], scale: float) -> np
 def main() -> None:
     ap = run_parser(__doc__)
     ap.add_argument("--checkpoint", type=Path, action="append", required=True)
+    ap.add_argument("--scales", type=float, nargs="+", default=list(SCALES))
+    ap.add_argument("--training-only", action="store_true", help="skip the validation images")
     args = ap.parse_args()
     cfg = load_run_config(args.config, args.set_, args.out)
     fd = fold_datasets(cfg.data, args.fold, cfg.seed)
     for ck in args.checkpoint:
         model = load_classifier(ck)[0].eval()
-        for part, ds in (("validation", fd.val), ("defective training", fd.train_all)):
+        parts = [("validation", fd.val)] * (not args.training_only)
+        for part, ds in (*parts, ("defective training", fd.train_all)):
             labels = np.array(ds.labels)
             idx = list(range(len(ds))) if part == "validation" else list(np.flatnonzero(labels))
             y = labels[idx]
-            for s in SCALES:
+            for s in args.scales:
                 p = p_defect(model, ds, idx, s)
                 auroc = f"AUROC {roc_auc_score(y, p):.4f}, " if 0 < y.sum() < len(y) else ""
                 print(f"{ck} | {part} ({len(idx)} images, {int(y.sum())} defective) | scale "
