@@ -219,3 +219,16 @@ def test_a_config_or_run_folder_with_the_old_scale_keys_still_loads(tmp_path: Pa
     assert compat.comparable({"cam": {"method": "racam", "pseudo_scales": [2.0]}}, now) == now
     assert compat.comparable({"cam": {"method": "racam", "pseudo_scales": [1.0]}},
                              now) != now
+
+
+def test_the_run_report_says_what_the_heat_maps_are_averaged_over() -> None:
+    """The report's header names the input scales and flips of the heat maps where they are not
+    the plain input, so a run with ``cam.scales`` is not read as one of plain maps."""
+    from racam.config import load_config
+    from racam.report.run_report import heatmap_options
+
+    assert heatmap_options(load_config("folder-example")) == ""
+    many = load_config("folder-example", {"cam.scales": [1.0, 1.5, 2.0], "cam.flips": ["h"]})
+    assert heatmap_options(many) == ", mean of the maps at input scales 1, 1.5, 2, flips h"
+    assert heatmap_options(load_config("ksdd-cpu")) == (
+        ", mean of the maps at input scales 1, 1.5, 2")

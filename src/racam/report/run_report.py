@@ -46,12 +46,17 @@ def overlay_rows(test: RecordDataset, cam: CamFn, seg: nn.Module, device: torch.
     return rows
 
 
-def _options(cfg: RunConfig) -> str:
-    """``", weighting channel"`` etc.: the method's ``cam`` options that differ from default."""
+def heatmap_options(cfg: RunConfig) -> str:
+    """``", weighting channel"`` etc.: the method's ``cam`` options that differ from default,
+    and the input scales and flips its maps are averaged over (``cam.scales``, ``cam.flips``)
+    where they are not the plain input."""
     from racam.cam.registry import method_options
 
     opts = method_options(cfg.cam.method, cfg.cam.weighting, cfg.cam.fgbp_head)
-    return "".join(f", {k} {v}" for k, v in opts.items())
+    c = cfg.cam
+    tta = ([f"mean of the maps at input scales {', '.join(f'{s:g}' for s in c.scales)}"]
+           if list(c.scales) != [1.0] else []) + ([f"flips {'+'.join(c.flips)}"] if c.flips else [])
+    return "".join(f", {k} {v}" for k, v in opts.items()) + "".join(f", {t}" for t in tta)
 
 
 def _num(v: float | None) -> str:
@@ -109,8 +114,9 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
              f"Dataset `{cfg.data.dataset}`, folds {results.folds} (test folds pooled), input "
              f"{cfg.data.size[0]}x{cfg.data.size[1]} (width x height), classifier "
              f"`{cfg.classifier.backbone}`, heat map `{cfg.cam.method}` (delta {cfg.cam.delta:g}, "
-             f"fusion {cfg.cam.fusion}{_options(cfg)}), segmentation `{cfg.segmentation.arch}` "
-             f"({cfg.segmentation.encoder}). Seed {cfg.seed}. Device `{device}`.", "",
+             f"fusion {cfg.cam.fusion}{heatmap_options(cfg)}), segmentation "
+             f"`{cfg.segmentation.arch}` ({cfg.segmentation.encoder}). Seed {cfg.seed}. "
+             f"Device `{device}`.", "",
              "## Classifier (test images)", "",
              md_table(["pooled AUROC", "pooled AP"] + [f"fold {k} AUROC" for k in results.folds],
                       [[_num(c.test_auroc_pooled), _num(c.test_ap_pooled)]
