@@ -32,8 +32,9 @@ def check_key(path: Path, key: dict[str, Any] | None, recompute: Sequence[str] =
     value = read_json(path)
     compat.check_format(path, value)
     if key is not None:
-        diffs = stale_entries(value, key)
-        if diffs and all(d.split(".")[0].split(":")[0] in recompute for d in diffs):
+        stored, now = compat.comparable(value.get("key"), plain_key(key)), plain_key(key)
+        diffs = key_differences(stored, now)
+        if diffs and _changed_entries(stored, now) <= set(recompute):
             return None
         if diffs:
             more = len(diffs) - SHOWN_DIFFERENCES
@@ -42,6 +43,15 @@ def check_key(path: Path, key: dict[str, Any] | None, recompute: Sequence[str] =
             raise ConfigError(f"{path.parent}: computed with a different config ({shown}); use "
                               "another output folder or delete that folder to recompute")
     return value
+
+
+def _changed_entries(stored: Any, now: dict[str, Any]) -> set[str]:
+    """The top-level entries of two keys whose values differ (all of them when ``stored`` is
+    not a mapping)."""
+    if not isinstance(stored, dict):
+        return {"<key>"}
+    absent = object()
+    return {k for k in stored.keys() | now.keys() if stored.get(k, absent) != now.get(k, absent)}
 
 
 def stale_entries(value: dict[str, Any], key: dict[str, Any]) -> list[str]:
