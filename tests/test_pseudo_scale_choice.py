@@ -29,15 +29,15 @@ def test_the_smallest_area_wins_ties_go_to_the_smaller_scale() -> None:
         scored.append(s)
         return area[s]
 
-    assert choose_scale([1.0, 1.5, 2.0], score) == ScaleChoice(2.0, area)
+    assert choose_scale([1.0, 1.5, 2.0], score) == ScaleChoice((2.0,), area)
     assert scored == [1.0, 1.5, 2.0]
-    assert choose_scale([2.0, 1.0], lambda s: 0.01).scale == 1.0  # tie: the cheaper map
-    assert choose_scale([2.0], lambda s: 1 / 0) == ScaleChoice(2.0, {})  # one: not scored
+    assert choose_scale([2.0, 1.0], lambda s: 0.01).scales == (1.0,)  # tie: the cheaper map
+    assert choose_scale([2.0], lambda s: 1 / 0) == ScaleChoice((2.0,), {})  # one: not scored
     with pytest.raises(ValueError):
         choose_scale([], lambda s: 0.0)
-    stored = ScaleChoice(2.0, {1.0: 0.02, 2.0: 0.01}).to_json()
+    stored = ScaleChoice((2.0,), {1.0: 0.02, 2.0: 0.01}).to_json()
     assert stored == {"scale": 2.0, "areas": {"1": 0.02, "2": 0.01}, "called": {}}
-    assert ScaleChoice.from_json(stored) == ScaleChoice(2.0, {1.0: 0.02, 2.0: 0.01})
+    assert ScaleChoice.from_json(stored) == ScaleChoice((2.0,), {1.0: 0.02, 2.0: 0.01})
 
 
 def test_a_scale_where_the_classifier_misses_most_defects_is_not_a_candidate() -> None:
@@ -45,19 +45,38 @@ def test_a_scale_where_the_classifier_misses_most_defects_is_not_a_candidate() -
         raise AssertionError("a single candidate is not scored")
 
     called = {1.0: 0.9, 2.0: 0.1}
-    assert choose_scale([1.0, 2.0], no_area, called.get) == ScaleChoice(1.0, {}, called)
+    assert choose_scale([1.0, 2.0], no_area, called.get) == ScaleChoice((1.0,), {}, called)
     called = {1.0: 0.4, 2.0: 0.5}  # at least half: a candidate
-    assert choose_scale([1.0, 2.0], no_area, called.get).scale == 2.0
+    assert choose_scale([1.0, 2.0], no_area, called.get).scales == (2.0,)
     called = {1.0: 0.3, 1.5: 0.45, 2.0: 0.45}  # none passes: the highest share, then smaller
-    assert choose_scale([1.0, 1.5, 2.0], no_area, called.get) == ScaleChoice(1.5, {}, called)
+    assert choose_scale([1.0, 1.5, 2.0], no_area, called.get) == ScaleChoice((1.5,), {},
+                                                                          called)
     area = {1.0: 0.012, 1.5: 0.009, 2.0: 0.004}
     called = {1.0: 1.0, 1.5: 0.8, 2.0: 0.2}  # the smallest area among the candidates
     assert choose_scale([1.0, 1.5, 2.0], area.__getitem__, called.get) == ScaleChoice(
-        1.5, {1.0: 0.012, 1.5: 0.009}, called)
-    stored = ScaleChoice(1.5, {1.0: 0.012}, called).to_json()
+        (1.5,), {1.0: 0.012, 1.5: 0.009}, called)
+    stored = ScaleChoice((1.5,), {1.0: 0.012}, called).to_json()
     assert stored["called"] == {"1": 1.0, "1.5": 0.8, "2": 0.2}
-    assert ScaleChoice.from_json(stored) == ScaleChoice(1.5, {1.0: 0.012}, called)
+    assert ScaleChoice.from_json(stored) == ScaleChoice((1.5,), {1.0: 0.012}, called)
     assert ScaleChoice.from_json({"scale": 2, "areas": {}}).called == {}  # stored before
+
+
+def test_the_mean_rule_averages_every_scale_the_classifier_still_sees_defects_at() -> None:
+    def no_area(s: float) -> float:
+        raise AssertionError("the mean rule scores no area")
+
+    called = {1.0: 0.88, 1.5: 0.74, 2.0: 0.21}  # KolektorSDD fold 1's shares (seed 1)
+    assert choose_scale([1.0, 1.5, 2.0], no_area, called.get, rule="mean") == ScaleChoice(
+        (1.0, 1.5), {}, called)
+    called = {1.0: 0.88, 1.5: 0.04, 2.0: 0.0}  # BSData's: scale 1 alone
+    assert choose_scale([1.0, 1.5, 2.0], no_area, called.get, rule="mean").scales == (1.0,)
+    called = {1.0: 0.3, 1.5: 0.45, 2.0: 0.2}  # none passes: the highest share alone
+    assert choose_scale([1.0, 1.5, 2.0], no_area, called.get, rule="mean").scales == (1.5,)
+    stored = ScaleChoice((1.0, 1.5), {}, {1.0: 0.9, 1.5: 0.6}).to_json()
+    assert stored["scale"] == [1.0, 1.5]
+    assert ScaleChoice.from_json(stored).scales == (1.0, 1.5)
+    with pytest.raises(ValueError, match="rule"):
+        choose_scale([1.0, 2.0], no_area, rule="median")
 
 
 class _Width(torch.nn.Module):
@@ -83,6 +102,8 @@ def test_called_share_sees_the_input_as_the_enlarged_heat_maps_do() -> None:
 def test_scale_candidates_are_checked() -> None:
     with pytest.raises(ConfigError, match="cam.scale_candidates"):
         load_config("demo", {"cam.scale_candidates": [1.0, 0.0]})
+    with pytest.raises(ConfigError, match="cam.scale_rule"):
+        load_config("demo", {"cam.scale_rule": "median"})
 
 
 def _mask_shares(engine: Engine) -> tuple[float, dict]:
@@ -108,20 +129,21 @@ def test_the_pipeline_draws_the_pseudo_labels_at_the_scale_of_smallest_area(tmp_
     assert choice.called == {1.0: 1.0, 2.0: 1.0}  # both candidates
     assert sorted(choice.areas) == [1.0, 2.0]
     assert choice.areas[1.0] != choice.areas[2.0]  # the enlarged input's maps differ
-    assert choice.scale == min(choice.areas, key=choice.areas.__getitem__)
-    assert any(f"pseudo-labels at input scale {choice.scale:g}" in s for s in said)
+    (scale,) = choice.scales
+    assert scale == min(choice.areas, key=choice.areas.__getitem__)
+    assert any(f"pseudo-labels at input scale {scale:g}" in s for s in said)
     # best.pt's weights are those of the AUROC epoch's file: scored once at the kept scale
     # (2 candidate scales at best.pt, then the other of the 2 epochs)
     assert sum("pseudo-labels mark" in s for s in said) == 3
     engine.pseudo_labels([0])
     assert engine.pseudo_dir(0).name.endswith("-sc1_2-otsu2")
     share, manifest = _mask_shares(engine)
-    assert manifest["scales"] == [choice.scale]
+    assert manifest["scales"] == [scale]
     # the masks written are those the epoch choice scored at the chosen scale
     kept = res.epoch_choice
     assert share == pytest.approx(kept["areas"][str(kept["epoch"])], rel=1e-12)
     if kept["epoch"] == kept["by_auroc"]:  # the scale was chosen on these very weights
-        assert share == pytest.approx(choice.areas[choice.scale], rel=1e-12)
+        assert share == pytest.approx(choice.areas[scale], rel=1e-12)
 
 
 def test_the_recorded_shares_are_the_best_epochs_decisions_on_the_resized_images(tmp_path
@@ -144,7 +166,7 @@ def test_the_recorded_shares_are_the_best_epochs_decisions_on_the_resized_images
     eligible = [s for s in (1.0, 2.0) if choice.called[s] >= 0.5] or [
         max((1.0, 2.0), key=lambda s: (choice.called[s], -s))]
     assert sorted(choice.areas) == (eligible if len(eligible) > 1 else [])
-    assert choice.scale in eligible
+    assert len(choice.scales) == 1 and choice.scales[0] in eligible
 
 
 def test_a_single_candidate_draws_the_labels_at_that_scale_without_scoring(tmp_path) -> None:
@@ -167,6 +189,41 @@ def test_a_single_candidate_draws_the_labels_at_that_scale_without_scoring(tmp_p
     assert a == pytest.approx(b, rel=1e-12)
 
 
+def test_the_mean_rule_draws_the_labels_from_the_mean_of_the_admitted_scales(tmp_path,
+                                                                             monkeypatch) -> None:
+    """The labels of the ``mean`` rule equal those of ``cam.scales`` set to the admitted scales
+    (the same classifier), and a scale the classifier misses defects at is left out."""
+    shares = {1.0: 0.9, 1.5: 0.2, 2.0: 0.6}
+    monkeypatch.setattr(ClassifierStage, "called_share", lambda self, fold, ck, s: shares[s])
+    base = {"output": str(tmp_path / "a"), "device": "cpu", "data.size": [64, 160],
+            "classifier.epochs": 1, "classifier.samples_per_epoch": 16}
+    said: list[str] = []
+    mean = Engine(load_config("demo", {**base, "cam.scale_candidates": [1.0, 1.5, 2.0],
+                                       "cam.scale_rule": "mean"}), progress=False,
+                  log=said.append)
+    res = mean.train_classifier()[0]
+    assert res.scale_choice == {"scale": [1.0, 2.0], "areas": {},
+                                "called": {"1": 0.9, "1.5": 0.2, "2": 0.6}}
+    assert any("pseudo-labels at the mean of the maps at input scales 1, 2" in s for s in said)
+    mean.pseudo_labels([0])
+    assert mean.pseudo_dir(0).name.endswith("-sm1_1.5_2")
+    assert _mask_shares(mean)[1]["scales"] == [1.0, 2.0]
+    fixed = Engine(load_config("demo", {**base, "output": str(tmp_path / "b"),
+                                        "cam.scales": [1.0, 2.0]}), progress=False,
+                   log=lambda s: None)
+    shutil.copytree(mean.fold_dir(0) / "classifier", fixed.fold_dir(0) / "classifier")
+    (fixed.fold_dir(0) / "classifier" / "result.json").unlink()
+    fixed.pseudo_labels([0])
+    at_one = _mask_shares(mean)[0]
+    assert at_one == pytest.approx(_mask_shares(fixed)[0], rel=1e-12)
+    plain = Engine(load_config("demo", {**base, "output": str(tmp_path / "c")}), progress=False,
+                   log=lambda s: None)
+    shutil.copytree(mean.fold_dir(0) / "classifier", plain.fold_dir(0) / "classifier")
+    (plain.fold_dir(0) / "classifier" / "result.json").unlink()
+    plain.pseudo_labels([0])
+    assert _mask_shares(plain)[0] != pytest.approx(at_one, rel=1e-6)  # the mean differs
+
+
 def test_the_report_states_the_scale_choice() -> None:
     from racam.report.tables import classifier_notes
     from racam.stages.classifier import ClassifierSummary
@@ -178,3 +235,9 @@ def test_the_report_states_the_scale_choice() -> None:
     assert note.startswith("Fold 0: the pseudo-labels are drawn from the input scaled by 2 (")
     assert "at least half needed: scale 1: 100.00 %, scale 2: 75.00 %" in note
     assert "marked by the labels: scale 1: 1.10 %, scale 2: 0.58 %" in note
+    mean = {"scale": [1.0, 1.5], "areas": {}, "called": {"1": 0.88, "1.5": 0.74, "2": 0.21}}
+    (note,) = classifier_notes("Fold 1", ClassifierSummary(0.99, 0.9, 3, 10.0,
+                                                           scale_choice=mean).to_json())
+    assert note.startswith("Fold 1: the pseudo-labels are drawn from the mean of the maps of the "
+                           "input scaled by 1, 1.5 (")
+    assert "smallest share" not in note

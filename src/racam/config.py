@@ -201,9 +201,13 @@ class CamConfig:
     scales: list[float] = option([1.0], above(0))
     #: Flips ("h": left-right, "v": top-bottom) whose maps are averaged in, at each scale.
     flips: list[str] = option([], one_of(("h", "v"), "heat-map flip"))
-    #: Input scales tried for the pseudo-labels' maps, each alone (None: ``scales``); the
-    #: classifier stage keeps the one whose labels mark least (racam.pseudo.scale_choice)
+    #: Input scales tried for the pseudo-labels' maps (None: ``scales``); those at which the
+    #: classifier still calls most defective training images defective qualify
+    #: (racam.pseudo.scale_choice)
     scale_candidates: list[float] | None = option(None, above(0))
+    #: Of the qualifying candidates: "area" keeps the one whose labels mark least, "mean"
+    #: averages the maps of them all
+    scale_rule: str = option("area", one_of(("area", "mean"), "scale rule"))
     layers: list[str] | None = None
     batch_size: int = option(4, at_least(1))
     #: Score-CAM's masked images per forward pass (``None``: 256 on CUDA, halved on running

@@ -5,6 +5,7 @@ users (:mod:`racam.deploy`): ``fold<k>/classifier``,
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from racam.cam.registry import method_key, method_options
@@ -41,18 +42,20 @@ def scales_tag(scales: list[float], flips: list[str]) -> str:
     return "-s" + "_".join(f"{s:g}" for s in scales) + "".join(flips)
 
 
-def pseudo_key(cfg: RunConfig, scale: float | None = None) -> str:
+def pseudo_key(cfg: RunConfig, scales: Sequence[float] | None = None) -> str:
     """File-name key of the config's pseudo-label method (:func:`method_key`, plus the threshold
     rule when it is not ``otsu``); also names the segmentation folder ``<arch>-<key>``. With
-    ``cam.scale_candidates`` it names them (``-sc1_2``), or the one input ``scale`` given."""
+    ``cam.scale_candidates`` it names them (``-sc1_2``; ``-sm1_2`` with ``cam.scale_rule:
+    mean``), or the input ``scales`` given (those whose maps are averaged)."""
     c = cfg.cam
     key = method_key(c.method, c.delta, **method_options(c.method, c.weighting, c.fgbp_head))
     if c.guided_radius is not None:
         key += f"-g{c.guided_radius}e{c.guided_eps:g}"
-    if scale is not None:
-        key += scales_tag([scale], c.flips)
+    if scales is not None:
+        key += scales_tag(list(scales), c.flips)
     elif c.scale_candidates:
-        key += "-sc" + "_".join(f"{s:g}" for s in c.scale_candidates) + "".join(c.flips)
+        key += ("-sm" if c.scale_rule == "mean" else "-sc") + "_".join(
+            f"{s:g}" for s in c.scale_candidates) + "".join(c.flips)
     else:
         key += scales_tag(c.scales, c.flips)
     return key if c.pseudo_threshold == "otsu" else f"{key}-{c.pseudo_threshold}"

@@ -12,14 +12,17 @@ classifier attempt (its ``best.pt``), from image labels alone:
    a candidate when the classifier calls at least ``MIN_CALLED`` of the defective training
    images defective (p(defect) at least its threshold) on the input resized by it
    (:func:`called_share`). When no scale passes, the one with the highest share is kept.
-2. **The tightest labels.** Of two or more candidates, the one whose pseudo-labels mark the
-   least of the defective training images (:func:`racam.pseudo.area.pseudo_label_area`) is
-   kept (ties: the smaller scale, the cheaper map). A single candidate is kept unscored.
+2. **Then, by ``cam.scale_rule``:**
+   - ``area``: of two or more candidates, the one whose pseudo-labels mark the least of the
+     defective training images (:func:`racam.pseudo.area.pseudo_label_area`) is kept (ties: the
+     smaller scale, the cheaper map). A single candidate is kept unscored.
+   - ``mean``: the maps of every candidate are averaged (what ``cam.scales`` computes), no area
+     scored.
 
 The classifier stage records the choice (``scale_choice`` in its ``result.json``); the epoch
-choice by area (``classifier.keep_epoch``) then scores the epochs at that scale, and the
-pseudo-labels are drawn at it. Other heat maps (Table I's scores, ``predict --source cam``) stay
-at ``cam.scales``.
+choice by area (``classifier.keep_epoch``) then scores the epochs at those scales, and the
+pseudo-labels are drawn at them. Other heat maps (Table I's scores, ``predict --source cam``)
+stay at ``cam.scales``.
 
 The area alone chose the better scale on KolektorSDD and the worse one on BSData. On the input
 enlarged twice, BSData's classifier called 5 % (epoch 3) and 0 % (epoch 8) of its defective
@@ -40,30 +43,40 @@ from torch.utils.data import Dataset
 
 from racam.pseudo.tta import resized
 
-__all__ = ["MIN_CALLED", "ScaleChoice", "called_share", "choose_scale"]
+__all__ = ["MIN_CALLED", "RULES", "ScaleChoice", "Scales", "called_share", "choose_scale"]
+
+#: Input scales whose heat maps are averaged (one: the map at that scale).
+Scales = tuple[float, ...]
 
 #: Share of the defective training images the classifier must call defective on the resized
 #: input for a scale to be a candidate (a majority: its maps then explain a decision it makes).
 MIN_CALLED = 0.5
+#: ``cam.scale_rule``: keep the candidate whose labels mark least, or average every candidate.
+RULES = ("area", "mean")
 
 
 @dataclasses.dataclass(frozen=True)
 class ScaleChoice:
-    """The kept scale, the area (0-1) of each candidate scored by area (none with one
-    candidate), and the share of the defective training images called defective at each scale
-    (none with one scale given)."""
+    """The kept scales (one with the ``area`` rule; the maps of several are averaged), the area
+    (0-1) of each candidate scored by area (none with one candidate or the ``mean`` rule), and
+    the share of the defective training images called defective at each scale (none with one
+    scale given)."""
 
-    scale: float
+    scales: Scales
     areas: dict[float, float]
     called: dict[float, float] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"scale": self.scale, "areas": {f"{s:g}": a for s, a in self.areas.items()},
+        one = len(self.scales) == 1  # stored as one number, as before the mean rule
+        return {"scale": self.scales[0] if one else list(self.scales),
+                "areas": {f"{s:g}": a for s, a in self.areas.items()},
                 "called": {f"{s:g}": c for s, c in self.called.items()}}
 
     @classmethod
     def from_json(cls, v: dict[str, Any]) -> ScaleChoice:
-        return cls(float(v["scale"]), {float(s): float(a) for s, a in v["areas"].items()},
+        scale = v["scale"]
+        scales = tuple(float(s) for s in scale) if isinstance(scale, list) else (float(scale),)
+        return cls(scales, {float(s): float(a) for s, a in v["areas"].items()},
                    {float(s): float(c) for s, c in (v.get("called") or {}).items()})
 
 
@@ -85,19 +98,22 @@ def called_share(model: nn.Module, dataset: Dataset, indices: Sequence[int], sca
 
 def choose_scale(candidates: Sequence[float], area: Callable[[float], float],
                  called: Callable[[float], float] | None = None,
-                 min_called: float = MIN_CALLED) -> ScaleChoice:
-    """The scale kept by the module's rule: of the scales whose ``called(scale)`` is at least
-    ``min_called`` (all, when ``called`` is ``None``; the highest share alone when none is), the
-    one whose ``area(scale)`` is smallest (ties: the smaller scale). A single candidate is kept
-    without scoring its area; a single scale given, without either score."""
+                 min_called: float = MIN_CALLED, rule: str = "area") -> ScaleChoice:
+    """The scales kept by the module's rule. Eligible: the scales whose ``called(scale)`` is at
+    least ``min_called`` (all, when ``called`` is ``None``; the highest share alone when none
+    is). ``rule="area"``: the eligible one whose ``area(scale)`` is smallest (ties: the smaller
+    scale; a single one kept without scoring its area); ``"mean"``: every eligible one, in the
+    order given. A single scale given is kept without either score."""
     if not candidates:
         raise ValueError("choose_scale: no candidate scale")
+    if rule not in RULES:
+        raise ValueError(f"choose_scale: rule {rule!r} is not one of {', '.join(RULES)}")
     scales = [float(s) for s in candidates]
     shares = {s: called(s) for s in scales} if called and len(scales) > 1 else {}
     eligible = [s for s in scales if s not in shares or shares[s] >= min_called]
     if not eligible:  # the classifier misses most defects at every scale
         eligible = [max(shares, key=lambda s: (shares[s], -s))]
-    if len(eligible) == 1:
-        return ScaleChoice(eligible[0], {}, shares)
+    if len(eligible) == 1 or rule == "mean":
+        return ScaleChoice(tuple(eligible), {}, shares)
     areas = {s: area(s) for s in eligible}
-    return ScaleChoice(min(areas, key=lambda s: (areas[s], s)), areas, shares)
+    return ScaleChoice((min(areas, key=lambda s: (areas[s], s)),), areas, shares)

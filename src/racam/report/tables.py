@@ -66,11 +66,14 @@ def classifier_notes(where: str, v: ClassifierSummary | dict[str, Any]) -> list[
 
 
 def scale_choice_note(where: str, choice: dict[str, Any]) -> str:
-    """The report line on the pseudo-labels' input scale (``cam.scale_candidates``)."""
+    """The report line on the pseudo-labels' input scales (``cam.scale_candidates``)."""
     called = ", ".join(f"scale {s}: {100 * c:.2f} %" for s, c in (choice.get("called") or {})
                        .items())
     areas = ", ".join(f"scale {s}: {100 * a:.2f} %" for s, a in choice["areas"].items())
-    text = (f"{where}: the pseudo-labels are drawn from the input scaled by {choice['scale']:g} "
+    scale = choice["scale"]
+    drawn = (f"the mean of the maps of the input scaled by {', '.join(f'{s:g}' for s in scale)}"
+             if isinstance(scale, list) else f"the input scaled by {scale:g}")
+    text = (f"{where}: the pseudo-labels are drawn from {drawn} "
             "(`cam.scale_candidates`, decided at the best validation AUROC's epoch")
     if called:
         text += (f"; defective training images the classifier calls defective at each scale, "

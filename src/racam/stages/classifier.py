@@ -14,7 +14,7 @@ from torch.utils.data import Subset
 from racam import distributed
 from racam.classifier.epochs import EPOCHS_DIR, EpochChoice
 from racam.classifier.train import ClassifierResult
-from racam.pseudo.scale_choice import ScaleChoice, choose_scale
+from racam.pseudo.scale_choice import ScaleChoice, Scales, choose_scale
 from racam.run_cam import build_run_cam
 from racam.stages.cache import plain_key
 from racam.stages.context import StageContext
@@ -119,7 +119,7 @@ class ClassifierStage:
         self.ctx = ctx
         self._models: dict[int, nn.Module] = {}
         self._scales: dict[Path, ScaleChoice] = {}  # by attempt folder
-        self._areas: dict[tuple[str, float | None], float] = {}  # by (weights digest, scale)
+        self._areas: dict[tuple[str, Scales | None], float] = {}  # by (weights digest, scales)
 
     def folder(self, fold: int) -> Path:
         return self.ctx.fold_dir(fold) / "classifier"
@@ -211,24 +211,25 @@ class ClassifierStage:
         return dataclasses.replace(res, best_path=choice.path, best_epoch=choice.epoch)
 
     def scale_choice(self, fold: int, checkpoint: Path) -> ScaleChoice | None:
-        """The pseudo-labels' scale of the classifier attempt ``checkpoint`` belongs to
-        (``cam.scale_candidates``; ``None`` when unset), chosen at the attempt's ``best.pt``
-        the first time it is asked for (:mod:`racam.pseudo.scale_choice`)."""
-        scales = self.ctx.cfg.cam.scale_candidates
-        if not scales:
+        """The pseudo-labels' scales of the classifier attempt ``checkpoint`` belongs to
+        (``cam.scale_candidates``, ``cam.scale_rule``; ``None`` when unset), chosen at the
+        attempt's ``best.pt`` the first time it is asked for (:mod:`racam.pseudo.scale_choice`)."""
+        cam = self.ctx.cfg.cam
+        if not cam.scale_candidates:
             return None
         folder = checkpoint.parent
         folder = folder.parent if folder.name == EPOCHS_DIR else folder
         if folder not in self._scales:
             best = folder / "best.pt"
             c = self._scales[folder] = choose_scale(
-                scales, lambda s: self.pseudo_area(fold, best, scale=s),
-                lambda s: self.called_share(fold, best, s))
+                cam.scale_candidates, lambda s: self.pseudo_area(fold, best, scales=(s,)),
+                lambda s: self.called_share(fold, best, s), rule=cam.scale_rule)
             evidence = [f"; {what} " + ", ".join(f"{100 * v:.2f} % at {s:g}" for s, v in d.items())
                         for what, d in (("defective images called defective", c.called),
                                         ("area", c.areas)) if d]
-            self.ctx.log(f"[racam] fold {fold}: pseudo-labels at input scale {c.scale:g}"
-                         + "".join(evidence))
+            where = ("the mean of the maps at input scales " if len(c.scales) > 1
+                     else "input scale ") + ", ".join(f"{s:g}" for s in c.scales)
+            self.ctx.log(f"[racam] fold {fold}: pseudo-labels at {where}" + "".join(evidence))
         return self._scales[folder]
 
     def called_share(self, fold: int, checkpoint: Path, scale: float) -> float:
@@ -244,53 +245,64 @@ class ClassifierStage:
                             scale, threshold=self.ctx.cfg.classifier.threshold,
                             batch_size=self.ctx.cfg.cam.batch_size, device=self.ctx.device)
 
-    def pseudo_scale(self, fold: int) -> float | None:
-        """The input scale the fold's pseudo-labels are drawn at (``None``: ``cam.scales``)."""
+    def pseudo_scales(self, fold: int) -> Scales | None:
+        """The input scales whose maps the fold's pseudo-labels are drawn from (``None``:
+        ``cam.scales``)."""
         if not self.ctx.cfg.cam.scale_candidates:
             return None
         choice = self.run(fold).scale_choice
-        return None if choice is None else float(choice["scale"])
+        return None if choice is None else ScaleChoice.from_json(choice).scales
 
-    def pseudo_area(self, fold: int, checkpoint: Path, scale: float | None = None) -> float:
+    def pseudo_area(self, fold: int, checkpoint: Path, scales: Scales | None = None) -> float:
         """Share of the defective training images that the config's pseudo-labels from
         ``checkpoint`` mark (:func:`racam.pseudo.area.pseudo_label_area`; label-free), the
-        score by which ``classifier.candidates`` and ``keep_epoch`` choose; at ``scale``, else
-        at the attempt's chosen scale (:meth:`scale_choice`). The masks are kept for the
-        pseudo-label stage under its key (:mod:`racam.pseudo.stash`). Weights scored before at
-        the same scale are not scored again (``best.pt`` is a copy of its epoch's file)."""
+        score by which ``classifier.candidates`` and ``keep_epoch`` choose; from the mean of the
+        maps at ``scales``, else at the attempt's chosen scales (:meth:`scale_choice`). The
+        masks are kept for the pseudo-label stage under its key (:mod:`racam.pseudo.stash`).
+        Weights scored before at the same scales are not scored again (``best.pt`` is a copy of
+        its epoch's file)."""
         from racam.classifier import load_classifier
         from racam.layout import pseudo_key
         from racam.pseudo.area import pseudo_label_area
         from racam.pseudo.stash import MaskStash, stash_dir
 
         ctx, c = self.ctx, self.ctx.cfg.cam
-        if scale is None and (chosen := self.scale_choice(fold, checkpoint)) is not None:
-            scale = chosen.scale
+        if scales is None and (chosen := self.scale_choice(fold, checkpoint)) is not None:
+            scales = chosen.scales
         digest = file_digest(checkpoint)
-        if (digest, scale) in self._areas:
-            return self._areas[digest, scale]
+        if (digest, scales) in self._areas:
+            return self._areas[digest, scales]
         ds = ctx.data(fold).train_all
         model, _ = load_classifier(checkpoint, map_location=ctx.device)
         cam = build_run_cam(ctx.cfg, model.eval(), c.method, c.delta,  # the labels' maps
-                            scales=None if scale is None else [scale])
-        stash = MaskStash(stash_dir(checkpoint, pseudo_key(ctx.cfg, scale)), plain_key(
-            pseudo_labels_key(ctx, fold, digest, scale)))
+                            scales=None if scales is None else list(scales))
+        stash = MaskStash(stash_dir(checkpoint, pseudo_key(ctx.cfg, scales)), plain_key(
+            pseudo_labels_key(ctx, fold, digest, scales)))
         area = pseudo_label_area(cam, ds,
                                  [i for i, y in enumerate(ds.labels) if y == 1],
                                  keep=stash.keep, **ctx.pseudo_mask_options())
         ctx.log(f"[racam] fold {fold}: classifier {checkpoint}: pseudo-labels mark "
                 f"{100 * area:.2f} % of the defective training images"
-                + ("" if scale is None else f" (input scale {scale:g})"))
-        self._areas[digest, scale] = area
+                + ("" if scales is None else " (input scale "
+                   + ", ".join(f"{s:g}" for s in scales) + ")"))
+        self._areas[digest, scales] = area
         return area
 
 
 def pseudo_labels_key(ctx: StageContext, fold: int, checkpoint_digest: str,
-                      scale: float | None = None) -> dict[str, Any]:
+                      scales: Scales | None = None) -> dict[str, Any]:
     """The pseudo-label stage's key for the fold's classifier whose checkpoint has the digest
     ``checkpoint_digest`` (:func:`racam.stages.identity.file_digest`): the config's ``data``,
     ``classifier`` and ``cam`` sections, the digests of the images and the checkpoint, and the
-    chosen input ``scale`` (``cam.scale_candidates``)."""
+    chosen input ``scales`` (``cam.scale_candidates``; :func:`scales_entry`)."""
     return {**ctx.key("data", "classifier", "cam"),
             "inputs": {**ctx.inputs(fold), "checkpoint": checkpoint_digest},
-            **({} if scale is None else {"scale": scale})}
+            **scales_entry(scales)}
+
+
+def scales_entry(scales: Scales | None) -> dict[str, Any]:
+    """The stage-key entry of the pseudo-labels' chosen ``scales``: none when unset, one number
+    for one scale (as keys were written before the ``mean`` rule), else their list."""
+    if scales is None:
+        return {}
+    return {"scale": scales[0] if len(scales) == 1 else list(scales)}

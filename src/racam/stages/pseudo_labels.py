@@ -13,7 +13,7 @@ import torch
 from racam import compat, distributed
 from racam.io import read_json
 from racam.layout import pseudo_key
-from racam.stages.classifier import ClassifierStage
+from racam.stages.classifier import ClassifierStage, scales_entry
 from racam.stages.context import StageContext
 from racam.stages.folds import FoldData
 from racam.stages.heatmaps import HeatmapStage
@@ -61,10 +61,9 @@ class PseudoLabelStage:
     def key(self, fold: int) -> dict[str, Any]:
         """The stage key: :func:`~racam.stages.classifier.pseudo_labels_key` of the fold's
         kept classifier (the key its candidates' masks are kept under)."""
-        scale = self.classifier.pseudo_scale(fold)
         return {**self.ctx.key("data", "classifier", "cam"),
                 "inputs": self.ctx.inputs(fold, lambda: self.classifier.checkpoint(fold)),
-                **({} if scale is None else {"scale": scale})}
+                **scales_entry(self.classifier.pseudo_scales(fold))}
 
     def run(self, fold: int) -> PseudoLabelResult:
         """The fold's pseudo-labels: stored, or written and scored."""
@@ -81,16 +80,16 @@ class PseudoLabelStage:
         fd = ctx.data(fold)
         key = stored_key(d / MANIFEST, self.key(fold))
         checkpoint = self.classifier.checkpoint(fold)
-        scale = self.classifier.pseudo_scale(fold)
-        scales = c.scales if scale is None else [scale]
-        if adopt_stash(stash_dir(checkpoint, pseudo_key(ctx.cfg, scale)), d, key):
+        chosen = self.classifier.pseudo_scales(fold)
+        scales = c.scales if chosen is None else list(chosen)
+        if adopt_stash(stash_dir(checkpoint, pseudo_key(ctx.cfg, chosen)), d, key):
             ctx.log(f"[racam] fold {fold}: pseudo-labels: the masks computed when the "
                     "classifier was chosen are reused")
         manifest = write_pseudo_labels(
             self.heatmaps.cam(fold, c.method, c.delta, scales=scales), fd.train_all, d,
             meta={"method": c.method, "delta": c.delta, "fusion": c.fusion,
                   **({"scales": scales, "flips": c.flips}
-                     if scales != [1.0] or c.flips or scale is not None else {}),
+                     if scales != [1.0] or c.flips or chosen is not None else {}),
                   **ctx.method_options(c.method),
                   "threshold": c.pseudo_threshold,
                   "guided": None if c.guided_radius is None else [c.guided_radius,
