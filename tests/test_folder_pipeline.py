@@ -33,11 +33,12 @@ def test_folder_dataset_without_masks_runs_end_to_end(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     results = json.loads((out / "results.json").read_text())
     assert results["cam_paper"] is None and results["segmentation"] is None
-    manifest = json.loads((out / "fold0/pseudo/racam-d50-otsu2/manifest.json").read_text())
+    pseudo = out / "fold0/pseudo/racam-d50-sm1_1.5_2-otsu2"  # the plan's scales, averaged
+    manifest = json.loads((pseudo / "manifest.json").read_text())
     n_train = manifest["num_images"]
     assert manifest["num_defective"] == sum(e["label"] for e in manifest["images"]) > 0
-    assert len(list((out / "fold0/pseudo/racam-d50-otsu2/masks").glob("*.png"))) == n_train
-    assert (out / "fold0/segmentation/unet-racam-d50-otsu2-tmall-restignore/last.pt").is_file()
+    assert len(list((pseudo / "masks").glob("*.png"))) == n_train
+    assert (out / f"fold0/segmentation/unet-{pseudo.name}-tmall-restignore/last.pt").is_file()
     assert (out / "run-report.md").is_file() and (out / "overlays.png").is_file()
     # the label-free check of the pseudo-labels: every defective training image, p in [0, 1]
     check = results["pseudo_deletion"]["0"]

@@ -40,7 +40,8 @@ def test_folder_example_run_uses_and_writes_its_plan(tmp_path) -> None:
         "classifier.samples_per_epoch"]["value"]
     assert config["classifier"]["backbone"] == "efficientnet_lite0"
     assert config["segmentation"]["encoder"] == "efficientnet_lite0"
-    assert (out / "fold0/segmentation/unet-racam-d50-otsu2-tmall-restignore/last.pt").is_file()
+    seg = "unet-racam-d50-sm1_1.5_2-otsu2-tmall-restignore"  # the plan's recipe names it
+    assert (out / "fold0/segmentation" / seg / "last.pt").is_file()
     # the run report states the fingerprint and each planned key, in plan.json's words
     section = (out / "run-report.md").read_text().split("## Plan\n", 1)[1].split("\n## ", 1)[0]
     assert f"Fingerprint of {root}:" in section and "12 good, 12 defective" in section

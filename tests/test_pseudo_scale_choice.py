@@ -241,3 +241,18 @@ def test_the_report_states_the_scale_choice() -> None:
     assert note.startswith("Fold 1: the pseudo-labels are drawn from the mean of the maps of the "
                            "input scaled by 1, 1.5 (")
     assert "smallest share" not in note
+
+
+def test_the_rule_is_no_part_of_a_key_without_candidates(tmp_path) -> None:
+    """``cam.scale_rule`` means nothing without ``cam.scale_candidates``: a run folder made
+    without candidates is reused whatever the rule (the folder plan sets it on every folder
+    run, a config that opts out of candidates included)."""
+    base = {"output": str(tmp_path), "device": "cpu"}
+    plain = Engine(load_config("demo", base), progress=False, log=lambda s: None)
+    ruled = Engine(load_config("demo", {**base, "cam.scale_rule": "mean"}), progress=False,
+                   log=lambda s: None)
+    assert plain.ctx.key("cam") == ruled.ctx.key("cam")
+    tried = Engine(load_config("demo", {**base, "cam.scale_rule": "mean",
+                                        "cam.scale_candidates": [1.0, 2.0]}), progress=False,
+                   log=lambda s: None)
+    assert tried.ctx.key("cam")["cam"]["scale_rule"] == "mean"

@@ -138,6 +138,8 @@ class StageContext:
                     part.pop(opt, None)
                 if part.get("guided_radius") is None:  # eps means nothing without a radius
                     part.pop("guided_eps", None)
+                if not part.get("scale_candidates"):  # nor the rule without candidates
+                    part.pop("scale_rule", None)
                 part.update(self.method_options(self.cfg.cam.method))
             key[name] = without_added(name, part)
         return key
