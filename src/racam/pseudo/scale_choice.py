@@ -27,8 +27,8 @@ stay at ``cam.scales``.
 The area alone chose the better scale on KolektorSDD and the worse one on BSData. On the input
 enlarged twice, BSData's classifier called 5 % (epoch 3) and 0 % (epoch 8) of its defective
 training images defective, KolektorSDD's 71 % (epoch 11) (docs/results.md, twelfth and
-thirteenth sessions). The guard was formed after looking at both datasets, so no bundled config
-sets the option.
+thirteenth sessions). ``folder-example`` uses the ``mean`` rule over 1, 1.5 and 2, adopted by a
+rule written down beforehand on KolektorSDD, BSData and DeepPCB (seventeenth session).
 """
 
 from __future__ import annotations
