@@ -195,23 +195,19 @@ class CamConfig:
                                                   "pseudo-label threshold"))
     guided_radius: int | None = option(None, at_least(1))
     guided_eps: float = option(1e-3, above(0))
-    #: Scales of the input whose heat maps are averaged, for every heat map of the run
-    #: (racam.pseudo.tta.tta_cam; [1.0]: the map at the input size; [2.0]: the map of the input
-    #: enlarged twice, which marked KolektorSDD's defects better on its training images).
+    #: Input scales whose heat maps are averaged, for every heat map of the run
+    #: (racam.pseudo.tta.tta_cam; [1.0]: the map at the input size)
     scales: list[float] = option([1.0], above(0))
     #: Flips ("h": left-right, "v": top-bottom) whose maps are averaged in, at each scale.
     flips: list[str] = option([], one_of(("h", "v"), "heat-map flip"))
-    #: Input scales tried for the pseudo-labels' maps (None: ``scales``); those at which the
-    #: classifier still calls most defective training images defective qualify
-    #: (racam.pseudo.scale_choice)
+    #: Input scales tried for the pseudo-labels' maps (None: ``scales``); only those at which
+    #: the classifier still calls most defects defective qualify (racam.pseudo.scale_choice)
     scale_candidates: list[float] | None = option(None, above(0))
-    #: Of the qualifying candidates: "area" keeps the one whose labels mark least, "mean"
-    #: averages the maps of them all
+    #: "area": the qualifying scale whose labels mark least; "mean": the mean of their maps
     scale_rule: str = option("area", one_of(("area", "mean"), "scale rule"))
     layers: list[str] | None = None
     batch_size: int = option(4, at_least(1))
-    #: Score-CAM's masked images per forward pass (``None``: 256 on CUDA, halved on running
-    #: out of memory; 8 on CPU)
+    #: Score-CAM's masked images per pass (None: 256 on CUDA, halved when out of memory; 8 on CPU)
     scorecam_batch: int | None = option(None, at_least(1))
 
 
