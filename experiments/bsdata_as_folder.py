@@ -26,10 +26,10 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
+from folder_layout import check_target, link
 from PIL import Image, ImageDraw
 
 MARKER = ".racam-bsdata-folder"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def sequence(stem: str) -> str:
@@ -52,25 +52,10 @@ def render_mask(label: Path, size: tuple[int, int]) -> Image.Image:
     return mask
 
 
-def _check_target(target: Path) -> None:
-    if target == REPO or REPO in target.parents:
-        raise SystemExit(f"{target}: inside the repository {REPO}; choose a folder outside it")
-    if target.exists() and not (target / MARKER).is_file():
-        raise SystemExit(f"{target}: exists and was not made by this script ({MARKER} missing)")
-
-
-def _link(link: Path, target: Path) -> None:
-    if link.is_symlink():
-        link.unlink()  # a link this script made (the folder has its marker)
-    elif link.exists():
-        raise SystemExit(f"{link}: exists and is not a link; refusing to replace it")
-    link.symlink_to(target)
-
-
 def lay_out(source: Path, target: Path, types: set[int]) -> dict[str, list[str]]:
     """Links, masks and marker (module docstring); returns the stems per class."""
     source, target = source.resolve(), target.resolve()
-    _check_target(target)
+    check_target(target, MARKER)
     for sub in ("good", "defect", "masks"):
         (target / sub).mkdir(parents=True, exist_ok=True)
     (target / MARKER).write_text(f"BSData {source} as a racam folder dataset\n")
@@ -82,7 +67,7 @@ def lay_out(source: Path, target: Path, types: set[int]) -> dict[str, list[str]]
         if not image.is_file():
             raise SystemExit(f"{image}: listed in image_data.json but not found")
         cls = "defect" if entry["annotations"] else "good"
-        _link(target / cls / image.name, image)
+        link(target / cls / image.name, image)
         stems[cls].append(image.stem)
         if cls == "defect":
             with Image.open(image) as im:

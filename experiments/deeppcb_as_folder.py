@@ -27,10 +27,10 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
+from folder_layout import check_target, link
 from PIL import Image, ImageFilter
 
 MARKER = ".racam-deeppcb-folder"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _binary(path: Path) -> np.ndarray:
@@ -58,25 +58,10 @@ def render_mask(test: Path, template: Path, boxes: Path) -> tuple[Image.Image, i
     return Image.fromarray(mask), fallbacks
 
 
-def _check_target(target: Path) -> None:
-    if target == REPO or REPO in target.parents:
-        raise SystemExit(f"{target}: inside the repository {REPO}; choose a folder outside it")
-    if target.exists() and not (target / MARKER).is_file():
-        raise SystemExit(f"{target}: exists and was not made by this script ({MARKER} missing)")
-
-
-def _link(link: Path, target: Path) -> None:
-    if link.is_symlink():
-        link.unlink()  # a link this script made (the folder has its marker)
-    elif link.exists():
-        raise SystemExit(f"{link}: exists and is not a link; refusing to replace it")
-    link.symlink_to(target)
-
-
 def lay_out(source: Path, target: Path, per_group: int, seed: int) -> dict[str, list[str]]:
     """Links, masks and marker (module docstring); returns the pair ids per board."""
     source, target = source.resolve(), target.resolve()
-    _check_target(target)
+    check_target(target, MARKER)
     for sub in ("good", "defect", "masks"):
         (target / sub).mkdir(parents=True, exist_ok=True)
     (target / MARKER).write_text(f"DeepPCB {source} as a racam folder dataset\n")
@@ -93,8 +78,8 @@ def lay_out(source: Path, target: Path, per_group: int, seed: int) -> dict[str, 
             for path in (template, boxes):
                 if not path.is_file():
                     raise SystemExit(f"{path}: missing for {test}")
-            _link(target / "good" / template.name, template)
-            _link(target / "defect" / test.name, test)
+            link(target / "good" / template.name, template)
+            link(target / "defect" / test.name, test)
             mask = target / "masks" / f"{i}_test.png"
             if mask.exists() and not mask.is_file():
                 raise SystemExit(f"{mask}: exists and is not a file")

@@ -23,10 +23,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from folder_layout import check_target, link
 from PIL import Image
 
 MARKER = ".racam-ksdd-folder"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def defective(mask: Path) -> bool:
@@ -35,22 +35,11 @@ def defective(mask: Path) -> bool:
         return bool(np.asarray(m).any())
 
 
-def _link(link: Path, target: Path) -> None:
-    if link.is_symlink():
-        link.unlink()  # a link this script made (the folder has its marker)
-    elif link.exists():
-        raise SystemExit(f"{link}: exists and is not a link; refusing to replace it")
-    link.symlink_to(target)
-
-
 def lay_out(source: Path, target: Path) -> dict[str, int]:
     """Link every KolektorSDD image of ``source`` into ``target`` (module docstring); returns
     the images per class."""
     source, target = source.resolve(), target.resolve()
-    if target == REPO or REPO in target.parents:
-        raise SystemExit(f"{target}: inside the repository {REPO}; choose a folder outside it")
-    if target.exists() and not (target / MARKER).is_file():
-        raise SystemExit(f"{target}: exists and was not made by this script ({MARKER} missing)")
+    check_target(target, MARKER)
     for sub in ("good", "defect", "masks"):
         (target / sub).mkdir(parents=True, exist_ok=True)
     (target / MARKER).write_text(f"KolektorSDD {source} as a racam folder dataset\n")
@@ -62,8 +51,8 @@ def lay_out(source: Path, target: Path) -> dict[str, int]:
                 raise SystemExit(f"{mask}: mask of {image} not found")
             cls = "defect" if defective(mask) else "good"
             stem = f"{item.name}_{image.stem}"
-            _link(target / cls / f"{stem}{image.suffix}", image)
-            _link(target / "masks" / f"{stem}.png", mask)
+            link(target / cls / f"{stem}{image.suffix}", image)
+            link(target / "masks" / f"{stem}.png", mask)
             counts[cls] += 1
     return counts
 
