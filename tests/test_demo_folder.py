@@ -63,8 +63,5 @@ def test_demo_is_a_planned_folder_run_whose_own_keys_win(cache) -> None:
     assert (s.optimizer, s.schedule, s.epochs, s.samples_per_epoch) == ("sgd", "constant", 16, 48)
     assert tuple(cfg.data.size) == (128, 320) and s.gate == "none"
     taken = {setting.key for setting, took in planned.choices() if took}
-    # the scale rule too, which means nothing without the scale candidates the demo turns off
-    assert taken == {"segmentation.weight_decay", "segmentation.defect_crop_fraction",
-                     "cam.scale_rule"}
-    assert cfg.cam.scale_candidates is None
+    assert taken == {"segmentation.weight_decay", "segmentation.defect_crop_fraction"}
     assert cfg == load_config("demo")  # ... at their defaults: the plan changes no value
