@@ -43,7 +43,8 @@ from torch.utils.data import Dataset
 
 from racam.pseudo.tta import resized
 
-__all__ = ["MIN_CALLED", "RULES", "ScaleChoice", "Scales", "called_share", "choose_scale"]
+__all__ = ["MIN_CALLED", "RULES", "ScaleChoice", "Scales", "called_share", "choose_scale",
+           "scales_text"]
 
 #: Input scales whose heat maps are averaged (one: the map at that scale).
 Scales = tuple[float, ...]
@@ -53,6 +54,14 @@ Scales = tuple[float, ...]
 MIN_CALLED = 0.5
 #: ``cam.scale_rule``: keep the candidate whose labels mark least, or average every candidate.
 RULES = ("area", "mean")
+
+
+def scales_text(scales: Sequence[float]) -> str:
+    """How logs and reports name the maps of ``scales``: ``input scale 2``, or ``the mean of
+    the maps at input scales 1, 1.5``."""
+    listed = ", ".join(f"{s:g}" for s in scales)
+    return f"the mean of the maps at input scales {listed}" if len(scales) > 1 else (
+        f"input scale {listed}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ from torch.utils.data import Subset
 from racam import distributed
 from racam.classifier.epochs import EPOCHS_DIR, EpochChoice
 from racam.classifier.train import ClassifierResult
-from racam.pseudo.scale_choice import ScaleChoice, Scales, choose_scale
+from racam.pseudo.scale_choice import ScaleChoice, Scales, choose_scale, scales_text
 from racam.run_cam import build_run_cam
 from racam.stages.cache import plain_key
 from racam.stages.context import StageContext
@@ -227,9 +227,8 @@ class ClassifierStage:
             evidence = [f"; {what} " + ", ".join(f"{100 * v:.2f} % at {s:g}" for s, v in d.items())
                         for what, d in (("defective images called defective", c.called),
                                         ("area", c.areas)) if d]
-            where = ("the mean of the maps at input scales " if len(c.scales) > 1
-                     else "input scale ") + ", ".join(f"{s:g}" for s in c.scales)
-            self.ctx.log(f"[racam] fold {fold}: pseudo-labels at {where}" + "".join(evidence))
+            self.ctx.log(f"[racam] fold {fold}: pseudo-labels at {scales_text(c.scales)}"
+                         + "".join(evidence))
         return self._scales[folder]
 
     def called_share(self, fold: int, checkpoint: Path, scale: float) -> float:
@@ -283,8 +282,7 @@ class ClassifierStage:
                                  keep=stash.keep, **ctx.pseudo_mask_options())
         ctx.log(f"[racam] fold {fold}: classifier {checkpoint}: pseudo-labels mark "
                 f"{100 * area:.2f} % of the defective training images"
-                + ("" if scales is None else " (input scale "
-                   + ", ".join(f"{s:g}" for s in scales) + ")"))
+                + ("" if scales is None else f" ({scales_text(scales)})"))
         self._areas[digest, scales] = area
         return area
 
