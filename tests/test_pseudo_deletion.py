@@ -81,3 +81,16 @@ def test_random_box_area_and_blur_keeps_the_mean() -> None:
     assert b.shape == x.shape
     assert b.std() < x.std() / 3  # the texture is gone
     assert abs(float(b.mean() - x.mean())) < 0.02  # the colours stay
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 40, 40), (2, 3, 33, 71), (1, 3, 96, 64)])
+def test_blur_is_a_box_mean_of_an_eighth_of_the_short_side_twice(shape: tuple[int, ...]) -> None:
+    """Oracle: scipy's box filter, edges replicated ("nearest"), applied twice over H and W."""
+    from scipy.ndimage import uniform_filter
+
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(0))
+    k = max(3, (min(shape[-2:]) // 8) | 1)
+    want = x.double().numpy()
+    for _ in range(2):
+        want = uniform_filter(want, size=(1, 1, k, k), mode="nearest")
+    assert np.allclose(blurred(x).numpy(), want, atol=1e-5)
