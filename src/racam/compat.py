@@ -63,7 +63,7 @@ _ADDED: dict[str, dict[str, Any]] = {
                    "candidates": 1, "keep_epoch": "val_auroc", "keep_tolerance": 0.1},
     "cam": {"pseudo_threshold": "otsu", "scorecam_batch": None, "guided_radius": None,
             "guided_eps": 1e-3, "scales": [1.0], "flips": [], "scale_candidates": None,
-            "scale_rule": "area"},
+            "scale_rule": "area", "good_prior": False},
     "segmentation": {"optimizer": "sgd", "schedule": "constant", "crop": None,
                      "defect_crop_fraction": 0.5, "crop_centres": "defective_images",
                      "channels_last": False,

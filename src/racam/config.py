@@ -181,9 +181,7 @@ class CamConfig:
     between the two thresholds left out of segmentation training); heat-map scores (Table I)
     always use Otsu. ``guided_radius`` (``None``: off) refines the maps of the pseudo-labels with
     a guided filter, the image as guide, before they are cut (:mod:`racam.pseudo.guided`;
-    radius in pixels of the model's input, regularisation ``guided_eps``). ``scales`` and
-    ``flips`` average every heat map of the run over rescaled and flipped inputs
-    (:func:`racam.pseudo.tta.tta_cam`; ``[1.0]`` and ``[]``: off).
+    radius in pixels of the model's input, regularisation ``guided_eps``).
     """
 
     method: str = option("racam", one_of(choices.methods, "method"))
@@ -205,6 +203,8 @@ class CamConfig:
     scale_candidates: list[float] | None = option(None, above(0))
     #: "area": the qualifying scale whose labels mark least; "mean": the mean of their maps
     scale_rule: str = option("area", one_of(("area", "mean"), "scale rule"))
+    #: Pseudo-label maps times each patch's distance to the good images' (racam.pseudo.good_patches)
+    good_prior: bool = False
     layers: list[str] | None = None
     batch_size: int = option(4, at_least(1))
     #: Score-CAM's masked images per pass (None: 256 on CUDA, halved when out of memory; 8 on CPU)

@@ -114,7 +114,7 @@ class Engine:
         self.ctx = StageContext(cfg, Path(output or cfg.output), progress=progress, log=log)
         self.classifier_stage = ClassifierStage(self.ctx)
         self.heatmaps = HeatmapStage(self.ctx, self.classifier_stage)
-        self.pseudo = PseudoLabelStage(self.ctx, self.classifier_stage, self.heatmaps)
+        self.pseudo = PseudoLabelStage(self.ctx, self.classifier_stage)
         self.seg = SegmentationStage(self.ctx, self.classifier_stage, self.pseudo)
         self.label_next = LabelNextStage(self.ctx, self.classifier_stage, self.pseudo, self.seg)
         self.seg.ranking = self.label_next.ranked_ids  # train_masks_choice: ranked

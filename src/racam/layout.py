@@ -46,11 +46,14 @@ def pseudo_key(cfg: RunConfig, scales: Sequence[float] | None = None) -> str:
     """File-name key of the config's pseudo-label method (:func:`method_key`, plus the threshold
     rule when it is not ``otsu``); also names the segmentation folder ``<arch>-<key>``. With
     ``cam.scale_candidates`` it names them (``-sc1_2``; ``-sm1_2`` with ``cam.scale_rule:
-    mean``), or the input ``scales`` given (those whose maps are averaged)."""
+    mean``), or the input ``scales`` given (those whose maps are averaged); ``-gp`` marks
+    ``cam.good_prior``."""
     c = cfg.cam
     key = method_key(c.method, c.delta, **method_options(c.method, c.weighting, c.fgbp_head))
     if c.guided_radius is not None:
         key += f"-g{c.guided_radius}e{c.guided_eps:g}"
+    if c.good_prior:
+        key += "-gp"
     if scales is not None:
         key += scales_tag(list(scales), c.flips)
     elif c.scale_candidates:

@@ -5,10 +5,11 @@ fold's test images. Stored as ``fold<k>/classifier/result.json``."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import Subset
 
 from racam import distributed
@@ -265,7 +266,7 @@ class ClassifierStage:
         from racam.pseudo.area import pseudo_label_area
         from racam.pseudo.stash import MaskStash, stash_dir
 
-        ctx, c = self.ctx, self.ctx.cfg.cam
+        ctx = self.ctx
         if scales is None and (chosen := self.scale_choice(fold, checkpoint)) is not None:
             scales = chosen.scales
         digest = file_digest(checkpoint)
@@ -273,8 +274,7 @@ class ClassifierStage:
             return self._areas[digest, scales]
         ds = ctx.data(fold).train_all
         model, _ = load_classifier(checkpoint, map_location=ctx.device)
-        cam = build_run_cam(ctx.cfg, model.eval(), c.method, c.delta,  # the labels' maps
-                            scales=None if scales is None else list(scales))
+        cam = labels_cam(ctx, fold, model.eval(), None if scales is None else list(scales))
         stash = MaskStash(stash_dir(checkpoint, pseudo_key(ctx.cfg, scales)), plain_key(
             pseudo_labels_key(ctx, fold, digest, scales)))
         area = pseudo_label_area(cam, ds,
@@ -285,6 +285,23 @@ class ClassifierStage:
                 + ("" if scales is None else f" ({scales_text(scales)})"))
         self._areas[digest, scales] = area
         return area
+
+
+def labels_cam(ctx: StageContext, fold: int, model: nn.Module,
+               scales: list[float] | None) -> Callable[..., Tensor]:
+    """The pseudo-labels' heat-map callable on ``model``: the config's method at ``scales`` (the
+    config's when ``None``), times the good-patch distance with ``cam.good_prior``
+    (:mod:`racam.pseudo.good_patches`, its bank from the fold's good training images)."""
+    c = ctx.cfg.cam
+    cam = build_run_cam(ctx.cfg, model, c.method, c.delta, scales=scales)
+    if not c.good_prior:
+        return cam
+    from racam.pseudo.good_patches import GoodPatches, with_good_prior
+
+    ds = ctx.data(fold).train_all
+    good = [i for i, y in enumerate(ds.labels) if y == 0]
+    return with_good_prior(cam, GoodPatches(model, ds, good, batch_size=c.batch_size,
+                                            device=ctx.device))
 
 
 def pseudo_labels_key(ctx: StageContext, fold: int, checkpoint_digest: str,

@@ -13,10 +13,9 @@ import torch
 from racam import compat, distributed
 from racam.io import read_json
 from racam.layout import pseudo_key
-from racam.stages.classifier import ClassifierStage, scales_entry
+from racam.stages.classifier import ClassifierStage, labels_cam, scales_entry
 from racam.stages.context import StageContext
 from racam.stages.folds import FoldData
-from racam.stages.heatmaps import HeatmapStage
 from racam.stages.results import StageResult, optional
 
 
@@ -49,11 +48,9 @@ def stored_key(manifest: Path, key: dict[str, Any]) -> Any:
 class PseudoLabelStage:
     """Writes, stores and scores the pseudo-labels of a run's folds."""
 
-    def __init__(self, ctx: StageContext, classifier: ClassifierStage,
-                 heatmaps: HeatmapStage) -> None:
+    def __init__(self, ctx: StageContext, classifier: ClassifierStage) -> None:
         self.ctx = ctx
         self.classifier = classifier
-        self.heatmaps = heatmaps
 
     def folder(self, fold: int) -> Path:
         return self.ctx.fold_dir(fold) / "pseudo" / pseudo_key(self.ctx.cfg)
@@ -86,7 +83,7 @@ class PseudoLabelStage:
             ctx.log(f"[racam] fold {fold}: pseudo-labels: the masks computed when the "
                     "classifier was chosen are reused")
         manifest = write_pseudo_labels(
-            self.heatmaps.cam(fold, c.method, c.delta, scales=scales), fd.train_all, d,
+            labels_cam(ctx, fold, self.classifier.model(fold), scales), fd.train_all, d,
             meta={"method": c.method, "delta": c.delta, "fusion": c.fusion,
                   **({"scales": scales, "flips": c.flips}
                      if scales != [1.0] or c.flips or chosen is not None else {}),
