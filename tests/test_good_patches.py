@@ -138,3 +138,10 @@ def test_the_pipeline_draws_and_chooses_with_the_prior(tmp_path) -> None:
     plain_shares = [share(plain, it) for it in read_json(plain.pseudo_dir(0) / "manifest.json")
                     ["images"] if it["label"] == 1]
     assert plain_shares != pytest.approx(shares, rel=1e-6)
+
+
+def test_the_run_report_names_the_prior_in_the_pseudo_label_row() -> None:
+    from racam.report.run_report import pseudo_label_options
+
+    assert "`cam.good_prior`" in pseudo_label_options(load_config("folder-example"))
+    assert pseudo_label_options(load_config("demo")) == ""

@@ -59,6 +59,12 @@ def heatmap_options(cfg: RunConfig) -> str:
     return "".join(f", {k} {v}" for k, v in opts.items()) + "".join(f", {t}" for t in tta)
 
 
+def pseudo_label_options(cfg: RunConfig) -> str:
+    """What ``cam.good_prior`` adds to the pseudo-labels' name in the masks table."""
+    return (" (heat map times the distance to the good images' patches, `cam.good_prior`)"
+            if cfg.cam.good_prior else "")
+
+
 def _num(v: float | None) -> str:
     """``v`` to four decimals, ``-`` when missing."""
     return f"{v:.4f}" if v is not None else "-"
@@ -127,7 +133,8 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
     for label, key in [
             (f"{cfg.cam.method} heat map, defective test images (paper view)", "cam_paper"),
             (f"{cfg.cam.method} heat map, all test images (deployment view)", "cam_deployment"),
-            ("pseudo-labels vs true masks, defective training images", "pseudo_labels"),
+            (f"pseudo-labels{pseudo_label_options(cfg)} vs true masks, defective training images",
+             "pseudo_labels"),
             (segmentation_label(cfg.segmentation.arch, results), "segmentation"),
             (segmentation_label(cfg.segmentation.arch, results).replace(
                 ", all test images", ", gated by the classifier (empty mask where p(defect) < "
