@@ -34,6 +34,8 @@ def fingerprint_lines(fp: Fingerprint) -> list[str]:
 
 
 def _value(value: Any) -> str:
+    if isinstance(value, bool):  # as the config file spells it
+        return "true" if value else "false"
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return f"{value[0]}x{value[1]}"
     return str(value)
