@@ -30,10 +30,11 @@ import torch
 from run_args import run_parser
 from scale_average import print_table
 
+from racam.cam.maps import normalize_maps
 from racam.classifier import load_classifier
 from racam.data import read_mask
 from racam.engine import load_run_config
-from racam.pseudo.good_patches import GoodPatches, unit
+from racam.pseudo.good_patches import GoodPatches
 from racam.pseudo.labels import iter_pseudo_masks
 from racam.run_cam import build_run_cam
 from racam.stages.folds import fold_datasets
@@ -45,15 +46,15 @@ def variants(cam_fn: Any, patches: GoodPatches) -> dict[str, Any]:
     def both(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         key = hash(images.float().numpy().tobytes())
         if key not in memo:
-            c = unit(cam_fn(images, targets=1).detach().float())
+            c = normalize_maps(cam_fn(images, targets=1).detach().float())
             p = patches.distance(images)
             memo.clear()
-            memo[key] = (c, unit(p))
+            memo[key] = (c, normalize_maps(p))
         return memo[key]
 
     return {"cam": lambda x, targets=1: both(x)[0],
             "patch": lambda x, targets=1: both(x)[1],
-            "cam*patch": lambda x, targets=1: unit(both(x)[0] * both(x)[1]),
+            "cam*patch": lambda x, targets=1: normalize_maps(both(x)[0] * both(x)[1]),
             "mean": lambda x, targets=1: (both(x)[0] + both(x)[1]) / 2}
 
 

@@ -17,7 +17,7 @@ from racam.engine import Engine
 from racam.io import read_json
 from racam.models import build_classifier
 from racam.pseudo import good_patches
-from racam.pseudo.good_patches import GoodPatches, patch_features, unit, with_good_prior
+from racam.pseudo.good_patches import GoodPatches, patch_features, with_good_prior
 
 SAMPLE = Path(__file__).resolve().parents[1] / "src" / "racam" / "assets" / "ksdd_sample"
 SIZE = (320, 128)  # (H, W) of the model's input; the sample images are about 630 x 250
@@ -73,6 +73,17 @@ def test_a_good_image_is_at_distance_zero_and_the_defect_is_farthest(lite0) -> N
     assert abs(near[0] - ys.mean()) < 40  # the farthest patch lies at the defect
 
 
+def test_the_bank_is_built_on_first_use(lite0) -> None:
+    """A stage that reuses stored masks never reads the good images."""
+    class Unread(Images):
+        def __getitem__(self, i: int) -> Sample:
+            raise AssertionError("a good image was read")
+
+    patches = GoodPatches(lite0, Unread([]), [0, 1])
+    with pytest.raises(AssertionError, match="was read"):
+        patches.distance(torch.zeros(1, 1, *SIZE))
+
+
 def test_the_distance_is_the_nearest_bank_row_by_brute_force(lite0, monkeypatch) -> None:
     """Oracle: the nearest bank row by float64 NumPy over every row, the query cut in blocks."""
     good, defect, _ = _good_and_defective()
@@ -105,7 +116,6 @@ def test_the_prior_keeps_what_the_map_and_the_distance_both_mark() -> None:
     assert float(out[:, :, :3].abs().max()) == 0.0  # the map's peak where good images agree
     assert torch.allclose(out[0, 1, 4], torch.tensor(1.0))  # rescaled to [0, 1]
     assert torch.allclose(out[0, 2, 5], torch.tensor(0.5))
-    assert torch.equal(unit(torch.ones(1, 3, 3)), torch.zeros(1, 3, 3))
 
 
 def test_the_pipeline_draws_and_chooses_with_the_prior(tmp_path) -> None:

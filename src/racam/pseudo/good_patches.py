@@ -22,19 +22,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from racam.cam.maps import normalize_maps, resize_maps
 from racam.pseudo.heatmaps import CamFn
 
 #: good patches kept in the bank (a seeded random subset)
 BANK_SIZE = 100_000
 #: query rows per distance block (bounds the (rows x bank) distance matrix: 2048 x 100k floats)
 BLOCK = 2048
-
-
-def unit(maps: Tensor) -> Tensor:
-    """``(B, H, W)`` maps scaled to [0, 1] per map (a flat map becomes 0)."""
-    lo = maps.amin(dim=(-2, -1), keepdim=True)
-    hi = maps.amax(dim=(-2, -1), keepdim=True)
-    return (maps - lo) / (hi - lo).clamp_min(1e-12)
 
 
 def patch_layers(model: nn.Module) -> tuple[str, str]:
@@ -67,7 +61,8 @@ def patch_features(model: nn.Module, images: Tensor, layers: Sequence[str]) -> T
 
 
 class GoodPatches:
-    """The bank of a model's good patches and each image patch's distance to it."""
+    """The bank of a model's good patches and each image patch's distance to it. The bank is
+    built on first use (a stage that reuses stored masks never needs it)."""
 
     def __init__(self, model: nn.Module, dataset: Dataset, good: Sequence[int], *,
                  batch_size: int = 4, device: torch.device | str = "cpu",
@@ -75,14 +70,24 @@ class GoodPatches:
         if not len(good):
             raise ValueError("good_prior: the fold has no good training image")
         self.model, self.layers, self.device = model, patch_layers(model), torch.device(device)
-        rows = []
-        for s in range(0, len(good), batch_size):
-            x = torch.stack([dataset[i].image for i in good[s:s + batch_size]])
-            f = patch_features(model, x.to(self.device), self.layers)
-            rows.append(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]))
-        bank = torch.cat(rows)
-        keep = torch.randperm(len(bank), generator=torch.Generator().manual_seed(seed))[:size]
-        self.bank = bank[keep.to(bank.device)].contiguous()
+        self.dataset, self.good, self.batch_size = dataset, list(good), batch_size
+        self.size, self.seed = size, seed
+        self._bank: Tensor | None = None
+
+    @property
+    def bank(self) -> Tensor:
+        """``(N, C)``: a seeded random subset of at most ``size`` good patches."""
+        if self._bank is None:
+            good, bs = self.good, self.batch_size
+            rows = []
+            for s in range(0, len(good), bs):
+                x = torch.stack([self.dataset[i].image for i in good[s:s + bs]])
+                f = patch_features(self.model, x.to(self.device), self.layers)
+                rows.append(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]))
+            bank = torch.cat(rows)
+            keep = torch.randperm(len(bank), generator=torch.Generator().manual_seed(self.seed))
+            self._bank = bank[keep[:self.size].to(bank.device)].contiguous()
+        return self._bank
 
     @torch.inference_mode()
     def distance(self, images: Tensor) -> Tensor:
@@ -92,18 +97,15 @@ class GoodPatches:
         b, c, h, w = f.shape
         q = f.permute(0, 2, 3, 1).reshape(-1, c)
         d = torch.cat([torch.cdist(q[i:i + BLOCK], self.bank).amin(dim=1)
-                       for i in range(0, len(q), BLOCK)]).reshape(b, 1, h, w)
-        return F.interpolate(d, size=images.shape[-2:], mode="bilinear",
-                             align_corners=False)[:, 0]
+                       for i in range(0, len(q), BLOCK)]).reshape(b, h, w)
+        return resize_maps(d, (images.shape[-2], images.shape[-1]))
 
 
 def with_good_prior(cam: CamFn, patches: GoodPatches) -> Callable[..., Tensor]:
     """``cam`` times the good-patch distance (each in [0, 1] per image), in [0, 1] again."""
     def prior_cam(images: Tensor, targets: object = 1) -> Tensor:
-        maps = unit(cam(images, targets=targets).detach().float())
-        dist = patches.distance(images).to(maps.device)
-        if dist.shape[-2:] != maps.shape[-2:]:
-            dist = F.interpolate(dist[:, None], size=maps.shape[-2:], mode="bilinear",
-                                 align_corners=False)[:, 0]
-        return unit(maps * unit(dist))
+        maps = normalize_maps(cam(images, targets=targets).detach().float())
+        dist = resize_maps(patches.distance(images).to(maps.device),
+                           (maps.shape[-2], maps.shape[-1]))
+        return normalize_maps(maps * normalize_maps(dist))
     return prior_cam
