@@ -4,7 +4,8 @@ images and on all of them, each with its 95 % bootstrap interval, and the paired
 only (``fold<k>/classifier/result.json`` for the image labels, the one
 ``fold<k>/segmentation/*/result.json`` for the per-image counts); nothing is chosen here.
 Then the same for the runs' pseudo-labels of the defective training images, scored against
-the folder's ``masks/`` (evaluation only).
+the folder's ``masks/`` (evaluation only). Given several pairs (A1 B1 A2 B2 ...), each pair is
+compared, then the pseudo-labels of all pairs pooled (e.g. two folds' runs).
 
     python experiments/compare_runs.py /work/runs/ksdd-sc /work/runs/ksdd-folder-keep [--fold 0]
 """
@@ -59,13 +60,10 @@ def pct(i: Interval, sign: str = "") -> str:
     return f"{100 * i.estimate:{sign}.2f} [{100 * i.low:{sign}.2f}, {100 * i.high:{sign}.2f}]"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    ap.add_argument("a", type=Path)
-    ap.add_argument("b", type=Path)
-    ap.add_argument("--fold", type=int, default=0)
-    args = ap.parse_args()
-    (clf, a), (_, b) = stage_results(args.a, args.fold), stage_results(args.b, args.fold)
+def compare(run_a: Path, run_b: Path, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """Print the two runs' segmentation and pseudo-labels; return the pseudo-labels' paired
+    per-image counts (A, B)."""
+    (clf, a), (_, b) = stage_results(run_a, fold), stage_results(run_b, fold)
     if set(a["per_image"]) != set(b["per_image"]):
         raise SystemExit("the two runs scored different test images")
     ids = clf["test_ids"]
@@ -74,13 +72,36 @@ def main() -> None:
         ca, cb = (np.array([run["per_image"][k] for k in keys]) for run in (a, b))
         print(f"{name}: A {pct(bootstrap_iou(ca))}, B {pct(bootstrap_iou(cb))}, "
               f"A minus B {pct(paired_bootstrap_iou_difference(ca, cb), '+')}")
-    pa, pb = pseudo_counts(args.a, args.fold), pseudo_counts(args.b, args.fold)
+    pa, pb = pseudo_counts(run_a, fold), pseudo_counts(run_b, fold)
     if set(pa) != set(pb):
         raise SystemExit("the two runs labelled different training images")
     ca, cb = (np.array([run[k] for k in sorted(pa)]) for run in (pa, pb))
+    print_pseudo(f"pseudo-labels, {len(pa)} defective training images", ca, cb)
+    return ca, cb
+
+
+def print_pseudo(name: str, ca: np.ndarray, cb: np.ndarray) -> None:
     diff = paired_bootstrap_iou_difference(ca, cb)
-    print(f"pseudo-labels, {len(pa)} defective training images: A {pct(bootstrap_iou(ca))}, "
-          f"B {pct(bootstrap_iou(cb))}, A minus B {pct(diff, '+')}")
+    print(f"{name}: A {pct(bootstrap_iou(ca))}, B {pct(bootstrap_iou(cb))}, "
+          f"A minus B {pct(diff, '+')}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("runs", type=Path, nargs="+", help="A B [A2 B2 ...]")
+    ap.add_argument("--fold", type=int, default=0)
+    args = ap.parse_args()
+    if len(args.runs) % 2:
+        raise SystemExit("give the runs in pairs: A B [A2 B2 ...]")
+    pairs = list(zip(args.runs[::2], args.runs[1::2]))
+    counts = []
+    for a, b in pairs:
+        print(f"== A {a}, B {b}")
+        counts.append(compare(a, b, args.fold))
+    if len(pairs) > 1:
+        print_pseudo(f"pooled pseudo-labels of {len(pairs)} pairs",
+                     np.concatenate([c[0] for c in counts]),
+                     np.concatenate([c[1] for c in counts]))
 
 
 if __name__ == "__main__":
