@@ -5,11 +5,10 @@ fold's test images. Stored as ``fold<k>/classifier/result.json``."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.data import Subset
 
 from racam import distributed
@@ -128,13 +127,16 @@ class ClassifierStage:
     def key(self, fold: int) -> dict[str, Any]:
         """The config the kept classifier depends on: ``data``, ``classifier`` and the images;
         ``cam`` too where the pseudo-labels' area chooses (``classifier.candidates`` above 1,
-        ``keep_epoch: pseudo_area``, ``cam.scale_candidates``)."""
+        ``keep_epoch: pseudo_area``, ``cam.scale_candidates``), less ``cam.good_prior``, which
+        the area does not see."""
         cfg = self.ctx.cfg
         scales = cfg.cam.scale_candidates  # they shape the area choices
         by_area = (cfg.classifier.candidates > 1 or cfg.classifier.keep_epoch == "pseudo_area"
                    or bool(scales))
-        return {**self.ctx.key("data", "classifier", *(["cam"] if by_area else [])),
-                "inputs": self.ctx.inputs(fold),
+        key = self.ctx.key("data", "classifier", *(["cam"] if by_area else []))
+        if "cam" in key:  # the area is the map's alone (:meth:`pseudo_area`)
+            key["cam"] = {k: v for k, v in key["cam"].items() if k != "good_prior"}
+        return {**key, "inputs": self.ctx.inputs(fold),
                 **({"scale_candidates": scales} if scales else {})}
 
     def run(self, fold: int) -> ClassifierStageResult:
@@ -258,7 +260,9 @@ class ClassifierStage:
         ``checkpoint`` mark (:func:`racam.pseudo.area.pseudo_label_area`; label-free), the
         score by which ``classifier.candidates`` and ``keep_epoch`` choose; from the mean of the
         maps at ``scales``, else at the attempt's chosen scales (:meth:`scale_choice`). The
-        masks are kept for the pseudo-label stage under its key (:mod:`racam.pseudo.stash`).
+        classifier's map alone: ``cam.good_prior`` flattens the areas across epochs and is
+        applied to the labels only (docs/protocol.md). Without it the masks are kept for the
+        pseudo-label stage under its key (:mod:`racam.pseudo.stash`).
         Weights scored before at the same scales are not scored again (``best.pt`` is a copy of
         its epoch's file)."""
         from racam.classifier import load_classifier
@@ -274,34 +278,20 @@ class ClassifierStage:
             return self._areas[digest, scales]
         ds = ctx.data(fold).train_all
         model, _ = load_classifier(checkpoint, map_location=ctx.device)
-        cam = labels_cam(ctx, fold, model.eval(), None if scales is None else list(scales))
-        stash = MaskStash(stash_dir(checkpoint, pseudo_key(ctx.cfg, scales)), plain_key(
-            pseudo_labels_key(ctx, fold, digest, scales)))
+        c = ctx.cfg.cam
+        cam = build_run_cam(ctx.cfg, model.eval(), c.method, c.delta,
+                            scales=None if scales is None else list(scales))
+        keep = None if c.good_prior else MaskStash(
+            stash_dir(checkpoint, pseudo_key(ctx.cfg, scales)),
+            plain_key(pseudo_labels_key(ctx, fold, digest, scales))).keep
         area = pseudo_label_area(cam, ds,
                                  [i for i, y in enumerate(ds.labels) if y == 1],
-                                 keep=stash.keep, **ctx.pseudo_mask_options())
+                                 keep=keep, **ctx.pseudo_mask_options())
         ctx.log(f"[racam] fold {fold}: classifier {checkpoint}: pseudo-labels mark "
                 f"{100 * area:.2f} % of the defective training images"
                 + ("" if scales is None else f" ({scales_text(scales)})"))
         self._areas[digest, scales] = area
         return area
-
-
-def labels_cam(ctx: StageContext, fold: int, model: nn.Module,
-               scales: list[float] | None) -> Callable[..., Tensor]:
-    """The pseudo-labels' heat-map callable on ``model``: the config's method at ``scales`` (the
-    config's when ``None``), times the good-patch distance with ``cam.good_prior``
-    (:mod:`racam.pseudo.good_patches`, its bank from the fold's good training images)."""
-    c = ctx.cfg.cam
-    cam = build_run_cam(ctx.cfg, model, c.method, c.delta, scales=scales)
-    if not c.good_prior:
-        return cam
-    from racam.pseudo.good_patches import GoodPatches, with_good_prior
-
-    ds = ctx.data(fold).train_all
-    good = [i for i, y in enumerate(ds.labels) if y == 0]
-    return with_good_prior(cam, GoodPatches(model, ds, good, batch_size=c.batch_size,
-                                            device=ctx.device))
 
 
 def pseudo_labels_key(ctx: StageContext, fold: int, checkpoint_digest: str,

@@ -5,15 +5,18 @@ against the true masks of the defective ones. Stored as ``fold<k>/pseudo/<pseudo
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
 
 from racam import compat, distributed
 from racam.io import read_json
 from racam.layout import pseudo_key
-from racam.stages.classifier import ClassifierStage, labels_cam, scales_entry
+from racam.run_cam import build_run_cam
+from racam.stages.classifier import ClassifierStage, scales_entry
 from racam.stages.context import StageContext
 from racam.stages.folds import FoldData
 from racam.stages.results import StageResult, optional
@@ -43,6 +46,23 @@ def stored_key(manifest: Path, key: dict[str, Any]) -> Any:
         if stored is not None and compat.comparable(stored, now) == now:
             return stored
     return now
+
+
+def labels_cam(ctx: StageContext, fold: int, model: nn.Module,
+               scales: list[float] | None) -> Callable[..., Tensor]:
+    """The pseudo-labels' heat-map callable on ``model``: the config's method at ``scales`` (the
+    config's when ``None``), times the good-patch distance with ``cam.good_prior``
+    (:mod:`racam.pseudo.good_patches`, its bank from the fold's good training images)."""
+    c = ctx.cfg.cam
+    cam = build_run_cam(ctx.cfg, model, c.method, c.delta, scales=scales)
+    if not c.good_prior:
+        return cam
+    from racam.pseudo.good_patches import GoodPatches, with_good_prior
+
+    ds = ctx.data(fold).train_all
+    good = [i for i, y in enumerate(ds.labels) if y == 0]
+    return with_good_prior(cam, GoodPatches(model, ds, good, batch_size=c.batch_size,
+                                            device=ctx.device))
 
 
 class PseudoLabelStage:
