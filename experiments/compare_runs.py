@@ -30,16 +30,18 @@ def stage_results(run: Path, fold: int) -> tuple[dict[str, Any], dict[str, Any]]
             json.loads(seg.read_text()))
 
 
-def pseudo_counts(run: Path, fold: int) -> dict[str, list[int]]:
+def pseudo_counts(run: Path, fold: int, network: bool = False) -> dict[str, list[int]]:
     """``{image id: [tp, fp, fn]}`` of the run's pseudo-labels (the one folder under
-    ``fold<k>/pseudo`` that is not a self-training round's) on its defective training images,
-    against the true mask ``<dataset root>/masks/<stem>.*`` (evaluation only)."""
+    ``fold<k>/pseudo`` that is not a self-training round's), or with ``network`` of the masks
+    its segmentation network draws (the ``-masks`` folder of the label-next list), on its
+    defective training images, against the true mask ``<dataset root>/masks/<stem>.*``
+    (evaluation only)."""
     from PIL import Image
 
     from racam.data import read_mask
 
     (folder,) = [d for d in (run / f"fold{fold}" / "pseudo").iterdir()
-                 if d.is_dir() and not d.name.endswith("-masks")]
+                 if d.is_dir() and d.name.endswith("-masks") == network]
     manifest = json.loads((folder / "manifest.json").read_text())
     out = {}
     for rec in manifest["images"]:
@@ -60,9 +62,10 @@ def pct(i: Interval, sign: str = "") -> str:
     return f"{100 * i.estimate:{sign}.2f} [{100 * i.low:{sign}.2f}, {100 * i.high:{sign}.2f}]"
 
 
-def compare(run_a: Path, run_b: Path, fold: int) -> tuple[np.ndarray, np.ndarray]:
+def compare(run_a: Path, run_b: Path, fold: int, network: bool = False
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Print the two runs' segmentation and pseudo-labels; return the pseudo-labels' paired
-    per-image counts (A, B)."""
+    per-image counts (A, B), or with ``network`` the networks' on the training images."""
     (clf, a), (_, b) = stage_results(run_a, fold), stage_results(run_b, fold)
     if set(a["per_image"]) != set(b["per_image"]):
         raise SystemExit("the two runs scored different test images")
@@ -77,7 +80,12 @@ def compare(run_a: Path, run_b: Path, fold: int) -> tuple[np.ndarray, np.ndarray
         raise SystemExit("the two runs labelled different training images")
     ca, cb = (np.array([run[k] for k in sorted(pa)]) for run in (pa, pb))
     print_pseudo(f"pseudo-labels, {len(pa)} defective training images", ca, cb)
-    return ca, cb
+    if not network:
+        return ca, cb
+    na, nb = pseudo_counts(run_a, fold, True), pseudo_counts(run_b, fold, True)
+    na_, nb_ = (np.array([run[k] for k in sorted(pa)]) for run in (na, nb))
+    print_pseudo("segmentation network, the same training images", na_, nb_)
+    return na_, nb_
 
 
 def print_pseudo(name: str, ca: np.ndarray, cb: np.ndarray) -> None:
@@ -90,6 +98,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("runs", type=Path, nargs="+", help="A B [A2 B2 ...]")
     ap.add_argument("--fold", type=int, default=0)
+    ap.add_argument("--train-network", action="store_true",
+                    help="also score the networks' masks on the defective training images")
     args = ap.parse_args()
     if len(args.runs) % 2:
         raise SystemExit("give the runs in pairs: A B [A2 B2 ...]")
@@ -97,9 +107,10 @@ def main() -> None:
     counts = []
     for a, b in pairs:
         print(f"== A {a}, B {b}")
-        counts.append(compare(a, b, args.fold))
+        counts.append(compare(a, b, args.fold, args.train_network))
     if len(pairs) > 1:
-        print_pseudo(f"pooled pseudo-labels of {len(pairs)} pairs",
+        what = "networks on the training images" if args.train_network else "pseudo-labels"
+        print_pseudo(f"pooled {what} of {len(pairs)} pairs",
                      np.concatenate([c[0] for c in counts]),
                      np.concatenate([c[1] for c in counts]))
 

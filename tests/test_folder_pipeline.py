@@ -33,7 +33,7 @@ def test_folder_dataset_without_masks_runs_end_to_end(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     results = json.loads((out / "results.json").read_text())
     assert results["cam_paper"] is None and results["segmentation"] is None
-    pseudo = out / "fold0/pseudo/racam-d50-gp-sm1_1.5_2-otsu2"  # the plan's scales, averaged
+    pseudo = out / "fold0/pseudo/racam-d50-sm1_1.5_2-otsu2"  # the plan's scales, averaged
     manifest = json.loads((pseudo / "manifest.json").read_text())
     n_train = manifest["num_images"]
     assert manifest["num_defective"] == sum(e["label"] for e in manifest["images"]) > 0

@@ -154,5 +154,7 @@ def test_the_epoch_is_chosen_on_the_map_alone_and_the_labels_take_the_prior(tmp_
 def test_the_run_report_names_the_prior_in_the_pseudo_label_row() -> None:
     from racam.report.run_report import pseudo_label_options
 
-    assert "`cam.good_prior`" in pseudo_label_options(load_config("folder-example"))
+    assert "`cam.good_prior`" in pseudo_label_options(load_config("folder-example",
+                                                                  {"cam.good_prior": True}))
+    assert pseudo_label_options(load_config("folder-example")) == ""
     assert pseudo_label_options(load_config("demo")) == ""

@@ -55,9 +55,9 @@ def true_mask(root: Path, stem: str) -> np.ndarray:
 def test_none_keeps_the_old_tag_and_key(folder) -> None:
     pipe = engine(folder, train_masks="none", train_masks_choice="ranked")
     cfg = pipe.cfg
-    assert segmentation_tag(cfg) == f"unet-{pseudo_key(cfg)}" == "unet-racam-d50-gp-sm1_1.5_2-otsu2"
+    assert segmentation_tag(cfg) == f"unet-{pseudo_key(cfg)}" == "unet-racam-d50-sm1_1.5_2-otsu2"
     d, key = pipe.seg.path_key(0, "unet")
-    assert d.name == "unet-racam-d50-gp-sm1_1.5_2-otsu2"
+    assert d.name == "unet-racam-d50-sm1_1.5_2-otsu2"
     assert "train_masks" not in key["segmentation"]
     assert "train_masks_choice" not in key["segmentation"]
     plain = engine(folder, train_masks="none")  # the choice means nothing without a count
@@ -73,20 +73,20 @@ def test_none_keeps_the_old_tag_and_key(folder) -> None:
 def test_a_count_names_the_network_and_its_key(folder) -> None:
     pipe = engine(folder, train_masks=2)
     d, key = pipe.seg.path_key(0, "unet")
-    assert d.name == "unet-racam-d50-gp-sm1_1.5_2-otsu2-tm2-random"
+    assert d.name == "unet-racam-d50-sm1_1.5_2-otsu2-tm2-random"
     assert key["segmentation"]["train_masks"] == "2"
     assert "train_masks_choice" not in key["segmentation"]  # random: the earlier default
     assert load_config("folder-example").segmentation.train_masks_choice == "typical"
     typical = engine(folder, train_masks=2, train_masks_choice="typical").seg.path_key(0, "unet")
-    assert typical[0].name == "unet-racam-d50-gp-sm1_1.5_2-otsu2-tm2-typical"
+    assert typical[0].name == "unet-racam-d50-sm1_1.5_2-otsu2-tm2-typical"
     assert typical[1]["segmentation"]["train_masks_choice"] == "typical"
     ranked = engine(folder, train_masks=2, train_masks_choice="ranked").seg.path_key(0, "unet")
-    assert ranked[0].name == "unet-racam-d50-gp-sm1_1.5_2-otsu2-tm2-ranked"
+    assert ranked[0].name == "unet-racam-d50-sm1_1.5_2-otsu2-tm2-ranked"
     assert ranked[1]["segmentation"]["train_masks_choice"] == "ranked"
     assert ranked[1]["segmentation"]["train_masks_list"] == RULE  # a new list: a new key
     assert "train_masks_list" not in key["segmentation"]
     assert engine(folder, train_masks="all").seg.path_key(0, "unet")[0].name == \
-        "unet-racam-d50-gp-sm1_1.5_2-otsu2-tmall"
+        "unet-racam-d50-sm1_1.5_2-otsu2-tmall"
     true_dir, true_key = pipe.seg.path_key(0, "unet", "true")  # learns every mask anyway
     assert true_dir.name == "unet-true" and "train_masks" not in true_key["segmentation"]
 
@@ -104,7 +104,7 @@ def test_another_draw_seed_draws_other_images_in_its_own_folder(folder) -> None:
     assert chosen_ids(other.ctx, 0) == (
         "random", choose_images(eligible, "3", "random", seed=run_seed.cfg.seed + 1 + 0), 7)
     d, key = other.seg.path_key(0, "unet")
-    assert d.name == f"unet-racam-d50-gp-sm1_1.5_2-otsu2-tm3-random-draw{run_seed.cfg.seed + 1}"
+    assert d.name == f"unet-racam-d50-sm1_1.5_2-otsu2-tm3-random-draw{run_seed.cfg.seed + 1}"
     assert key["segmentation"]["train_masks_seed"] == run_seed.cfg.seed + 1
     assert "train_masks_seed" not in run_seed.seg.path_key(0, "unet")[1]["segmentation"]
 
@@ -115,7 +115,7 @@ def test_mixed_folder_holds_the_chosen_true_masks_and_pseudo_labels_elsewhere(fo
     pipe.pseudo_labels()
     base = pipe.pseudo_dir(0)
     out, chosen = mixed_labels(pipe.ctx, 0, base)
-    assert out == base.with_name("racam-d50-gp-sm1_1.5_2-otsu2-mixed-3-random")
+    assert out == base.with_name("racam-d50-sm1_1.5_2-otsu2-mixed-3-random")
     train_defects = [s for s in split["train"] if s in split["defect"]]
     stems = [i.split("/", 1)[1] for i in chosen.ids]
     assert len(stems) == 3 and set(stems) <= set(train_defects)
@@ -181,7 +181,7 @@ def test_run_trains_on_the_mixed_labels_and_reports_them(folder) -> None:
     pipe = engine(folder, train_masks=2)
     results = pipe.run()
     seg = pipe.segmentation(0)
-    assert Path(seg.checkpoint).parent.name == "unet-racam-d50-gp-sm1_1.5_2-otsu2-tm2-random"
+    assert Path(seg.checkpoint).parent.name == "unet-racam-d50-sm1_1.5_2-otsu2-tm2-random"
     assert seg.train_masks is not None and seg.train_masks["count"] == 2
     again = engine(folder, train_masks=2)  # the same run again: the same images
     assert again.segmentation(0).train_masks == seg.train_masks
@@ -212,7 +212,7 @@ def test_rest_ignore_leaves_the_other_defective_images_out_of_the_pixel_loss(fol
     root, split, _ = folder
     pipe = engine(folder, train_masks=2, train_masks_rest="ignore")
     d, key = pipe.seg.path_key(0, "unet")
-    assert d.name == "unet-racam-d50-gp-sm1_1.5_2-otsu2-tm2-random-restignore"
+    assert d.name == "unet-racam-d50-sm1_1.5_2-otsu2-tm2-random-restignore"
     assert key["segmentation"]["train_masks_rest"] == "ignore"
     assert "train_masks_rest" not in engine(folder, train_masks=2).seg.path_key(0, "unet")[1][
         "segmentation"]

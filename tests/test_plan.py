@@ -221,7 +221,7 @@ def test_plan_record_round_trips_for_the_report(tmp_path) -> None:
     assert "Plan: classifier.epochs = 2 as your config sets it (the plan's 15 because" \
         in "\n".join(lines)
     assert any(line.startswith("Plan: data.size = 128x128 because") for line in lines)
-    assert any(line.startswith("Plan: cam.good_prior = true because") for line in lines)
+    assert any(line.startswith("Plan: cam.good_prior = false because") for line in lines)
     assert run_report_lines(tmp_path / "nothing") == []
     assert dataclasses.is_dataclass(planned.fingerprint)
 

@@ -40,7 +40,7 @@ def test_folder_example_run_uses_and_writes_its_plan(tmp_path) -> None:
         "classifier.samples_per_epoch"]["value"]
     assert config["classifier"]["backbone"] == "efficientnet_lite0"
     assert config["segmentation"]["encoder"] == "efficientnet_lite0"
-    seg = "unet-racam-d50-gp-sm1_1.5_2-otsu2-tmall-restignore"  # the plan's recipe names it
+    seg = "unet-racam-d50-sm1_1.5_2-otsu2-tmall-restignore"  # the plan's recipe names it
     assert (out / "fold0/segmentation" / seg / "last.pt").is_file()
     # the run report states the fingerprint and each planned key, in plan.json's words
     section = (out / "run-report.md").read_text().split("## Plan\n", 1)[1].split("\n## ", 1)[0]

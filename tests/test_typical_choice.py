@@ -156,14 +156,14 @@ def run(ksdd_root, tmp_path_factory) -> tuple[Engine, Path, dict[str, list[str]]
 def test_typical_run_trains_on_typical_defective_training_images(run) -> None:
     pipe, _, split = run
     seg = pipe.segmentation(0)
-    assert Path(seg.checkpoint).parent.name == "unet-racam-d50-gp-sm1_1.5_2-otsu2-tm3-typical"
+    assert Path(seg.checkpoint).parent.name == "unet-racam-d50-sm1_1.5_2-otsu2-tm3-typical"
     tm = seg.train_masks
     assert tm is not None and tm["choice"] == "typical" and tm["count"] == 3
     stems = {i.split("/", 1)[1] for i in tm["ids"]}
     train_defects = {s for s in split["train"] if s in split["defect"]}
     assert len(stems) == 3 and stems <= train_defects and not stems & set(split["test"])
     mixed = json.loads((Path(tm["folder"]) / "manifest.json").read_text())
-    assert Path(tm["folder"]).name == "racam-d50-gp-sm1_1.5_2-otsu2-mixed-3-typical"
+    assert Path(tm["folder"]).name == "racam-d50-sm1_1.5_2-otsu2-mixed-3-typical"
     assert mixed["true_mask_ids"] == tm["ids"]
     report = (pipe.out / "run-report.md").read_text()
     assert "`typical`:" in report and all(f"`{i}`" in report for i in tm["ids"])
