@@ -4,7 +4,9 @@ images and on all of them, each with its 95 % bootstrap interval, and the paired
 only (``fold<k>/classifier/result.json`` for the image labels, the one
 ``fold<k>/segmentation/*/result.json`` for the per-image counts); nothing is chosen here.
 Then the same for the runs' pseudo-labels of the defective training images, scored against
-the folder's ``masks/`` (evaluation only). Given several pairs (A1 B1 A2 B2 ...), each pair is
+the folder's ``masks/`` (evaluation only). With ``--train-network``, also each network's masks
+on those training images against the true masks, and against the pseudo-labels it learned
+(its agreement: no mask read). Given several pairs (A1 B1 A2 B2 ...), each pair is
 compared, then the pseudo-labels of all pairs pooled (e.g. two folds' runs).
 
     python experiments/compare_runs.py /work/runs/ksdd-sc /work/runs/ksdd-folder-keep [--fold 0]
@@ -30,31 +32,53 @@ def stage_results(run: Path, fold: int) -> tuple[dict[str, Any], dict[str, Any]]
             json.loads(seg.read_text()))
 
 
-def pseudo_counts(run: Path, fold: int, network: bool = False) -> dict[str, list[int]]:
-    """``{image id: [tp, fp, fn]}`` of the run's pseudo-labels (the one folder under
-    ``fold<k>/pseudo`` that is not a self-training round's), or with ``network`` of the masks
-    its segmentation network draws (the ``-masks`` folder of the label-next list), on its
-    defective training images, against the true mask ``<dataset root>/masks/<stem>.*``
-    (evaluation only)."""
-    from PIL import Image
-
-    from racam.data import read_mask
-
+def mask_folder(run: Path, fold: int, network: bool) -> tuple[Path, list[dict[str, Any]]]:
+    """The run's pseudo-label folder (the one under ``fold<k>/pseudo`` that is not a
+    self-training round's), or with ``network`` the ``-masks`` folder of masks its segmentation
+    network draws for the label-next list, and the folder's defective images."""
     (folder,) = [d for d in (run / f"fold{fold}" / "pseudo").iterdir()
                  if d.is_dir() and d.name.endswith("-masks") == network]
     manifest = json.loads((folder / "manifest.json").read_text())
+    return folder, [rec for rec in manifest["images"] if rec["label"] == 1]
+
+
+def read_binary(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as m:
+        return np.asarray(m) > 0
+
+
+def counts(pred: np.ndarray, ref: np.ndarray) -> list[int]:
+    """``[tp, fp, fn]`` of ``pred`` against ``ref``."""
+    return [int((pred & ref).sum()), int((pred & ~ref).sum()), int((~pred & ref).sum())]
+
+
+def pseudo_counts(run: Path, fold: int, network: bool = False) -> dict[str, list[int]]:
+    """``{image id: [tp, fp, fn]}`` of the run's pseudo-labels, or with ``network`` of the masks
+    its segmentation network draws, on its defective training images, against the true mask
+    ``<dataset root>/masks/<stem>.*`` (evaluation only)."""
+    from racam.data import read_mask
+
+    folder, records = mask_folder(run, fold, network)
     out = {}
-    for rec in manifest["images"]:
-        if rec["label"] != 1:
-            continue
+    for rec in records:
         image = Path(rec["image"])
         (true_path,) = (image.parent.parent / "masks").glob(f"{image.stem}.*")
-        true = read_mask(true_path) > 0
-        with Image.open(folder / rec["mask"]) as m:
-            pred = np.asarray(m) > 0
-        out[rec["id"]] = [int((pred & true).sum()), int((pred & ~true).sum()),
-                          int((~pred & true).sum())]
+        out[rec["id"]] = counts(read_binary(folder / rec["mask"]), read_mask(true_path) > 0)
     return out
+
+
+def agreement_counts(run: Path, fold: int) -> dict[str, list[int]]:
+    """``{image id: [tp, fp, fn]}`` of the masks the run's network draws on its defective
+    training images against the pseudo-labels it learned there: how well the network fits its
+    labels. Label-free: no true mask is read."""
+    labels, records = mask_folder(run, fold, False)
+    by_id = {rec["id"]: rec for rec in records}
+    net, net_records = mask_folder(run, fold, True)
+    return {rec["id"]: counts(read_binary(net / rec["mask"]),
+                              read_binary(labels / by_id[rec["id"]]["mask"]))
+            for rec in net_records if rec["id"] in by_id}
 
 
 def pct(i: Interval, sign: str = "") -> str:
@@ -85,6 +109,9 @@ def compare(run_a: Path, run_b: Path, fold: int, network: bool = False
     na, nb = pseudo_counts(run_a, fold, True), pseudo_counts(run_b, fold, True)
     na_, nb_ = (np.array([run[k] for k in sorted(pa)]) for run in (na, nb))
     print_pseudo("segmentation network, the same training images", na_, nb_)
+    ga, gb = agreement_counts(run_a, fold), agreement_counts(run_b, fold)
+    ga_, gb_ = (np.array([run[k] for k in sorted(pa)]) for run in (ga, gb))
+    print_pseudo("agreement of each network with its own pseudo-labels (no true mask)", ga_, gb_)
     return na_, nb_
 
 
