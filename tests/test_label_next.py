@@ -78,6 +78,39 @@ def test_list_ranks_the_defective_training_images_by_disagreement(weak) -> None:
         [(r.rank, r.id, r.score) for r in rows]
 
 
+def test_the_networks_agreement_with_its_labels_is_pooled_from_the_mask_files(weak) -> None:
+    """The run's label-free agreement figure equals the pooled IoU of the two mask folders
+    over the listed images, counted here from the files; results.json and the report carry
+    it."""
+    from racam.pseudo.ranking import network_agreement
+
+    pipe, _, _ = weak
+    result = pipe.label_next.run(0)
+    inter = union = 0
+    for r in result.ranked():
+        a = read(Path(result.pseudo) / "masks" / mask_filename(r.id))
+        b = read(Path(result.network_masks) / "masks" / mask_filename(r.id))
+        inter += int(np.logical_and(a, b).sum())
+        union += int(np.logical_or(a, b).sum())
+    assert union > 0
+    assert network_agreement(result.ranked()) == pytest.approx(inter / union, abs=1e-5)
+    stored = json.loads((pipe.out / "results.json").read_text())["network_agreement"]
+    assert stored == {"0": pytest.approx(inter / union, abs=1e-5)}
+    report = (pipe.out / "run-report.md").read_text()
+    assert f"fold 0 {100 * inter / union:.1f} %" in report
+
+
+def test_no_agreement_without_defect_pixels() -> None:
+    from racam.pseudo.ranking import LabelNextRow, network_agreement
+
+    empty = LabelNextRow(rank=1, id="a", image="a.png", score=0.0, disagreement=0.0,
+                         classifier_prob=0.9, pseudo_pixels=0, network_pixels=0)
+    assert network_agreement([empty]) is None and network_agreement([]) is None
+    half = LabelNextRow(rank=2, id="b", image="b.png", score=0.5, disagreement=0.5,
+                        classifier_prob=0.9, pseudo_pixels=4, network_pixels=2)
+    assert network_agreement([empty, half]) == pytest.approx(0.5)  # 2 shared of 4
+
+
 def test_list_is_deterministic_and_reads_no_mask_file(weak) -> None:
     """With the dataset's ``masks/`` moved away (the engine keeps the records it read before,
     so a mask read would fail), the list and the network's masks are computed again and come

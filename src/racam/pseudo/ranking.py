@@ -30,7 +30,7 @@ from racam.data.images import open_image, pixel_digest
 from racam.pseudo.labels import mask_filename
 
 __all__ = ["COLUMNS", "RULE", "TYPICAL_FIRST", "LabelNextRow", "distinct", "mask_iou",
-           "rank_for_labelling"]
+           "network_agreement", "rank_for_labelling"]
 
 #: The list's rule in stage keys (the list's own, and a ``ranked`` network's): a new rule
 #: gets a new name, so nothing drawn from an older list is reused.
@@ -78,6 +78,19 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError(f"masks of shapes {a.shape} and {b.shape} cannot be compared")
     union = int(np.logical_or(a, b).sum())
     return 1.0 if union == 0 else int(np.logical_and(a, b).sum()) / union
+
+
+def network_agreement(rows: Sequence[LabelNextRow]) -> float | None:
+    """Pooled IoU of the network's masks and the pseudo-labels over the listed images (the
+    intersection of each recovered from its IoU and the two masks' pixels); ``None`` when no
+    listed image has a defect pixel in either. How much of its labels the network reproduces on
+    the images it learned them from; no true mask is read."""
+    inter = union = 0.0
+    for r in rows:
+        iou, both = 1.0 - r.disagreement, r.pseudo_pixels + r.network_pixels
+        common = iou * both / (1.0 + iou)
+        inter, union = inter + common, union + both - common
+    return inter / union if union > 0 else None
 
 
 def rank_for_labelling(records: list[Any], labels: list[int], pseudo_dir: Path,

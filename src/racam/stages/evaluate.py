@@ -81,7 +81,9 @@ class RunResults:
     (:meth:`racam.pseudo.mixed.TrainMasks.to_json`; empty with ``train_masks: none``);
     ``label_next``: by fold, the first :data:`LABEL_NEXT_SHOWN` rows of its label-next list;
     ``pseudo_deletion``: by fold, the label-free deletion check of its pseudo-labels
-    (:class:`racam.pseudo.deletion.DeletionCheck` as JSON)."""
+    (:class:`racam.pseudo.deletion.DeletionCheck` as JSON); ``network_agreement``: by fold,
+    the pooled IoU of the masks drawn by the label-next list's network and the pseudo-labels
+    on the listed defective training images (:func:`racam.pseudo.ranking.network_agreement`)."""
 
     folds: list[int]
     classifier: ClassifierPooled
@@ -101,6 +103,7 @@ class RunResults:
     label_next: dict[int, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     segmentation_gated: dict[str, Any] | None = None
     pseudo_deletion: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    network_agreement: dict[int, float] = dataclasses.field(default_factory=dict)
 
     def view(self, name: str) -> dict[str, Any] | None:
         """One of the pooled :data:`VIEWS`."""
@@ -116,7 +119,8 @@ class RunResults:
                    wall_seconds_all_calls=self.wall_seconds_all_calls, calls=self.calls,
                    machine=self.machine, world_size=self.world_size,
                    train_masks=self.train_masks, label_next=self.label_next,
-                   pseudo_deletion=self.pseudo_deletion)
+                   pseudo_deletion=self.pseudo_deletion,
+                   network_agreement=self.network_agreement)
         return out
 
     @classmethod
@@ -132,7 +136,9 @@ class RunResults:
                    label_next={int(k): r for k, r in (v.get("label_next") or {}).items()},
                    segmentation_gated=v.get("segmentation_gated"),
                    pseudo_deletion={int(k): d for k, d in
-                                    (v.get("pseudo_deletion") or {}).items()})
+                                    (v.get("pseudo_deletion") or {}).items()},
+                   network_agreement={int(k): a for k, a in
+                                      (v.get("network_agreement") or {}).items()})
 
 
 def summarize_run(folds: dict[int, FoldResults], gate_threshold: float | None = None,
@@ -171,7 +177,20 @@ def summarize_run(folds: dict[int, FoldResults], gate_threshold: float | None = 
                     if f.label_next is not None},
         segmentation_gated=_gated_view(gated, gate_threshold),
         pseudo_deletion={k: f.pseudo.deletion for k, f in folds.items() if f.pseudo.deletion},
+        network_agreement=_agreement(folds),
         **extra)
+
+
+def _agreement(folds: dict[int, FoldResults]) -> dict[int, float]:
+    """Each listed fold's :func:`~racam.pseudo.ranking.network_agreement` (where defined)."""
+    from racam.pseudo.ranking import network_agreement
+
+    out = {}
+    for k, f in folds.items():
+        value = None if f.label_next is None else network_agreement(f.label_next.ranked())
+        if value is not None:
+            out[k] = value
+    return out
 
 
 def _gated(folds: dict[int, FoldResults], threshold: float | None
