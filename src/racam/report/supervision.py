@@ -106,5 +106,5 @@ def _agreement_lines(results: RunResults) -> list[str]:
     return [f"The segmentation network's masks on the listed defective training images against "
             f"the pseudo-labels it learned there (pooled IoU; no true mask is read): {values}. "
             "A low value means the network could not learn the labels from the images: 27 % "
-            "on DeepPCB, whose labels missed the defects, against 65-80 % on KolektorSDD and "
+            "on DeepPCB, whose labels missed the defects, against 65-83 % on KolektorSDD and "
             "BSData (docs/results.md).", ""]
