@@ -43,10 +43,10 @@ def mask_folder(run: Path, fold: int, network: bool) -> tuple[Path, list[dict[st
 
 
 def read_binary(path: Path) -> np.ndarray:
-    from PIL import Image
+    """A mask file as a bool array (:func:`racam.data.read_mask`, nonzero = defect)."""
+    from racam.data import read_mask
 
-    with Image.open(path) as m:
-        return np.asarray(m) > 0
+    return read_mask(path) > 0
 
 
 def counts(pred: np.ndarray, ref: np.ndarray) -> list[int]:
@@ -58,14 +58,12 @@ def pseudo_counts(run: Path, fold: int, network: bool = False) -> dict[str, list
     """``{image id: [tp, fp, fn]}`` of the run's pseudo-labels, or with ``network`` of the masks
     its segmentation network draws, on its defective training images, against the true mask
     ``<dataset root>/masks/<stem>.*`` (evaluation only)."""
-    from racam.data import read_mask
-
     folder, records = mask_folder(run, fold, network)
     out = {}
     for rec in records:
         image = Path(rec["image"])
         (true_path,) = (image.parent.parent / "masks").glob(f"{image.stem}.*")
-        out[rec["id"]] = counts(read_binary(folder / rec["mask"]), read_mask(true_path) > 0)
+        out[rec["id"]] = counts(read_binary(folder / rec["mask"]), read_binary(true_path))
     return out
 
 
