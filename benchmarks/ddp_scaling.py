@@ -5,8 +5,8 @@ Usage::
 
     python benchmarks/ddp_scaling.py [--procs 1,2] [--steps 12] [--images 48] [--device cpu]
 
-The demo's setting: the bundled KolektorSDD sample at 128 x 320, ``vgg16_narrow`` width 8 with
-BatchNorm, global batch 8 (each of N ranks takes 8/N images per step, as ``racam run`` under
+The bundled KolektorSDD sample at 128 x 320 (the test suite's size), ``vgg16_narrow`` width 8
+with BatchNorm, global batch 8 (each of N ranks takes 8/N images per step, as ``racam run`` under
 torchrun does), SGD; RA-CAM (delta 50, max fusion) heat maps in batches of 4, the images split
 across ranks with :func:`racam.distributed.sharded_map`. For each N the script starts
 ``torchrun --standalone --nproc_per_node N`` on itself; every rank runs one thread
@@ -38,7 +38,7 @@ def worker(steps: int, images: int, device_name: str) -> None:
 
     distributed.init_from_env()
     dev = resolve_device(device_name)
-    cfg = load_config("demo")
+    cfg = load_config("demo", {"data.size": [128, 320], "data.channels": 1})  # the sample
     data = fold_datasets(cfg.data, 0, cfg.seed)
     n, r = distributed.world_size(), distributed.rank()
 

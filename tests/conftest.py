@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY_CFG
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,7 +69,7 @@ def trained_run(tmp_path_factory) -> Path:
     from racam.engine import Engine
 
     out = tmp_path_factory.mktemp("trained-run")
-    cfg = load_config("demo", {"output": str(out), "device": "cpu", "data.size": [64, 160],
+    cfg = load_config(TINY_CFG, {"output": str(out), "device": "cpu", "data.size": [64, 160],
                                "classifier.epochs": 2, "classifier.samples_per_epoch": 16,
                                "segmentation.epochs": 1, "segmentation.samples_per_epoch": 8})
     Engine(cfg, progress=False, log=lambda _: None).run()

@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from racam.models.vgg import VGG16LeakyReLU
+
+#: The suite's base config: the bundled sample as a folder, small networks from scratch (seconds).
+TINY_CFG = str(Path(__file__).resolve().parent / "configs" / "tiny.yaml")
 
 #: ``--set`` values that read the bundled sample as KolektorSDD (the demo's data before the demo
 #: read it as a folder dataset): for tests that need its items as folds.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import TINY_CFG
 from PIL import Image
 
 from racam.config import load_config
@@ -15,7 +16,7 @@ from racam.io import read_json
 
 
 def test_the_candidate_with_the_smallest_pseudo_label_area_is_kept(tmp_path) -> None:
-    cfg = load_config("demo", {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
+    cfg = load_config(TINY_CFG, {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
                                "classifier.epochs": 2, "classifier.samples_per_epoch": 16,
                                "classifier.candidates": 2, "classifier.min_val_auroc": 0.0,
                                "cam.guided_radius": 4, "cam.pseudo_threshold": "otsu2"})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import count_label_heat_maps
+from helpers import TINY_CFG, count_label_heat_maps
 from PIL import Image
 
 from racam.classifier.epochs import eligible_epochs, epoch_path, keep_smallest_area, may_keep
@@ -66,12 +66,12 @@ def test_best_pt_stands_for_the_best_epoch_when_its_file_is_missing(tmp_path) ->
 
 def test_keep_epoch_is_checked() -> None:
     with pytest.raises(ConfigError, match="keep_epoch"):
-        load_config("demo", {"classifier.keep_epoch": "smallest"})
+        load_config(TINY_CFG, {"classifier.keep_epoch": "smallest"})
 
 
 def test_the_pipeline_keeps_the_epoch_with_the_smallest_pseudo_label_area(tmp_path, monkeypatch
                                                                            ) -> None:
-    cfg = load_config("demo", {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
+    cfg = load_config(TINY_CFG, {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
                                "classifier.epochs": 3, "classifier.samples_per_epoch": 16,
                                "classifier.keep_epoch": "pseudo_area",
                                "classifier.keep_tolerance": 1.0,  # every epoch eligible
@@ -116,7 +116,7 @@ def test_changed_cam_options_choose_the_epoch_again_without_training_again(tmp_p
             "classifier.epochs": 3, "classifier.samples_per_epoch": 16,
             "classifier.keep_epoch": "pseudo_area", "classifier.keep_tolerance": 1.0,
             "cam.pseudo_threshold": "otsu2"}
-    engine = Engine(load_config("demo", over), progress=False)
+    engine = Engine(load_config(TINY_CFG, over), progress=False)
     first = engine.train_classifier()[0]
     engine.pseudo_labels([0])
     folder = tmp_path / "fold0" / "classifier"
@@ -126,7 +126,7 @@ def test_changed_cam_options_choose_the_epoch_again_without_training_again(tmp_p
 
     weights = stamps()
     said: list[str] = []
-    engine = Engine(load_config("demo", {**over, "cam.delta": 0, "cam.fusion": "mean"}),
+    engine = Engine(load_config(TINY_CFG, {**over, "cam.delta": 0, "cam.fusion": "mean"}),
                     progress=False, log=said.append)
     engine.check_stored()  # the preflight does not refuse it
     again = engine.train_classifier()[0]
@@ -139,12 +139,12 @@ def test_changed_cam_options_choose_the_epoch_again_without_training_again(tmp_p
     assert read_json(folder / "result.json")["key"]["cam"]["fusion"] == "mean"
     # finished pseudo-labels of another fusion (a folder name that does not hold it) are
     # refused before any epoch is scored again
-    fused = Engine(load_config("demo", {**over, "cam.fusion": "mean"}), progress=False)
+    fused = Engine(load_config(TINY_CFG, {**over, "cam.fusion": "mean"}), progress=False)
     with pytest.raises(ConfigError, match="pseudo.*cam.fusion: 'max' stored, 'mean' now"):
         fused.check_stored()
     # the data and classifier sections still refuse a stored result computed otherwise
     with pytest.raises(ConfigError, match="classifier.lr"):
-        Engine(load_config("demo", {**over, "classifier.lr": 0.5}), progress=False
+        Engine(load_config(TINY_CFG, {**over, "classifier.lr": 0.5}), progress=False
                ).train_classifier()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from helpers import TINY_CFG
 from typer.testing import CliRunner
 
 from racam.cli import app
@@ -25,7 +26,7 @@ def test_quiet_silences_the_pseudo_label_progress_bar(trained_run, tmp_path) -> 
     shutil.copytree(trained_run, run)
     sets = ["data.size=[64, 160]", "classifier.epochs=2", "classifier.samples_per_epoch=16",
             "device=cpu"]
-    args = ["pseudo-labels", "demo", "--out", str(run), "--fold", "0"]
+    args = ["pseudo-labels", TINY_CFG, "--out", str(run), "--fold", "0"]
     args += [x for s in sets for x in ("--set", s)]
     loud = runner.invoke(app, [*args, "--set", "cam.delta=30"])
     quiet = runner.invoke(app, [*args, "--set", "cam.delta=70", "--quiet"])

@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+from helpers import TINY_CFG
 
 from racam.config import BUILTIN_CONFIGS, load_config
 from racam.errors import ConfigError
@@ -114,11 +115,11 @@ def test_bad_yaml_names_file(tmp_path) -> None:
 ])
 def test_bad_value_names_its_key(key: str, value, message: str) -> None:
     with pytest.raises(ConfigError, match="^" + message):
-        load_config("demo", {key: value})
+        load_config(TINY_CFG, {key: value})
 
 
 def test_numbers_given_as_strings_are_converted() -> None:
-    cfg = load_config("demo", {"classifier.lr": "1e-3", "classifier.epochs": "5",
+    cfg = load_config(TINY_CFG, {"classifier.lr": "1e-3", "classifier.epochs": "5",
                                "segmentation.crop": ["64", 96], "cam.delta": "30"})
     assert cfg.classifier.lr == 0.001 and isinstance(cfg.classifier.lr, float)
     assert cfg.classifier.epochs == 5 and isinstance(cfg.classifier.epochs, int)
@@ -128,7 +129,7 @@ def test_numbers_given_as_strings_are_converted() -> None:
 
 def test_numbers_are_kept_as_written() -> None:
     """An int for a float key stays an int: stage keys and manifests are unchanged."""
-    cfg = load_config("demo")
+    cfg = load_config(TINY_CFG)
     assert cfg.cam.delta == 50 and isinstance(cfg.cam.delta, int)
     assert cfg.to_dict()["reproduce"]["deltas"] == [0, 30, 50, 70, 90]
 
@@ -136,7 +137,7 @@ def test_numbers_are_kept_as_written() -> None:
 def test_dead_keys_are_gone() -> None:
     for key in ("data.units", "reproduce.max_train_images_for_delta"):
         with pytest.raises(ConfigError, match="unknown key"):
-            load_config("demo", {key: None})
+            load_config(TINY_CFG, {key: None})
 
 
 def test_configs_built_in_code_are_checked_too() -> None:
@@ -158,7 +159,7 @@ def test_bad_value_fails_at_once_on_the_command_line(monkeypatch, capsys, tmp_pa
     from racam.cli import main
 
     out = tmp_path / "out"
-    monkeypatch.setattr(sys, "argv", ["racam", "run", "demo", "--set", "cam.method=nosuch",
+    monkeypatch.setattr(sys, "argv", ["racam", "run", TINY_CFG, "--set", "cam.method=nosuch",
                                       "--out", str(out)])
     t0 = time.perf_counter()
     with pytest.raises(SystemExit) as exc:
@@ -171,12 +172,12 @@ def test_bad_value_fails_at_once_on_the_command_line(monkeypatch, capsys, tmp_pa
 
 
 def test_new_cam_and_reproduce_options_default_to_todays_behaviour() -> None:
-    cfg = load_config("demo")
+    cfg = load_config(TINY_CFG)
     assert (cfg.cam.weighting, cfg.cam.fgbp_head) == ("element", "sample")
     assert cfg.reproduce.seeds == [0]
     for name in ("ksdd-cpu", "ksdd-paper"):
         assert load_config(name).reproduce.seeds == [0, 1, 2], name
-    cfg = load_config("demo", {"cam.weighting": "channel", "cam.fgbp_head": "unit",
+    cfg = load_config(TINY_CFG, {"cam.weighting": "channel", "cam.fgbp_head": "unit",
                                "reproduce.seeds": ["1", 2]})
     assert (cfg.cam.weighting, cfg.cam.fgbp_head, cfg.reproduce.seeds) == ("channel", "unit",
                                                                            [1, 2])

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import TINY_CFG
 from torch.utils.data import Dataset
 
 from racam.config import DataConfig, load_config
@@ -31,7 +32,7 @@ def test_registry_lists_the_three_datasets() -> None:
     with pytest.raises(ConfigError, match="unknown dataset 'mnist'; choose one of ksdd, ksdd2"):
         registry.get("mnist")
     with pytest.raises(ConfigError, match=r"data\.dataset: unknown dataset 'mnist'"):
-        load_config("demo", {"data.dataset": "mnist"})
+        load_config(TINY_CFG, {"data.dataset": "mnist"})
 
 
 class ToyDataset(Dataset):
@@ -86,7 +87,7 @@ def test_a_registered_toy_dataset_runs_through_the_pipeline_pieces(toy, tmp_path
     assert "toy" in registry.names()
     with pytest.raises(ConfigError, match="already registered"):
         registry.register(ToySpec())
-    cfg = load_config("demo", {"data.dataset": "toy", "data.root": None, "data.folds": [1, 2],
+    cfg = load_config(TINY_CFG, {"data.dataset": "toy", "data.root": None, "data.folds": [1, 2],
                                "data.size": [4, 6], "data.plan": "off"}).data
     assert resolve_root(cfg) == tmp_path / "Toy"
     assert fold_list(cfg) == [1, 2]
@@ -141,7 +142,7 @@ def test_missing_root_names_data_root_and_racam_data(monkeypatch, tmp_path) -> N
 
 def test_demo_needs_no_data_folder(monkeypatch) -> None:
     monkeypatch.delenv("RACAM_DATA", raising=False)
-    cfg = load_config("demo")
+    cfg = load_config(TINY_CFG)
     fd = fold_datasets(cfg.data, fold_list(cfg.data)[0], cfg.seed)
     assert len(fd.train_all) == 72 and sum(fd.val.labels) >= 1
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import KSDD_SAMPLE
+from helpers import KSDD_SAMPLE, TINY_CFG
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -51,12 +51,12 @@ def runs(tmp_path_factory) -> tuple[Path, Path, str]:
     for var in distributed.TORCHRUN_VARS:
         env.pop(var, None)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node", "2", "-m", "racam", "run", "demo", "--out",
+                           "--nproc_per_node", "2", "-m", "racam", "run", TINY_CFG, "--out",
                            str(ddp), "--quiet", *SETTINGS],
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     shutil.copytree(ddp / "fold0" / "classifier", single / "fold0" / "classifier")
-    res = CliRunner().invoke(app, ["run", "demo", "--out", str(single), "--quiet", *SETTINGS],
+    res = CliRunner().invoke(app, ["run", TINY_CFG, "--out", str(single), "--quiet", *SETTINGS],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
     return ddp, single, proc.stdout
@@ -107,7 +107,7 @@ def test_pseudo_labels_equal_single_process_ones(runs) -> None:
 def test_sharded_test_probabilities_equal_one_process_prediction(runs) -> None:
     ddp, _, _ = runs
     stage = json.loads((ddp / "fold0/classifier/result.json").read_text())
-    cfg = load("demo", SETTINGS[1::2], ddp)
+    cfg = load(TINY_CFG, SETTINGS[1::2], ddp)
     model, _ = load_classifier(stage["checkpoint"])
     test = fold_datasets(cfg.data, 0, cfg.seed).test
     probs = predict_proba(model, test, batch_size=cfg.cam.batch_size, device="cpu")

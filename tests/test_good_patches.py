@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import TINY_CFG
 from PIL import Image
 
 from racam.config import load_config
@@ -126,7 +127,7 @@ def test_the_epoch_is_chosen_on_the_map_alone_and_the_labels_take_the_prior(tmp_
             "classifier.epochs": 2, "classifier.samples_per_epoch": 16,
             "classifier.keep_epoch": "pseudo_area", "classifier.keep_tolerance": 1.0,
             "cam.pseudo_threshold": "otsu2"}
-    prior = Engine(load_config("demo", {**base, "cam.good_prior": True}), progress=False,
+    prior = Engine(load_config(TINY_CFG, {**base, "cam.good_prior": True}), progress=False,
                    log=lambda s: None)
     res = prior.train_classifier()[0]
     prior.pseudo_labels([0])
@@ -139,7 +140,7 @@ def test_the_epoch_is_chosen_on_the_map_alone_and_the_labels_take_the_prior(tmp_
 
     import shutil
     logs: list[str] = []
-    plain = Engine(load_config("demo", {**base, "output": str(tmp_path / "b")}), progress=False,
+    plain = Engine(load_config(TINY_CFG, {**base, "output": str(tmp_path / "b")}), progress=False,
                    log=logs.append)
     shutil.copytree(prior.fold_dir(0) / "classifier", plain.fold_dir(0) / "classifier")
     plain.pseudo_labels([0])
@@ -157,4 +158,4 @@ def test_the_run_report_names_the_prior_in_the_pseudo_label_row() -> None:
     assert "`cam.good_prior`" in pseudo_label_options(load_config("folder-example",
                                                                   {"cam.good_prior": True}))
     assert pseudo_label_options(load_config("folder-example")) == ""
-    assert pseudo_label_options(load_config("demo")) == ""
+    assert pseudo_label_options(load_config(TINY_CFG)) == ""

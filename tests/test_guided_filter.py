@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import TINY_CFG
 
 from racam.pseudo.guided import guide_from_images, guided_filter
 
@@ -120,12 +121,12 @@ def test_guided_settings_name_the_pseudo_labels_and_enter_their_key() -> None:
     from racam.engine import Engine
     from racam.layout import pseudo_key
 
-    plain = load_config("demo", {"cam.pseudo_threshold": "otsu2"})
-    guided = load_config("demo", {"cam.pseudo_threshold": "otsu2", "cam.guided_radius": 8,
+    plain = load_config(TINY_CFG, {"cam.pseudo_threshold": "otsu2"})
+    guided = load_config(TINY_CFG, {"cam.pseudo_threshold": "otsu2", "cam.guided_radius": 8,
                                   "cam.guided_eps": 1e-4})
     assert pseudo_key(plain) == "racam-d50-otsu2"
     assert pseudo_key(guided) == "racam-d50-g8e0.0001-otsu2"
     assert "guided_radius" not in Engine(plain).ctx.key("cam")["cam"]
-    assert "guided_eps" not in Engine(load_config("demo", {"cam.guided_eps": 0.5})).ctx.key(
+    assert "guided_eps" not in Engine(load_config(TINY_CFG, {"cam.guided_eps": 0.5})).ctx.key(
         "cam")["cam"]  # no radius: eps changes nothing
     assert Engine(guided).ctx.key("cam")["cam"]["guided_radius"] == 8

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import TINY_CFG
 
 from racam.stages.elapsed import CallLedger, interrupted_path, timed_stage
 
@@ -62,7 +63,7 @@ def test_the_call_ledger_sums_calls_that_computed_or_were_interrupted(tmp_path) 
 
 
 def _demo_args(out: Path) -> list[str]:
-    return ["run", "demo", "--out", str(out), "--set", "device=cpu",
+    return ["run", TINY_CFG, "--out", str(out), "--set", "device=cpu",
             "--set", "data.size=[64,160]", "--set", "classifier.epochs=60",
             "--set", "classifier.samples_per_epoch=16", "--set", "segmentation.epochs=1",
             "--set", "segmentation.samples_per_epoch=8"]
@@ -84,7 +85,7 @@ def test_ctrl_c_says_how_to_resume_and_the_resumed_run_counts_both_calls(tmp_pat
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted:" in err and "Traceback" not in err
-    assert "to resume, run the same command again: racam run demo --out" in err
+    assert f"to resume, run the same command again: racam run {TINY_CFG} --out" in err
     result = out / "fold0" / "classifier" / "result.json"
     assert not result.exists()  # no half result that looks complete
     first = json.loads(interrupted_path(result).read_text())["interrupted_seconds"]

@@ -21,7 +21,7 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import racam
+from helpers import TINY_CFG, racam
 from PIL import Image
 from test_bad_input import one_error_line
 
@@ -66,7 +66,7 @@ def run3(tmp_path_factory) -> Path:
     from racam.engine import Engine
 
     out = tmp_path_factory.mktemp("run3")
-    cfg = load_config("demo", {"output": str(out), "device": "cpu", "data.size": [64, 160],
+    cfg = load_config(TINY_CFG, {"output": str(out), "device": "cpu", "data.size": [64, 160],
                                "data.channels": 3, "classifier.epochs": 1,
                                "classifier.samples_per_epoch": 8, "segmentation.epochs": 1,
                                "segmentation.samples_per_epoch": 4})

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import TINY_CFG
 from PIL import Image
 
 from racam.config import load_config
@@ -101,9 +102,9 @@ def test_called_share_sees_the_input_as_the_enlarged_heat_maps_do() -> None:
 
 def test_scale_candidates_are_checked() -> None:
     with pytest.raises(ConfigError, match="cam.scale_candidates"):
-        load_config("demo", {"cam.scale_candidates": [1.0, 0.0]})
+        load_config(TINY_CFG, {"cam.scale_candidates": [1.0, 0.0]})
     with pytest.raises(ConfigError, match="cam.scale_rule"):
-        load_config("demo", {"cam.scale_rule": "median"})
+        load_config(TINY_CFG, {"cam.scale_rule": "median"})
 
 
 def _mask_shares(engine: Engine) -> tuple[float, dict]:
@@ -116,7 +117,7 @@ def _mask_shares(engine: Engine) -> tuple[float, dict]:
 def test_the_pipeline_draws_the_pseudo_labels_at_the_scale_of_smallest_area(tmp_path, monkeypatch
                                                                            ) -> None:
     monkeypatch.setattr(ClassifierStage, "called_share", lambda self, fold, ck, s: 1.0)
-    cfg = load_config("demo", {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
+    cfg = load_config(TINY_CFG, {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
                                "classifier.epochs": 2, "classifier.samples_per_epoch": 16,
                                "classifier.keep_epoch": "pseudo_area",
                                "classifier.keep_tolerance": 1.0,
@@ -148,7 +149,7 @@ def test_the_pipeline_draws_the_pseudo_labels_at_the_scale_of_smallest_area(tmp_
 
 def test_the_recorded_shares_are_the_best_epochs_decisions_on_the_resized_images(tmp_path
                                                                                 ) -> None:
-    cfg = load_config("demo", {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
+    cfg = load_config(TINY_CFG, {"output": str(tmp_path), "device": "cpu", "data.size": [64, 160],
                                "classifier.epochs": 2, "classifier.samples_per_epoch": 16,
                                "cam.scale_candidates": [1.0, 2.0]})
     engine = Engine(cfg, progress=False, log=lambda s: None)
@@ -172,14 +173,14 @@ def test_the_recorded_shares_are_the_best_epochs_decisions_on_the_resized_images
 def test_a_single_candidate_draws_the_labels_at_that_scale_without_scoring(tmp_path) -> None:
     base = {"output": str(tmp_path / "a"), "device": "cpu", "data.size": [64, 160],
             "classifier.epochs": 1, "classifier.samples_per_epoch": 16}
-    one = Engine(load_config("demo", {**base, "cam.scale_candidates": [2.0]}), progress=False,
+    one = Engine(load_config(TINY_CFG, {**base, "cam.scale_candidates": [2.0]}), progress=False,
                  log=lambda s: None)
     res = one.train_classifier()[0]
     assert res.scale_choice == {"scale": 2.0, "areas": {}, "called": {}}
     one.pseudo_labels([0])
     # the same classifier (its folder copied, the stage's result left out: it resumes from
     # the finished last.pt) with cam.scales [2.0] gives the same masks
-    two = Engine(load_config("demo", {**base, "output": str(tmp_path / "b"),
+    two = Engine(load_config(TINY_CFG, {**base, "output": str(tmp_path / "b"),
                                       "cam.scales": [2.0]}), progress=False, log=lambda s: None)
     shutil.copytree(one.fold_dir(0) / "classifier", two.fold_dir(0) / "classifier")
     (two.fold_dir(0) / "classifier" / "result.json").unlink()
@@ -198,7 +199,7 @@ def test_the_mean_rule_draws_the_labels_from_the_mean_of_the_admitted_scales(tmp
     base = {"output": str(tmp_path / "a"), "device": "cpu", "data.size": [64, 160],
             "classifier.epochs": 1, "classifier.samples_per_epoch": 16}
     said: list[str] = []
-    mean = Engine(load_config("demo", {**base, "cam.scale_candidates": [1.0, 1.5, 2.0],
+    mean = Engine(load_config(TINY_CFG, {**base, "cam.scale_candidates": [1.0, 1.5, 2.0],
                                        "cam.scale_rule": "mean"}), progress=False,
                   log=said.append)
     res = mean.train_classifier()[0]
@@ -208,7 +209,7 @@ def test_the_mean_rule_draws_the_labels_from_the_mean_of_the_admitted_scales(tmp
     mean.pseudo_labels([0])
     assert mean.pseudo_dir(0).name.endswith("-sm1_1.5_2")
     assert _mask_shares(mean)[1]["scales"] == [1.0, 2.0]
-    fixed = Engine(load_config("demo", {**base, "output": str(tmp_path / "b"),
+    fixed = Engine(load_config(TINY_CFG, {**base, "output": str(tmp_path / "b"),
                                         "cam.scales": [1.0, 2.0]}), progress=False,
                    log=lambda s: None)
     shutil.copytree(mean.fold_dir(0) / "classifier", fixed.fold_dir(0) / "classifier")
@@ -216,7 +217,7 @@ def test_the_mean_rule_draws_the_labels_from_the_mean_of_the_admitted_scales(tmp
     fixed.pseudo_labels([0])
     at_one = _mask_shares(mean)[0]
     assert at_one == pytest.approx(_mask_shares(fixed)[0], rel=1e-12)
-    plain = Engine(load_config("demo", {**base, "output": str(tmp_path / "c")}), progress=False,
+    plain = Engine(load_config(TINY_CFG, {**base, "output": str(tmp_path / "c")}), progress=False,
                    log=lambda s: None)
     shutil.copytree(mean.fold_dir(0) / "classifier", plain.fold_dir(0) / "classifier")
     (plain.fold_dir(0) / "classifier" / "result.json").unlink()
@@ -248,11 +249,11 @@ def test_the_rule_is_no_part_of_a_key_without_candidates(tmp_path) -> None:
     without candidates is reused whatever the rule (the folder plan sets it on every folder
     run, a config that opts out of candidates included)."""
     base = {"output": str(tmp_path), "device": "cpu"}
-    plain = Engine(load_config("demo", base), progress=False, log=lambda s: None)
-    ruled = Engine(load_config("demo", {**base, "cam.scale_rule": "mean"}), progress=False,
+    plain = Engine(load_config(TINY_CFG, base), progress=False, log=lambda s: None)
+    ruled = Engine(load_config(TINY_CFG, {**base, "cam.scale_rule": "mean"}), progress=False,
                    log=lambda s: None)
     assert plain.ctx.key("cam") == ruled.ctx.key("cam")
-    tried = Engine(load_config("demo", {**base, "cam.scale_rule": "mean",
+    tried = Engine(load_config(TINY_CFG, {**base, "cam.scale_rule": "mean",
                                         "cam.scale_candidates": [1.0, 2.0]}), progress=False,
                    log=lambda s: None)
     assert tried.ctx.key("cam")["cam"]["scale_rule"] == "mean"

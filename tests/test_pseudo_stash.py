@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from helpers import count_label_heat_maps
+from helpers import TINY_CFG, count_label_heat_maps
 from PIL import Image
 
 from racam.config import load_config
@@ -19,7 +19,7 @@ from racam.pseudo.stash import STASH_DIR, adopt_stash
 
 
 def _cfg(out: Path):
-    return load_config("demo", {"output": str(out), "device": "cpu", "data.size": [64, 160],
+    return load_config(TINY_CFG, {"output": str(out), "device": "cpu", "data.size": [64, 160],
                                 "classifier.epochs": 2, "classifier.samples_per_epoch": 16,
                                 "classifier.candidates": 2, "classifier.min_val_auroc": 0.0,
                                 "cam.guided_radius": 4, "cam.pseudo_threshold": "band"})

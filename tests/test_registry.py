@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from helpers import racam
+from helpers import TINY_CFG, racam
 from torch import nn
 from typer.testing import CliRunner
 
@@ -127,7 +127,7 @@ def test_an_unknown_name_is_one_line_naming_it_and_the_choices(lookup, message: 
 def test_the_cli_refuses_an_unknown_name_in_one_line_exit_2(tmp_path, key: str, value: str,
                                                               message: str) -> None:
     out = tmp_path / "out"
-    code, _, err = racam("run", "demo", "--quiet", "--out", str(out), "--set", f"{key}={value}")
+    code, _, err = racam("run", TINY_CFG, "--quiet", "--out", str(out), "--set", f"{key}={value}")
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith(message), err
     assert not out.exists()
@@ -182,7 +182,7 @@ def test_a_backbone_registered_here_is_built_checked_and_listed(tiny_backbone) -
     with pytest.raises(ConfigError, match="batch_norm applies to the vgg16, vgg16_narrow "
                                           "backbones, not 'tinynet'"):
         build_classifier("tinynet", batch_norm=True)
-    cfg = load_config("demo", {"classifier.backbone": "tinynet", "classifier.batch_norm": False})
+    cfg = load_config(TINY_CFG, {"classifier.backbone": "tinynet", "classifier.batch_norm": False})
     assert cfg.classifier.backbone == "tinynet"
     assert "tinynet" in catalog.names("backbones")
     out = CliRunner().invoke(app, ["list", "backbones"]).output
@@ -202,7 +202,7 @@ def test_a_network_registered_here_is_built_checked_and_listed() -> None:
         with pytest.raises(ConfigError, match="output_stride applies to deeplabv3, "
                                               "deeplabv3plus, not 'fpn'"):
             build_segmentation("fpn", output_stride=8)
-        cfg = load_config("demo", {"segmentation.arch": "fpn",
+        cfg = load_config(TINY_CFG, {"segmentation.arch": "fpn",
                                    "reproduce.supervised_archs": ["fpn", "unet"]})
         assert cfg.segmentation.arch == "fpn" and "fpn" in ARCHS
         out = CliRunner().invoke(app, ["list", "networks"]).output
@@ -230,7 +230,7 @@ def test_a_method_and_a_dataset_registered_here_are_listed() -> None:
         assert "  minecam+fgbp    Mine-CAM+FGBP: layer S5, gradients under FGBP (delta)" in methods
         data = CliRunner().invoke(app, ["list", "datasets"]).output.splitlines()
         assert data[-1] == "  mine    a dataset made up here"
-        cfg = load_config("demo", {"data.dataset": "mine", "cam.method": "minecam+fgbp",
+        cfg = load_config(TINY_CFG, {"data.dataset": "mine", "cam.method": "minecam+fgbp",
                                    "data.plan": "off"})
         assert (cfg.data.dataset, cfg.cam.method) == ("mine", "minecam+fgbp")
     assert "minecam" not in cam_registry.METHODS and "mine" not in DATASETS

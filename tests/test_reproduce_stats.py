@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import KSDD_SAMPLE
+from helpers import KSDD_SAMPLE, TINY_CFG
 
 import racam.paper.reproduce as rp
 from racam.config import load_config
@@ -103,7 +103,7 @@ def _cfg(seeds, **extra):
             "reproduce.supervised_archs": ["unet"], "reproduce.bootstrap_resamples": 400,
             **KSDD_SAMPLE, "data.folds": FOLDS}
     over.update(extra)
-    return load_config("demo", over)
+    return load_config(TINY_CFG, over)
 
 
 def _pooled_iou(seed, method, delta, split="test", weighting="element", head="sample"):
@@ -259,7 +259,7 @@ def _results(delta=50, racam_vs=None, fgbp=None, fs_iou=0.0) -> dict:
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_config("demo")
+    return load_config(TINY_CFG)
 
 
 def test_fully_supervised_iou_zero_does_not_divide(cfg, tmp_path) -> None:

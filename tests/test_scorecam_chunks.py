@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from helpers import tiny_vgg
+from helpers import TINY_CFG, tiny_vgg
 from torch import nn
 
 from racam.cam import scorecam
@@ -49,7 +49,7 @@ def test_config_sets_the_chunk_and_leaves_stage_keys_alone() -> None:
     big = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam, scorecam_batch=64))
     assert build_run_cam(big, model, "scorecam").batch_size == 64
     assert not hasattr(build_run_cam(big, model, "gradcam"), "batch_size")
-    keys = [Engine(load_config("demo", {"cam.scorecam_batch": b, "device": "cpu"}),
+    keys = [Engine(load_config(TINY_CFG, {"cam.scorecam_batch": b, "device": "cpu"}),
                    progress=False, log=lambda _: None).ctx.key("data", "classifier", "cam")
             for b in (None, 512)]
     assert keys[0] == keys[1]  # a chunk size changes the speed, not the maps

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import racam
+from helpers import TINY_CFG, racam
 from PIL import Image
 
 from racam.config import load_config
@@ -104,7 +104,7 @@ def test_gated_counts_are_the_counts_of_the_gated_masks(trained_run, tmp_path) -
     classifier's test probabilities, against counting the gated masks with numpy: a good image
     called good has no false positive left, a defective image called defective keeps its true
     positives, and the ungated view is the network's own counts."""
-    cfg = load_config("demo", {**TINY, "output": str(trained_run),
+    cfg = load_config(TINY_CFG, {**TINY, "output": str(trained_run),
                                "segmentation.gate": "classifier"})
     eng = Engine(cfg, progress=False, log=lambda _: None)
     clf, test = eng.classifier(0), eng.data(0).test
@@ -152,7 +152,7 @@ def test_a_gated_run_reuses_its_network_and_reports_both(trained_run, tmp_path) 
     assert "segmentation_gated" not in before  # an ungated run writes no gated view
     stored = {p: p.stat().st_mtime_ns for p in (run / "fold0").rglob("*") if p.is_file()}
     sets = [a for k, v in TINY.items() for a in ("--set", f"{k}={json.dumps(v)}")]
-    code, out, err = racam("run", "demo", "--out", run, "--quiet", *sets,
+    code, out, err = racam("run", TINY_CFG, "--out", run, "--quiet", *sets,
                            "--set", "segmentation.gate=classifier")
     assert code == 0, err
     after = json.loads((run / "results.json").read_text())
@@ -180,7 +180,7 @@ def test_a_gated_run_reuses_its_network_and_reports_both(trained_run, tmp_path) 
 def test_the_gate_is_not_in_the_network_key_and_defaults_stay_ungated(trained_run) -> None:
     """The network's folder and key are the same with and without the gate; the paper and demo
     configs leave it off, the folder example turns it on."""
-    keys = [Engine(load_config("demo", {**TINY, "output": str(trained_run),
+    keys = [Engine(load_config(TINY_CFG, {**TINY, "output": str(trained_run),
                                         "segmentation.gate": g}), progress=False,
                    log=lambda _: None).seg.path_key(0, "deeplabv3")
             for g in ("none", "classifier")]
@@ -188,9 +188,10 @@ def test_the_gate_is_not_in_the_network_key_and_defaults_stay_ungated(trained_ru
     assert json.dumps(keys[0][1], sort_keys=True, default=str) == json.dumps(
         keys[1][1], sort_keys=True, default=str)
     assert "gate" not in keys[0][1]["segmentation"]
-    for name in ("demo", "ksdd-cpu", "ksdd-paper", "ksdd-paper-offline", "ksdd2-paper"):
+    for name in ("ksdd-cpu", "ksdd-paper", "ksdd-paper-offline", "ksdd2-paper"):
         assert load_config(name).segmentation.gate == "none"
-    assert load_config("folder-example").segmentation.gate == "classifier"
+    for name in ("folder-example", "demo"):  # the demo runs folder-example's recipe
+        assert load_config(name).segmentation.gate == "classifier"
 
 
 # ---------------------------------------------------------------------------- predict

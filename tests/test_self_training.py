@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import TINY_CFG
 
 from racam.config import load_config
 from racam.data import read_mask
@@ -23,7 +24,7 @@ from racam.segmentation import load_segmentation
 @pytest.fixture(scope="module")
 def self_trained(tmp_path_factory) -> tuple[Engine, RunResults]:
     out = tmp_path_factory.mktemp("self-training")
-    cfg = load_config("demo", {"output": str(out), "device": "cpu", "data.size": [64, 160],
+    cfg = load_config(TINY_CFG, {"output": str(out), "device": "cpu", "data.size": [64, 160],
                                "classifier.epochs": 2, "classifier.samples_per_epoch": 16,
                                "segmentation.arch": "unet", "segmentation.output_stride": None,
                                "segmentation.epochs": 1, "segmentation.samples_per_epoch": 8,
