@@ -5,11 +5,10 @@ sample's split file."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
+from racam.config import load_config
 from racam.data.folder import FolderDataset, FolderSpec
 from racam.data.ksdd import KolektorSDD
 from racam.data.registry import BUILTIN_ROOTS, resolve_root
@@ -53,24 +52,16 @@ def test_the_folder_view_holds_the_samples_splits_image_for_image(cache) -> None
     assert _files(root) == made and _files(SAMPLE) == package
 
 
-def test_demo_runs_folder_examples_recipe_with_shorter_schedules(cache) -> None:
-    """Issue 29 item 5: ``racam demo`` is the run a user's folder gets, ``racam run
-    folder-example --set data.root=ROOT``, on the sample: the same plan and every recipe key
-    the same (oracle: folder-example's own config on the sample root), apart from its name and
-    output, two shorter schedules, masks that only score (the sample's masks would otherwise
-    train: folder-example learns the masks a user has) and fewer deltas for ``racam reproduce
-    demo``."""
-    demo, planned = load_planned_config("demo")
-    mine, _ = load_planned_config("folder-example", ["data.root=builtin:ksdd_sample_folder"])
-    assert planned is not None and demo.data.dataset == "folder"
-    assert (demo.classifier.epochs, mine.classifier.epochs) == (6, 15)
-    assert (demo.segmentation.epochs, mine.segmentation.epochs) == (3, 8)
-    assert (demo.segmentation.train_masks, mine.segmentation.train_masks) == ("none", "all")
-    same = dataclasses.replace(
-        demo, name=mine.name, output=mine.output, reproduce=mine.reproduce,
-        classifier=dataclasses.replace(demo.classifier, epochs=mine.classifier.epochs),
-        segmentation=dataclasses.replace(demo.segmentation, epochs=mine.segmentation.epochs,
-                                         train_masks=mine.segmentation.train_masks,
-                                         train_masks_rest=mine.segmentation.train_masks_rest))
-    assert same == mine
-    assert tuple(demo.data.size) == (256, 640) and demo.segmentation.gate == "classifier"
+def test_demo_is_a_planned_folder_run_whose_own_keys_win(cache) -> None:
+    """The demo config goes through the plan (a folder run with data.plan: auto); its short
+    schedules and small networks are its own keys, so the plan changes none of them."""
+    cfg, planned = load_planned_config("demo")
+    assert planned is not None and cfg.data.dataset == "folder"
+    c, s = cfg.classifier, cfg.segmentation
+    assert (c.backbone, c.weights, c.epochs, c.samples_per_epoch) == ("vgg16_narrow", None, 30, 64)
+    assert (s.arch, s.encoder, s.encoder_weights, s.crop) == ("deeplabv3", "resnet18", None, None)
+    assert (s.optimizer, s.schedule, s.epochs, s.samples_per_epoch) == ("sgd", "constant", 16, 48)
+    assert tuple(cfg.data.size) == (128, 320) and s.gate == "none"
+    taken = {setting.key for setting, took in planned.choices() if took}
+    assert taken == {"segmentation.weight_decay", "segmentation.defect_crop_fraction"}
+    assert cfg == load_config("demo")  # ... at their defaults: the plan changes no value

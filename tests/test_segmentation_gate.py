@@ -188,10 +188,9 @@ def test_the_gate_is_not_in_the_network_key_and_defaults_stay_ungated(trained_ru
     assert json.dumps(keys[0][1], sort_keys=True, default=str) == json.dumps(
         keys[1][1], sort_keys=True, default=str)
     assert "gate" not in keys[0][1]["segmentation"]
-    for name in ("ksdd-cpu", "ksdd-paper", "ksdd-paper-offline", "ksdd2-paper"):
+    for name in ("demo", "ksdd-cpu", "ksdd-paper", "ksdd-paper-offline", "ksdd2-paper"):
         assert load_config(name).segmentation.gate == "none"
-    for name in ("folder-example", "demo"):  # the demo runs folder-example's recipe
-        assert load_config(name).segmentation.gate == "classifier"
+    assert load_config("folder-example").segmentation.gate == "classifier"
 
 
 # ---------------------------------------------------------------------------- predict
