@@ -117,6 +117,25 @@ def test_plan_of_tiny_counts() -> None:
     assert sum("only 3 defective" in n for n in plan.notes) == 1
 
 
+def test_few_defective_validation_images_are_named() -> None:
+    """Worked by hand: 14 defective images (the demo's sample) -> 4 to the test split (30 %),
+    10 train, 2 held for validation (15 %); 100 -> 30, 70, 11."""
+    few = [n for n in plan_for(_fp(82, 14, (250, 629))).notes if "validation" in n]
+    assert len(few) == 1 and few[0].startswith("only 2 defective validation image(s)")
+    assert not any("validation" in n for n in plan_for(_fp(300, 100, (250, 629))).notes)
+
+
+def test_the_demo_samples_validation_split_holds_the_planned_count(monkeypatch, tmp_path
+                                                                 ) -> None:
+    """Oracle: the folds the demo's run really builds (its split.yaml), 2 defective of 11."""
+    monkeypatch.setenv("RACAM_CACHE", str(tmp_path))
+    from racam.stages.folds import fold_datasets
+
+    cfg = load_config("demo")
+    val = fold_datasets(cfg.data, 0, cfg.seed).val
+    assert (len(val.labels), int(sum(val.labels))) == (11, 2)
+
+
 def test_plan_of_imbalanced_classes() -> None:
     plan = plan_for(_fp(1000, 20, (1024, 768), modes=(("RGB", 1020),)))
     # 1024 x 768 -> long 704, short 704 / (4/3) = 528 -> 544. good: 700 train, 595 fit;

@@ -60,6 +60,10 @@ SEGMENTATION_EPOCHS = 8
 SEGMENTATION_STEPS = 48
 #: Below this many images in a class the plan warns (splits and scores get noisy).
 FEW_IMAGES = 10
+#: Below this many defective validation images the plan warns: they pick the classifier's epoch
+#: (the demo's sample has 2: with folder-example's recipe at 2 threads it kept an epoch at
+#: chance; docs/results.md).
+FEW_VALIDATION_DEFECTS = 5
 #: Above this many images of one class per image of the other the plan warns.
 IMBALANCED = 10.0
 
@@ -260,7 +264,8 @@ def plan_for(fp: Fingerprint, *, test_fraction: float = 0.3, val_fraction: float
                 classifier_samples_per_epoch=draws, classifier_epochs=CLASSIFIER_EPOCHS,
                 segmentation_batch=seg_batch,
                 segmentation_samples_per_epoch=SEGMENTATION_STEPS * seg_batch,
-                segmentation_epochs=SEGMENTATION_EPOCHS, reasons=reasons, notes=notes_for(fp))
+                segmentation_epochs=SEGMENTATION_EPOCHS, reasons=reasons,
+                notes=notes_for(fp) + validation_notes(counts))
 
 
 def _batch_reason(batch: int, budget: int, size: tuple[int, int], what: str, images: int,
@@ -271,6 +276,16 @@ def _batch_reason(batch: int, budget: int, size: tuple[int, int], what: str, ima
         text += (f"; kept within {MIN_BATCH}-{MAX_BATCH} and at most a quarter of the "
                  f"{images} {which}")
     return text
+
+
+def validation_notes(counts: Counts) -> tuple[str, ...]:
+    """A warning when few defective validation images pick the classifier's epoch."""
+    held = counts.train[1] - counts.fit[1]
+    if held >= FEW_VALIDATION_DEFECTS:
+        return ()
+    return (f"only {held} defective validation image(s) pick the classifier's epoch "
+            "(data.val_fraction; a split.yaml may differ): that choice is noisy, and another "
+            "seed or thread count may keep another epoch",)
 
 
 def notes_for(fp: Fingerprint) -> tuple[str, ...]:
