@@ -127,13 +127,18 @@ def test_few_defective_validation_images_are_named() -> None:
 
 def test_the_demo_samples_validation_split_holds_the_planned_count(monkeypatch, tmp_path
                                                                  ) -> None:
-    """Oracle: the folds the demo's run really builds (its split.yaml), 2 defective of 11."""
+    """The plan's estimate for the demo's sample against the folds its run really builds (its
+    split.yaml): 2 defective validation images of 11."""
     monkeypatch.setenv("RACAM_CACHE", str(tmp_path))
+    from racam.data.registry import resolve_root
+    from racam.plan.rules import split_counts
     from racam.stages.folds import fold_datasets
 
     cfg = load_config("demo")
     val = fold_datasets(cfg.data, 0, cfg.seed).val
     assert (len(val.labels), int(sum(val.labels))) == (11, 2)
+    counts = split_counts(from_folder(resolve_root("folder", cfg.data.root)), 0.3, 0.15)
+    assert counts.train[1] - counts.fit[1] == int(sum(val.labels))
 
 
 def test_plan_of_imbalanced_classes() -> None:
