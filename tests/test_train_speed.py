@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import platform
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,7 +27,7 @@ from racam.config import (
     without_later_defaults,
 )
 from racam.errors import ConfigError, RacamError
-from racam.precision import resolve_precision
+from racam.precision import native_bf16, precision_warning, resolve_precision
 from racam.schedule import StepSchedule
 from racam.segmentation import train as seg_train
 from racam.segmentation import train_segmentation
@@ -56,6 +58,36 @@ def test_precision_auto_and_explicit_settings_cover_cuda() -> None:
         resolve_precision("half", CPU)
 
 
+def _cpu_flags() -> set[str]:
+    text = Path("/proc/cpuinfo").read_text()
+    return set(next(line for line in text.splitlines() if line.startswith("flags")).split())
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or not Path("/proc/cpuinfo").exists(),
+                    reason="reads the x86 CPU flags of Linux")
+def test_bf16_if_native_follows_the_cpu_flags() -> None:
+    """oneDNN's bfloat16 path needs AVX512 BW, VL and DQ on x86 (ATen's mkldnn_bf16_device_check);
+    without it bf16 is emulated, 24x slower than float32 on an AVX2 EPYC (the precision module)."""
+    native = {"avx512bw", "avx512vl", "avx512dq"} <= _cpu_flags()
+    assert native_bf16(CPU) is native
+    assert resolve_precision("bf16_if_native", CPU).name == ("bf16" if native else "float32")
+    assert resolve_precision("bf16", CPU).name == "bf16"  # explicit: as written
+    warning = precision_warning("segmentation.precision", "bf16", CPU)
+    assert (warning is None) is native
+    if not native:
+        assert "segmentation.precision=bf16_if_native" in str(warning)
+    assert precision_warning("segmentation.precision", "float32", CPU) is None
+
+
+def test_bf16_if_native_on_cuda_asks_the_device(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for native in (True, False):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                            lambda including_emulation=True, n=native: n or including_emulation)
+        assert resolve_precision("bf16_if_native", CUDA).name == ("bf16" if native else "float32")
+        assert (precision_warning("classifier.precision", "bf16", CUDA) is None) is native
+
+
 def test_new_keys_leave_old_configs_and_stage_keys_alone() -> None:
     cfg = load_config("ksdd-cpu")
     for section in ("classifier", "segmentation"):
@@ -65,7 +97,7 @@ def test_new_keys_leave_old_configs_and_stage_keys_alone() -> None:
         assert not {"amp", "bf16"} & set(part)  # one precision key
     assert "precision" not in without_later_defaults(  # auto: not keyed
         "classifier", dataclasses.asdict(cfg.classifier))
-    assert cfg.segmentation.precision == "bf16"  # the CPU recipe (was bf16: true)
+    assert cfg.segmentation.precision == "bf16_if_native"  # the CPU recipe (was bf16: true)
     assert LATER_DEFAULTS["cam"]["scorecam_batch"] is None
     with pytest.raises(ConfigError, match="classifier.precision"):
         load_config("ksdd-cpu", {"classifier.precision": "half"})

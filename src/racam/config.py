@@ -37,7 +37,7 @@ CLASSIFIER_BALANCE: tuple[str, ...] = ("sampler", "loss", "none")
 SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
 #: Allowed values of ``classifier.precision`` and ``segmentation.precision``
 #: (:mod:`racam.precision`).
-PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "fp16")
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "bf16_if_native", "fp16")
 #: Allowed values of ``segmentation.gate`` (:mod:`racam.evaluation.gate`).
 SEGMENTATION_GATES: tuple[str, ...] = ("none", "classifier")
 #: Allowed values of ``data.plan`` (:mod:`racam.plan`).

@@ -168,6 +168,7 @@ class ClassifierStage:
         ctx, cfg = self.ctx, self.ctx.cfg
         fd = ctx.data(fold)
         choices: dict[Path, EpochChoice] = {}
+        ctx.note_precision("classifier.precision", cfg.classifier.precision)
         res, attempts = train_until_learned(
             cfg.classifier, fd.train, fd.val, self.folder(fold), seed=cfg.seed + fold,
             log=ctx.log, device=ctx.device, in_channels=cfg.data.channels,

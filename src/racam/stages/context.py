@@ -65,6 +65,7 @@ class StageContext:
         self.device: torch.device = resolve_device(cfg.device)
         self._data: dict[int, FoldData] = {}
         self._warned = False
+        self._precision_noted: set[str] = set()
         self._digests: dict[tuple[str, int], str] = {}
         self._config_written = False
         self._run_cfg: RunConfig | None = None  # the run's own config under config_as
@@ -88,6 +89,17 @@ class StageContext:
                 for problem in self.data_problems(fold).problems:
                     self.log(f"[racam] warning: {problem}")
         return self._data[fold]
+
+    def note_precision(self, key: str, setting: str) -> None:
+        """Log once when the precision ``key`` (``classifier.precision``,
+        ``segmentation.precision``) trains slower than it has to or not as written
+        (:func:`racam.precision.precision_warning`)."""
+        from racam.precision import precision_warning
+
+        line = precision_warning(key, setting, self.device)
+        if line and key not in self._precision_noted:
+            self._precision_noted.add(key)
+            self.log(f"[racam] warning: {line}")
 
     def data_problems(self, fold: int) -> DataProblems:
         test = self.data(fold).test

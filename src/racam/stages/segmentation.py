@@ -148,6 +148,7 @@ class SegmentationStage:
         else:
             train = fd.train_all_aug if crops is None else fd.train_all  # crops flip
         scfg = self._config(arch)
+        ctx.note_precision("segmentation.precision", scfg.precision)
         res = train_segmentation(scfg, train, d, seed=ctx.cfg.seed + fold, device=ctx.device,
                                  in_channels=ctx.cfg.data.channels, progress=ctx.progress)
         counts, per_image = (self.score(fold, res.last_path, scfg) if ctx.has_masks(fold)
