@@ -57,7 +57,8 @@ class Key:
 
 _ADDED: dict[str, dict[str, Any]] = {
     "data": {"strict": False, "plan": "off"},
-    "classifier": {"threshold": 0.5, "precision": "auto", "channels_last": False,
+    "classifier": {"threshold": 0.5, "threshold_rule": "fixed", "precision": "auto",
+                   "channels_last": False,
                    "compile": False, "device_cache": False, "warmup_epochs": 0.0,
                    "schedule": "constant", "restarts": 0, "min_val_auroc": 0.75,
                    "candidates": 1, "keep_epoch": "val_auroc", "keep_tolerance": 0.1},

@@ -38,6 +38,8 @@ SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
 #: Allowed values of ``classifier.precision`` and ``segmentation.precision``
 #: (:mod:`racam.precision`).
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "bf16_if_native", "fp16")
+#: Allowed values of ``classifier.threshold_rule`` (:mod:`racam.classifier.threshold`).
+THRESHOLD_RULES: tuple[str, ...] = ("fixed", "val_f1")
 #: Allowed values of ``segmentation.gate`` (:mod:`racam.evaluation.gate`).
 SEGMENTATION_GATES: tuple[str, ...] = ("none", "classifier")
 #: Allowed values of ``data.plan`` (:mod:`racam.plan`).
@@ -131,6 +133,11 @@ class ClassifierConfig:
     #: defect probability at or above which an image is called defective (test accuracy,
     #: ``racam predict``'s default ``--threshold``)
     threshold: float = option(0.5, within(0, 1))
+    #: ``fixed``: decide at ``threshold``; ``val_f1``: at the threshold of the best F1 on the
+    #: fold's validation images (image labels only; ``threshold`` when they hold one class;
+    #: :mod:`racam.classifier.threshold`), stored with the classifier and used by the gate and
+    #: ``racam predict``
+    threshold_rule: str = option("fixed", one_of(THRESHOLD_RULES, "threshold rule"))
     #: ``float32``, ``bf16`` (autocast), ``fp16`` (autocast + GradScaler) on any device;
     #: ``auto``: float16 on CUDA, float32 elsewhere (:mod:`racam.precision`). The older keys
     #: ``amp`` and ``bf16`` are read into it (:mod:`racam.compat`)

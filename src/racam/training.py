@@ -36,10 +36,11 @@ from racam.data.sample import collate_samples
 from racam.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from racam.precision import Precision
 
-# Config fields that may change between a killed run and its resumption (``threshold``: the
-# classifier's decision threshold, used after training only; precision and the speed keys of
+# Config fields that may change between a killed run and its resumption (``threshold`` and
+# ``threshold_rule``: the classifier's decision threshold, used after training only; precision and the speed keys of
 # docs/gpu.md change how the steps run, not what they train).
-RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "threshold", "precision",
+RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "threshold", "threshold_rule",
+                               "precision",
                                "channels_last", "compile", "device_cache",
                                # decide whether another attempt follows, not how one trains
                                "restarts", "min_val_auroc", "candidates",

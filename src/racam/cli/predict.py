@@ -27,8 +27,10 @@ def predict(
                                "(seg) or from the run's heat map + Otsu (cam; torch only, not "
                                "with --onnx; empty for images called defect-free)."),
     threshold: float = typer.Option(None, "--threshold", help="Decision threshold on the "
-                                    "defect probability (default: the run's "
-                                    "classifier.threshold, 0.5)."),
+                                    "defect probability (default: the run's: "
+                                    "classifier.threshold, 0.5, or the one chosen on its "
+                                    "validation images with classifier.threshold_rule: "
+                                    "val_f1)."),
     onnx: Path = typer.Option(None, "--onnx", help="Run the ONNX files of this racam export "
                               "bundle with onnxruntime instead of the torch checkpoints; it "
                               "must have been exported from this run."),

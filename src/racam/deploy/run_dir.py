@@ -48,8 +48,18 @@ class TrainedRun:
 
     @property
     def threshold(self) -> float:
-        """The run's decision threshold on the defect probability."""
-        return float(self.cfg.classifier.threshold)
+        """The run's decision threshold on the defect probability: the one its classifier chose
+        on validation images (``classifier.threshold_rule: val_f1``, stored in the fold's
+        ``classifier/result.json``), else ``classifier.threshold``."""
+        fixed = float(self.cfg.classifier.threshold)
+        if self.cfg.classifier.threshold_rule == "fixed":
+            return fixed
+        path = self.root / f"fold{self.fold}" / "classifier" / "result.json"
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing; it holds the run's decision threshold "
+                                  "(classifier.threshold_rule: val_f1)")
+        choice = read_json(path).get("threshold_choice")
+        return fixed if not choice else float(choice["threshold"])
 
 
 def open_run(run_dir: Path, fold: int | None = None) -> TrainedRun:

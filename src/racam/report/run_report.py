@@ -138,7 +138,7 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
             (segmentation_label(cfg.segmentation.arch, results), "segmentation"),
             (segmentation_label(cfg.segmentation.arch, results).replace(
                 ", all test images", ", gated by the classifier (empty mask where p(defect) < "
-                f"{cfg.classifier.threshold:g}), all test images"), "segmentation_gated")]:
+                f"{_gate_threshold_text(results)}), all test images"), "segmentation_gated")]:
         r = results.view(key)
         if r:
             table.append([label, pct(r["iou"]), interval_text(results.intervals.get(key)),
@@ -176,14 +176,26 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
     return out / "run-report.md"
 
 
+def _gate_threshold_text(results: RunResults) -> str:
+    """The gate's decision threshold: one number, or each fold's."""
+    t = (results.segmentation_gated or {}).get("gate_threshold")
+    if isinstance(t, dict):
+        return ", ".join(f"fold {k}: {v:.3g}" for k, v in t.items())
+    return "n/a" if t is None else f"{t:.3g}"
+
+
 def _gate_line(results: RunResults) -> list[str]:
     """What the gated row means (``segmentation.gate: classifier``), when it is there."""
     g = results.segmentation_gated
     if not g:
         return []
+    chosen = [c.threshold_choice for c in results.classifier.per_fold.values()
+              if c.threshold_choice]
+    how = (" The decision threshold is the one of the best F1 on each fold's validation images "
+           "(image labels only; `classifier.threshold_rule: val_f1`)." if chosen else "")
     return [f"Gated: the same network, its mask emptied on the {g['emptied_images']} test "
             "image(s) the classifier calls good (`segmentation.gate: classifier`; predict and "
-            "export bundles apply the same rule).", ""]
+            f"export bundles apply the same rule).{how}", ""]
 
 
 def _wall_line(results: RunResults) -> list[str]:

@@ -58,6 +58,8 @@ def classifier_notes(where: str, v: ClassifierSummary | dict[str, Any]) -> list[
         notes.append(epoch_choice_note(where, v.epoch_choice))
     if v.scale_choice:
         notes.append(scale_choice_note(where, v.scale_choice))
+    if v.threshold_choice:
+        notes.append(threshold_choice_note(where, v.threshold_choice))
     if v.diverged_at:
         notes.append(f"{where}: training diverged at epoch {v.diverged_at} (mean loss not "
                      f"finite) and stopped; the kept epoch {or_dash(v.best_epoch)} is from "
@@ -81,6 +83,19 @@ def scale_choice_note(where: str, choice: dict[str, Any]) -> str:
     if areas:
         text += f"; the smallest share of those images marked by the labels: {areas}"
     return text + ")."
+
+
+def threshold_choice_note(where: str, choice: dict[str, Any]) -> str:
+    """The report line on a decision threshold chosen on validation images
+    (``classifier.threshold_rule: val_f1``)."""
+    if choice.get("fallback"):
+        return (f"{where}: the decision threshold stayed at {choice['threshold']:g} "
+                f"(`classifier.threshold`): the {choice['images']} validation images hold one "
+                "class, so `classifier.threshold_rule: val_f1` had nothing to choose by.")
+    return (f"{where}: the classifier calls an image defective at p(defect) >= "
+            f"{choice['threshold']:.4g}, the threshold of the best F1 ({choice['f1']:.3f}) on "
+            f"the {choice['images']} validation images, {choice['defective']} of them "
+            "defective (image labels only; `classifier.threshold_rule: val_f1`).")
 
 
 def epoch_choice_note(where: str, choice: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from torch.utils.data import Subset
 
 from racam import distributed
 from racam.classifier.epochs import EPOCHS_DIR, EpochChoice
+from racam.classifier.threshold import ThresholdChoice
 from racam.classifier.train import ClassifierResult
 from racam.pseudo.scale_choice import ScaleChoice, Scales, choose_scale, scales_text
 from racam.run_cam import build_run_cam
@@ -22,8 +23,9 @@ from racam.stages.identity import file_digest
 from racam.stages.results import StageResult, optional
 
 #: Key entries whose change chooses the classifier again instead of refusing the stored result:
-#: the ``cam`` options shape only the choice among trained weights, not the training.
-RECOMPUTE = ("cam", "scale_candidates")
+#: the ``cam`` options shape only the choice among trained weights, not the training, and
+#: ``classifier.threshold_rule`` only the decision threshold of the kept weights.
+RECOMPUTE = ("cam", "scale_candidates", "threshold_rule")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -42,12 +44,21 @@ class ClassifierStageResult(StageResult):
     #: ``cam.scale_candidates``: the pseudo-labels' scale and each candidate's area
     #: (:class:`racam.pseudo.scale_choice.ScaleChoice`)
     scale_choice: dict[str, Any] | None = optional()
+    #: ``classifier.threshold_rule: val_f1``: the threshold chosen on the validation images
+    #: (:class:`racam.classifier.threshold.ThresholdChoice`)
+    threshold_choice: dict[str, Any] | None = optional()
     test_ids: list[str] = dataclasses.field(default_factory=list)
     test_labels: list[int] = dataclasses.field(default_factory=list)
     test_probs: list[float] = dataclasses.field(default_factory=list)
     test_auroc: float | None = None
     test_ap: float | None = None
     test_accuracy: float | None = None
+
+    def decision_threshold(self, fixed: float) -> float:
+        """The defect probability at or above which this classifier calls an image defective:
+        the validation-chosen one when stored, else ``fixed`` (``classifier.threshold``)."""
+        return fixed if self.threshold_choice is None else float(
+            self.threshold_choice["threshold"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +85,7 @@ class ClassifierSummary:
     candidates: tuple[Candidate, ...] = ()
     epoch_choice: dict[str, Any] | None = None
     scale_choice: dict[str, Any] | None = None
+    threshold_choice: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"test_auroc": self.test_auroc, "test_ap": self.test_ap,
@@ -83,7 +95,9 @@ class ClassifierSummary:
                 **({"candidates": [dataclasses.asdict(c) for c in self.candidates]}
                    if self.candidates else {}),
                 **({"epoch_choice": self.epoch_choice} if self.epoch_choice else {}),
-                **({"scale_choice": self.scale_choice} if self.scale_choice else {})}
+                **({"scale_choice": self.scale_choice} if self.scale_choice else {}),
+                **({"threshold_choice": self.threshold_choice} if self.threshold_choice
+                   else {})}
 
     @classmethod
     def of(cls, v: ClassifierStageResult) -> ClassifierSummary:
@@ -94,14 +108,14 @@ class ClassifierSummary:
                        for a in attempts),
                    tuple(Candidate(a["seed"], a["pseudo_area"], a["chosen"])
                          for a in attempts if "pseudo_area" in a), v.epoch_choice,
-                   v.scale_choice)
+                   v.scale_choice, v.threshold_choice)
 
     @classmethod
     def from_json(cls, v: dict[str, Any]) -> ClassifierSummary:
         return cls(v.get("test_auroc"), v.get("test_ap"), v.get("best_epoch"), v.get("seconds"),
                    v.get("diverged_at"), bool(v.get("restarted")),
                    tuple(Candidate(**c) for c in v.get("candidates", [])),
-                   v.get("epoch_choice"), v.get("scale_choice"))
+                   v.get("epoch_choice"), v.get("scale_choice"), v.get("threshold_choice"))
 
 
 def classifier_summary(v: ClassifierStageResult | dict[str, Any]) -> dict[str, Any]:
@@ -136,8 +150,10 @@ class ClassifierStage:
         key = self.ctx.key("data", "classifier", *(["cam"] if by_area else []))
         if "cam" in key:  # the area is the map's alone (:meth:`pseudo_area`)
             key["cam"] = {k: v for k, v in key["cam"].items() if k != "good_prior"}
+        rule = cfg.classifier.threshold_rule  # volatile in other stages' keys: its own entry
         return {**key, "inputs": self.ctx.inputs(fold),
-                **({"scale_candidates": scales} if scales else {})}
+                **({"scale_candidates": scales} if scales else {}),
+                **({"threshold_rule": rule} if rule != "fixed" else {})}
 
     def run(self, fold: int) -> ClassifierStageResult:
         """The fold's classifier: stored, or trained (resuming from ``last.pt``) and scored. A
@@ -186,17 +202,37 @@ class ClassifierStage:
             range(len(fd.test)), block=bs)
         labels = list(fd.test.labels)
         two = len(set(labels)) == 2
+        chosen = self._threshold(fold, model) if cfg.classifier.threshold_rule == "val_f1" else None
+        cut = cfg.classifier.threshold if chosen is None else chosen.threshold
         return ClassifierStageResult(
             checkpoint=str(res.best_path), best_epoch=res.best_epoch, history=res.history,
             diverged_at=res.diverged_at or None,
             attempts=attempts if len(attempts) > 1 else None,
             epoch_choice=None if choice is None else choice.to_json(),
             scale_choice=None if scale is None else scale.to_json(),
+            threshold_choice=None if chosen is None else chosen.to_json(),
             test_ids=[r.id for r in fd.test.records], test_labels=labels, test_probs=probs,
             test_auroc=roc_auc_score(labels, probs) if two else None,
             test_ap=average_precision_score(labels, probs) if two else None,
-            test_accuracy=sum((p >= cfg.classifier.threshold) == bool(y)
+            test_accuracy=sum((p >= cut) == bool(y)
                               for p, y in zip(probs, labels)) / max(1, len(labels)))
+
+    def _threshold(self, fold: int, model: nn.Module) -> ThresholdChoice:
+        """The decision threshold of the kept ``model`` chosen on the fold's validation images
+        (``classifier.threshold_rule: val_f1``; image labels only)."""
+        from racam.classifier import predict_proba
+        from racam.classifier.threshold import choose_threshold
+
+        ctx, c = self.ctx, self.ctx.cfg.classifier
+        val = ctx.data(fold).val
+        probs = predict_proba(model, val, batch_size=ctx.cfg.cam.batch_size,
+                              device=ctx.device).tolist() if len(val) else []
+        choice = choose_threshold(list(val.labels), probs, c.threshold)
+        how = (f"kept {c.threshold:g} (the validation images hold one class)" if choice.fallback
+               else f"{choice.threshold:.4g}, validation F1 {choice.f1:.3f} on {choice.images} "
+                    f"images ({choice.defective} defective)")
+        ctx.log(f"[racam] fold {fold}: decision threshold {how}")
+        return choice
 
     def keep_epoch(self, fold: int, res: ClassifierResult,
                    choices: dict[Path, EpochChoice]) -> ClassifierResult:

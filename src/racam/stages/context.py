@@ -26,8 +26,10 @@ from racam.training import resolve_device
 
 R = TypeVar("R", bound=StageResult)
 
-#: Config keys left out of stage keys: they change how fast, not what, a stage computes.
-VOLATILE: dict[str, tuple[str, ...]] = {"cam": ("num_workers", "batch_size", "scorecam_batch")}
+#: Config keys left out of stage keys: they change how fast, not what, a stage computes
+#: (``classifier.threshold_rule``: only the classifier stage's, which keys it on its own).
+VOLATILE: dict[str, tuple[str, ...]] = {"cam": ("num_workers", "batch_size", "scorecam_batch"),
+                                        "classifier": ("num_workers", "threshold_rule")}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -145,7 +145,8 @@ def summarize_run(folds: dict[int, FoldResults], gate_threshold: float | None = 
                   **extra: Any) -> RunResults:
     """Pooled numbers of the folds' stage results (``extra``: the other fields of
     :class:`RunResults`); with ``gate_threshold`` (``segmentation.gate: classifier``), the
-    segmentation's counts gated by the classifier at that decision threshold too."""
+    segmentation's counts gated by each fold's classifier at its decision threshold too (the
+    validation-chosen one where stored, else ``gate_threshold``)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     labels: list[int] = sum((f.classifier.test_labels for f in folds.values()), [])
@@ -175,7 +176,8 @@ def summarize_run(folds: dict[int, FoldResults], gate_threshold: float | None = 
                      if f.segmentation.train_masks is not None},
         label_next={k: f.label_next.rows[:LABEL_NEXT_SHOWN] for k, f in folds.items()
                     if f.label_next is not None},
-        segmentation_gated=_gated_view(gated, gate_threshold),
+        segmentation_gated=_gated_view(gated, None if gate_threshold is None else {
+            k: f.classifier.decision_threshold(gate_threshold) for k, f in folds.items()}),
         pseudo_deletion={k: f.pseudo.deletion for k, f in folds.items() if f.pseudo.deletion},
         network_agreement=_agreement(folds),
         **extra)
@@ -203,21 +205,24 @@ def _gated(folds: dict[int, FoldResults], threshold: float | None
     out = {}
     for k, f in folds.items():
         per, c = f.segmentation.per_image, f.classifier
-        g = None if per is None else gated_per_image(per, c.test_ids, c.test_probs, threshold)
+        g = None if per is None else gated_per_image(per, c.test_ids, c.test_probs,
+                                                     c.decision_threshold(threshold))
         if g is None:
             return None
         out[k] = g
     return out
 
 
-def _gated_view(gated: dict[int, GatedCounts] | None, threshold: float | None
+def _gated_view(gated: dict[int, GatedCounts] | None, thresholds: dict[int, float] | None
                 ) -> dict[str, Any] | None:
-    """The pooled gated view: scores and counts, the decision threshold and how many test
-    images' masks the gate emptied."""
+    """The pooled gated view: scores and counts, the decision threshold (one number when every
+    fold shares it, else one per fold) and how many test images' masks the gate emptied."""
     view = pooled(gated or {}, lambda g: g.pooled())
-    if view is None or gated is None:
+    if view is None or gated is None or not thresholds:
         return None
-    return {**view, "gate_threshold": threshold,
+    values = set(thresholds.values())
+    shown = values.pop() if len(values) == 1 else {str(k): t for k, t in thresholds.items()}
+    return {**view, "gate_threshold": shown,
             "emptied_images": sum(g.emptied_images for g in gated.values())}
 
 

@@ -112,10 +112,12 @@ class HeatmapStage:
         ctx = self.ctx
         fd = ctx.data(fold)
         ds = fd.test if split == "test" else fd.train_all
-        probs = self.classifier.run(fold).test_probs if split == "test" else None
+        clf = self.classifier.run(fold)
+        probs = clf.test_probs if split == "test" else None
         r = evaluate_cam(self.cam(fold, method, delta, weighting=weighting, fgbp_head=fgbp_head),
                          ds, probs, batch_size=ctx.cfg.cam.batch_size, device=ctx.device,
-                         progress=ctx.progress, threshold=ctx.cfg.classifier.threshold)
+                         progress=ctx.progress,
+                         threshold=clf.decision_threshold(ctx.cfg.classifier.threshold))
         opts = ctx.method_options(method, weighting, fgbp_head)
         return CamQualityResult(
             method=method, delta=delta, split=split, weighting=opts.get("weighting"),
