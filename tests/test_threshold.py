@@ -103,5 +103,7 @@ def test_a_finished_run_switched_to_val_f1_decides_everywhere_at_the_chosen_thre
     report = (run / "run-report.md").read_text()
     assert f"empty mask where p(defect) < {t:.3g})" in report
     assert f"at p(defect) >= {t:.4g}, the threshold of the best F1" in report
+    cam = [json.loads(p.read_text()) for p in (run / "fold0/cam/test").glob("*.json")]
+    assert cam and all(c["key"]["decision_threshold"] == pytest.approx(t) for c in cam)
     assert open_run(run).threshold == pytest.approx(t)
     assert open_run(trained_run).threshold == 0.5  # the fixed rule: classifier.threshold

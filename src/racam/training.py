@@ -37,8 +37,8 @@ from racam.errors import CheckpointError, ConfigError, DataError, TrainingDiverg
 from racam.precision import Precision
 
 # Config fields that may change between a killed run and its resumption (``threshold`` and
-# ``threshold_rule``: the classifier's decision threshold, used after training only; precision and the speed keys of
-# docs/gpu.md change how the steps run, not what they train).
+# ``threshold_rule``: the classifier's decision threshold, used after training only;
+# precision and the speed keys of docs/gpu.md change how the steps run, not what they train).
 RESUMABLE_CHANGES = frozenset({"epochs", "num_workers", "threshold", "threshold_rule",
                                "precision",
                                "channels_last", "compile", "device_cache",

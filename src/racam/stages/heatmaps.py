@@ -88,6 +88,9 @@ class HeatmapStage:
             key.update(fusion=ctx.cfg.cam.fusion, layers=ctx.cfg.cam.layers)
         key.update(opts)  # RA-CAM's weighting, FGBP's head scope: only where they apply
         key["inputs"] = ctx.inputs(fold, lambda: self.classifier.checkpoint(fold))
+        rule, fixed = ctx.cfg.classifier.threshold_rule, ctx.cfg.classifier.threshold
+        if split == "test" and rule != "fixed":  # the threshold gates the deployment view
+            key["decision_threshold"] = self.classifier.run(fold).decision_threshold(fixed)
         return path, key
 
     def quality(self, fold: int, method: str, delta: float | None = None,
@@ -102,7 +105,8 @@ class HeatmapStage:
         return self.ctx.stage(
             CamQualityResult, label, path,
             lambda: self._compute(fold, method, delta, split, weighting, fgbp_head), key,
-            require=compat.LATER_FIELDS["cam"] if per_image else ())
+            require=compat.LATER_FIELDS["cam"] if per_image else (),
+            recompute=("decision_threshold",))
 
     def _compute(self, fold: int, method: str, delta: float | None, split: str,
                  weighting: str | None, fgbp_head: str | None) -> CamQualityResult:
