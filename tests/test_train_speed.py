@@ -29,6 +29,7 @@ from racam.config import (
 from racam.errors import ConfigError, RacamError
 from racam.precision import native_bf16, precision_warning, resolve_precision
 from racam.schedule import StepSchedule
+from racam.stages.evaluate import machine_info
 from racam.segmentation import train as seg_train
 from racam.segmentation import train_segmentation
 
@@ -77,6 +78,12 @@ def test_bf16_if_native_follows_the_cpu_flags() -> None:
     if not native:
         assert "segmentation.precision=bf16_if_native" in str(warning)
     assert precision_warning("segmentation.precision", "float32", CPU) is None
+    machine = machine_info()  # what the run report records
+    assert machine["cpu_native_bf16"] is native
+    want = "AVX512" if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= _cpu_flags() else \
+        "AVX2" if "avx2" in _cpu_flags() else None
+    if want:
+        assert machine["cpu_capability"] == want
 
 
 def test_bf16_if_native_on_cuda_asks_the_device(monkeypatch) -> None:

@@ -259,9 +259,14 @@ def machine_info() -> dict[str, Any]:
     """Where the run happened, for reports."""
     import os
 
+    from racam.precision import native_bf16
+
     info = {"platform": platform.platform(), "python": platform.python_version(),
             "torch": torch.__version__, "cpus": os.cpu_count(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            # the CPU's vector instructions: the numerics and the speed of a run follow them
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_native_bf16": native_bf16(torch.device("cpu"))}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
