@@ -29,9 +29,9 @@ from racam.config import (
 from racam.errors import ConfigError, RacamError
 from racam.precision import native_bf16, precision_warning, resolve_precision
 from racam.schedule import StepSchedule
-from racam.stages.evaluate import machine_info
 from racam.segmentation import train as seg_train
 from racam.segmentation import train_segmentation
+from racam.stages.evaluate import machine_info
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
