@@ -44,6 +44,7 @@ def test_a_classifier_that_ranks_well_but_calls_all_good_gets_a_threshold_in_the
     c = choose_threshold([0] * 4 + [1] * 2, good + defective, fallback=0.5)
     assert max(good) < c.threshold <= min(defective)
     assert c.threshold == pytest.approx((0.08 + 0.15) / 2) and c.f1 == 1.0
+    assert c.f1_fixed == 0.0
     assert f1_at([0] * 4 + [1] * 2, good + defective, 0.5) == 0.0  # the fixed cut calls all good
 
 
@@ -93,6 +94,8 @@ def test_a_finished_run_switched_to_val_f1_decides_everywhere_at_the_chosen_thre
     assert not want.fallback and 0 < want.defective < want.images  # the sample's 11 / 2
     assert clf["threshold_choice"]["threshold"] == pytest.approx(want.threshold)
     assert clf["threshold_choice"]["f1"] == pytest.approx(want.f1)
+    assert clf["threshold_choice"]["f1_fixed"] == pytest.approx(f1_score(
+        list(val.labels), [int(p >= 0.5) for p in probs], zero_division=0))
 
     t = want.threshold
     g = json.loads((run / "results.json").read_text())["segmentation_gated"]

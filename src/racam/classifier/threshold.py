@@ -21,14 +21,16 @@ __all__ = ["ThresholdChoice", "choose_threshold", "f1_at"]
 
 @dataclasses.dataclass(frozen=True)
 class ThresholdChoice:
-    """The chosen ``threshold``, its validation F1, and the validation images it saw.
-    ``fallback``: the fixed threshold was kept (the validation images hold one class)."""
+    """The chosen ``threshold``, its validation F1, the F1 of the fixed threshold on the same
+    images (``f1_fixed``), and the validation images it saw. ``fallback``: the fixed threshold
+    was kept (the validation images hold one class)."""
 
     threshold: float
     f1: float | None
     images: int
     defective: int
     fallback: bool = False
+    f1_fixed: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -59,4 +61,5 @@ def choose_threshold(labels: Sequence[int], probs: Sequence[float],
     values = sorted(set(float(p) for p in probs))
     candidates = [values[0] / 2] + [(a + b) / 2 for a, b in zip(values, values[1:])]
     best = max(candidates, key=lambda t: (f1_at(labels, probs, t), -t))
-    return ThresholdChoice(best, f1_at(labels, probs, best), len(labels), n_def)
+    return ThresholdChoice(best, f1_at(labels, probs, best), len(labels), n_def,
+                           f1_fixed=f1_at(labels, probs, fallback))

@@ -92,10 +92,12 @@ def threshold_choice_note(where: str, choice: dict[str, Any]) -> str:
         return (f"{where}: the decision threshold stayed at {choice['threshold']:g} "
                 f"(`classifier.threshold`): the {choice['images']} validation images hold one "
                 "class, so `classifier.threshold_rule: val_f1` had nothing to choose by.")
+    fixed = choice.get("f1_fixed")
+    against = "" if fixed is None else f"; F1 {fixed:.3f} at `classifier.threshold`"
     return (f"{where}: the classifier calls an image defective at p(defect) >= "
             f"{choice['threshold']:.4g}, the threshold of the best F1 ({choice['f1']:.3f}) on "
             f"the {choice['images']} validation images, {choice['defective']} of them "
-            "defective (image labels only; `classifier.threshold_rule: val_f1`).")
+            f"defective (image labels only; `classifier.threshold_rule: val_f1`{against}).")
 
 
 def epoch_choice_note(where: str, choice: dict[str, Any]) -> str:

@@ -230,7 +230,8 @@ class ClassifierStage:
         choice = choose_threshold(list(val.labels), probs, c.threshold)
         how = (f"kept {c.threshold:g} (the validation images hold one class)" if choice.fallback
                else f"{choice.threshold:.4g}, validation F1 {choice.f1:.3f} on {choice.images} "
-                    f"images ({choice.defective} defective)")
+                    f"images ({choice.defective} defective; {choice.f1_fixed:.3f} at "
+                    f"{c.threshold:g})")
         ctx.log(f"[racam] fold {fold}: decision threshold {how}")
         return choice
 
