@@ -216,7 +216,8 @@ def test_ablation_weights_keep_sign_for_negative_logits(images: torch.Tensor) ->
     expected = normalize_maps(F.interpolate(raw[:, None], size=SIZE, mode="bilinear",
                                             align_corners=False)[:, 0])
     got = AblationCAM(vgg)(images, cls)
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    # the batched ablation sums in another order than this loop: 1.4e-5 apart on an AVX2 CPU
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
     # dividing by y instead (grad-cam's rule) flips every weight and gives another map
     flipped = (-weights[:, :, None, None] * a).sum(1).clamp_min(0)
     flipped = normalize_maps(F.interpolate(flipped[:, None], size=SIZE, mode="bilinear",

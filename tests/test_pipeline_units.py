@@ -154,7 +154,7 @@ def _captured_stage_keys(tmp_path, monkeypatch, **cam) -> dict[str, tuple]:
     cfg = dataclasses.replace(cfg, cam=dataclasses.replace(cfg.cam, **cam))
     seen: dict[str, tuple] = {}
 
-    def fake_stage(self, cls, label, path, compute, key, require=()):
+    def fake_stage(self, cls, label, path, compute, key, require=(), recompute=()):
         seen[str(path.relative_to(tmp_path))] = (json.loads(json.dumps(key, default=str)),
                                                  tuple(require))
 
