@@ -195,11 +195,11 @@ def test_explicit_values_win_over_the_plan(tmp_path) -> None:
     assert cfg.segmentation.loss == "ce+dice_defect"  # from the plan's recipe
     # ... and so are the pseudo-label rule and the gate folder-example sets (the defaults of a
     # bare config are max fusion, Otsu and no gate)
-    assert (cfg.cam.fusion, cfg.cam.pseudo_threshold, cfg.segmentation.gate) == (
-        "mean", "otsu2", "classifier")
+    assert (cfg.cam.fusion, cfg.cam.pseudo_threshold, cfg.segmentation.gate,
+            cfg.classifier.threshold_rule) == ("mean", "otsu2", "classifier", "val_f1")
     bare = load_config(str(own))
-    assert (bare.cam.fusion, bare.cam.pseudo_threshold, bare.segmentation.gate) == (
-        "max", "otsu", "none")
+    assert (bare.cam.fusion, bare.cam.pseudo_threshold, bare.segmentation.gate,
+            bare.classifier.threshold_rule) == ("max", "otsu", "none", "fixed")
 
 
 def test_plan_off_leaves_the_config_alone(tmp_path) -> None:
