@@ -16,11 +16,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from run_args import run_parser
+from run_args import finished_run, run_parser
 from sklearn.metrics import roc_auc_score
 
 from racam.classifier import load_classifier, predict_proba
-from racam.engine import load_run_config
 from racam.evaluation.bootstrap import bootstrap_iou
 from racam.evaluation.gate import gated_per_image
 from racam.stages.folds import fold_datasets
@@ -28,15 +27,12 @@ from racam.stages.folds import fold_datasets
 
 def main() -> None:
     args = run_parser(__doc__).parse_args()
-    cfg = load_run_config(args.config, args.set_, args.out)
-    fold_dir = args.out / f"fold{args.fold}"
-    clf = json.loads((fold_dir / "classifier" / "result.json").read_text())
-    seg = json.loads(next((fold_dir / "segmentation").glob("*/result.json")).read_text())
+    cfg, clf, seg = finished_run(args)
     ids, labels = clf["test_ids"], np.array(clf["test_labels"])
     test = fold_datasets(cfg.data, args.fold, cfg.seed).test
     if [r.id for r in test.records] != ids:
         raise SystemExit("the run's test images differ from the config's")
-    model, _ = load_classifier(fold_dir / "classifier" / "best.pt")
+    model, _ = load_classifier(args.out / f"fold{args.fold}" / "classifier" / "best.pt")
     deciders = {"kept epoch": np.array(clf["test_probs"]),
                 "best.pt (AUROC epoch)": predict_proba(model.eval(), test, device="cpu").numpy()}
     defective = [k for k, y in zip(ids, labels) if y == 1]

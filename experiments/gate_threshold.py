@@ -17,11 +17,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from run_args import run_parser
+from run_args import finished_run, run_parser
 
 from racam.classifier import load_classifier, predict_proba
 from racam.classifier.threshold import choose_threshold
-from racam.engine import load_run_config
 from racam.evaluation.bootstrap import bootstrap_iou, paired_bootstrap_iou_difference
 from racam.evaluation.gate import gated_per_image
 from racam.stages.folds import fold_datasets
@@ -29,10 +28,7 @@ from racam.stages.folds import fold_datasets
 
 def main() -> None:
     args = run_parser(__doc__).parse_args()
-    cfg = load_run_config(args.config, args.set_, args.out)
-    fold_dir = args.out / f"fold{args.fold}"
-    clf = json.loads((fold_dir / "classifier" / "result.json").read_text())
-    seg = json.loads(next((fold_dir / "segmentation").glob("*/result.json")).read_text())
+    cfg, clf, seg = finished_run(args)
     ids, labels, probs = clf["test_ids"], clf["test_labels"], clf["test_probs"]
     data = fold_datasets(cfg.data, args.fold, cfg.seed)
     if [r.id for r in data.test.records] != ids:

@@ -2,11 +2,10 @@
 
 A config file has one section per pipeline stage (``data``, ``classifier``, ``cam``,
 ``segmentation``, ``reproduce``) plus ``name``, ``seed``, ``output`` and ``device``. Unknown
-keys are errors (a typo should not silently fall back to a default), and so is any value of the
-wrong type, out of range or not among the allowed names: :func:`load_config` raises
-:class:`ConfigError` naming the dotted key (``cam.method: unknown method 'x'; choose one of
-...``) before any stage runs. The rules sit next to each field (:mod:`racam.config_checks`);
-reading the file and ``--set`` is :mod:`racam.config_file`.
+keys are errors, and so is any value of the wrong type, out of range or not allowed:
+:func:`load_config` raises :class:`ConfigError` naming the dotted key before any stage runs.
+The rules sit next to each field (:mod:`racam.config_checks`); reading the file and ``--set``
+is :mod:`racam.config_file`.
 """
 
 from __future__ import annotations
@@ -38,8 +37,6 @@ SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
 #: Allowed values of ``classifier.precision`` and ``segmentation.precision``
 #: (:mod:`racam.precision`).
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "bf16_if_native", "fp16")
-#: Allowed values of ``classifier.threshold_rule`` (:mod:`racam.classifier.threshold`).
-THRESHOLD_RULES: tuple[str, ...] = ("fixed", "val_f1")
 #: Allowed values of ``segmentation.gate`` (:mod:`racam.evaluation.gate`).
 SEGMENTATION_GATES: tuple[str, ...] = ("none", "classifier")
 #: Allowed values of ``data.plan`` (:mod:`racam.plan`).
@@ -130,17 +127,13 @@ class ClassifierConfig:
     balance: str = option("sampler", one_of(CLASSIFIER_BALANCE, "balance mode"))
     samples_per_epoch: int | None = option(None, at_least(1))
     num_workers: int = option(0, at_least(0))
-    #: defect probability at or above which an image is called defective (test accuracy,
-    #: ``racam predict``'s default ``--threshold``)
+    #: p(defect) at or above which an image is called defective (``threshold_rule: fixed``)
     threshold: float = option(0.5, within(0, 1))
-    #: ``fixed``: decide at ``threshold``; ``val_f1``: at the threshold of the best F1 on the
-    #: fold's validation images (image labels only; ``threshold`` when they hold one class;
-    #: :mod:`racam.classifier.threshold`), stored with the classifier and used by the gate and
-    #: ``racam predict``
-    threshold_rule: str = option("fixed", one_of(THRESHOLD_RULES, "threshold rule"))
-    #: ``float32``, ``bf16`` (autocast), ``fp16`` (autocast + GradScaler) on any device;
-    #: ``auto``: float16 on CUDA, float32 elsewhere (:mod:`racam.precision`). The older keys
-    #: ``amp`` and ``bf16`` are read into it (:mod:`racam.compat`)
+    #: ``fixed``: decide at ``threshold``; ``val_f1``: at the best F1 on the fold's validation
+    #: images, stored with the classifier (:mod:`racam.classifier.threshold`)
+    threshold_rule: str = option("fixed", one_of(("fixed", "val_f1"), "threshold rule"))
+    #: ``float32``, ``bf16`` / ``fp16`` (autocast; fp16 with a GradScaler), ``bf16_if_native``;
+    #: ``auto``: fp16 on CUDA, float32 elsewhere (:mod:`racam.precision`; old keys: ``compat``)
     precision: str = option("auto", one_of(PRECISIONS, "precision"))
     #: NHWC memory format for the model and its input batches
     channels_last: bool = False
