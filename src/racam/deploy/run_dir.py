@@ -58,8 +58,9 @@ class TrainedRun:
         if not path.is_file():
             raise CheckpointError(f"{path}: missing; it holds the run's decision threshold "
                                   "(classifier.threshold_rule: val_f1)")
-        choice = read_json(path).get("threshold_choice")
-        return fixed if not choice else float(choice["threshold"])
+        from racam.stages.classifier import ClassifierStageResult
+
+        return ClassifierStageResult.from_json(read_json(path)).decision_threshold(fixed)
 
 
 def open_run(run_dir: Path, fold: int | None = None) -> TrainedRun:
