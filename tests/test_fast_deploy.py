@@ -108,6 +108,40 @@ def test_int8_masks_agree_with_fp32_onnxruntime(bundles, tmp_path) -> None:
     assert total > 0 and same / total >= INT8_AGREEMENT
 
 
+def test_int8_does_not_saturate_on_cpus_without_vnni(tmp_path) -> None:
+    """A convolution whose every weight is the largest of its channel (int8 127 at full range)
+    on inputs near 1 (uint8 ~255): AVX2's uint8 x int8 kernel adds pairs of products in 16
+    bits (2 x 255 x 127 > 32767) and saturated to about half the answer (0.45 off, measured);
+    with 7-bit weights (``reduce_range``) the pairs fit. Oracle: the torch convolution."""
+    from racam.deploy.export import export_module
+    from racam.deploy.quantize import quantize_model
+
+    net = torch.nn.Conv2d(16, 4, 3, padding=1, bias=False).eval()
+    with torch.no_grad():
+        net.weight.fill_(1.0 / 144)
+    gen = torch.Generator().manual_seed(0)
+    x = [0.9 + 0.1 * torch.rand(16, 32, 32, generator=gen) for _ in range(4)]
+    export_module(net, torch.rand(2, 16, 32, 32), tmp_path / "conv.onnx")
+    quantize_model(tmp_path / "conv.onnx", tmp_path / "conv.int8.onnx", x)
+    s = ort.InferenceSession(str(tmp_path / "conv.int8.onnx"), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        want = net(torch.stack(x)).numpy()
+    got = s.run(None, {"image": torch.stack(x).numpy()})[0]
+    assert want.max() > 0.9 and np.abs(got - want).max() < 0.02
+
+
+def test_export_warns_when_int8_disagrees() -> None:
+    from racam.deploy.quantize import agreement_warning
+
+    assert agreement_warning(0.995, 1.0) is None
+    assert agreement_warning(0.99, 0.9) is None
+    low_masks = agreement_warning(0.967, 1.0)
+    assert low_masks is not None and "96.70 % of mask pixels" in low_masks
+    low_decisions = agreement_warning(1.0, 0.25)
+    assert low_decisions is not None and "25.0 % of decisions" in low_decisions
+    assert "without --int8" in low_decisions
+
+
 # ------------------------------------------------------------------ tiles
 def test_axis_tiles_partition_with_margins() -> None:
     for length, tile in ((160, 160), (992, 320), (512, 128), (4096, 704), (736, 704)):

@@ -64,7 +64,7 @@ def export(run_dir: Path = RunArg,
                                      "images; faster on CPUs, bundle.json records their "
                                      "agreement with fp32). Needs the run's images.")) -> None:
     """Write the run's classifier and segmentation network as a self-describing ONNX bundle
-    (dynamic batch, and height and width where the network allows; bundle.json: input size,
+    (dynamic batch at the run's input size; bundle.json: input size,
     channels, normalisation, thresholds, mask rule, the run it came from) for racam predict
     BUNDLE, racam predict RUN --onnx BUNDLE or any ONNX runtime."""
     from racam.deploy.export import export_run
@@ -79,6 +79,11 @@ def export(run_dir: Path = RunArg,
         typer.echo(f"INT8: calibrated on {q.calibration_images} training images; against fp32 "
                    f"on {q.agreement_images} others: {100 * q.mask_agreement:.3f} % of mask "
                    f"pixels, {100 * q.decision_agreement:.1f} % of decisions agree")
+        from racam.deploy.quantize import agreement_warning
+
+        note = agreement_warning(q.mask_agreement, q.decision_agreement)
+        if note:
+            typer.secho(f"warning: {note}", err=True, fg=typer.colors.YELLOW)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,13 +2,19 @@
 
 Each fp32 ONNX file is pre-processed (onnx shape inference and onnxruntime's graph
 optimisation, which folds BatchNorm into the convolutions) and quantised with
-``onnxruntime.quantization.quantize_static``: QDQ format, weights int8 per output channel,
-activations uint8, ranges by MinMax over calibration images. The calibration images are
-:data:`CALIBRATION_IMAGES` of the run's fold's TRAINING images (evenly spaced over the list,
-read by the run's own dataset code at the run's input size: the preprocessing prediction
-uses). The INT8 networks are then compared with the fp32 ones on other training images
-(:data:`AGREEMENT_IMAGES`, never calibration ones): segmentation mask pixels and classifier
-decisions that agree, recorded in ``bundle.json`` (:class:`racam.deploy.bundle.Int8Record`).
+``onnxruntime.quantization.quantize_static``: QDQ format, weights int8 per output channel in
+7 bits (``reduce_range``), activations uint8, ranges by MinMax over calibration images. The
+7 bits are for CPUs without VNNI (AVX2): their uint8 x int8 kernel (``VPMADDUBSW``) adds pairs
+of products in 16 bits, which saturate with full 8-bit weights; onnxruntime's documentation
+advises ``reduce_range`` there. On an AVX2 CPU, folder-example's EfficientNet-Lite0 networks
+without it flipped 12 of 16 classifier decisions and 3.3 % of mask pixels; with it, none and
+0.005 % (docs/results.md). An exported file runs on whichever CPU predicts, so it is always on.
+The calibration images are :data:`CALIBRATION_IMAGES` of the run's fold's TRAINING images
+(evenly spaced over the list, read by the run's own dataset code at the run's input size: the
+preprocessing prediction uses). The INT8 networks are then compared with the fp32 ones on other
+training images (:data:`AGREEMENT_IMAGES`, never calibration ones): segmentation mask pixels and
+classifier decisions that agree, recorded in ``bundle.json``
+(:class:`racam.deploy.bundle.Int8Record`).
 """
 
 from __future__ import annotations
@@ -24,15 +30,19 @@ from torch import Tensor
 from racam.deploy.run_dir import TrainedRun, training_dataset
 from racam.errors import CheckpointError
 
-__all__ = ["AGREEMENT_IMAGES", "CALIBRATION_IMAGES", "METHOD", "decision_agreement",
-           "int8_name", "mask_agreement", "quantize_model", "training_images"]
+__all__ = ["AGREEMENT_IMAGES", "CALIBRATION_IMAGES", "METHOD", "MIN_DECISION_AGREEMENT",
+           "MIN_MASK_AGREEMENT", "agreement_warning", "decision_agreement", "int8_name",
+           "mask_agreement", "quantize_model", "training_images"]
 
 #: Training images whose activation ranges set the INT8 scales.
 CALIBRATION_IMAGES = 32
 #: Other training images on which INT8 is compared with fp32 at export.
 AGREEMENT_IMAGES = 16
-METHOD = ("onnxruntime quantize_static: QDQ, int8 weights per output channel, uint8 "
-          "activations, MinMax calibration")
+METHOD = ("onnxruntime quantize_static: QDQ, int8 weights per output channel in 7 bits "
+          "(reduce_range), uint8 activations, MinMax calibration")
+#: Below these agreements with fp32 (measured at export), ``racam export`` warns.
+MIN_MASK_AGREEMENT = 0.99
+MIN_DECISION_AGREEMENT = 0.9
 
 
 def int8_name(name: str) -> str:
@@ -100,7 +110,8 @@ def quantize_model(src: Path, dst: Path, images: list[Tensor]) -> None:
         reader: Any = _Reader(name, images)
         try:
             quantize_static(str(pre), str(out), reader, quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8,
+                            per_channel=True, reduce_range=True,
+                            activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax)
         except Exception as exc:  # onnxruntime's own types; one line
@@ -133,6 +144,17 @@ def decision_agreement(fp32: Any, int8: Any, images: list[Tensor], threshold: fl
                 for s in (fp32, int8))
         same += int(((a >= threshold) == (b >= threshold)).all())
     return same / max(1, len(images))
+
+
+def agreement_warning(masks: float, decisions: float) -> str | None:
+    """One line when the INT8 networks agree with fp32 on fewer mask pixels or decisions
+    than :data:`MIN_MASK_AGREEMENT` / :data:`MIN_DECISION_AGREEMENT`; ``None`` otherwise."""
+    if masks >= MIN_MASK_AGREEMENT and decisions >= MIN_DECISION_AGREEMENT:
+        return None
+    return (f"INT8 agrees with fp32 on only {100 * masks:.2f} % of mask pixels and "
+            f"{100 * decisions:.1f} % of decisions (want at least "
+            f"{100 * MIN_MASK_AGREEMENT:.0f} % and {100 * MIN_DECISION_AGREEMENT:.0f} %); "
+            "predict with the fp32 bundle (racam export without --int8)")
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
