@@ -237,6 +237,34 @@ def test_predict_tiles_a_large_image(trained_run, tmp_path) -> None:
     assert np.array_equal(got, want)
 
 
+def test_onnx_bundle_tiles_at_its_input_size(bundles, tmp_path) -> None:
+    """An exported network has a fixed height and width, so a large image is cut into tiles
+    of exactly the input size, several per call (dynamic batch). Oracle: the torch network
+    on the whole image at once; with a receptive field inside the margin the exported
+    network's tiles must give the same probabilities up to float rounding."""
+    from racam.deploy.export import export_module
+    from racam.deploy.tiles import plan_tiles
+
+    onnx_inf = Inferencer.open(bundles["fp32"], device="cpu")
+    tiling = onnx_inf.tiling(mosaic(4, 3).size)
+    assert tiling is not None and tiling.tile == tuple(onnx_inf.meta.size)
+    net = local_net()
+    assert export_module(net, torch.rand(2, 1, 320, 128), tmp_path / "local.onnx") == ["batch"]
+    sess = ort.InferenceSession(str(tmp_path / "local.onnx"), providers=["CPUExecutionProvider"])
+
+    def segment(x: torch.Tensor) -> torch.Tensor:
+        assert tuple(x.shape[-2:]) == (320, 128)
+        return torch.from_numpy(sess.run(None, {"image": x.numpy()})[0])
+
+    big = mosaic(4, 3)
+    tiling = plan_tiles(big.size, (0.5, 0.5), (128, 320))
+    assert len(tiling.xs) > 2 and len(tiling.ys) > 2
+    tiled = segment_scaled(big, tiling, 1, segment, batch=3)
+    with torch.no_grad():
+        whole = segment_scaled(big, tiling, 1, net, tiled=False)
+    assert whole.std() > 0.02 and np.abs(tiled - whole).max() < 1e-5
+
+
 def test_banded_boxes_equal_whole_mask_labelling() -> None:
     """Oracle: skimage's 8-connected labelling of the whole mask, on a real defect mask grown
     and tiled so that components cross many band edges."""
