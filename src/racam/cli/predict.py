@@ -64,9 +64,9 @@ def export(run_dir: Path = RunArg,
                                      "images; faster on CPUs, bundle.json records their "
                                      "agreement with fp32). Needs the run's images.")) -> None:
     """Write the run's classifier and segmentation network as a self-describing ONNX bundle
-    (dynamic batch at the run's input size; bundle.json: input size,
-    channels, normalisation, thresholds, mask rule, the run it came from) for racam predict
-    BUNDLE, racam predict RUN --onnx BUNDLE or any ONNX runtime."""
+    (the run's input size, any batch; bundle.json: input size, channels, normalisation,
+    thresholds, mask rule, the run it came from) for racam predict BUNDLE, racam predict RUN
+    --onnx BUNDLE or any ONNX runtime."""
     from racam.deploy.export import export_run
 
     meta = export_run(run_dir, out, fold, int8=int8)
