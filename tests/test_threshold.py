@@ -110,3 +110,28 @@ def test_a_finished_run_switched_to_val_f1_decides_everywhere_at_the_chosen_thre
     assert cam and all(c["key"]["decision_threshold"] == pytest.approx(t) for c in cam)
     assert open_run(run).threshold == pytest.approx(t)
     assert open_run(trained_run).threshold == 0.5  # the fixed rule: classifier.threshold
+
+
+def test_a_run_after_evaluate_switched_the_rule_recomputes_the_stored_heat_maps(
+        trained_run, tmp_path) -> None:
+    """``racam evaluate --method gradcam`` switches a finished run to ``val_f1`` (the classifier
+    chooses its threshold, Grad-CAM's result is written with it); a later ``racam run`` must
+    recompute the run's own heat-map result (stored without a threshold) rather than refuse
+    it in its up-front check (seen on a KolektorSDD folder run)."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    sets = [a for k, v in TINY.items() for a in ("--set", f"{k}={json.dumps(v)}")]
+    sets += ["--set", "classifier.threshold_rule=val_f1"]
+    stored = {p.name for p in (run / "fold0/cam/test").glob("*.json")}
+    assert stored and all("decision_threshold" not in json.loads(p.read_text())["key"]
+                          for p in (run / "fold0/cam/test").glob("*.json"))
+    code, _, err = racam("evaluate", TINY_CFG, "--out", run, "--quiet", "--method", "gradcam",
+                         *sets)
+    assert code == 0, err
+    code, _, err = racam("run", TINY_CFG, "--out", run, "--quiet", *sets)
+    assert code == 0, err
+    t = json.loads((run / "fold0/classifier/result.json").read_text())["threshold_choice"]
+    cam = {p.name: json.loads(p.read_text()) for p in (run / "fold0/cam/test").glob("*.json")}
+    assert set(cam) == stored | {"gradcam.json"}
+    assert all(c["key"]["decision_threshold"] == pytest.approx(t["threshold"])
+               for c in cam.values())

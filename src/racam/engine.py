@@ -53,6 +53,7 @@ from racam.stages.evaluate import (
     summarize_run,
 )
 from racam.stages.folds import FoldData
+from racam.stages.heatmaps import RECOMPUTE as HEATMAP_RECOMPUTE
 from racam.stages.heatmaps import CamQualityResult, HeatmapStage
 from racam.stages.label_next import LabelNextResult, LabelNextStage
 from racam.stages.preflight import check_input_sizes
@@ -271,7 +272,7 @@ class Engine:
                               self.ctx.key("data", "classifier", "cam"), ("inputs", "scale"))
                 continue  # none stored, or chosen again: later keys need the new checkpoint
             if cam and self.has_masks(k):
-                check_key(*self.heatmaps.path_key(k, self.cfg.cam.method))
+                check_key(*self.heatmaps.path_key(k, self.cfg.cam.method), HEATMAP_RECOMPUTE)
             if pseudo:
                 check_key(self.pseudo.folder(k) / "result.json", self.pseudo.key(k))
             if segmentation:

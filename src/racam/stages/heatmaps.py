@@ -19,6 +19,10 @@ from racam.stages.classifier import ClassifierStage
 from racam.stages.context import StageContext
 from racam.stages.results import StageResult, optional
 
+#: Key entries whose change recomputes a stored heat-map result instead of refusing it: the
+#: decision threshold only gates the deployment view, which the run folder can redo.
+RECOMPUTE = ("decision_threshold",)
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CamQualityResult(StageResult):
@@ -106,7 +110,7 @@ class HeatmapStage:
             CamQualityResult, label, path,
             lambda: self._compute(fold, method, delta, split, weighting, fgbp_head), key,
             require=compat.LATER_FIELDS["cam"] if per_image else (),
-            recompute=("decision_threshold",))
+            recompute=RECOMPUTE)
 
     def _compute(self, fold: int, method: str, delta: float | None, split: str,
                  weighting: str | None, fgbp_head: str | None) -> CamQualityResult:
