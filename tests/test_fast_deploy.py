@@ -245,9 +245,10 @@ def test_onnx_bundle_tiles_at_its_input_size(bundles, tmp_path) -> None:
     from racam.deploy.export import export_module
     from racam.deploy.tiles import plan_tiles
 
+    big = mosaic(4, 3)
     onnx_inf = Inferencer.open(bundles["fp32"], device="cpu")
-    tiling = onnx_inf.tiling(mosaic(4, 3).size)
-    assert tiling is not None and tiling.tile == tuple(onnx_inf.meta.size)
+    planned = onnx_inf.tiling(big.size)
+    assert planned is not None and planned.tile == tuple(onnx_inf.meta.size)
     net = local_net()
     assert export_module(net, torch.rand(2, 1, 320, 128), tmp_path / "local.onnx") == ["batch"]
     sess = ort.InferenceSession(str(tmp_path / "local.onnx"), providers=["CPUExecutionProvider"])
@@ -256,7 +257,6 @@ def test_onnx_bundle_tiles_at_its_input_size(bundles, tmp_path) -> None:
         assert tuple(x.shape[-2:]) == (320, 128)
         return torch.from_numpy(sess.run(None, {"image": x.numpy()})[0])
 
-    big = mosaic(4, 3)
     tiling = plan_tiles(big.size, (0.5, 0.5), (128, 320))
     assert len(tiling.xs) > 2 and len(tiling.ys) > 2
     tiled = segment_scaled(big, tiling, 1, segment, batch=3)
