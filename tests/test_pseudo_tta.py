@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from racam.pseudo.tta import tta_cam
+from racam.pseudo.tta import images_per_pass, tta_cam
 
 
 def ramp_cam(images: Tensor, targets: object = 1) -> Tensor:
@@ -37,7 +37,8 @@ def test_flips_average_the_flipped_back_maps() -> None:
 
 def test_scales_call_the_map_at_each_size_and_average() -> None:
     """A map that is the constant (its input height) / 100: the mean of 0.10, 0.15, 0.20 for
-    scales 1, 1.5, 2 of a 10 x 6 input, at the input's size; each size passed once."""
+    scales 1, 1.5, 2 of a 10 x 6 input, at the input's size; the 3 images in one pass at scale
+    1 and one by one at the enlarged scales (``images_per_pass``)."""
     sizes: list[tuple[int, int]] = []
 
     def height_cam(images: Tensor, targets: object = 1) -> Tensor:
@@ -45,7 +46,7 @@ def test_scales_call_the_map_at_each_size_and_average() -> None:
         return torch.full((images.shape[0], *images.shape[-2:]), images.shape[-2] / 100)
 
     got = tta_cam(height_cam, scales=(1.0, 1.5, 2.0))(torch.rand(3, 1, 10, 6))
-    assert sizes == [(10, 6), (15, 9), (20, 12)]
+    assert sizes == [(10, 6)] + [(15, 9)] * 3 + [(20, 12)] * 3
     assert got.shape == (3, 10, 6)
     np.testing.assert_allclose(got.numpy(), np.full((3, 10, 6), 0.15), rtol=1e-6)
     sizes.clear()  # scale 2 alone, with and without the left-right flip: 2 maps at 20 x 12
@@ -232,3 +233,28 @@ def test_the_run_report_says_what_the_heat_maps_are_averaged_over() -> None:
     assert heatmap_options(many) == ", mean of the maps at input scales 1, 1.5, 2, flips h"
     assert heatmap_options(load_config("ksdd-cpu")) == (
         ", mean of the maps at input scales 1, 1.5, 2")
+
+
+def test_enlarged_inputs_go_through_in_passes_of_the_batchs_pixels() -> None:
+    """A batch of 4 at scales 1, 1.5, 2: one pass of 4 at scale 1, then passes of
+    floor(4 / s**2) = 1 image (4 * 1.5**2 = 9 and 4 * 4 = 16 pixel units would not fit 4), and
+    per-image targets follow their image. The maps equal the unsplit computation: each image's
+    own constant (its mean times the target) at every scale."""
+    calls: list[tuple[int, object]] = []
+
+    def mean_cam(images: Tensor, targets: object = 1) -> Tensor:
+        calls.append((images.shape[0], targets))
+        t = torch.as_tensor(targets, dtype=torch.float32).reshape(-1, 1, 1)
+        means = images.mean(dim=(1, 2, 3))[:, None, None]
+        return (means * t).expand(-1, *images.shape[-2:]).clone()
+
+    images = torch.stack([torch.full((1, 8, 6), v) for v in (0.1, 0.2, 0.3, 0.4)])
+    targets = torch.tensor([1.0, 0.5, 1.0, 0.5])
+    got = tta_cam(mean_cam, scales=(1.0, 1.5, 2.0))(images, targets)
+    assert [n for n, _ in calls] == [4, 1, 1, 1, 1, 1, 1, 1, 1]
+    assert [float(t[0]) for _, t in calls[1:5]] == [1.0, 0.5, 1.0, 0.5]  # type: ignore[index]
+    want = np.array([0.1, 0.1, 0.3, 0.2])[:, None, None] * np.ones((4, 8, 6))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+    assert images_per_pass(4, 1.0) == 4 and images_per_pass(4, 0.5) == 4
+    assert images_per_pass(9, 1.5) == 4 and images_per_pass(8, 2.0) == 2
+    assert images_per_pass(3, 2.0) == 1
