@@ -135,3 +135,34 @@ def test_predict_uses_the_classifier_attempt_the_run_chose(trained_run, tmp_path
                           {"attempt": 1, "seed": 1000, "val_auroc": 1.0, "chosen": True}]
     (clf / "result.json").write_text(json.dumps(result))
     assert open_run(run).classifier_path == clf / "restart1" / "best.pt"
+
+
+def test_defect_calls_without_a_mask_pixel_are_flagged(trained_run, ksdd_root, tmp_path) -> None:
+    """At threshold 0 every image is called defective and none is gated, so the images whose
+    network mask is empty (counted from predictions.csv and the mask files) are the ones the
+    CLI line, the summary and the gallery's dashed cards name."""
+    mixed_folder(ksdd_root, tmp_path / "imgs")
+    Image.new("L", (250, 600), 0).save(tmp_path / "imgs" / "black.png")
+    out = tmp_path / "pred"
+    res = CliRunner().invoke(app, ["predict", str(trained_run), "--images", str(tmp_path / "imgs"),
+                                   "--out", str(out), "--threshold", "0", "--device", "cpu",
+                                   "--quiet"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = {n: r for n, r in read_rows(out).items() if not r["error"]}
+    empty = {n for n, r in rows.items()
+             if not np.asarray(Image.open(out / r["mask"])).any()}
+    assert all(r["decision"] == "defect" for r in rows.values())
+    assert empty == {n for n, r in rows.items() if r["defect_pixels"] == "0"}
+    assert empty, "no empty mask: the check below would not be exercised"
+    assert f"{len(empty)} image(s) called defective with no defect pixel outlined" in res.output
+    page = (out / "index.html").read_text()
+    assert f"<b>{len(empty)} image(s) called defective with no defect pixel outlined" in page
+    flagged = {n for n in rows if f"class='defect unlocated'><a href='{rows[n]['overlay']}'"
+               in page}
+    assert flagged == empty
+    # at threshold 1 every image is called good and gated: nothing to flag
+    res = CliRunner().invoke(app, ["predict", str(trained_run), "--images", str(tmp_path / "imgs"),
+                                   "--out", str(tmp_path / "good"), "--threshold", "1",
+                                   "--device", "cpu", "--quiet"], catch_exceptions=False)
+    assert "no defect pixel" not in res.output
+    assert "class='defect unlocated'" not in (tmp_path / "good" / "index.html").read_text()

@@ -51,6 +51,10 @@ def predict(
         device=device, onnx=onnx, fold=fold, progress=not quiet, into_existing=into_existing))
     typer.echo(f"{s.total} images: {s.predicted} predicted, {s.skipped} already done, "
                f"{s.errors} unreadable")
+    if s.unlocated:
+        from racam.deploy.gallery import UNLOCATED_NOTE
+
+        typer.echo(f"{s.unlocated} image(s) {UNLOCATED_NOTE}")
     typer.echo(f"table: {s.csv}")
     typer.echo(f"gallery: {s.gallery}")
 

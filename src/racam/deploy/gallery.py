@@ -15,6 +15,7 @@ body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
 .grid { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; width: 220px; border: 1px solid #ccc; padding: 6px; }
 figure.defect { border-color: #d33; border-width: 2px; }
+figure.unlocated { border-style: dashed; }
 figure img { width: 100%; height: 260px; object-fit: contain; background: #111; }
 figcaption { font-size: 0.8em; overflow-wrap: anywhere; }
 table { border-collapse: collapse; font-size: 0.85em; }
@@ -22,14 +23,21 @@ td, th { border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: left; }
 """
 
 
+#: The note on images called defective whose mask is empty (:meth:`Prediction.unlocated`).
+UNLOCATED_NOTE = ("called defective with no defect pixel outlined (dashed border): the classifier "
+                  "finds a defect the mask does not show; look at these first (racam predict "
+                  "RUN_DIR --source cam outlines the classifier's heat map instead)")
+
+
 def _card(p: Prediction, threshold: float) -> str:
     decision = p.decision(threshold)
+    css = f"{decision} unlocated" if p.unlocated(threshold) else decision
+    where = ("no defect pixel outlined" if p.unlocated(threshold) else
+             f"{p.defect_pixels} defect px ({p.defect_percent:.3f} %), {len(p.boxes)} region(s)")
     src = quote(p.overlay.replace("\\", "/"))
-    return (f"<figure class='{decision}'><a href='{src}'><img src='{src}' alt='{escape(p.file)}' "
+    return (f"<figure class='{css}'><a href='{src}'><img src='{src}' alt='{escape(p.file)}' "
             f"loading='eager'></a><figcaption><b>{escape(p.file)}</b><br>"
-            f"p(defect) {p.probability:.4f}: {decision}<br>"
-            f"{p.defect_pixels} defect px ({p.defect_percent:.3f} %), "
-            f"{len(p.boxes)} region(s)</figcaption></figure>")
+            f"p(defect) {p.probability:.4f}: {decision}<br>{where}</figcaption></figure>")
 
 
 def write_gallery(path: Path, predictions: list[Prediction], *, threshold: float,
@@ -39,10 +47,13 @@ def write_gallery(path: Path, predictions: list[Prediction], *, threshold: float
                 key=lambda p: (-float(p.probability or 0.0), p.file))
     bad = [p for p in predictions if p.error]
     n_def = sum(p.decision(threshold) == "defect" for p in ok)
+    n_unlocated = sum(p.unlocated(threshold) for p in ok)
     parts = [f"<h1>{escape(title)}</h1>",
              f"<p>{len(ok)} images, {n_def} called defective (p(defect) &ge; {threshold:g}), "
              f"{len(bad)} unreadable. Numbers per image: <a href='{CSV_NAME}'>{CSV_NAME}</a>. "
              "Red: predicted defect pixels; yellow: their bounding boxes.</p>",
+             *([f"<p><b>{n_unlocated} image(s) {escape(UNLOCATED_NOTE)}.</b></p>"]
+               if n_unlocated else []),
              "<div class='grid'>", *(_card(p, threshold) for p in ok), "</div>"]
     if bad:
         parts += ["<h2>Files that could not be read</h2><table><tr><th>file</th><th>error</th>"

@@ -56,6 +56,11 @@ class Prediction:
             return ""
         return "defect" if self.probability >= threshold else "good"
 
+    def unlocated(self, threshold: float) -> bool:
+        """Called defective at ``threshold`` with no defect pixel in its mask: the classifier
+        and the mask disagree, and the image needs a look."""
+        return self.decision(threshold) == "defect" and self.defect_pixels == 0
+
     @property
     def defect_percent(self) -> float:
         return 100.0 * self.defect_pixels / max(1, self.width * self.height)

@@ -65,7 +65,8 @@ class PredictOptions:
 
 @dataclass(frozen=True)
 class PredictSummary:
-    """What a call did: images found, predicted now, reused from an earlier call, unreadable."""
+    """What a call did: images found, predicted now, reused from an earlier call, unreadable;
+    ``unlocated``: images called defective whose mask is empty (:meth:`Prediction.unlocated`)."""
 
     total: int
     predicted: int
@@ -73,6 +74,7 @@ class PredictSummary:
     errors: int
     csv: Path
     gallery: Path
+    unlocated: int = 0
 
 
 @dataclass
@@ -213,4 +215,4 @@ def predict_folder(run_dir: Path, opts: PredictOptions) -> PredictSummary:
     out.settle()
     errors = sum(bool(p.error) for p in ordered)
     return PredictSummary(len(ordered), len(ordered) - reused - errors, reused, errors,
-                          csv_path, gallery)
+                          csv_path, gallery, sum(p.unlocated(threshold) for p in ordered))
