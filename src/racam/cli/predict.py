@@ -54,7 +54,7 @@ def predict(
     if s.unlocated:
         from racam.deploy.gallery import UNLOCATED_NOTE
 
-        typer.echo(f"{s.unlocated} image(s) {UNLOCATED_NOTE}")
+        typer.echo(f"{s.unlocated} image(s) {UNLOCATED_NOTE}; dashed in the gallery")
     typer.echo(f"table: {s.csv}")
     typer.echo(f"gallery: {s.gallery}")
 

@@ -24,9 +24,9 @@ td, th { border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: left; }
 
 
 #: The note on images called defective whose mask is empty (:meth:`Prediction.unlocated`).
-UNLOCATED_NOTE = ("called defective with no defect pixel outlined (dashed border): the classifier "
-                  "finds a defect the mask does not show; look at these first (racam predict "
-                  "RUN_DIR --source cam outlines the classifier's heat map instead)")
+UNLOCATED_NOTE = ("called defective with no defect pixel outlined: the classifier finds a defect "
+                  "the mask does not show; look at these first (racam predict RUN_DIR --source "
+                  "cam outlines the classifier's heat map instead)")
 
 
 def _card(p: Prediction, threshold: float) -> str:
@@ -52,7 +52,8 @@ def write_gallery(path: Path, predictions: list[Prediction], *, threshold: float
              f"<p>{len(ok)} images, {n_def} called defective (p(defect) &ge; {threshold:g}), "
              f"{len(bad)} unreadable. Numbers per image: <a href='{CSV_NAME}'>{CSV_NAME}</a>. "
              "Red: predicted defect pixels; yellow: their bounding boxes.</p>",
-             *([f"<p><b>{n_unlocated} image(s) {escape(UNLOCATED_NOTE)}.</b></p>"]
+             *([f"<p><b>{n_unlocated} image(s) {escape(UNLOCATED_NOTE)}.</b> Their cards "
+                "have a dashed border.</p>"]
                if n_unlocated else []),
              "<div class='grid'>", *(_card(p, threshold) for p in ok), "</div>"]
     if bad:
