@@ -5,10 +5,11 @@ sample's split file."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from racam.config import load_config
 from racam.data.folder import FolderDataset, FolderSpec
 from racam.data.ksdd import KolektorSDD
 from racam.data.registry import BUILTIN_ROOTS, resolve_root
@@ -52,16 +53,25 @@ def test_the_folder_view_holds_the_samples_splits_image_for_image(cache) -> None
     assert _files(root) == made and _files(SAMPLE) == package
 
 
-def test_demo_is_a_planned_folder_run_whose_own_keys_win(cache) -> None:
-    """The demo config goes through the plan (a folder run with data.plan: auto); its short
-    schedules and small networks are its own keys, so the plan changes none of them."""
-    cfg, planned = load_planned_config("demo")
-    assert planned is not None and cfg.data.dataset == "folder"
-    c, s = cfg.classifier, cfg.segmentation
-    assert (c.backbone, c.weights, c.epochs, c.samples_per_epoch) == ("vgg16_narrow", None, 30, 64)
-    assert (s.arch, s.encoder, s.encoder_weights, s.crop) == ("deeplabv3", "resnet18", None, None)
-    assert (s.optimizer, s.schedule, s.epochs, s.samples_per_epoch) == ("sgd", "constant", 16, 48)
-    assert tuple(cfg.data.size) == (128, 320) and s.gate == "none"
-    taken = {setting.key for setting, took in planned.choices() if took}
-    assert taken == {"segmentation.weight_decay", "segmentation.defect_crop_fraction"}
-    assert cfg == load_config("demo")  # ... at their defaults: the plan changes no value
+def test_demo_is_folder_examples_planned_run_with_shorter_schedules(cache) -> None:
+    """Issue 29 item 5: ``racam demo`` is ``racam run folder-example --set
+    data.root=builtin:ksdd_sample_folder`` with the sample's masks kept out of training and two
+    schedules cut (oracle: folder-example's own planned config on the same folder); every other
+    value, recipe and sizes included, is the plan's or folder-example's."""
+    demo, planned = load_planned_config("demo")
+    assert planned is not None and demo.data.dataset == "folder"
+    user, _ = load_planned_config("folder-example", ["data.root=builtin:ksdd_sample_folder"])
+    own = {("classifier", "epochs"): (10, 15), ("segmentation", "epochs"): (2, 8),
+           ("segmentation", "train_masks"): ("none", "all"),
+           ("segmentation", "train_masks_rest"): ("pseudo", "ignore")}  # moot without masks
+    for (section, key), (in_demo, in_user) in own.items():
+        assert getattr(getattr(demo, section), key) == in_demo
+        assert getattr(getattr(user, section), key) == in_user
+    for section in ("data", "classifier", "cam", "segmentation"):
+        a = dataclasses.asdict(getattr(demo, section))
+        b = dataclasses.asdict(getattr(user, section))
+        differ = {k for k in a if a[k] != b[k]}
+        assert differ == {k for s, k in own if s == section}, (section, differ)
+    assert (demo.classifier.backbone, demo.segmentation.arch, demo.cam.fusion) == (
+        "efficientnet_lite0", "unet", "mean")
+    assert tuple(demo.data.size) == (256, 640) and demo.segmentation.gate == "classifier"
