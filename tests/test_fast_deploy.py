@@ -137,9 +137,12 @@ def test_export_warns_when_int8_disagrees() -> None:
     assert agreement_warning(0.99, 0.9) is None
     low_masks = agreement_warning(0.967, 1.0)
     assert low_masks is not None and "96.70 % of mask pixels" in low_masks
-    low_decisions = agreement_warning(1.0, 0.25)
-    assert low_decisions is not None and "25.0 % of decisions" in low_decisions
-    assert "without --int8" in low_decisions
+    assert "decisions" not in low_masks  # only the measure below its target is named
+    low_decisions = agreement_warning(0.9999, 0.875)
+    assert low_decisions is not None and "87.5 % of decisions (want at least 90 %)" in low_decisions
+    assert "mask pixels" not in low_decisions and "without --int8" in low_decisions
+    both = agreement_warning(0.5, 0.25)
+    assert both is not None and "50.00 % of mask pixels" in both and "25.0 % of decisions" in both
 
 
 # ------------------------------------------------------------------ tiles

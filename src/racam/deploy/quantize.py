@@ -149,12 +149,14 @@ def decision_agreement(fp32: Any, int8: Any, images: list[Tensor], threshold: fl
 def agreement_warning(masks: float, decisions: float) -> str | None:
     """One line when the INT8 networks agree with fp32 on fewer mask pixels or decisions
     than :data:`MIN_MASK_AGREEMENT` / :data:`MIN_DECISION_AGREEMENT`; ``None`` otherwise."""
-    if masks >= MIN_MASK_AGREEMENT and decisions >= MIN_DECISION_AGREEMENT:
+    low = [f"{100 * got:{fmt}} % of {what} (want at least {100 * want:.0f} %)"
+           for got, want, what, fmt in ((masks, MIN_MASK_AGREEMENT, "mask pixels", ".2f"),
+                                        (decisions, MIN_DECISION_AGREEMENT, "decisions", ".1f"))
+           if got < want]
+    if not low:
         return None
-    return (f"INT8 agrees with fp32 on only {100 * masks:.2f} % of mask pixels and "
-            f"{100 * decisions:.1f} % of decisions (want at least "
-            f"{100 * MIN_MASK_AGREEMENT:.0f} % and {100 * MIN_DECISION_AGREEMENT:.0f} %); "
-            "predict with the fp32 bundle (racam export without --int8)")
+    return (f"INT8 agrees with fp32 on only {' and '.join(low)}; predict with the fp32 bundle "
+            "(racam export without --int8)")
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
