@@ -49,6 +49,18 @@ def test_methods_are_pooled_over_folds_and_paired_with_the_runs_method(tmp_path)
     assert "| Grad-CAM (`gradcam`) | 15.00 [" in text and "`old.json`" in text
 
 
+def test_other_methods_are_listed_from_the_highest_iou_down(tmp_path) -> None:
+    f0 = tmp_path / "fold0/cam/test"
+    run = [_write(f0, "racam-d50", "racam", {"a": [5, 5, 0]})]
+    for stem, tp in (("ablationcam", 1), ("gradcam", 4), ("layercam", 2)):  # IoU tp / 10
+        _write(f0, stem, stem, {"a": [tp, 10 - tp, 0]})
+    c = compare_methods(run)
+    assert c is not None
+    assert [s.label.split(" ")[0] for s in c.scores] == ["RA-CAM", "Grad-CAM", "LayerCAM",
+                                                         "Ablation-CAM"]
+    assert "from the highest IoU down" in "\n".join(comparison_section(c))
+
+
 def test_no_section_without_another_method(tmp_path) -> None:
     run = [_write(tmp_path / "fold0/cam/test", "racam-d50", "racam", {"a": [1, 1, 1]})]
     assert compare_methods(run) is None and comparison_section(None) == []

@@ -35,7 +35,7 @@ class MethodScore:
 
 @dataclasses.dataclass(frozen=True)
 class MethodComparison:
-    """The run's method first, then every other method scored on all folds."""
+    """The run's method first, then every other method scored on all folds, highest IoU first."""
 
     scores: list[MethodScore]
     images: int
@@ -78,12 +78,14 @@ def compare_methods(run_files: list[Path]) -> MethodComparison | None:
     if not found:
         return None
     base = _pooled(refs, ids)
-    scores = [MethodScore(_label(refs[0], run_files[0].stem), bootstrap_iou(base), None)]
+    others = []
     for stem, files in found.items():
         counts = _pooled(files, ids)
-        scores.append(MethodScore(_label(files[0], stem), bootstrap_iou(counts),
+        others.append(MethodScore(_label(files[0], stem), bootstrap_iou(counts),
                                   paired_bootstrap_iou_difference(counts, base)))
-    return MethodComparison(scores, len(base), left_out)
+    others.sort(key=lambda s: -s.iou.estimate)
+    run = MethodScore(_label(refs[0], run_files[0].stem), bootstrap_iou(base), None)
+    return MethodComparison([run, *others], len(base), left_out)
 
 
 def _pct(i: Interval, sign: str = "") -> str:
@@ -101,7 +103,8 @@ def comparison_section(c: MethodComparison | None) -> list[str]:
              f"Every method scored on this run's classifiers (`racam evaluate --method M` adds "
              f"one; `racam run` again re-renders this report): defect IoU of Otsu on each map "
              f"over the {c.images} defective test images of all folds, its 95 % bootstrap "
-             f"interval, and the paired difference against {run} on the same images.", "",
+             f"interval, and the paired difference against {run} on the same images; the "
+             f"other methods from the highest IoU down.", "",
              md_table(["method", "defect IoU % [95 %]", f"minus {run} [95 %]"], rows)]
     if c.left_out:
         lines += ["Not compared (scored on some folds only, or on another classifier, images "
