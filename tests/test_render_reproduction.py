@@ -68,6 +68,7 @@ def test_paper_report_renders_with_zero_and_missing_figures(paper_run: Path) -> 
     text = (paper_run / "report.md").read_text()
     assert (paper_run / "report.html").stat().st_size > 0
     assert "# racam reproduction: ksdd-paper" in text
+    assert "Classifier `vgg16`, " in text  # full VGG16: classifier.width does not apply
     for bad in ("nan", "None", "Traceback", "inf%"):
         assert bad not in text.split("## Config")[0], bad
     # IoU 0 of every fully supervised network: shown as 0.00, no ratio divided by it

@@ -18,6 +18,7 @@ from racam.data import registry as datasets
 from racam.errors import DataError
 from racam.evaluation.bootstrap import CONFIDENCE
 from racam.io import atomic_write_text, read_json
+from racam.models.registry import effective_width
 from racam.paper.format import ReportInput
 from racam.paper.observations import observations
 from racam.paper.results import ReproductionResults
@@ -82,6 +83,13 @@ def _read_record(path: Path) -> dict[str, Any]:
     return value
 
 
+def _width_note(cfg: RunConfig) -> str:
+    """`` (width divisor N)`` for a backbone whose channels ``classifier.width`` divides
+    (``vgg16_narrow``), else nothing: the other backbones ignore the key."""
+    width = effective_width(cfg.classifier.backbone, cfg.classifier.width)
+    return f" (width divisor {width})" if width > 1 else ""
+
+
 def _setup(inp: ReportInput) -> str:
     """The paragraph saying what ran: data, classifier, fusion, RA-CAM's options, seeds."""
     cfg, delta = inp.cfg, inp.delta
@@ -90,7 +98,7 @@ def _setup(inp: ReportInput) -> str:
             f"(every number below is pooled over the test folds: micro TP/FP/FN over all pixels "
             f"of all test images of all folds). Input {cfg.data.size[0]}x{cfg.data.size[1]} "
             f"(width x height), {cfg.data.channels} channel(s). Classifier "
-            f"`{cfg.classifier.backbone}` (width divisor {cfg.classifier.width}), "
+            f"`{cfg.classifier.backbone}`{_width_note(cfg)}, "
             f"{cfg.classifier.epochs} epochs. Fusion of "
             f"layers: **{cfg.cam.fusion}**"
             + ("" if cfg.cam.fusion == "max" else
