@@ -133,6 +133,8 @@ def test_changed_cam_options_choose_the_epoch_again_without_training_again(tmp_p
     assert any("classifier: computed again, its config changed (cam." in s for s in said)
     assert stamps() == weights  # no epoch trained or written again
     assert again.history == first.history
+    # the training time stays the stage's: a reproduction's profile counts both computations
+    assert first.seconds is not None and again.replaced_seconds == [first.seconds]
     areas = {int(e): a for e, a in again.epoch_choice["areas"].items()}
     assert areas != {int(e): a for e, a in first.epoch_choice["areas"].items()}
     assert again.best_epoch == min(areas, key=areas.__getitem__)

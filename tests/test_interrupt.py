@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import TINY_CFG
 
-from racam.stages.elapsed import CallLedger, interrupted_path, timed_stage
+from racam.stages.elapsed import CallLedger, interrupted_path, replaced_seconds, timed_stage
 
 
 def _sleep_then(seconds: float, fail: bool) -> dict:
@@ -37,6 +37,16 @@ def test_an_interrupted_stage_adds_its_time_to_the_call_that_finishes_it(tmp_pat
     assert not interrupted_path(result).exists()  # counted once
     again = timed_stage(tmp_path / "other.json", lambda: _sleep_then(0.0, fail=False))
     assert "interrupted_seconds" not in again and again["seconds"] < 0.1
+
+
+def test_a_stage_computed_over_its_own_result_keeps_that_results_seconds(tmp_path) -> None:
+    result = tmp_path / "result.json"
+    assert replaced_seconds(result) == []
+    result.write_text(json.dumps({"seconds": 390.0, "replaced_seconds": [12.5]}))
+    assert replaced_seconds(result) == [12.5, 390.0]
+    value = timed_stage(result, lambda: {"x": 1}, replaced_seconds(result))
+    assert value["replaced_seconds"] == [12.5, 390.0] and value["seconds"] < 390
+    assert "replaced_seconds" not in timed_stage(tmp_path / "new.json", lambda: {"x": 1}, [])
 
 
 def test_the_call_ledger_sums_calls_that_computed_or_were_interrupted(tmp_path) -> None:

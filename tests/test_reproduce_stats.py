@@ -523,3 +523,17 @@ def test_table_iii_seeds_must_be_classifier_seeds(seeds) -> None:
 
     with pytest.raises(ConfigError, match=r"reproduce\.segmentation_seeds"):
         _cfg([0, 1], **{"reproduce.segmentation_seeds": seeds})
+
+
+def test_the_profile_counts_the_work_a_recomputed_stage_reused(tmp_path) -> None:
+    from racam.paper.reproduce import stage_seconds
+
+    for rel, value in (("fold0/classifier/result.json", {"seconds": 2.8,
+                                                          "replaced_seconds": [390.0]}),
+                       ("fold1/classifier/result.json", {"seconds": 400.0}),
+                       ("fold0/cam/test/racam-d70.json", {"seconds": 5.0}),
+                       ("fold0/pseudo/k/manifest.json", {"seconds": 99.0})):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(json.dumps(value))
+    assert stage_seconds([tmp_path]) == {"classifier": 792.8, "heat maps (test images)": 5.0}
+

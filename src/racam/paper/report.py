@@ -192,6 +192,9 @@ def stage_profile(res: ReproductionResults, multi: bool) -> list[str]:
             "Shares are of the stages' sum: the recorded calls' wall time "
             + ("is not recorded." if wall_all is None
                else f"({wall_all} s) missed some stages."))
+    said += (" A stage computed again over its own result, reusing that result's work (the "
+             "classifier, when the delta chosen on training images changes which stored epoch "
+             "its pseudo-labels' area keeps), counts both computations.")
     return [md_table(["stage", "seconds (sum over folds" + (" and seeds)" if multi else ")"),
                       "share"], rows), said, ""]
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -276,24 +276,34 @@ class Reproduction:
         return pairs
 
     def _stage_seconds(self) -> dict[str, float]:
-        """Seconds per stage kind, summed over folds and seeds, read from the cached results."""
-        totals: dict[str, float] = {}
-        for pipe in self.pipes.values():
-            for path in pipe.out.glob("fold*/**/*.json"):
-                if path.name in ("manifest.json", "history.json"):
-                    continue
-                try:
-                    sec = json.loads(path.read_text()).get("seconds")
-                except (json.JSONDecodeError, AttributeError):
-                    continue
-                if sec is None:
-                    continue
-                rel = path.relative_to(pipe.out).parts
-                kind = rel[1] if len(rel) > 2 else path.stem
-                if kind == "cam":
-                    kind = f"heat maps ({rel[2]} images)"
-                totals[kind] = round(totals.get(kind, 0.0) + float(sec), 1)
-        return totals
+        """Seconds per stage kind, summed over folds and seeds (:func:`stage_seconds`)."""
+        return stage_seconds(pipe.out for pipe in self.pipes.values())
+
+
+def stage_seconds(outs: Iterable[Path]) -> dict[str, float]:
+    """Seconds per stage kind, summed over the stored results of every fold of each output
+    folder in ``outs``, with the seconds of the results a stage replaced while reusing their work
+    (``replaced_seconds``: the classifier's training, when the delta chosen afterwards changes
+    which stored epoch its pseudo-labels' area keeps)."""
+    totals: dict[str, float] = {}
+    for out in outs:
+        for path in out.glob("fold*/**/*.json"):
+            if path.name in ("manifest.json", "history.json"):
+                continue
+            try:
+                stored = json.loads(path.read_text())
+                sec = stored.get("seconds")
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            if sec is None:
+                continue
+            rel = path.relative_to(out).parts
+            kind = rel[1] if len(rel) > 2 else path.stem
+            if kind == "cam":
+                kind = f"heat maps ({rel[2]} images)"
+            spent = float(sec) + sum(stored.get("replaced_seconds") or [])
+            totals[kind] = round(totals.get(kind, 0.0) + spent, 1)
+    return totals
 
 
 def _or(value: float | None, default: float) -> float:

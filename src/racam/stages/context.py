@@ -18,7 +18,7 @@ from racam.config import RunConfig
 from racam.io import atomic_write_json, read_json
 from racam.layout import fold_list, in_moved_run
 from racam.stages.cache import SHOWN_DIFFERENCES, cached, stale_entries
-from racam.stages.elapsed import timed_stage
+from racam.stages.elapsed import replaced_seconds, timed_stage
 from racam.stages.folds import FoldData, fold_datasets
 from racam.stages.identity import file_digest, records_digest
 from racam.stages.results import StageResult
@@ -203,11 +203,12 @@ class StageContext:
         is computed again (the log names what changed)."""
         def run() -> dict[str, Any]:
             self.write_config()
+            replaced = replaced_seconds(path)
             if path.exists() and (stale := stale_entries(read_json(path), key)):
                 self.log(f"[racam] {label}: computed again, its config changed ("
                          + "; ".join(stale[:SHOWN_DIFFERENCES]) + ")")
             self.log(f"[racam] {label} ...")
-            value = timed_stage(path, lambda: compute().to_json())
+            value = timed_stage(path, lambda: compute().to_json(), replaced)
             self.stages_computed += 1
             earlier = sum(value.get("interrupted_seconds", []))
             self.log(f"[racam] {label} done in {value['seconds']:.1f} s"

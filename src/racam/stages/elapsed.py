@@ -36,11 +36,28 @@ def _read_list(path: Path, key: str) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
-def timed_stage(result: Path, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def replaced_seconds(result: Path) -> list[float]:
+    """The seconds of the stored result at ``result`` and of the results it replaced. A stage
+    is computed again over its own result only when it can reuse what that computation left (a
+    changed choice among the classifier's stored epochs, a field an older racam did not write),
+    so the time stays the stage's in a reproduction's profile (``replaced_seconds``)."""
+    if not result.exists():
+        return []
+    stored = _read_list(result, "replaced_seconds")
+    try:
+        seconds = read_json(result).get("seconds")
+    except (ValueError, OSError, AttributeError):
+        return stored
+    return [*stored, float(seconds)] if isinstance(seconds, (int, float)) else stored
+
+
+def timed_stage(result: Path, fn: Callable[[], dict[str, Any]],
+                replaced: list[float] | None = None) -> dict[str, Any]:
     """``fn()`` with ``seconds`` set to its own time plus that of the earlier interrupted calls
-    (then also ``seconds_this_call`` and ``interrupted_seconds``). When ``fn`` raises (including
-    ``KeyboardInterrupt``), its elapsed time is added to :func:`interrupted_path` and the error
-    goes on."""
+    (then also ``seconds_this_call`` and ``interrupted_seconds``); ``replaced`` (the seconds of
+    the results this one replaces, :func:`replaced_seconds`) is kept as ``replaced_seconds``.
+    When ``fn`` raises (including ``KeyboardInterrupt``), its elapsed time is added to
+    :func:`interrupted_path` and the error goes on."""
     ledger = interrupted_path(result)
     t0 = time.perf_counter()
     try:
@@ -54,6 +71,8 @@ def timed_stage(result: Path, fn: Callable[[], dict[str, Any]]) -> dict[str, Any
     this_call = round(time.perf_counter() - t0, 2)
     earlier = _read_list(ledger, "interrupted_seconds")
     value["seconds"] = round(this_call + sum(earlier), 2)
+    if replaced:
+        value["replaced_seconds"] = replaced
     if earlier:
         value["seconds_this_call"] = this_call
         value["interrupted_seconds"] = earlier

@@ -36,6 +36,9 @@ class StageResult:
     seconds: float | None = optional()
     seconds_this_call: float | None = optional()
     interrupted_seconds: list[float] | None = optional()
+    #: seconds of the results this one replaced, reusing their work
+    #: (:func:`racam.stages.elapsed.replaced_seconds`)
+    replaced_seconds: list[float] | None = optional()
     #: the stage key it was computed under (:mod:`racam.stages.cache`)
     key: dict[str, Any] | None = optional()
     #: stored fields this racam does not know, kept as they were
