@@ -41,14 +41,12 @@ def replaced_seconds(result: Path) -> list[float]:
     is computed again over its own result only when it can reuse what that computation left (a
     changed choice among the classifier's stored epochs, a field an older racam did not write),
     so the time stays the stage's in a reproduction's profile (``replaced_seconds``)."""
-    if not result.exists():
-        return []
-    stored = _read_list(result, "replaced_seconds")
     try:
-        seconds = read_json(result).get("seconds")
-    except (ValueError, OSError, AttributeError):
-        return stored
-    return [*stored, float(seconds)] if isinstance(seconds, (int, float)) else stored
+        stored = read_json(result) if result.exists() else {}
+        earlier, seconds = stored.get("replaced_seconds") or [], stored.get("seconds")
+    except (ValueError, OSError, AttributeError):  # a torn or foreign file: nothing to keep
+        return []
+    return [*earlier, float(seconds)] if isinstance(seconds, (int, float)) else list(earlier)
 
 
 def timed_stage(result: Path, fn: Callable[[], dict[str, Any]],
