@@ -97,3 +97,54 @@ def test_a_split_file_that_separates_identical_images_is_named(ksdd_root, tmp_pa
     assert len(ds.split_problems) == 8 and side(ds) == set(test)
     with pytest.raises(DataError, match="duplicate image"):  # strict: every copy is an error
         FolderDataset(root, "test", strict=True)
+
+
+def test_run_report_counts_problems_by_kind_and_names_every_file(ksdd_root, tmp_path) -> None:
+    """Eight identical pairs: the report's table says 8 duplicate images (counted here by
+    MD5), shows the first with the root left out, and the folded list names all 8 files."""
+    import hashlib
+
+    from racam.report.data_problems import data_problems_section
+    from racam.stages.context import DataProblems
+
+    root = tmp_path / "parts"
+    twin_folder(ksdd_root, root)
+    seen: dict[str, str] = {}
+    copies = []
+    for f in sorted(root.glob("*/*.jpg")):
+        digest = hashlib.md5(f.read_bytes()).hexdigest()
+        copies += [f] if digest in seen else []
+        seen.setdefault(digest, f.name)
+    ds = FolderDataset(root, "test", seed=0)
+    problems = DataProblems.found(ds.audit.problems, ds.audit.without_usable_mask)
+    lines = data_problems_section(problems, str(root))
+    text = "\n".join(lines)
+    row = next(line for line in text.splitlines() if line.startswith("| duplicate image |"))
+    assert row.split("|")[2].strip() == str(len(copies)) == "8"
+    first = row.split("|")[3].strip().strip("`")
+    assert (root / first) in copies and str(root) not in row
+    folded = text[text.index("<details"):text.index("</details>")]
+    assert all(str(f) in folded for f in copies)
+
+
+def test_problems_stored_as_lines_are_read_with_their_kind() -> None:
+    from racam.stages.context import DataProblems
+
+    old = {"problems": ["/d/good/a.png: duplicate image: same content as /d/good/b.png",
+                        "/d/masks/c.png: mask not binary: 3 values: 0, 1, 255"]}
+    got = DataProblems.from_json(old)
+    assert [p.kind for p in got.problems] == ["duplicate image", "mask not binary"]
+    assert got.problems[1].message == "3 values: 0, 1, 255"
+    assert [str(p) for p in got.problems] == old["problems"]
+    assert DataProblems.from_json(got.to_json()) == got
+
+
+def test_log_names_three_problems_of_a_kind_and_counts_the_rest() -> None:
+    from racam.stages.context import DataProblems, FileProblem
+
+    dups = [FileProblem(f"/d/good/{i}.png", "duplicate image", f"same content as /d/{i}b.png")
+            for i in range(8)]
+    odd = FileProblem("/d/masks/m.png", "mask not binary", "3 values")
+    lines = DataProblems([dups[0], odd, *dups[1:]]).log_lines(shown=3)
+    assert lines == [*map(str, dups[:3]), "5 more 'duplicate image' problem(s): the run report "
+                     "and `racam data info` name every file", str(odd)]

@@ -21,8 +21,9 @@ pre { padding: 0.6em; overflow-x: auto; white-space: pre-wrap; }
 
 
 def write_html(markdown_text: str, path: Path, title: str) -> Path:
-    """Render ``markdown_text`` (tables and fenced code enabled) to ``path``."""
-    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
+    """Render ``markdown_text`` to ``path`` (tables, fenced code, and markdown inside
+    ``<details markdown="1">`` blocks)."""
+    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code", "md_in_html"])
     page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title>"
             f"<style>{_STYLE}</style></head><body>\n{body}\n</body></html>\n")
     return atomic_write_text(path, page)

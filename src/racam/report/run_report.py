@@ -15,6 +15,7 @@ from racam.evaluation.pooling import undefined_note
 from racam.io import atomic_write_text
 from racam.plan.report import run_report_lines
 from racam.pseudo.heatmaps import CamFn, iter_heatmaps, to_original_size
+from racam.report.data_problems import data_problems_section
 from racam.report.figures import image_grid
 from racam.report.heatmap_methods import MethodComparison, comparison_section
 from racam.report.html import write_html
@@ -25,7 +26,6 @@ from racam.report.supervision import (
     train_masks_section,
 )
 from racam.report.tables import classifier_notes, interval_text, md_table, pct
-from racam.stages.context import DataProblems
 from racam.stages.evaluate import RunResults
 
 
@@ -70,18 +70,15 @@ def _num(v: float | None) -> str:
     return f"{v:.4f}" if v is not None else "-"
 
 
-def _data_problems(data: DataProblems) -> list[str]:
-    """Report lines listing the dataset's problems and the images left out of pixel metrics."""
-    lines: list[str] = []
-    if data.problems:
-        lines += ["## Data problems", "", f"{len(data.problems)} problem(s) found in the "
-                  "dataset's files (`racam data info` lists the same; `data.strict: true` makes "
-                  "them errors):", ""] + [f"- `{p}`" for p in data.problems] + [""]
-    if data.left_out_of_pixel_metrics:
-        lines += ["Images without a usable mask, used to train the classifier but left out of "
-                  "the pixel metrics:", ""]
-        lines += [f"- `{p}`" for p in data.left_out_of_pixel_metrics] + [""]
-    return lines
+def _data_root(cfg: RunConfig) -> str | None:
+    """The dataset folder as its problems name it (``None``: not resolvable)."""
+    from racam.errors import ConfigError
+    from racam.stages.folds import resolve_root
+
+    try:
+        return str(resolve_root(cfg.data))
+    except ConfigError:  # no root and no $RACAM_DATA: the table shows whole paths
+        return None
 
 
 def plan_section(cfg: RunConfig, out: Path) -> list[str]:
@@ -158,7 +155,7 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
         lines += ["n/a: a score over an empty set of pixels is not a number:", "", *notes, ""]
     lines += comparison_section(methods) + deletion_section(results) + train_masks_section(results)
     lines += label_next_section(results)
-    lines += _data_problems(results.data) + plan_section(cfg, out)
+    lines += data_problems_section(results.data, _data_root(cfg)) + plan_section(cfg, out)
     if fig:
         lines += [f"## Overlays (fold {overlay_fold} test images)", "",
                   f"![overlays]({fig.name})", ""]
