@@ -159,3 +159,17 @@ def test_typed_results_hold_every_figure_of_a_stored_record() -> None:
     # a record of one seed only (older reproduce.json): its classifiers under the first seed
     old = ReproductionResults.from_dict({"classifier": raw["classifier"]})
     assert old.classifiers(7) == {"7": raw["classifier"]} and old.table_iii == []
+
+
+def test_a_scope_not_computed_is_explained_in_the_report(paper_run: Path) -> None:
+    """A record whose reproduction skipped ``fgbp_head: unit`` (its ``notes``): the RA-CAM
+    section prints the note and has no unit row."""
+    res = json.loads((paper_run / "reproduce.json").read_text())
+    res["racam_variants"] = [r for r in res["racam_variants"] if "unit" not in r["variant"]]
+    note = "`fgbp_head` unit not computed: no activation on a fully connected output."
+    res["notes"] = {"fgbp_head": note}
+    (paper_run / "reproduce.json").write_text(json.dumps(res))
+    text = (render_folder(paper_run)).read_text()
+    section = text.split("## RA-CAM: the two readings")[1].split("\n## ")[0]
+    assert note in section and "fgbp_head=unit" not in section
+    assert "weighting=channel, fgbp_head=sample" in section

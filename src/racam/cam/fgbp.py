@@ -80,6 +80,22 @@ def activation_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, ACTIVATIONS)]
 
 
+@torch.no_grad()
+def head_activations(model: nn.Module, x: Tensor) -> int:
+    """How many calls of ``model``'s ReLU-family modules output a fully connected ``(B, N)``
+    activation on the input ``x``: the only ones whose filter ``head`` ("sample" or "unit")
+    sets. With none, both head scopes give the same maps."""
+    seen: list[bool] = []
+    handles = [m.register_forward_hook(lambda _m, _a, out: seen.append(out.ndim == 2))
+               for _, m in activation_modules(model)]
+    try:
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return sum(seen)
+
+
 @contextlib.contextmanager
 def fgbp(model: nn.Module, delta: float = 50.0, scope: str = "channel", head: str = "sample"
          ) -> Iterator[nn.Module]:

@@ -61,6 +61,7 @@ class Reproduction:
                         progress=progress, log=seed_log(log, s) if len(seeds) > 1 else log)
             for s in seeds}
         self.pipe = self.pipes[seeds[0]]  # Table III and figures
+        self.notes: dict[str, str] = {}  # why a part was not computed, by part
         self.fig_dir = self.out / "figures"
 
     # ------------------------------------------------------------------ pieces
@@ -139,8 +140,7 @@ class Reproduction:
         combos = [base]
         combos += [{**base, "weighting": w} for w in self.cfg.reproduce.weightings
                    if w != base["weighting"]]
-        combos += [{**base, "fgbp_head": h} for h in self.cfg.reproduce.fgbp_heads
-                   if h != base["fgbp_head"]]
+        combos += [{**base, "fgbp_head": h} for h in self.head_scopes(base["fgbp_head"])]
         rows, images = [], {}
         for combo in combos if len(combos) > 1 else []:
             row, per_image = self._cam_row("racam", delta, **combo)
@@ -149,6 +149,25 @@ class Reproduction:
             rows.append(row)
             images[key] = per_image
         return rows, images
+
+    def head_scopes(self, default: str) -> list[str]:
+        """The FGBP head scopes of ``reproduce.fgbp_heads`` to compare with ``default``: none
+        when the classifier has no activation on a fully connected layer's output (the scopes
+        differ only there: EfficientNet-Lite0's head is one linear layer), noted in
+        :attr:`notes` instead."""
+        from racam.cam.fgbp import head_activations
+
+        heads = [h for h in self.cfg.reproduce.fgbp_heads if h != default]
+        fold = self.pipe.folds[0]
+        if heads and not head_activations(self.pipe.model(fold),
+                                          self.pipe.data(fold).test[0].image[None]):
+            self.notes["fgbp_head"] = (
+                f"`fgbp_head` {', '.join(heads)} not computed: the classifier "
+                f"(`{self.cfg.classifier.backbone}`) has no ReLU-family activation on a fully "
+                "connected layer's output, the only place the head scopes differ, so every "
+                f"scope gives the `{default}` maps.")
+            return []
+        return heads
 
     def table_iii(self) -> list[dict[str, Any]]:
         """Table III: each network's pooled counts over the folds. Weakly supervised rows train
@@ -245,6 +264,7 @@ class Reproduction:
         first = clf[self.seeds[0]]
         results = {"seeds": self.seeds, "chosen_delta": delta, "delta_sweep": sweep,
                    "table_i": t1, "table_iv": t4, "racam_variants": variants,
+                   "notes": self.notes,
                    "bootstrap": boot, "table_iii": t3, "figures": figs,
                    "classifier": {k: classifier_summary(v) for k, v in first.items()},
                    "classifier_per_seed": {str(s): {k: classifier_summary(v) for k, v in c.items()}

@@ -146,6 +146,7 @@ class ReproductionResults:
     table_i: list[MethodRow] = field(default_factory=list)
     table_iv: list[MethodRow] = field(default_factory=list)
     racam_variants: list[MethodRow] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)  # why a part was not computed, by part
     comparisons: Comparisons = field(default_factory=Comparisons)
     table_iii: list[NetworkRow] = field(default_factory=list)
     figures: dict[str, str] = field(default_factory=dict)
@@ -171,6 +172,7 @@ class ReproductionResults:
             table_i=[MethodRow.from_dict(r) for r in d.get("table_i") or []],
             table_iv=[MethodRow.from_dict(r) for r in d.get("table_iv") or []],
             racam_variants=[MethodRow.from_dict(r) for r in d.get("racam_variants") or []],
+            notes=dict(d.get("notes") or {}),
             comparisons=Comparisons.from_dict(d.get("bootstrap")),
             table_iii=[NetworkRow.from_dict(r) for r in d.get("table_iii") or []],
             figures=dict(d.get("figures") or {}), classifier=dict(d.get("classifier") or {}),

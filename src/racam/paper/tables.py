@@ -66,7 +66,8 @@ def variants_section(inp: ReportInput) -> list[str]:
              "-" if r.variant == base else ci(inp.res.comparisons.get(
                  f"{REFERENCE}[{r.variant}]", f"{REFERENCE}[{base}]"))]
             for r in inp.res.racam_variants]
-    if not rows:
+    note = inp.res.notes.get("fgbp_head")
+    if not rows and not note:
         return []
     return [f"## RA-CAM: the two readings of Eq. 7 and FGBP's scope in the head "
             f"(delta {inp.delta_text}){inp.sd_note}", "",
@@ -77,7 +78,9 @@ def variants_section(inp: ReportInput) -> list[str]:
             "gradient passes, as in guided backpropagation)."
             + (" At delta 0 both head scopes pass every positive gradient (identical maps)."
                if inp.delta == 0 else ""), "",
-            md_table(["RA-CAM options", "IoU", "minus the default, IoU [95% CI]"], rows)]
+            *([note, ""] if note else []),
+            *([md_table(["RA-CAM options", "IoU", "minus the default, IoU [95% CI]"], rows)]
+              if rows else [])]
 
 
 def _table_iv_row(inp: ReportInput, r: MethodRow) -> list[str]:
