@@ -60,6 +60,11 @@ def test_data_info_names_every_problem_file_and_exits_0(tmp_path) -> None:
     for path, tag in expected.items():
         assert any(f"{path}: {tag}" in w for w in warnings), (path, tag, warnings)
     assert len(warnings) == len(expected)
+    flat = " ".join(res.output.split())  # the console wraps long lines
+    summary = flat[flat.index(f"{len(warnings)} problem(s): "):].split(" problem(s): ")[1]
+    kinds = [tag for tag in expected.values() if not tag.endswith(".png")]
+    assert all(f"1 {tag}" in summary.split(";")[0] for tag in kinds)
+    assert summary.split(";")[0].count(", ") == len(kinds) - 1
     assert "readable images: good 8, defect 7" in res.output
     assert "64x64 (15)" in res.output
 

@@ -89,7 +89,8 @@ def test_a_split_file_that_separates_identical_images_is_named(ksdd_root, tmp_pa
     res = CliRunner().invoke(app, ["data", "info", str(root), "--dataset", "folder"],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    named = [ln for ln in res.output.splitlines() if "duplicate across the split" in ln]
+    named = [ln for ln in res.output.splitlines()
+             if ln.startswith("warning:") and "duplicate across the split" in ln]
     assert len(named) == 8  # the eight kos01 parts in test, each with its kos26 twin in train
     assert any(f"{root}/defect/kos01_Part5.jpg" in ln and f"{root}/defect/kos26_Part5.jpg" in ln
                for ln in named)
@@ -148,3 +149,20 @@ def test_log_names_three_problems_of_a_kind_and_counts_the_rest() -> None:
     lines = DataProblems([dups[0], odd, *dups[1:]]).log_lines(shown=3)
     assert lines == [*map(str, dups[:3]), "5 more 'duplicate image' problem(s): the run report "
                      "and `racam data info` name every file", str(odd)]
+
+
+def test_data_info_names_the_five_commonest_sizes_and_counts_the_rest(ksdd_root, tmp_path) -> None:
+    from collections import Counter
+
+    from PIL import Image
+
+    root = tmp_path / "parts"
+    twin_folder(ksdd_root, root)
+    sizes = Counter(Image.open(f).size for f in root.glob("*/*.jpg"))
+    res = CliRunner().invoke(app, ["data", "info", str(root), "--dataset", "folder"],
+                             catch_exceptions=False)
+    line = next(ln for ln in " ".join(res.output.split()).split("masks")
+                if "image sizes" in ln)
+    shown = [f"{w}x{h} ({n})" for (w, h), n in sizes.most_common(5)]
+    assert all(s in line for s in shown) and f"and {len(sizes) - 5} more sizes" in line
+    assert "8 problem(s): 8 duplicate image" in res.output

@@ -32,6 +32,7 @@ Layout::
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from racam.data.audit import CLASSES, FolderAudit, Problem, audit_folder
@@ -43,6 +44,8 @@ from racam.errors import ConfigError, DataError
 
 SPLITS = ("train", "test", "all")
 SPLIT_FILES = ("split.yaml", "split.yml", "split.json")
+#: Image sizes ``racam data info`` names, the most frequent first (the fingerprint gives the range)
+SIZES_SHOWN = 5
 
 
 def folder_records(root: Path, strict: bool = False) -> list[Record]:
@@ -180,11 +183,15 @@ class FolderSpec(DatasetSpec):
         audit = audit_folder(root)
         problems = [*audit.problems, *split_duplicates(
             audit, split_parts(audit, split_file(root), options.test_fraction, options.seed))]
-        sizes = ", ".join(f"{w}x{h} ({n})" for (w, h), n in audit.sizes.most_common())
+        common = audit.sizes.most_common()
+        sizes = ", ".join(f"{w}x{h} ({n})" for (w, h), n in common[:SIZES_SHOWN]) + (
+            f", and {len(common) - SIZES_SHOWN} more sizes" if len(common) > SIZES_SHOWN else "")
         counts = ", ".join(f"{k} {v}" for k, v in audit.class_counts.items())
+        kinds = Counter(p.kind for p in problems).most_common()
         details = [f"readable images: {counts}", f"image sizes (width x height): {sizes}",
                    *MaskSurvey(dict(audit.mask_rules), []).details(),
                    f"{len(problems)} problem(s)"
+                   + (": " + ", ".join(f"{n} {k}" for k, n in kinds) if kinds else "")
                    + (f"; {len(audit.without_usable_mask)} image(s) without a usable mask are "
                       "left out of pixel metrics" if audit.without_usable_mask else "")]
         return DataSummary(rows, "", details, [str(p) for p in problems])
