@@ -106,7 +106,7 @@ def test_run_report_counts_problems_by_kind_and_names_every_file(ksdd_root, tmp_
     import hashlib
 
     from racam.report.data_problems import data_problems_section
-    from racam.stages.context import DataProblems
+    from racam.stages.problems import DataProblems
 
     root = tmp_path / "parts"
     twin_folder(ksdd_root, root)
@@ -129,7 +129,7 @@ def test_run_report_counts_problems_by_kind_and_names_every_file(ksdd_root, tmp_
 
 
 def test_problems_stored_as_lines_are_read_with_their_kind() -> None:
-    from racam.stages.context import DataProblems
+    from racam.stages.problems import DataProblems
 
     old = {"problems": ["/d/good/a.png: duplicate image: same content as /d/good/b.png",
                         "/d/masks/c.png: mask not binary: 3 values: 0, 1, 255"]}
@@ -141,7 +141,7 @@ def test_problems_stored_as_lines_are_read_with_their_kind() -> None:
 
 
 def test_log_names_three_problems_of_a_kind_and_counts_the_rest() -> None:
-    from racam.stages.context import DataProblems, FileProblem
+    from racam.stages.problems import DataProblems, FileProblem
 
     dups = [FileProblem(f"/d/good/{i}.png", "duplicate image", f"same content as /d/{i}b.png")
             for i in range(8)]

@@ -5,7 +5,7 @@ dozens; each file stays named)."""
 from __future__ import annotations
 
 from racam.report.tables import md_table
-from racam.stages.context import DataProblems, FileProblem
+from racam.stages.problems import DataProblems, FileProblem
 
 
 def _short(text: str, root: str | None) -> str:

@@ -15,9 +15,9 @@ import torch
 from racam.evaluation.gate import GatedCounts, gated_per_image
 from racam.evaluation.pooling import merged_per_image, pooled
 from racam.stages.classifier import ClassifierStageResult, ClassifierSummary
-from racam.stages.context import DataProblems
 from racam.stages.heatmaps import CamQualityResult
 from racam.stages.label_next import LabelNextResult
+from racam.stages.problems import DataProblems
 from racam.stages.pseudo_labels import PseudoLabelResult
 from racam.stages.segmentation import SegmentationStageResult
 
