@@ -44,21 +44,17 @@ def test_lite0_has_no_head_activation_and_both_scopes_give_the_same_maps() -> No
 
 
 def test_reproduction_skips_the_unit_scope_on_lite0_and_says_why() -> None:
-    """:meth:`Reproduction.head_scopes` on real classifiers (a stand-in for the engine that
-    serves them): Lite0 gets no second scope and a note; VGG16 keeps ``unit``."""
+    """:meth:`Reproduction.head_scopes` from the config's classifier architecture: Lite0 gets no
+    second scope and a note; the narrow VGG16 keeps ``unit``."""
     from types import SimpleNamespace
 
     from racam.config import load_config
     from racam.paper.reproduce import Reproduction
 
-    x = torch.rand(1, 64, 64, generator=torch.Generator().manual_seed(1))
     got = {}
     for backbone in ("efficientnet_lite0", "vgg16_narrow"):
-        cfg = load_config("demo", {"classifier.backbone": backbone})
-        model = build_classifier(backbone, width=8, in_channels=1).eval()
-        pipe = SimpleNamespace(folds=[0], model=lambda k, m=model: m,
-                               data=lambda k: SimpleNamespace(test=[SimpleNamespace(image=x)]))
-        stub = SimpleNamespace(cfg=cfg, pipe=pipe, notes={})
+        stub = SimpleNamespace(cfg=load_config("demo", {"classifier.backbone": backbone,
+                                                        "classifier.width": 8}), notes={})
         got[backbone] = (Reproduction.head_scopes(stub, "sample"), stub.notes)
     scopes, notes = got["efficientnet_lite0"]
     assert scopes == [] and "`fgbp_head` unit not computed" in notes["fgbp_head"]

@@ -152,20 +152,26 @@ class Reproduction:
 
     def head_scopes(self, default: str) -> list[str]:
         """The FGBP head scopes of ``reproduce.fgbp_heads`` to compare with ``default``: none
-        when the classifier has no activation on a fully connected layer's output (the scopes
-        differ only there: EfficientNet-Lite0's head is one linear layer), noted in
-        :attr:`notes` instead."""
+        when the classifier's architecture has no activation on a fully connected layer's
+        output (the scopes differ only there: EfficientNet-Lite0's head is one linear layer),
+        noted in :attr:`notes` instead. The architecture is built untrained and run once on a
+        blank 64 x 64 input."""
+        import torch
+
         from racam.cam.fgbp import head_activations
+        from racam.models import build_classifier
 
         heads = [h for h in self.cfg.reproduce.fgbp_heads if h != default]
-        fold = self.pipe.folds[0]
-        if heads and not head_activations(self.pipe.model(fold),
-                                          self.pipe.data(fold).test[0].image[None]):
+        c, channels = self.cfg.classifier, self.cfg.data.channels
+        if heads and not head_activations(
+                build_classifier(c.backbone, in_channels=channels, width=c.width,
+                                 batch_norm=c.batch_norm).eval(),
+                torch.zeros(1, channels, 64, 64)):
             self.notes["fgbp_head"] = (
                 f"`fgbp_head` {', '.join(heads)} not computed: the classifier "
-                f"(`{self.cfg.classifier.backbone}`) has no ReLU-family activation on a fully "
-                "connected layer's output, the only place the head scopes differ, so every "
-                f"scope gives the `{default}` maps.")
+                f"(`{c.backbone}`) has no ReLU-family activation on a fully connected layer's "
+                "output, the only place the head scopes differ, so every scope gives the "
+                f"`{default}` maps.")
             return []
         return heads
 
