@@ -71,7 +71,7 @@ _ADDED: dict[str, dict[str, Any]] = {
                      "precision": "auto", "compile": False, "device_cache": False,
                      "train_masks": "none", "train_masks_choice": "random",
                      "train_masks_seed": None,
-                     "train_masks_rest": "pseudo", "gate": "none"},
+                     "train_masks_rest": "pseudo", "gate": "none", "mask_cut": "half"},
 }
 
 #: The table: every key added, retired or renamed since run folders were first written.

@@ -284,6 +284,10 @@ class SegmentationConfig:
     #: ``classifier.threshold`` (as mixed-supervision defect networks decide per image); an
     #: evaluation and deployment rule, the network is the same. ``none``: the network's mask.
     gate: str = option("none", one_of(SEGMENTATION_GATES, "gate"))
+    #: Where the network's defect probability is cut into a mask: ``half`` (p > 0.5) or
+    #: ``foreground_otsu`` (p > max(0.5, Otsu of that image's p above 0.5): label-free, only
+    #: narrows). An evaluation and deployment rule: the network is the same.
+    mask_cut: str = option("half", one_of(choices.mask_cuts, "mask_cut"))
 
     def __post_init__(self) -> None:
         """YAML and ``--set`` give ``train_masks: 5`` as a number: keep it as its name."""

@@ -3,7 +3,8 @@ config is checked, and the device check: the choices :mod:`racam.config` checks 
 
 from __future__ import annotations
 
-__all__ = ["backbones", "datasets", "device", "fusions", "head_scopes", "keep_epochs", "methods",
+__all__ = ["backbones", "datasets", "device", "fusions", "head_scopes", "keep_epochs", "mask_cuts",
+           "methods",
            "networks", "plugin_methods", "weightings"]
 
 
@@ -30,6 +31,13 @@ def keep_epochs() -> tuple[str, ...]:
     from racam.classifier.epochs import KEEP_EPOCH
 
     return KEEP_EPOCH
+
+
+def mask_cuts() -> list[str]:
+    """``segmentation.mask_cut``: where a network's probability is cut into a mask."""
+    from racam.segmentation.mask_cut import MASK_CUTS
+
+    return MASK_CUTS.names()
 
 
 def methods() -> list[str]:

@@ -311,4 +311,4 @@ class Engine:
         test = self.data(fold).test
         seg, _ = load_segmentation(self.segmentation(fold).checkpoint, map_location=self.device)
         return overlay_rows(test, self.cam(fold, self.cfg.cam.method), seg, self.device,
-                            self.cfg.cam.method, n)
+                            self.cfg.cam.method, n, self.cfg.segmentation.mask_cut)

@@ -49,7 +49,8 @@ class Normalisation:
 class MaskRule:
     """How a mask is derived from a network output: ``activation`` over the output's channels,
     channel ``channel`` (defect), resized ``resize`` to the image's original size, then
-    ``mask = value > threshold`` (``"otsu"``: Otsu's threshold of each resized map). ``gated``:
+    ``mask = value > threshold`` (``"otsu"``: Otsu's threshold of each resized map; a name of
+    :data:`racam.segmentation.mask_cut.MASK_CUTS`: that cut of each resized map). ``gated``:
     the mask is empty when the image's defect probability is below the decision threshold (heat
     maps always; segmentation masks of a run with ``segmentation.gate: classifier``; absent in
     an older ``bundle.json``: ``False``)."""
@@ -142,8 +143,9 @@ def meta_from_run(run: TrainedRun, digests: RunDigests,
                   ) -> BundleMeta:
     """The metadata of ``run``: its torch checkpoints as models unless ``models`` is given (the
     ONNX files of an export); its segmentation masks gated by the classifier's decision when
-    the run's ``segmentation.gate`` says so."""
+    the run's ``segmentation.gate`` says so; cut by its ``segmentation.mask_cut``."""
     from racam import __version__
+    from racam.segmentation.mask_cut import bundle_threshold
 
     if models is None:
         models = {"classifier": ModelFile(_rel(run.classifier_path, run.root), "torch",
@@ -155,7 +157,8 @@ def meta_from_run(run: TrainedRun, digests: RunDigests,
     return BundleMeta(size=run.size, channels=run.channels, decision_threshold=run.threshold,
                       source=source, models=models, racam_version=__version__, opset=opset,
                       scale=scale, int8=int8,
-                      mask=MaskRule(gated=run.cfg.segmentation.gate == "classifier"))
+                      mask=MaskRule(threshold=bundle_threshold(run.cfg.segmentation.mask_cut),
+                                    gated=run.cfg.segmentation.gate == "classifier"))
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -191,7 +194,7 @@ def read_bundle(folder: Path) -> BundleMeta:
             models={k: ModelFile(**v) for k, v in d["models"].items()},
             normalisation=Normalisation(**{**d["normalisation"],
                                            "range": tuple(d["normalisation"]["range"])}),
-            mask=MaskRule(**d["mask"]), racam_version=str(d["racam_version"]),
+            mask=_mask_rule(d["mask"]), racam_version=str(d["racam_version"]),
             opset=d.get("opset"), schema=SCHEMA,
             scale=(float(d["scale"][0]), float(d["scale"][1])) if d.get("scale") else None,
             int8=Int8Record(**d["int8"]) if d.get("int8") else None)
@@ -201,6 +204,18 @@ def read_bundle(folder: Path) -> BundleMeta:
         raise DataError(f"{path}: key {exc} missing; not a racam bundle.json") from None
     except (ValueError, TypeError, IndexError, AttributeError) as exc:
         raise DataError(f"{path}: not a valid racam bundle.json ({exc})") from None
+
+
+def _mask_rule(d: dict[str, Any]) -> MaskRule:
+    """The ``mask`` entry; a threshold that is neither a number nor a known cut: ValueError."""
+    from racam.segmentation.mask_cut import MASK_CUTS
+
+    rule = MaskRule(**d)
+    t = rule.threshold
+    if isinstance(t, str) and t not in ("otsu", *MASK_CUTS.names()):
+        raise ValueError(f"mask threshold {t!r} is neither a number nor a cut this racam knows "
+                         f"({', '.join(MASK_CUTS.names())})")
+    return rule
 
 
 def _read_legacy(path: Path) -> BundleMeta:

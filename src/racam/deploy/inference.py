@@ -42,6 +42,7 @@ from racam.deploy.tiles import (
     upsample_threshold,
 )
 from racam.errors import CheckpointError, ConfigError, DataError
+from racam.segmentation.mask_cut import numpy_threshold, threshold_map
 
 __all__ = ["SOURCES", "Inferencer", "onnx_session"]
 
@@ -217,8 +218,8 @@ class Inferencer:
         probs = self.nets.classify(x).softmax(1)[:, 1]
         if source == "seg":
             seg = self.nets.segment(x).softmax(1)[:, rule.channel]
-            cut = float(rule.threshold)
-            seg_masks = (to_original_size(p[None], s)[0] > cut for p, s in zip(seg, sizes))
+            seg_masks = (threshold_map(to_original_size(p[None], s)[0], rule.threshold)
+                         for p, s in zip(seg, sizes))
             if rule.gated:
                 seg_masks = (gate_mask(m, float(q), decision) for m, q in zip(seg_masks, probs))
             return probs, seg_masks
@@ -274,4 +275,4 @@ class Inferencer:
             return prob, np.zeros((image.size[1], image.size[0]), dtype=bool)
         seg = segment_scaled(image, tiling, self.meta.channels, self.nets.segment,
                              tiled=tiled, mean=norm.mean, std=norm.std, channel=rule.channel)
-        return prob, upsample_threshold(seg, image.size, float(rule.threshold))
+        return prob, upsample_threshold(seg, image.size, numpy_threshold(seg, rule.threshold))

@@ -11,15 +11,17 @@ from torch.utils.data import Dataset
 from racam import distributed
 from racam.evaluation.metrics import Counts, SegmentationMeter, confusion_counts
 from racam.pseudo.heatmaps import to_original_size
+from racam.segmentation.mask_cut import cut_mask
 from racam.segmentation.probability import defect_probability
 
 
 @torch.no_grad()
 def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int = 4,
                           device: torch.device | str = "cpu", keep: tuple[int, ...] = (),
-                          bf16: bool = False) -> dict[str, Any]:
-    """Predict every image, upsample the defect probability to the original size, mask at 0.5.
-    Images whose record has ``mask_usable=False`` are left out.
+                          bf16: bool = False, cut: str = "half") -> dict[str, Any]:
+    """Predict every image, upsample the defect probability to the original size, cut it into
+    a mask by ``cut`` (:mod:`racam.segmentation.mask_cut`; ``half``: p > 0.5). Images whose
+    record has ``mask_usable=False`` are left out.
 
     ``bf16`` runs the network under bfloat16 autocast on a CPU (the CPU recipe trains that way).
     Under ``torchrun`` every rank calls this and predicts 1/N of the images (whole batches of
@@ -43,7 +45,7 @@ def evaluate_segmentation(model: nn.Module, dataset: Dataset, *, batch_size: int
                 logits = model(images)
             prob = defect_probability(logits).cpu()
             for i, s, p in zip(idx, samples, prob):
-                pred = to_original_size(p[None], s.original_size)[0] > 0.5
+                pred = cut_mask(to_original_size(p[None], s.original_size)[0], cut)
                 true_np = dataset.true_mask(i)  # type: ignore[attr-defined]  # racam datasets have .true_mask
                 if true_np is None and not getattr(dataset.records[i], "mask_usable", True):  # type: ignore[attr-defined]  # racam datasets have .records
                     out.append((s.id, None, None))  # left out of pixel metrics (data.audit)

@@ -26,20 +26,22 @@ from racam.report.supervision import (
     train_masks_section,
 )
 from racam.report.tables import classifier_notes, interval_text, md_table, pct
+from racam.segmentation.mask_cut import cut_mask
 from racam.stages.evaluate import RunResults
 
 
 def overlay_rows(test: RecordDataset, cam: CamFn, seg: nn.Module, device: torch.device | str,
-                 method: str, n: int) -> list[list[tuple]]:
+                 method: str, n: int, cut: str = "half") -> list[list[tuple]]:
     """Image, heat map, Otsu mask and segmentation of the first ``n`` defective images of
-    ``test``: ``cam`` is the heat-map callable, ``seg`` the trained segmentation network."""
+    ``test``: ``cam`` is the heat-map callable, ``seg`` the trained segmentation network, its
+    mask cut by ``cut`` (``segmentation.mask_cut``)."""
     idx = [i for i, y in enumerate(test.labels) if y == 1][:n]  # the user's defect images
     rows = []
     for i, s, heat, mask in iter_heatmaps(cam, test, idx, batch_size=1, device=device):
         true = test.true_mask(i)  # None when the dataset has no masks
         with torch.no_grad():
             prob = seg(s.image[None].to(device)).float().softmax(1)[:, 1].cpu()
-        pred = to_original_size(prob, s.original_size)[0] > 0.5
+        pred = cut_mask(to_original_size(prob, s.original_size)[0], cut)
         img = to_original_size(s.image[:1], s.original_size)[0]
         rows.append([(s.id, "image", img, true), (method, "heat", heat, true),
                      ("Otsu mask", "mask", mask, true), ("segmentation", "mask", pred, true)])
@@ -132,8 +134,10 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
             (f"{cfg.cam.method} heat map, all test images (deployment view)", "cam_deployment"),
             (f"pseudo-labels{pseudo_label_options(cfg)} vs true masks, defective training images",
              "pseudo_labels"),
-            (segmentation_label(cfg.segmentation.arch, results), "segmentation"),
-            (segmentation_label(cfg.segmentation.arch, results).replace(
+            (segmentation_label(cfg.segmentation.arch, results, cfg.segmentation.mask_cut),
+             "segmentation"),
+            (segmentation_label(cfg.segmentation.arch, results,
+                                cfg.segmentation.mask_cut).replace(
                 ", all test images", ", gated by the classifier (empty mask where p(defect) < "
                 f"{_gate_threshold_text(results)}), all test images"), "segmentation_gated")]:
         r = results.view(key)

@@ -22,12 +22,17 @@ CHOICES: dict[str, str] = {
 }
 
 
-def segmentation_label(arch: str, results: RunResults) -> str:
-    """The segmentation row's name in the masks table."""
+#: How the masks table names a ``segmentation.mask_cut`` other than ``half``.
+CUT_LABELS = {"foreground_otsu": "mask at p > max(0.5, Otsu of p above 0.5)"}
+
+
+def segmentation_label(arch: str, results: RunResults, cut: str = "half") -> str:
+    """The segmentation row's name in the masks table (with its mask cut unless ``half``)."""
+    how = f" ({CUT_LABELS[cut]})" if cut in CUT_LABELS else ""
     if not results.train_masks:
-        return f"{arch} on pseudo-labels, all test images"
+        return f"{arch} on pseudo-labels{how}, all test images"
     n = sum(len(t["ids"]) for t in results.train_masks.values())
-    return f"{arch} on pseudo-labels + {n} true masks, all test images"
+    return f"{arch} on pseudo-labels + {n} true masks{how}, all test images"
 
 
 def train_masks_section(results: RunResults) -> list[str]:

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from racam import compat, distributed
 from racam.config import SegmentationConfig
+from racam.errors import DataError
 from racam.io import atomic_write_json
 from racam.layout import segmentation_tag
 from racam.pseudo.ranking import RULE
@@ -34,7 +35,8 @@ class SegmentationStageResult(StageResult):
     (``None`` in results stored before they were kept); ``rescored_counts``: the pooled counts
     of scoring a stored network again, where they differ from the stored ones;
     ``train_masks``: which training images learned from their true mask
-    (:meth:`racam.pseudo.mixed.TrainMasks.to_json`; absent with ``train_masks: none``)."""
+    (:meth:`racam.pseudo.mixed.TrainMasks.to_json`; absent with ``train_masks: none``);
+    ``mask_cut``: the ``segmentation.mask_cut`` the counts were scored with (absent: ``half``)."""
 
     arch: str
     source: str = "pseudo"
@@ -44,6 +46,12 @@ class SegmentationStageResult(StageResult):
     per_image: dict[str, list[int]] | None = optional()
     rescored_counts: dict[str, int] | None = optional()
     train_masks: dict[str, Any] | None = optional()
+    mask_cut: str | None = optional()
+
+    @property
+    def cut(self) -> str:
+        """The mask cut of ``counts``."""
+        return self.mask_cut or "half"
 
 
 def evaluates_in_bf16(cfg: SegmentationConfig, device: torch.device) -> bool:
@@ -88,7 +96,7 @@ class SegmentationStage:
             drop.add("train_masks")
         seg = compat.without_added("segmentation", {
             k: v for k, v in dataclasses.asdict(ctx.cfg.segmentation).items()
-            if k not in drop | {"gate"}})  # gate: an evaluation rule, not trained
+            if k not in drop | {"gate", "mask_cut"}})  # evaluation rules, not trained
         if seg.get("train_masks_choice") == "ranked":  # the list it takes its top N from
             seg["train_masks_list"] = RULE
         if round:
@@ -117,6 +125,8 @@ class SegmentationStage:
                                lambda: self._compute(fold, arch, source, r, d), key)
         if per_image and value.counts is not None and value.per_image is None:
             value = self.rescore(fold, arch, d, value)
+        if value.counts is not None and value.cut != self.ctx.cfg.segmentation.mask_cut:
+            value = self.recut(fold, arch, d, value)
         return value
 
     def _config(self, arch: str) -> SegmentationConfig:
@@ -151,17 +161,19 @@ class SegmentationStage:
         ctx.note_precision("segmentation.precision", scfg.precision)
         res = train_segmentation(scfg, train, d, seed=ctx.cfg.seed + fold, device=ctx.device,
                                  in_channels=ctx.cfg.data.channels, progress=ctx.progress)
-        counts, per_image = (self.score(fold, res.last_path, scfg) if ctx.has_masks(fold)
+        cut = scfg.mask_cut
+        counts, per_image = (self.score(fold, res.last_path, scfg, cut) if ctx.has_masks(fold)
                              else (None, None))
         return SegmentationStageResult(arch=arch, source=source, round=r,
                                        checkpoint=str(res.last_path), counts=counts,
                                        per_image=per_image,
+                                       mask_cut=None if cut == "half" else cut,
                                        train_masks=None if mixed is None else mixed.to_json())
 
-    def score(self, fold: int, checkpoint: Path, scfg: SegmentationConfig
+    def score(self, fold: int, checkpoint: Path, scfg: SegmentationConfig, cut: str = "half"
               ) -> tuple[dict[str, int], dict[str, list[int]]]:
         """Pooled counts and per-image counts (``{image id: [tp, fp, fn, tn]}``) of the network
-        at ``checkpoint`` on the fold's test images."""
+        at ``checkpoint`` on the fold's test images, its masks cut by ``cut``."""
         from racam.evaluation.pooling import counts_dict
         from racam.evaluation.segmentation_quality import evaluate_segmentation
         from racam.segmentation import load_segmentation
@@ -170,7 +182,7 @@ class SegmentationStage:
         model, _ = load_segmentation(checkpoint, map_location=ctx.device)
         scored = evaluate_segmentation(model, ctx.data(fold).test, device=ctx.device,
                                        bf16=evaluates_in_bf16(scfg, ctx.device),
-                                       batch_size=ctx.cfg.segmentation.batch_size)
+                                       batch_size=ctx.cfg.segmentation.batch_size, cut=cut)
         return counts_dict(scored["counts"]), per_image_counts(scored["per_image"])
 
     def rescore(self, fold: int, arch: str, d: Path,
@@ -190,13 +202,36 @@ class SegmentationStage:
         ctx.log(f"[racam] fold {fold}: segmentation {d.name}: scoring the stored network "
                 "again for per-image counts ...")
         counts, per_image = self.score(fold, checkpoint,
-                                       dataclasses.replace(ctx.cfg.segmentation, arch=arch))
+                                       dataclasses.replace(ctx.cfg.segmentation, arch=arch),
+                                       value.cut)
         value = value.replace(per_image=per_image)
         if counts != value.counts:
             value = value.replace(rescored_counts=counts)
             ctx.log(f"[racam] warning: fold {fold}: {d.name}: scored again, the pooled counts "
                     f"differ from the stored ones ({counts} vs {value.counts}); the table "
                     "keeps the stored counts, the interval uses the new ones")
+        if distributed.is_main():
+            atomic_write_json(d / "result.json", value.to_json())
+        return value
+
+    def recut(self, fold: int, arch: str, d: Path,
+              value: SegmentationStageResult) -> SegmentationStageResult:
+        """``value`` scored again with the config's ``segmentation.mask_cut`` (the same stored
+        network, no training): its counts and per-image counts replaced and stored."""
+        ctx = self.ctx
+        cut = ctx.cfg.segmentation.mask_cut
+        checkpoint = d / "last.pt"
+        if not checkpoint.exists() and value.checkpoint:
+            checkpoint = Path(value.checkpoint)
+        if not checkpoint.exists():
+            raise DataError(f"{d / 'result.json'}: scored with mask_cut {value.cut}, and no "
+                            f"network at {checkpoint} to score again with {cut}")
+        ctx.log(f"[racam] fold {fold}: segmentation {d.name}: scoring the stored network "
+                f"again with segmentation.mask_cut {cut} (was {value.cut}) ...")
+        counts, per_image = self.score(fold, checkpoint,
+                                       dataclasses.replace(ctx.cfg.segmentation, arch=arch), cut)
+        value = value.replace(counts=counts, per_image=per_image, rescored_counts=None,
+                              mask_cut=None if cut == "half" else cut)
         if distributed.is_main():
             atomic_write_json(d / "result.json", value.to_json())
         return value
