@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +25,25 @@ def interval_text(iv: dict[str, Any] | None, missing: str = "-") -> str:
 NA = "n/a"
 
 
+#: A cell that reads as a figure: a number (sign, percent, unit), an interval ``[a, b]``, a
+#: figure with its interval, or ``-`` / ``n/a`` for a missing one.
+_FIGURE = re.compile(r"^(\*\*)?[-+]?(\d[\d,.]*|n/a|-)( ?(%|s|MB|GB|px))?(\*\*)?"
+                     r"( ?\[[-+]?[\d.]+, [-+]?[\d.]+\])?$|^\[[-+]?[\d.]+, [-+]?[\d.]+\]$")
+
+
+def _aligned(column: Sequence[Any]) -> str:
+    """``---:`` (right) for a column of figures with at least one number, else ``---``."""
+    cells = [str(c).strip() for c in column]
+    figures = all(_FIGURE.match(c) for c in cells) and any(any(ch.isdigit() for ch in c)
+                                                           for c in cells)
+    return "---:" if figures else "---"
+
+
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub-flavoured Markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    """A GitHub-flavoured Markdown table; columns of figures are right-aligned, text left."""
+    columns = [[row[k] for row in rows if k < len(row)] for k in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |",
+             "| " + " | ".join(_aligned(c) if c else "---" for c in columns) + " |"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
