@@ -13,6 +13,7 @@ body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; 
        line-height: 1.45; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
 th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: left; }
+td[style*="right"] { white-space: nowrap; }
 img { max-width: 100%; }
 code, pre { background: #f4f4f4; }
 pre { padding: 0.6em; overflow-x: auto; white-space: pre-wrap; }

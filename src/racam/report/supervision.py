@@ -111,7 +111,8 @@ def _agreement_lines(results: RunResults) -> list[str]:
         return []
     values = ", ".join(f"fold {k} {100 * a:.1f} %"
                        for k, a in sorted(results.network_agreement.items()))
-    return [f"The segmentation network's masks on the listed defective training images against "
+    return [f"The segmentation network's masks (p > 0.5, whatever `segmentation.mask_cut`) on "
+            "the listed defective training images against "
             f"the pseudo-labels it learned there (pooled IoU; no true mask is read): {values}. "
             "A low value means the network could not learn the labels from the images: 27 % "
             "on DeepPCB, whose labels missed the defects, against 65-83 % on KolektorSDD and "
