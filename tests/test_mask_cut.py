@@ -27,6 +27,7 @@ from racam.data.registry import BUILTIN_ROOTS
 from racam.deploy.bundle import read_bundle
 from racam.deploy.export import export_run
 from racam.deploy.inference import Inferencer
+from racam.deploy.predict import PredictOptions, predict_folder
 from racam.engine import Engine
 from racam.errors import ConfigError, DataError
 from racam.pseudo.heatmaps import to_original_size
@@ -248,3 +249,31 @@ def test_large_images_are_cut_on_the_networks_map(cut_run, tmp_path) -> None:
     _, cut = runs["foreground_otsu"].predict_large(big, x, tiling)
     assert cut.shape == half.shape and not (cut & ~half).any()
     assert 0 < cut.sum() < half.sum()
+
+
+def test_predict_redoes_its_masks_when_the_cut_changes(cut_run, tmp_path) -> None:
+    """A second ``racam predict`` into the same folder skips the images already done, unless
+    the run's cut changed since (same network files): then every mask is drawn again, and
+    narrower."""
+    run = with_cut(cut_run, tmp_path / "run", "half")
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for k, img in enumerate(sample_images()):
+        img.save(imgs / f"i{k}.png")
+    opts = PredictOptions(images=imgs, out=tmp_path / "out", device="cpu", progress=False)
+    first = predict_folder(run, opts)
+    pixels = {f.name: (np.asarray(Image.open(f)) > 0).sum()
+              for f in sorted((tmp_path / "out/masks").glob("*.png"))}
+    assert (first.predicted, first.skipped) == (4, 0)
+    again = predict_folder(run, PredictOptions(**{**opts.__dict__, "into_existing": True}))
+    assert (again.predicted, again.skipped) == (0, 4)
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["segmentation"]["mask_cut"] = "foreground_otsu"
+    (run / "config.json").write_text(json.dumps(cfg))
+    cut = predict_folder(run, PredictOptions(**{**opts.__dict__, "into_existing": True}))
+    assert (cut.predicted, cut.skipped) == (4, 0)
+    narrower = {f.name: (np.asarray(Image.open(f)) > 0).sum()
+                for f in sorted((tmp_path / "out/masks").glob("*.png"))}
+    assert narrower.keys() == pixels.keys()
+    assert all(narrower[k] <= pixels[k] for k in pixels)
+    assert sum(narrower.values()) < sum(pixels.values())

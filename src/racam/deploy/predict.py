@@ -199,6 +199,8 @@ def predict_folder(run_dir: Path, opts: PredictOptions) -> PredictSummary:
     images_dir, out = Path(opts.images), open_output(Path(opts.out), opts.into_existing)
     files = list_images(images_dir, exclude=out.root)
     extra = f"|thr={threshold:g}" if rule.gated else ""  # the decision shapes the masks
+    if opts.source == "seg" and rule.threshold != 0.5:  # so does a cut other than p > 0.5
+        extra += f"|cut={rule.threshold}"
     plan = _plan(files, images_dir, out, f"{inf.backend}|{opts.source}|{inf.model_key()}{extra}")
     out.check_free(plan.writes)
     reused = len(plan.results) - sum(bool(p.error) for p in plan.results.values())
