@@ -2,7 +2,8 @@
 The network copies its pseudo-labels' width (blobs about 2.5 times KolektorSDD's cracks); its
 probability may still peak on the defect. The cut tried is label-free and only ever narrows the
 mask: ``p > max(0.5, Otsu of p over the pixels above 0.5)`` per image (the second Otsu cut of
-``otsu2``, applied to the network's foreground; an image with nothing above 0.5 stays empty).
+``otsu2``, applied to the network's foreground; an image with nothing above 0.5 stays empty);
+since the twenty-seventh session the product's ``segmentation.mask_cut: foreground_otsu``.
 
 Scores the fold's stored network on the defective training images and on the test images (all,
 and the defective ones), both cuts, against the folder's true masks (evaluation only), with the
@@ -25,21 +26,17 @@ from seg_mirror_tta import report
 from racam.data import RecordDataset
 from racam.evaluation.metrics import confusion_counts
 from racam.pseudo.heatmaps import to_original_size
-from racam.pseudo.otsu import otsu_threshold
 from racam.segmentation import load_segmentation
+from racam.segmentation.mask_cut import cut_mask
 from racam.segmentation.probability import defect_probability
 
 NAMES = ("p > 0.5", "foreground Otsu")
 
 
 def cuts(p: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The two masks of one ``(H, W)`` probability map."""
-    half = p > 0.5
-    if not half.any():
-        return {"half": half, "fg_otsu": half}
-    fg = p[half]
-    t = float(otsu_threshold(fg[None, None])[0]) if fg.numel() > 1 else 0.5
-    return {"half": half, "fg_otsu": p > max(0.5, t)}
+    """The two masks of one ``(H, W)`` probability map (the product's rule since the
+    twenty-seventh session: ``segmentation.mask_cut``)."""
+    return {"half": cut_mask(p, "half"), "fg_otsu": cut_mask(p, "foreground_otsu")}
 
 
 @torch.no_grad()
