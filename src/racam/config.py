@@ -34,16 +34,14 @@ SCHEDULES: tuple[str, ...] = ("constant", "cosine", "poly")
 #: Allowed values of ``classifier.balance`` and ``segmentation.balance``.
 CLASSIFIER_BALANCE: tuple[str, ...] = ("sampler", "loss", "none")
 SEGMENTATION_BALANCE: tuple[str, ...] = ("sampler", "none")
-#: Allowed values of ``classifier.precision`` and ``segmentation.precision``
-#: (:mod:`racam.precision`).
+#: Allowed values of ``classifier.precision`` and ``segmentation.precision`` (racam.precision).
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16", "bf16_if_native", "fp16")
-#: Allowed values of ``segmentation.gate`` (:mod:`racam.evaluation.gate`).
+#: Allowed values of ``segmentation.gate`` (:mod:`racam.evaluation.gate`), ``data.plan``
+#: (:mod:`racam.plan`), ``segmentation.train_masks_choice`` (:mod:`racam.pseudo.mixed`) and
+#: ``segmentation.crop_centres`` (:mod:`racam.segmentation.crops`).
 SEGMENTATION_GATES: tuple[str, ...] = ("none", "classifier")
-#: Allowed values of ``data.plan`` (:mod:`racam.plan`).
 PLAN_MODES: tuple[str, ...] = ("auto", "off")
-#: Allowed values of ``segmentation.train_masks_choice`` (:mod:`racam.pseudo.mixed`).
 TRAIN_MASK_CHOICES: tuple[str, ...] = ("random", "ranked", "typical")
-#: Allowed values of ``segmentation.crop_centres`` (:mod:`racam.segmentation.crops`).
 CROP_CENTRES: tuple[str, ...] = ("defective_images", "defect_pixels")
 
 
@@ -284,9 +282,8 @@ class SegmentationConfig:
     #: ``classifier.threshold`` (as mixed-supervision defect networks decide per image); an
     #: evaluation and deployment rule, the network is the same. ``none``: the network's mask.
     gate: str = option("none", one_of(SEGMENTATION_GATES, "gate"))
-    #: Where the network's defect probability is cut into a mask: ``half`` (p > 0.5) or
-    #: ``foreground_otsu`` (p > max(0.5, Otsu of that image's p above 0.5): label-free, only
-    #: narrows). An evaluation and deployment rule: the network is the same.
+    #: Where the network's probability is cut into a mask: ``half`` (p > 0.5), ``foreground_otsu``
+    #: (p > max(0.5, Otsu of the image's p above 0.5); racam.segmentation.mask_cut). Not trained.
     mask_cut: str = option("half", one_of(choices.mask_cuts, "mask_cut"))
 
     def __post_init__(self) -> None:
@@ -385,10 +382,8 @@ def config_from_dict(values: dict[str, Any]) -> RunConfig:
 
 
 def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Load and check a YAML config; ``path`` may also name a built-in config (``ksdd-cpu``).
-
-    ``overrides`` maps dotted keys to values, e.g. ``{"classifier.epochs": 2}``.
-    """
+    """Load and check a YAML config; ``path`` may also name a built-in config (``ksdd-cpu``);
+    ``overrides`` maps dotted keys to values, e.g. ``{"classifier.epochs": 2}``."""
     values, p = config_values(path, overrides)
     return config_from_values(values, p)
 
