@@ -30,6 +30,7 @@ from racam.deploy.inference import Inferencer
 from racam.deploy.predict import PredictOptions, predict_folder
 from racam.engine import Engine
 from racam.errors import ConfigError, DataError
+from racam.plan.rules import RECIPE
 from racam.pseudo.heatmaps import to_original_size
 from racam.segmentation import load_segmentation
 from racam.segmentation.mask_cut import MASK_CUTS, cut_mask, cut_threshold
@@ -89,7 +90,9 @@ def test_degenerate_foregrounds_keep_their_half_mask() -> None:
 
 def test_mask_cut_is_checked_and_not_in_the_network_key(trained_run) -> None:
     """An unknown cut: one error naming the key and the choices. The network's folder and key
-    are the same under both cuts (the cut is not trained); every shipped config cuts at 0.5."""
+    are the same under both cuts (the cut is not trained). The folder example and the folder
+    plan's recipe (a user's own folder config, the demo) cut by ``foreground_otsu``; the
+    KolektorSDD configs at 0.5, as the paper."""
     with pytest.raises(ConfigError, match="mask_cut.*half, foreground_otsu"):
         load_config(TINY_CFG, {"segmentation.mask_cut": "otsu"})
     keys = [Engine(load_config(TINY_CFG, {**TINY, "output": str(trained_run),
@@ -98,9 +101,10 @@ def test_mask_cut_is_checked_and_not_in_the_network_key(trained_run) -> None:
     assert keys[0][0] == keys[1][0]
     assert json.dumps(keys[0][1], sort_keys=True, default=str) == json.dumps(
         keys[1][1], sort_keys=True, default=str)
-    for name in ("demo", "folder-example", "ksdd-cpu", "ksdd-paper", "ksdd-paper-offline",
-                 "ksdd2-paper"):
+    for name in ("ksdd-cpu", "ksdd-paper", "ksdd-paper-offline", "ksdd2-paper"):
         assert load_config(name).segmentation.mask_cut == "half"
+    assert load_config("folder-example").segmentation.mask_cut == "foreground_otsu"
+    assert {s.key: s.value for s in RECIPE}["segmentation.mask_cut"] == "foreground_otsu"
 
 
 # ------------------------------------------------------------------------------ a run

@@ -130,6 +130,10 @@ RECIPE: tuple[Setting, ...] = (
     Setting("segmentation.gate", "classifier",
             "an image the classifier calls good gets no mask: the network alone marked defects "
             "on most good images of a folder dataset (issue 29)"),
+    Setting("segmentation.mask_cut", "foreground_otsu",
+            "each image's probability cut at max(0.5, Otsu of its pixels above 0.5): "
+            "label-free, only narrows; defective test images +0.9 to +2.6 IoU on 4 KolektorSDD "
+            "networks, +1.7 on DeepPCB"),
 )
 
 
