@@ -64,13 +64,6 @@ def bundle_threshold(cut: str) -> float | str:
     return HALF if cut == "half" else cut
 
 
-def cut_of(threshold: float | str) -> str | None:
-    """The cut a ``MaskRule.threshold`` names (``None``: a plain number other than 0.5)."""
-    if isinstance(threshold, str):
-        return threshold if threshold in MASK_CUTS.names() else None
-    return "half" if float(threshold) == HALF else None
-
-
 def threshold_map(p: Tensor, threshold: float | str) -> Tensor:
     """Bool mask of map ``p`` by a ``MaskRule.threshold``: ``p > threshold`` for a number,
     :func:`cut_mask` for a cut's name."""

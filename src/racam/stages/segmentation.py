@@ -123,11 +123,20 @@ class SegmentationStage:
         value = self.ctx.stage(SegmentationStageResult, f"fold {fold}: segmentation {d.name}",
                                d / "result.json",
                                lambda: self._compute(fold, arch, source, r, d), key)
-        if per_image and value.counts is not None and value.per_image is None:
-            value = self.rescore(fold, arch, d, value)
         if value.counts is not None and value.cut != self.ctx.cfg.segmentation.mask_cut:
-            value = self.recut(fold, arch, d, value)
+            value = self.recut(fold, arch, d, value)  # per-image counts included
+        elif per_image and value.counts is not None and value.per_image is None:
+            value = self.rescore(fold, arch, d, value)
         return value
+
+    @staticmethod
+    def stored_network(d: Path, value: SegmentationStageResult) -> Path:
+        """The network of the stored result ``value`` in folder ``d``: the folder's own
+        ``last.pt`` (also after the run was moved), else the path the result records."""
+        checkpoint = d / "last.pt"
+        if not checkpoint.exists() and value.checkpoint:
+            checkpoint = Path(value.checkpoint)
+        return checkpoint
 
     def _config(self, arch: str) -> SegmentationConfig:
         scfg = dataclasses.replace(self.ctx.cfg.segmentation, arch=arch)
@@ -192,9 +201,7 @@ class SegmentationStage:
         ``counts`` stay; when the new scoring sums to other counts, that is logged and recorded
         as ``rescored_counts``."""
         ctx = self.ctx
-        checkpoint = d / "last.pt"  # the folder's own network, also after the run was moved
-        if not checkpoint.exists() and value.checkpoint:
-            checkpoint = Path(value.checkpoint)
+        checkpoint = self.stored_network(d, value)
         if not checkpoint.exists():
             ctx.log(f"[racam] fold {fold}: {d.name}: no per-image counts and no network at "
                     f"{checkpoint} to score again; its Table III interval is n/a")
@@ -220,9 +227,7 @@ class SegmentationStage:
         network, no training): its counts and per-image counts replaced and stored."""
         ctx = self.ctx
         cut = ctx.cfg.segmentation.mask_cut
-        checkpoint = d / "last.pt"
-        if not checkpoint.exists() and value.checkpoint:
-            checkpoint = Path(value.checkpoint)
+        checkpoint = self.stored_network(d, value)
         if not checkpoint.exists():
             raise DataError(f"{d / 'result.json'}: scored with mask_cut {value.cut}, and no "
                             f"network at {checkpoint} to score again with {cut}")
