@@ -82,7 +82,9 @@ def segmentation_tag(cfg: RunConfig, arch: str | None = None, source: str = "pse
                      round: int | None = None) -> str:
     """Folder name of a segmentation network under ``fold<k>/segmentation/``: ``<arch>-true``,
     ``<arch>-<pseudo key>`` or, for self-training round ``r > 0``, ``<arch>-<pseudo key>-st<r>``
-    (``round=None``: the config's last round, ``segmentation.self_training``); with true masks
+    (``round=None``: the config's last round, ``segmentation.self_training``), followed by
+    ``-<mask cut>`` when its labels were cut by another ``segmentation.mask_cut`` than
+    ``half`` (``...-st1-foreground_otsu``); with true masks
     in training (:func:`train_masks_tag`) ``-tm<tag>`` follows the pseudo key
     (``unet-racam-d50-tm5-ranked``)."""
     arch = arch or cfg.segmentation.arch
@@ -90,8 +92,9 @@ def segmentation_tag(cfg: RunConfig, arch: str | None = None, source: str = "pse
         return f"{arch}-true"
     r = cfg.segmentation.self_training if round is None else round
     tm = train_masks_tag(cfg)
+    cut = cfg.segmentation.mask_cut
     return (f"{arch}-{pseudo_key(cfg)}" + (f"-tm{tm}" if tm else "")
-            + (f"-st{r}" if r else ""))
+            + (f"-st{r}" if r else "") + (f"-{cut}" if r and cut != "half" else ""))
 
 
 def fold_list(cfg: DataConfig) -> list[int]:

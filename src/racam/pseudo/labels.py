@@ -77,24 +77,29 @@ def _work_dir(out_dir: Path, key: Any) -> Path:
 
 
 def iter_pseudo_masks(cam: CamFn, dataset: Dataset, indices: Sequence[int], *,
-                      threshold: str = "otsu", batch_size: int = 4,
+                      threshold: str | Callable[[Tensor], Tensor] = "otsu",
+                      batch_size: int = 4,
                       device: torch.device | str = "cpu",
                       refine: Callable[[Tensor, Tensor], Tensor] | None = None
                       ) -> Iterator[tuple[Sample, Tensor, Tensor | None]]:
     """Yield ``(sample, mask, ignore band or None)`` at original size for each of ``indices``:
-    the heat map of :func:`iter_heatmaps` (``refine`` applied) thresholded by ``threshold``
-    (:func:`racam.pseudo.otsu.pseudo_trimap`)."""
+    the heat map of :func:`iter_heatmaps` (``refine`` applied) thresholded by ``threshold``:
+    a rule of :func:`racam.pseudo.otsu.pseudo_trimap`, or a function ``map -> bool mask``
+    (a segmentation network's cut, :func:`racam.segmentation.mask_cut.cut_mask`)."""
     for _, sample, heat, mask in iter_heatmaps(cam, dataset, indices, batch_size=batch_size,
                                                device=device, refine=refine):
         ignore = None
-        if threshold != "otsu":
+        if callable(threshold):
+            mask = threshold(heat)
+        elif threshold != "otsu":
             mask, ignore = pseudo_trimap(heat, threshold)
         yield sample, mask, ignore
 
 
 def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: dict[str, Any],
                         batch_size: int = 4, device: torch.device | str = "cpu",
-                        progress: bool = True, threshold: str = "otsu",
+                        progress: bool = True,
+                        threshold: str | Callable[[Tensor], Tensor] = "otsu",
                         key: Any = None,
                         refine: Callable[[Tensor, Tensor], Tensor] | None = None
                         ) -> dict[str, Any]:
@@ -103,7 +108,8 @@ def write_pseudo_labels(cam: CamFn, dataset: Dataset, out_dir: Path, *, meta: di
     ``meta`` (method, delta, checkpoint, ...) is recorded in the manifest with the image list,
     and ``key`` (JSON data: everything the masks depend on) as ``"key"``. ``threshold`` turns a
     map into a mask (:func:`racam.pseudo.otsu.pseudo_trimap`: ``otsu``, the protocol, ``otsu2``
-    or ``band``); ``refine`` changes the maps first (:func:`iter_heatmaps`). Masks already
+    or ``band``; or a function, see :func:`iter_pseudo_masks`); ``refine`` changes the maps
+    first (:func:`iter_heatmaps`). Masks already
     written under the same key are kept when the run resumes (see the module docstring). A
     finished ``out_dir`` is returned as it is when its manifest has the same
     key (or none, written before keys were kept), else it is a :class:`ConfigError`.

@@ -68,9 +68,6 @@ def otsu_mask(maps: Tensor, nbins: int = NBINS) -> Tensor:
 
 #: Accepted values of ``cam.pseudo_threshold``.
 PSEUDO_THRESHOLDS: tuple[str, ...] = ("otsu", "otsu2", "band")
-#: Rules of :func:`pseudo_trimap`: the above, and ``half`` (``p > 0.5``) for probability maps
-#: (a segmentation network's masks in self-training).
-MASK_RULES: tuple[str, ...] = (*PSEUDO_THRESHOLDS, "half")
 
 
 def pseudo_mask(heat: Tensor, rule: str = "otsu") -> Tensor:
@@ -94,11 +91,9 @@ def pseudo_ignore(heat: Tensor, rule: str = "otsu") -> Tensor | None:
 
 def pseudo_trimap(heat: Tensor, rule: str = "otsu") -> tuple[Tensor, Tensor | None]:
     """``(defect mask, ignore mask or None)`` of one map ``heat (H, W)`` under ``rule``
-    (see :func:`pseudo_mask`; ``"half"``: ``heat > 0.5``, for probability maps)."""
-    if rule not in MASK_RULES:
-        raise ValueError(f"pseudo threshold must be one of {MASK_RULES}, got {rule!r}")
-    if rule == "half":
-        return heat > 0.5, None
+    (see :func:`pseudo_mask`)."""
+    if rule not in PSEUDO_THRESHOLDS:
+        raise ValueError(f"pseudo threshold must be one of {PSEUDO_THRESHOLDS}, got {rule!r}")
     t1 = otsu_threshold(heat[None])[0]
     mask = heat > t1
     if rule == "otsu":

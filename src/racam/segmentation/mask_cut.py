@@ -12,7 +12,8 @@
 Each cut is a function ``threshold(p) -> float`` of one map at the image's size, so a mask is
 ``p > threshold(p)`` everywhere; ``bundle.json`` records ``half`` as the number 0.5 (older
 readers) and any other cut by its name (:func:`bundle_threshold`). Self-training's labels
-(``segmentation.self_training``) stay ``p > 0.5``.
+(``segmentation.self_training``) are cut by the run's cut too; the label-next list and the
+report's agreement figure read ``p > 0.5``.
 """
 
 from __future__ import annotations

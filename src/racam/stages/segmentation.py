@@ -101,6 +101,8 @@ class SegmentationStage:
             seg["train_masks_list"] = RULE
         if round:
             seg["self_training_round"] = round
+            if ctx.cfg.segmentation.mask_cut != "half":  # the cut of its labels
+                seg["self_training_cut"] = ctx.cfg.segmentation.mask_cut
         parts = ("data", "classifier", "cam") if source == "pseudo" else ("data",)
         checkpoint = (lambda: self.classifier.checkpoint(fold)) if source == "pseudo" else None
         return (ctx.fold_dir(fold) / "segmentation" / tag,
@@ -243,22 +245,26 @@ class SegmentationStage:
 
     def self_training_labels(self, fold: int, arch: str, round: int) -> Path:
         """Folder of round ``round``'s training labels: the masks round ``round - 1``'s network
-        draws on the training images (:meth:`network_masks`)."""
-        return self.network_masks(fold, arch, round - 1)
+        draws on the training images, cut by the run's ``segmentation.mask_cut``
+        (:meth:`network_masks`)."""
+        return self.network_masks(fold, arch, round - 1, self.ctx.cfg.segmentation.mask_cut)
 
-    def network_masks(self, fold: int, arch: str, round: int) -> Path:
-        """Folder of the masks (``p > 0.5``, at each image's original size) that round
-        ``round``'s network draws on the defective training images; defect-free training
-        images keep an empty mask (their image label is known). Self-training round
-        ``round + 1`` learns them; the label-next list compares them with the pseudo-labels."""
+    def network_masks(self, fold: int, arch: str, round: int, cut: str = "half") -> Path:
+        """Folder of the masks (cut by ``cut``, :mod:`racam.segmentation.mask_cut`, on each
+        image's map at its original size) that round ``round``'s network draws on the
+        defective training images; defect-free training images keep an empty mask (their
+        image label is known). Self-training round ``round + 1`` learns them (with the run's
+        cut); the label-next list compares them (``p > 0.5``) with the pseudo-labels."""
         from racam.pseudo.labels import MANIFEST, write_pseudo_labels
         from racam.segmentation import load_segmentation
+        from racam.segmentation.mask_cut import cut_mask
         from racam.segmentation.probability import probability_fn
 
         ctx = self.ctx
         prev = self.run(fold, arch, "pseudo", round)
         d = ctx.fold_dir(fold) / "pseudo" / (
-            segmentation_tag(ctx.cfg, arch, "pseudo", round) + "-masks")
+            segmentation_tag(ctx.cfg, arch, "pseudo", round) + "-masks"
+            + ("" if cut == "half" else f"-{cut}"))
         _, prev_key = self.path_key(fold, arch, "pseudo", round)
         model, _ = load_segmentation(prev.checkpoint, map_location=ctx.device)
         bf16 = evaluates_in_bf16(ctx.cfg.segmentation, ctx.device)
@@ -266,6 +272,6 @@ class SegmentationStage:
             probability_fn(model, bf16=bf16), ctx.data(fold).train_all.without_masks(), d,
             meta={"source": "self-training", "round": round + 1, "network": prev.checkpoint},
             batch_size=ctx.cfg.segmentation.batch_size, device=ctx.device,
-            progress=ctx.progress, threshold="half",
-            key=stored_key(d / MANIFEST, {"network": prev_key, "rule": "half"}))
+            progress=ctx.progress, threshold=lambda heat: cut_mask(heat, cut),
+            key=stored_key(d / MANIFEST, {"network": prev_key, "rule": cut}))
         return d
