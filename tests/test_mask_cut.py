@@ -281,3 +281,45 @@ def test_predict_redoes_its_masks_when_the_cut_changes(cut_run, tmp_path) -> Non
     assert narrower.keys() == pixels.keys()
     assert all(narrower[k] <= pixels[k] for k in pixels)
     assert sum(narrower.values()) < sum(pixels.values())
+
+
+def test_self_training_learns_the_masks_cut_by_the_runs_cut(cut_run) -> None:
+    """Round 1's labels are round 0's masks of the training images cut by the run's cut (the
+    oracle's, to a pixel in 1,000 per image), in their own folder beside the ``p > 0.5``
+    masks (which the copied run holds already, drawn by its own network before the redraw),
+    narrower than ``p > 0.5``; round 1's folder and key name the cut, round 0's do not."""
+    from racam.data import read_mask
+    from racam.pseudo.labels import mask_filename
+
+    def engine(cut: str) -> Engine:
+        return Engine(load_config(TINY_CFG, {**TINY, "output": str(cut_run),
+                                             "segmentation.self_training": 1,
+                                             "segmentation.mask_cut": cut}),
+                      progress=False, log=lambda _: None)
+
+    eng, plain = engine("foreground_otsu"), engine("half")
+    arch = eng.cfg.segmentation.arch
+    cut_dir = eng.seg.self_training_labels(0, arch, 1)
+    half_dir = plain.seg.self_training_labels(0, arch, 1)
+    assert cut_dir.name == half_dir.name + "-foreground_otsu"
+    assert eng.seg.path_key(0, arch, "pseudo", 0) == plain.seg.path_key(0, arch, "pseudo", 0)
+    (d1, k1), (d0, k0) = eng.seg.path_key(0, arch, "pseudo", 1), plain.seg.path_key(
+        0, arch, "pseudo", 1)
+    assert d1.name == d0.name + "-foreground_otsu"
+    assert k1["segmentation"]["self_training_cut"] == "foreground_otsu"
+    assert "self_training_cut" not in k0["segmentation"]
+    model, _ = load_segmentation(next((cut_run / "fold0/segmentation").glob("*/last.pt")))
+    model.eval()
+    ds = eng.data(0).train_all
+    narrower = 0
+    for i, (rec, label) in enumerate(zip(ds.records, ds.labels)):
+        got = read_mask(cut_dir / "masks" / mask_filename(rec.id))
+        if label == 0:
+            assert not got.any(), rec.id
+            continue
+        s = ds[i]
+        with torch.no_grad():
+            p = to_original_size(defect_probability(model(s.image[None])), s.original_size)[0]
+        assert np.mean(got == oracle(p.numpy())) > 0.999, rec.id
+        narrower += int(got.sum() < (p > 0.5).sum())
+    assert narrower > 0

@@ -226,8 +226,8 @@ class SegmentationConfig:
     ``cosine`` (per step, to 0) or ``poly`` (power 0.9). ``channels_last``: NHWC memory format.
 
     ``self_training``: rounds of self-training on top of the pseudo-labels (0: none, the
-    paper). Round ``r`` trains a new network on round ``r-1``'s masks (``p > 0.5``) of the
-    defective training images (defect-free ones keep an empty mask); the last round is the
+    paper). Round ``r`` trains a new network on round ``r-1``'s masks (cut by ``mask_cut``) of
+    the defective training images (defect-free ones keep an empty mask); the last round is the
     run's network.
     """
 

@@ -265,12 +265,13 @@ class SegmentationStage:
         d = ctx.fold_dir(fold) / "pseudo" / (
             segmentation_tag(ctx.cfg, arch, "pseudo", round) + "-masks"
             + ("" if cut == "half" else f"-{cut}"))
-        _, prev_key = self.path_key(fold, arch, "pseudo", round)
-        model, _ = load_segmentation(prev.checkpoint, map_location=ctx.device)
+        prev_dir, prev_key = self.path_key(fold, arch, "pseudo", round)
+        network = self.stored_network(prev_dir, prev)  # the run's own file, also in a copy
+        model, _ = load_segmentation(network, map_location=ctx.device)
         bf16 = evaluates_in_bf16(ctx.cfg.segmentation, ctx.device)
         write_pseudo_labels(  # returns at once when the folder is complete under this key
             probability_fn(model, bf16=bf16), ctx.data(fold).train_all.without_masks(), d,
-            meta={"source": "self-training", "round": round + 1, "network": prev.checkpoint},
+            meta={"source": "self-training", "round": round + 1, "network": str(network)},
             batch_size=ctx.cfg.segmentation.batch_size, device=ctx.device,
             progress=ctx.progress, threshold=lambda heat: cut_mask(heat, cut),
             key=stored_key(d / MANIFEST, {"network": prev_key, "rule": cut}))
