@@ -536,4 +536,13 @@ def test_the_profile_counts_the_work_a_recomputed_stage_reused(tmp_path) -> None
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(json.dumps(value))
     assert stage_seconds([tmp_path]) == {"classifier": 792.8, "heat maps (test images)": 5.0}
+    assert stage_seconds([tmp_path], replaced_only=True) == {"classifier": 390.0}
+
+
+def test_the_profile_names_the_seconds_counted_twice_only_where_there_are_some(
+        cfg, tmp_path) -> None:
+    res = {**_results(), "stage_seconds": {"classifier": 792.8}}
+    assert "counts both computations" not in render_report(cfg, res, tmp_path)
+    text = render_report(cfg, {**res, "replaced_seconds": {"classifier": 390.0}}, tmp_path)
+    assert "counts both computations: classifier 390.0 s of the figures above" in text
 

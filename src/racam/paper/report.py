@@ -192,9 +192,12 @@ def stage_profile(res: ReproductionResults, multi: bool) -> list[str]:
             "Shares are of the stages' sum: the recorded calls' wall time "
             + ("is not recorded." if wall_all is None
                else f"({wall_all} s) missed some stages."))
-    said += (" A stage computed again over its own result, reusing that result's work (the "
-             "classifier, when the delta chosen on training images changes which stored epoch "
-             "its pseudo-labels' area keeps), counts both computations.")
+    if res.replaced_seconds:  # recorded since reproduce.json kept it; older ones: unknown
+        said += (" A stage computed again over its own result, reusing that result's work (the "
+                 "classifier, when the delta chosen on training images changes which stored "
+                 "epoch its pseudo-labels' area keeps), counts both computations: "
+                 + ", ".join(f"{k} {v} s" for k, v in sorted(res.replaced_seconds.items()))
+                 + " of the figures above are the earlier computations.")
     return [md_table(["stage", "seconds (sum over folds" + (" and seeds)" if multi else ")"),
                       "share"], rows), said, ""]
 

@@ -275,7 +275,9 @@ class Reproduction:
                    "classifier": {k: classifier_summary(v) for k, v in first.items()},
                    "classifier_per_seed": {str(s): {k: classifier_summary(v) for k, v in c.items()}
                                            for s, c in clf.items()},
-                   "stage_seconds": self._stage_seconds(), **calls.summary(),
+                   "stage_seconds": self._stage_seconds(),
+                   "replaced_seconds": stage_seconds(self._outs(), replaced_only=True),
+                   **calls.summary(),
                    "machine": machine_info()}
         atomic_write_json(self.out / "reproduce.json", results)
         text = render_report(self.pipe.cfg, ReproductionResults.from_dict(results), self.out)
@@ -301,16 +303,21 @@ class Reproduction:
                   for k in img_v if k != base_key]
         return pairs
 
+    def _outs(self) -> list[Path]:
+        """The output folder of each seed's run."""
+        return [pipe.out for pipe in self.pipes.values()]
+
     def _stage_seconds(self) -> dict[str, float]:
         """Seconds per stage kind, summed over folds and seeds (:func:`stage_seconds`)."""
-        return stage_seconds(pipe.out for pipe in self.pipes.values())
+        return stage_seconds(self._outs())
 
 
-def stage_seconds(outs: Iterable[Path]) -> dict[str, float]:
+def stage_seconds(outs: Iterable[Path], *, replaced_only: bool = False) -> dict[str, float]:
     """Seconds per stage kind, summed over the stored results of every fold of each output
     folder in ``outs``, with the seconds of the results a stage replaced while reusing their work
     (``replaced_seconds``: the classifier's training, when the delta chosen afterwards changes
-    which stored epoch its pseudo-labels' area keeps)."""
+    which stored epoch its pseudo-labels' area keeps); ``replaced_only``: those seconds alone
+    (kinds with none left out)."""
     totals: dict[str, float] = {}
     for out in outs:
         for path in out.glob("fold*/**/*.json"):
@@ -327,8 +334,10 @@ def stage_seconds(outs: Iterable[Path]) -> dict[str, float]:
             kind = rel[1] if len(rel) > 2 else path.stem
             if kind == "cam":
                 kind = f"heat maps ({rel[2]} images)"
-            spent = float(sec) + sum(stored.get("replaced_seconds") or [])
-            totals[kind] = round(totals.get(kind, 0.0) + spent, 1)
+            replaced = sum(stored.get("replaced_seconds") or [])
+            spent = replaced if replaced_only else float(sec) + replaced
+            if spent or not replaced_only:
+                totals[kind] = round(totals.get(kind, 0.0) + spent, 1)
     return totals
 
 

@@ -153,6 +153,8 @@ class ReproductionResults:
     classifier: dict[Any, Any] = field(default_factory=dict)  # first seed, by fold
     classifier_per_seed: dict[str, Any] = field(default_factory=dict)  # seed -> fold -> summary
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: of ``stage_seconds``, those of results a stage computed again over, reusing their work
+    replaced_seconds: dict[str, float] = field(default_factory=dict)
     wall_seconds_this_call: float | None = None
     wall_seconds_all_calls: float | None = None
     calls: int | None = None
@@ -178,6 +180,7 @@ class ReproductionResults:
             figures=dict(d.get("figures") or {}), classifier=dict(d.get("classifier") or {}),
             classifier_per_seed=dict(d.get("classifier_per_seed") or {}),
             stage_seconds=dict(d.get("stage_seconds") or {}),
+            replaced_seconds=dict(d.get("replaced_seconds") or {}),
             wall_seconds_this_call=d.get("wall_seconds_this_call"),
             wall_seconds_all_calls=d.get("wall_seconds_all_calls"), calls=d.get("calls"),
             machine=d.get("machine") or None)
