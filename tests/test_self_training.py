@@ -91,3 +91,11 @@ def test_stage_key_of_round_zero_does_not_depend_on_self_training(self_trained) 
     assert plain.seg.path_key(0, arch) == pipe.seg.path_key(0, arch, "pseudo", 0)
     assert plain.segmentation(0).checkpoint == pipe.segmentation(0, round=0).checkpoint
     assert Path(plain.segmentation(0).checkpoint).parent.name == segmentation_tag(cfg0)
+
+
+def test_the_report_names_the_self_training_round(self_trained) -> None:
+    """The masks table's segmentation row says the network is round 1, not round 0."""
+    pipe, _ = self_trained
+    rows = [line for line in (pipe.out / "run-report.md").read_text().splitlines()
+            if line.startswith(f"| {pipe.cfg.segmentation.arch} on pseudo-labels")]
+    assert rows and all("then 1 round of self-training on its own masks" in r for r in rows)

@@ -129,15 +129,15 @@ def write_run_report(cfg: RunConfig, results: RunResults, out: Path, *,
              *[f"- {n}" for n in clf_notes], *([""] if clf_notes else []),
              "## Masks (%, micro over pooled test folds)", ""]
     table, notes = [], []
+    seg_label = segmentation_label(cfg.segmentation.arch, results, cfg.segmentation.mask_cut,
+                                   cfg.segmentation.self_training)
     for label, key in [
             (f"{cfg.cam.method} heat map, defective test images (paper view)", "cam_paper"),
             (f"{cfg.cam.method} heat map, all test images (deployment view)", "cam_deployment"),
             (f"pseudo-labels{pseudo_label_options(cfg)} vs true masks, defective training images",
              "pseudo_labels"),
-            (segmentation_label(cfg.segmentation.arch, results, cfg.segmentation.mask_cut),
-             "segmentation"),
-            (segmentation_label(cfg.segmentation.arch, results,
-                                cfg.segmentation.mask_cut).replace(
+            (seg_label, "segmentation"),
+            (seg_label.replace(
                 ", all test images", ", gated by the classifier (empty mask where p(defect) < "
                 f"{_gate_threshold_text(results)}), all test images"), "segmentation_gated")]:
         r = results.view(key)

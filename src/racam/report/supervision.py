@@ -26,13 +26,17 @@ CHOICES: dict[str, str] = {
 CUT_LABELS = {"foreground_otsu": "mask at p > max(0.5, Otsu of p above 0.5)"}
 
 
-def segmentation_label(arch: str, results: RunResults, cut: str = "half") -> str:
-    """The segmentation row's name in the masks table (with its mask cut unless ``half``)."""
+def segmentation_label(arch: str, results: RunResults, cut: str = "half",
+                       rounds: int = 0) -> str:
+    """The segmentation row's name in the masks table (with its mask cut unless ``half``, and
+    its ``segmentation.self_training`` rounds)."""
     how = f" ({CUT_LABELS[cut]})" if cut in CUT_LABELS else ""
+    then = (f", then {rounds} round{'s' if rounds > 1 else ''} of self-training on its own "
+            "masks" if rounds else "")
     if not results.train_masks:
-        return f"{arch} on pseudo-labels{how}, all test images"
+        return f"{arch} on pseudo-labels{then}{how}, all test images"
     n = sum(len(t["ids"]) for t in results.train_masks.values())
-    return f"{arch} on pseudo-labels + {n} true masks{how}, all test images"
+    return f"{arch} on pseudo-labels + {n} true masks{then}{how}, all test images"
 
 
 def train_masks_section(results: RunResults) -> list[str]:
