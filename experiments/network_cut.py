@@ -31,18 +31,15 @@ from racam.segmentation.mask_cut import cut_mask
 from racam.segmentation.probability import defect_probability
 
 NAMES = ("p > 0.5", "foreground Otsu")
-
-
-def cuts(p: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The two masks of one ``(H, W)`` probability map (the product's rule since the
-    twenty-seventh session: ``segmentation.mask_cut``)."""
-    return {"half": cut_mask(p, "half"), "fg_otsu": cut_mask(p, "foreground_otsu")}
+CUTS = ("half", "foreground_otsu")
 
 
 @torch.no_grad()
-def scored(model: torch.nn.Module, ds: RecordDataset) -> dict[str, dict[str, list[int]]]:
-    """``{cut: {image id: [tp, fp, fn, tn]}}`` over ``ds``'s images with a usable mask."""
-    out: dict[str, dict[str, list[int]]] = {"half": {}, "fg_otsu": {}}
+def scored(model: torch.nn.Module, ds: RecordDataset, cuts: tuple[str, ...] = CUTS
+           ) -> dict[str, dict[str, list[int]]]:
+    """``{cut: {image id: [tp, fp, fn, tn]}}`` over ``ds``'s images with a usable mask, each
+    map at the image's size cut by the product's rule (``segmentation.mask_cut``)."""
+    out: dict[str, dict[str, list[int]]] = {c: {} for c in cuts}
     for i in range(len(ds)):
         true_np = ds.true_mask(i)
         if true_np is None:
@@ -50,8 +47,8 @@ def scored(model: torch.nn.Module, ds: RecordDataset) -> dict[str, dict[str, lis
         s = ds[i]
         p = to_original_size(defect_probability(model(s.image[None])), s.original_size)[0]
         true = torch.from_numpy(true_np)
-        for k, m in cuts(p).items():
-            out[k][s.id] = confusion_counts(m[None], true[None])[0].tolist()
+        for c in cuts:
+            out[c][s.id] = confusion_counts(cut_mask(p, c)[None], true[None])[0].tolist()
     return out
 
 
@@ -68,11 +65,11 @@ def main() -> None:
                               every.channels, has_masks=every.has_masks)
     tr, te = scored(net, train_def), scored(net, data.test)
     defective = {k for k, y in zip(clf["test_ids"], clf["test_labels"]) if y == 1}
-    out = {"defective training": report("defective training images", tr["half"],
-                                        tr["fg_otsu"], names=NAMES),
-           "defective test": report("defective test images", te["half"], te["fg_otsu"],
-                                    defective, NAMES),
-           "all test": report("all test images", te["half"], te["fg_otsu"], names=NAMES)}
+    h, f = CUTS
+    out = {"defective training": report("defective training images", tr[h], tr[f],
+                                        names=NAMES),
+           "defective test": report("defective test images", te[h], te[f], defective, NAMES),
+           "all test": report("all test images", te[h], te[f], names=NAMES)}
     area = {k: float(np.mean([c[0] + c[1] for c in tr[k].values()])) for k in tr}
     print(f"mean marked pixels per defective training image: {area}")
     if args.json:

@@ -19,37 +19,22 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import torch
+from network_cut import scored
 from run_args import run_parser
 from seg_mirror_tta import report
 
 from racam.data import RecordDataset
 from racam.engine import Engine, load_run_config
-from racam.evaluation.metrics import confusion_counts
-from racam.pseudo.heatmaps import to_original_size
 from racam.segmentation import load_segmentation
-from racam.segmentation.mask_cut import cut_mask
-from racam.segmentation.probability import defect_probability
 
 NAMES = ("round 0", "round 1")
 
 
-@torch.no_grad()
-def scored(checkpoint: str, ds: RecordDataset, cut: str) -> dict[str, list[int]]:
+def scored_at(checkpoint: str, ds: RecordDataset, cut: str) -> dict[str, list[int]]:
     """``{image id: [tp, fp, fn, tn]}`` of the network at ``checkpoint`` over ``ds``'s images
-    with a usable mask, its maps cut by ``cut`` at each image's original size."""
+    with a usable mask, its maps cut by ``cut`` (:func:`network_cut.scored`)."""
     model, _ = load_segmentation(checkpoint)
-    model.eval()
-    out: dict[str, list[int]] = {}
-    for i in range(len(ds)):
-        true_np = ds.true_mask(i)
-        if true_np is None:
-            continue
-        s = ds[i]
-        p = to_original_size(defect_probability(model(s.image[None])), s.original_size)[0]
-        out[s.id] = confusion_counts(cut_mask(p, cut)[None],
-                                     torch.from_numpy(true_np)[None])[0].tolist()
-    return out
+    return scored(model.eval(), ds, (cut,))[cut]
 
 
 def main() -> None:
@@ -64,8 +49,8 @@ def main() -> None:
                               every.channels, has_masks=every.has_masks)
     cut = cfg.segmentation.mask_cut
     print(f"cut {cut}; round 0 {rounds[0]}; round 1 {rounds[1]}")
-    tr = [scored(c, train_def, cut) for c in rounds]
-    te = [scored(c, data.test, cut) for c in rounds]
+    tr = [scored_at(c, train_def, cut) for c in rounds]
+    te = [scored_at(c, data.test, cut) for c in rounds]
     defective = {r.id for r in data.test.records if r.label == 1}
     out = {"defective training": report("defective training images", *tr, names=NAMES),
            "defective test": report("defective test images", *te, defective, NAMES),
