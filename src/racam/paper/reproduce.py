@@ -275,9 +275,7 @@ class Reproduction:
                    "classifier": {k: classifier_summary(v) for k, v in first.items()},
                    "classifier_per_seed": {str(s): {k: classifier_summary(v) for k, v in c.items()}
                                            for s, c in clf.items()},
-                   "stage_seconds": self._stage_seconds(),
-                   "replaced_seconds": stage_seconds(self._outs(), replaced_only=True),
-                   **calls.summary(),
+                   **self._stage_seconds(), **calls.summary(),
                    "machine": machine_info()}
         atomic_write_json(self.out / "reproduce.json", results)
         text = render_report(self.pipe.cfg, ReproductionResults.from_dict(results), self.out)
@@ -303,22 +301,21 @@ class Reproduction:
                   for k in img_v if k != base_key]
         return pairs
 
-    def _outs(self) -> list[Path]:
-        """The output folder of each seed's run."""
-        return [pipe.out for pipe in self.pipes.values()]
-
-    def _stage_seconds(self) -> dict[str, float]:
-        """Seconds per stage kind, summed over folds and seeds (:func:`stage_seconds`)."""
-        return stage_seconds(self._outs())
+    def _stage_seconds(self) -> dict[str, dict[str, float]]:
+        """``stage_seconds`` and ``replaced_seconds`` of ``reproduce.json``: seconds per stage
+        kind, summed over folds and seeds, and those counted twice (:func:`stage_seconds`)."""
+        totals, replaced = stage_seconds(pipe.out for pipe in self.pipes.values())
+        return {"stage_seconds": totals, "replaced_seconds": replaced}
 
 
-def stage_seconds(outs: Iterable[Path], *, replaced_only: bool = False) -> dict[str, float]:
+def stage_seconds(outs: Iterable[Path]) -> tuple[dict[str, float], dict[str, float]]:
     """Seconds per stage kind, summed over the stored results of every fold of each output
     folder in ``outs``, with the seconds of the results a stage replaced while reusing their work
     (``replaced_seconds``: the classifier's training, when the delta chosen afterwards changes
-    which stored epoch its pseudo-labels' area keeps); ``replaced_only``: those seconds alone
-    (kinds with none left out)."""
+    which stored epoch its pseudo-labels' area keeps); and those replaced seconds alone, by
+    kind (kinds with none left out)."""
     totals: dict[str, float] = {}
+    replaced: dict[str, float] = {}
     for out in outs:
         for path in out.glob("fold*/**/*.json"):
             if path.name in ("manifest.json", "history.json"):
@@ -334,11 +331,11 @@ def stage_seconds(outs: Iterable[Path], *, replaced_only: bool = False) -> dict[
             kind = rel[1] if len(rel) > 2 else path.stem
             if kind == "cam":
                 kind = f"heat maps ({rel[2]} images)"
-            replaced = sum(stored.get("replaced_seconds") or [])
-            spent = replaced if replaced_only else float(sec) + replaced
-            if spent or not replaced_only:
-                totals[kind] = round(totals.get(kind, 0.0) + spent, 1)
-    return totals
+            earlier = sum(stored.get("replaced_seconds") or [])
+            totals[kind] = round(totals.get(kind, 0.0) + float(sec) + earlier, 1)
+            if earlier:
+                replaced[kind] = round(replaced.get(kind, 0.0) + earlier, 1)
+    return totals, replaced
 
 
 def _or(value: float | None, default: float) -> float:
