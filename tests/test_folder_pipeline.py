@@ -4,8 +4,10 @@ network are produced, and scores that need true masks are left out instead of fa
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
+import pytest
 from helpers import tiny_folder_run
 from PIL import Image
 from typer.testing import CliRunner
@@ -50,9 +52,11 @@ def test_folder_dataset_without_masks_runs_end_to_end(tmp_path) -> None:
     assert "None: the dataset has no true masks" in report  # not an empty table
 
 
-def test_a_moved_run_folder_is_run_again_without_recomputing(tmp_path) -> None:
-    """Stage results store absolute checkpoint paths; after the run folder moved, `racam run`
-    finds every network in the new folder, computes no stage and renders the report there."""
+@pytest.mark.parametrize("how", ["move", "copy"])
+def test_a_moved_or_copied_run_folder_is_run_again_without_recomputing(tmp_path, how) -> None:
+    """Stage results store absolute checkpoint paths; after the run folder moved or was copied,
+    `racam run` finds every network in the new folder, computes no stage and renders the report
+    there. A copy reads its own files even while the original folder still holds them."""
     _folder(tmp_path / "imgs")
     first, moved = tmp_path / "run", tmp_path / "elsewhere" / "run"
     args = tiny_folder_run(tmp_path / "imgs", first, 2)
@@ -60,7 +64,7 @@ def test_a_moved_run_folder_is_run_again_without_recomputing(tmp_path) -> None:
     stored = json.loads((first / "fold0/classifier/result.json").read_text())["checkpoint"]
     assert stored.startswith(str(first))  # the path as written, in the old folder
     moved.parent.mkdir()
-    first.rename(moved)
+    first.rename(moved) if how == "move" else shutil.copytree(first, moved)
     args[args.index(str(first))] = str(moved)
     res = CliRunner().invoke(app, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
@@ -70,20 +74,24 @@ def test_a_moved_run_folder_is_run_again_without_recomputing(tmp_path) -> None:
     said = CliRunner().invoke(app, ["train-classifier", *args[1:]], catch_exceptions=False)
     assert said.exit_code == 0, said.output
     assert f"checkpoint {moved / stored[len(str(first)) + 1:]}" in said.output
-    assert not first.exists()
+    assert first.exists() == (how == "copy") and str(first) not in said.output
 
 
-def test_a_stored_path_is_found_in_the_moved_run_only_when_it_is_gone(tmp_path) -> None:
-    from racam.layout import in_moved_run
+def test_a_stored_path_is_read_in_the_run_folder_when_the_run_has_it(tmp_path) -> None:
+    from racam.layout import in_run_folder
 
     out = tmp_path / "new"
     (out / "fold1" / "classifier").mkdir(parents=True)
     (out / "fold1" / "classifier" / "best.pt").write_bytes(b"x")
     gone = str(tmp_path / "old" / "fold1" / "classifier" / "best.pt")
-    assert in_moved_run(gone, out) == str(out / "fold1" / "classifier" / "best.pt")
-    outside = tmp_path / "mine.pt"  # e.g. --checkpoint: a file of the user's that exists
+    assert in_run_folder(gone, out) == str(out / "fold1" / "classifier" / "best.pt")
+    outside = tmp_path / "mine.pt"  # a file outside any run layout (no fold<k> part)
     outside.write_bytes(b"y")
-    assert in_moved_run(str(outside), out) == str(outside)
+    assert in_run_folder(str(outside), out) == str(outside)
+    kept = tmp_path / "old" / "fold1" / "classifier" / "best.pt"  # the original, still there
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"z")
+    assert in_run_folder(str(kept), out) == str(out / "fold1" / "classifier" / "best.pt")
     missing = str(tmp_path / "old" / "fold2" / "classifier" / "best.pt")
-    assert in_moved_run(missing, out) == missing  # not in the new folder either: named as is
-    assert in_moved_run(str(tmp_path / "nofold.pt"), out) == str(tmp_path / "nofold.pt")
+    assert in_run_folder(missing, out) == missing  # not in the new folder either: named as is
+    assert in_run_folder(str(tmp_path / "nofold.pt"), out) == str(tmp_path / "nofold.pt")

@@ -12,19 +12,21 @@ from racam.cam.registry import method_key, method_options
 from racam.config import DataConfig, RunConfig
 from racam.data import registry
 
-__all__ = ["fold_list", "in_moved_run", "pseudo_key", "scales_tag", "segmentation_tag",
+__all__ = ["fold_list", "in_run_folder", "pseudo_key", "scales_tag", "segmentation_tag",
            "train_masks_tag"]
 
 _FOLD = re.compile(r"fold\d+")
 
 
-def in_moved_run(stored: str, out: Path) -> str:
-    """A file path a stage stored (absolute, as written), found again in the run folder ``out``
-    after the folder was moved or copied: ``stored`` itself while it exists (also a file outside
-    the run, e.g. ``--checkpoint``), else its part from the last ``fold<k>`` folder on, under
-    ``out``, when that exists there; else ``stored`` unchanged (loading it names it)."""
+def in_run_folder(stored: str, out: Path) -> str:
+    """A file path a stage stored (absolute, as written), read in the run folder ``out``: its
+    part from the last ``fold<k>`` folder on, under ``out``, when that file exists there (the
+    run's own file, also after the folder was moved or copied: a copy never reads the files of
+    the folder it was copied from, which may have been trained again since); else ``stored``
+    unchanged (a path without a ``fold<k>`` part, or a file the run lacks: loading it names
+    it)."""
     path = Path(stored)
-    if not path.is_absolute() or path.exists():
+    if not path.is_absolute():
         return stored
     for i in range(len(path.parts) - 1, -1, -1):
         if _FOLD.fullmatch(path.parts[i]):

@@ -16,7 +16,7 @@ from racam.cam.registry import CAM_OPTION_DEFAULTS, method_options
 from racam.compat import without_added
 from racam.config import RunConfig
 from racam.io import atomic_write_json, read_json
-from racam.layout import fold_list, in_moved_run
+from racam.layout import fold_list, in_run_folder
 from racam.stages.cache import SHOWN_DIFFERENCES, cached, stale_entries
 from racam.stages.elapsed import replaced_seconds, timed_stage
 from racam.stages.folds import FoldData, fold_datasets
@@ -200,7 +200,7 @@ class StageContext:
 
         result = cls.from_json(cached(path, run, key, require=require, recompute=recompute))
         stored = getattr(result, "checkpoint", None)
-        if stored:  # the run folder may have moved since the stage stored its path
-            found = in_moved_run(stored, self.out)
+        if stored:  # the run folder may have been moved or copied since the stage stored it
+            found = in_run_folder(stored, self.out)
             result = result if found == stored else result.replace(checkpoint=found)
         return result
