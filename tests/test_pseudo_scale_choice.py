@@ -234,7 +234,8 @@ def test_the_report_states_the_scale_choice() -> None:
     assert ClassifierSummary.from_json(stored).scale_choice == choice
     (note,) = classifier_notes("Fold 0", stored)
     assert note.startswith("Fold 0: the pseudo-labels are drawn from the input scaled by 2 (")
-    assert "at least half needed: scale 1: 100.00 %, scale 2: 75.00 %" in note
+    assert ("(p(defect) >= 0.5, whatever the decision threshold), at least half needed: "
+            "scale 1: 100.00 %, scale 2: 75.00 %") in note
     assert "marked by the labels: scale 1: 1.10 %, scale 2: 0.58 %" in note
     mean = {"scale": [1.0, 1.5], "areas": {}, "called": {"1": 0.88, "1.5": 0.74, "2": 0.21}}
     (note,) = classifier_notes("Fold 1", ClassifierSummary(0.99, 0.9, 3, 10.0,

@@ -43,8 +43,8 @@ from torch.utils.data import Dataset
 
 from racam.pseudo.tta import resized
 
-__all__ = ["MIN_CALLED", "RULES", "ScaleChoice", "Scales", "called_share", "choose_scale",
-           "scales_text"]
+__all__ = ["CALLED_AT", "MIN_CALLED", "RULES", "ScaleChoice", "Scales", "called_share",
+           "choose_scale", "scales_text"]
 
 #: Input scales whose heat maps are averaged (one: the map at that scale).
 Scales = tuple[float, ...]
@@ -52,6 +52,9 @@ Scales = tuple[float, ...]
 #: Share of the defective training images the classifier must call defective on the resized
 #: input for a scale to be a candidate (a majority: its maps then explain a decision it makes).
 MIN_CALLED = 0.5
+#: p(defect) at which an image counts as called defective here: fixed; the run's decision
+#: threshold (``classifier.threshold_rule``) is not read.
+CALLED_AT = 0.5
 #: ``cam.scale_rule``: keep the candidate whose labels mark least, or average every candidate.
 RULES = ("area", "mean")
 
@@ -91,7 +94,7 @@ class ScaleChoice:
 
 @torch.no_grad()
 def called_share(model: nn.Module, dataset: Dataset, indices: Sequence[int], scale: float, *,
-                 threshold: float = 0.5, batch_size: int = 4,
+                 threshold: float = CALLED_AT, batch_size: int = 4,
                  device: torch.device | str = "cpu") -> float:
     """Share (0-1) of ``indices`` whose p(defect) on the input resized by ``scale``
     (:func:`racam.pseudo.tta.resized`, as the heat maps see it) is at least ``threshold``."""

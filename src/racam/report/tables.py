@@ -6,6 +6,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from racam.pseudo.scale_choice import CALLED_AT
+
 if TYPE_CHECKING:
     from racam.stages.classifier import ClassifierSummary
 
@@ -95,8 +97,9 @@ def scale_choice_note(where: str, choice: dict[str, Any]) -> str:
     text = (f"{where}: the pseudo-labels are drawn from {drawn} "
             "(`cam.scale_candidates`, decided at the best validation AUROC's epoch")
     if called:
-        text += (f"; defective training images the classifier calls defective at each scale, "
-                 f"at least half needed: {called}")
+        text += (f"; defective training images the classifier calls defective at each scale "
+                 f"(p(defect) >= {CALLED_AT:g}, whatever the decision threshold), at least half "
+                 f"needed: {called}")
     if areas:
         text += f"; the smallest share of those images marked by the labels: {areas}"
     return text + ")."
